@@ -1,0 +1,77 @@
+import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
+
+import {ConfigError} from '../config/index.js'
+import {formatDiagnostic} from '../config/diagnostics.js'
+import {AnycloudError, isAnycloudError} from '../errors/index.js'
+import {redactSecrets} from '../util/redact.js'
+import {ExitCode} from './exit-codes.js'
+
+export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
+
+/**
+ * Shared flags and the one place errors become exit codes and messages. Human output goes to
+ * stderr; with --json, stdout carries exactly one JSON document, an error included.
+ */
+export abstract class BaseCommand<T extends typeof Command> extends Command {
+  static override baseFlags = {
+    file: Flags.string({char: 'f', description: 'Path of the anycloud.yaml.', default: 'anycloud.yaml', helpGroup: 'GLOBAL'}),
+    debug: Flags.boolean({description: 'Show stack traces of unexpected errors.', default: false, helpGroup: 'GLOBAL'}),
+  }
+
+  protected flags!: BaseFlags<T>
+  protected jsonMode = false
+
+  public override async init(): Promise<void> {
+    await super.init()
+    this.jsonMode = this.argv.includes('--json')
+  }
+
+  /** Writes the one JSON document of a --json run to stdout. */
+  protected writeJson(value: unknown): void {
+    process.stdout.write(JSON.stringify(value, null, 2) + '\n')
+  }
+
+  /** Human output: always stderr, so stdout stays clean for --json and pipes. */
+  protected say(message = ''): void {
+    process.stderr.write(message + '\n')
+  }
+
+  protected override async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {
+    if (err instanceof Errors.ExitError) throw err
+    const debug = this.argv.includes('--debug')
+    let exitCode: number = ExitCode.Failed
+    let code = 'internal'
+    let message = err.message
+    let suggestions: string[] = []
+    let diagnostics: unknown[] | undefined
+    if (isAnycloudError(err)) {
+      exitCode = err.exitCode
+      code = err.code
+      suggestions = err.suggestions
+      if (err instanceof ConfigError) diagnostics = err.diagnostics
+    } else if (err instanceof Errors.CLIError || err.name?.includes('Parse') || (err as {parse?: unknown}).parse) {
+      // oclif's own usage errors (unknown flag, missing argument): exit 3, not oclif's 2.
+      exitCode = ExitCode.Invalid
+      code = 'usage.invalid'
+      message = err.message.replace(/\n\s*See more help with --help$/, '')
+      suggestions = [`See \`anycloud ${this.id?.replaceAll(':', ' ') ?? ''} --help\`.`]
+    } else {
+      message = `unexpected error (a bug in anycloud): ${err.message}`
+    }
+    message = redactSecrets(message)
+    if (this.jsonMode) {
+      this.writeJson({error: {code, message, exitCode, suggestions, ...(diagnostics ? {diagnostics} : {})}})
+    } else if (err instanceof ConfigError) {
+      for (const d of err.diagnostics) this.say(formatDiagnostic(d))
+      this.say(`Error: ${err.diagnostics.length} error${err.diagnostics.length === 1 ? '' : 's'} in the configuration.`)
+    } else {
+      this.say(`Error: ${message}`)
+      for (const s of suggestions) this.say(`  ${s}`)
+      if (debug && err.stack) this.say(redactSecrets(err.stack))
+      else if (!isAnycloudError(err) && exitCode === ExitCode.Failed) this.say('  Run again with --debug for the stack trace, and please report it.')
+    }
+    return this.exit(exitCode)
+  }
+}
+
+export {AnycloudError}

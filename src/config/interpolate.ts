@@ -1,0 +1,53 @@
+import {type Diagnostic} from './diagnostics.js'
+import {diagnosticAt, type LoadedDocument} from './load.js'
+
+const REF = /\$\{([^}]*)\}/g
+const ENV_REF = /^env:([A-Za-z_][A-Za-z0-9_]*)$/
+
+export interface InterpolationResult {
+  data: unknown
+  diagnostics: Diagnostic[]
+  /** JSON pointers whose value contains an interpolated (hence sensitive) part. */
+  sensitive: Set<string>
+}
+
+/**
+ * Replaces `${env:NAME}` in every string of the document. An unset variable and any other `${…}`
+ * form are errors at the string's position. `$${` writes a literal `${`.
+ */
+export function interpolate(document: LoadedDocument, env: NodeJS.ProcessEnv): InterpolationResult {
+  const diagnostics: Diagnostic[] = []
+  const sensitive = new Set<string>()
+  const visit = (value: unknown, segments: Array<string | number>): unknown => {
+    if (typeof value === 'string') {
+      if (!value.includes('${')) return value
+      let used = false
+      const out = value.replace(/\$?\$\{([^}]*)\}/g, (match, inner: string) => {
+        if (match.startsWith('$$')) return match.slice(1)
+        const m = ENV_REF.exec(inner)
+        if (!m) {
+          diagnostics.push(diagnosticAt(document, segments, `unsupported interpolation '${match}': only \${env:NAME} is supported (write $\${ for a literal \${)`))
+          return match
+        }
+        const v = env[m[1]]
+        if (v === undefined) {
+          diagnostics.push(diagnosticAt(document, segments, `environment variable ${m[1]} is not set (referenced as \${env:${m[1]}})`))
+          return ''
+        }
+        used = true
+        return v
+      })
+      if (used) sensitive.add(segments.map((s) => '/' + String(s)).join(''))
+      return out
+    }
+    if (Array.isArray(value)) return value.map((v, i) => visit(v, [...segments, i]))
+    if (value && typeof value === 'object') {
+      const out: Record<string, unknown> = {}
+      for (const [k, v] of Object.entries(value)) out[k] = visit(v, [...segments, k])
+      return out
+    }
+    return value
+  }
+  REF.lastIndex = 0
+  return {data: visit(document.data, []), diagnostics, sensitive}
+}

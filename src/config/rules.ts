@@ -1,0 +1,197 @@
+import {type Diagnostic} from './diagnostics.js'
+import {didYouMean} from './did-you-mean.js'
+import {diagnosticAt, type LoadedDocument} from './load.js'
+import {IMPLICIT_LOCAL, mergeProfile, type MergedProfile} from './resolve.js'
+import type {NamedCredential} from './types.js'
+import {bucketNameProblems, resourceNameProblems} from '../model/bucket-names.js'
+import {isKnownRegion, knownRegions} from '../model/continents.js'
+import {parseGpuType} from '../model/gpu-catalog.js'
+
+/** Literal secrets recognised anywhere in the file (values are never echoed back). */
+const AWS_KEY_ID = /\b(AKIA|ASIA|AROA|AIDA)[A-Z0-9]{16}\b/
+const PEM_PRIVATE_KEY = /-----BEGIN ([A-Z0-9]+ )*PRIVATE KEY-----/
+const SECRETISH_NAME = /(SECRET|PASSWORD|PASSWD|TOKEN|PRIVATE_KEY|API_KEY|ACCESS_KEY|CREDENTIAL)/i
+const ENV_ONLY = /^\$\{env:[A-Za-z_][A-Za-z0-9_]*\}$/
+
+export interface RuleContext {
+  document: LoadedDocument
+  credentials: Record<string, NamedCredential>
+  storePath: string
+}
+
+export interface RuleResult {
+  diagnostics: Diagnostic[]
+  merged: Record<string, MergedProfile>
+  /** Per profile: the ordered credential names it resolves to (when resolvable). */
+  profileCredentials: Record<string, string[]>
+}
+
+type Obj = Record<string, unknown>
+const isObj = (v: unknown): v is Obj => Boolean(v) && typeof v === 'object' && !Array.isArray(v)
+
+function describeKnown(credentials: Record<string, NamedCredential>, storePath: string): string {
+  const inFile = Object.values(credentials).filter((c) => c.origin === 'file').map((c) => c.name)
+  const inStore = Object.values(credentials).filter((c) => c.origin === 'store').map((c) => c.name)
+  const parts: string[] = []
+  if (inFile.length > 0) parts.push(`in the file: ${inFile.join(', ')}`)
+  if (inStore.length > 0) parts.push(`in ${storePath}: ${inStore.join(', ')}`)
+  return parts.length > 0 ? `known credentials ${parts.join('; ')}` : 'no credentials are defined in the file or saved with `anycloud credentials add`'
+}
+
+/**
+ * The semantic rules on top of the schema. Written defensively (the schema may have failed) so
+ * that every problem is reported in the same pass.
+ */
+export function checkRules(ctx: RuleContext): RuleResult {
+  const {document, credentials} = ctx
+  const out: Diagnostic[] = []
+  const error = (segments: Array<string | number>, message: string, preferKey = false) => out.push(diagnosticAt(document, segments, message, {preferKey}))
+  const warn = (segments: Array<string | number>, message: string) => out.push(diagnosticAt(document, segments, message, {severity: 'warning'}))
+  const root = isObj(document.data) ? document.data : {}
+  const profiles = isObj(root.profiles) ? root.profiles : {}
+  const names = Object.keys(profiles)
+  const merged: Record<string, MergedProfile> = {}
+  const profileCredentials: Record<string, string[]> = {}
+
+  // Literal secrets anywhere, and secret-looking env values.
+  const scan = (value: unknown, segments: Array<string | number>): void => {
+    if (typeof value === 'string') {
+      if (AWS_KEY_ID.test(value)) error(segments, 'looks like a literal AWS access key id: secrets never live in the file; use a `${env:NAME}` reference')
+      else if (PEM_PRIVATE_KEY.test(value)) error(segments, 'looks like a literal private key: secrets never live in the file; reference a key file path or use `${env:NAME}`')
+      return
+    }
+    if (Array.isArray(value)) value.forEach((v, i) => scan(v, [...segments, i]))
+    else if (isObj(value)) for (const [k, v] of Object.entries(value)) scan(v, [...segments, k])
+  }
+  scan(root, [])
+  const envLayers: Array<[Obj, Array<string | number>]> = []
+  if (isObj(root.defaults) && isObj(root.defaults.env)) envLayers.push([root.defaults.env, ['defaults', 'env']])
+  for (const name of names) {
+    const p = profiles[name]
+    if (isObj(p) && isObj(p.env)) envLayers.push([p.env, ['profiles', name, 'env']])
+  }
+  for (const [env, at] of envLayers) {
+    for (const [k, v] of Object.entries(env)) {
+      if (typeof v === 'string' && SECRETISH_NAME.test(k) && v.length >= 8 && !ENV_ONLY.test(v) && !AWS_KEY_ID.test(v) && !PEM_PRIVATE_KEY.test(v)) {
+        error([...at, k], `'${k}' looks like a secret but holds a literal value: use a \`\${env:NAME}\` reference so it stays out of the file and is shown as (sensitive)`)
+      }
+    }
+  }
+
+  if (typeof root.project === 'string') for (const p of resourceNameProblems(root.project, 'project')) error(['project'], `invalid project name '${root.project}': ${p}`)
+
+  // Credentials: ssh storage and state backend references.
+  const fileCreds = isObj(root.credentials) ? root.credentials : {}
+  for (const [name, spec] of Object.entries(fileCreds)) {
+    if (!isObj(spec)) continue
+    if (spec.provider === 'ssh' && typeof spec.storage === 'string') {
+      const target = credentials[spec.storage]
+      if (!target) error(['credentials', name, 'storage'], `unknown credential '${spec.storage}'${hint(spec.storage, credentials)}; ${describeKnown(credentials, ctx.storePath)}`)
+      else if (target.spec.provider === 'ssh') error(['credentials', name, 'storage'], `'${spec.storage}' is an ssh credential; storage must be an aws, azure, gcp or local credential`)
+    }
+  }
+  if (isObj(root.state) && typeof root.state.credentials === 'string' && !credentials[root.state.credentials]) {
+    error(['state', 'credentials'], `unknown credential '${root.state.credentials}'${hint(root.state.credentials, credentials)}; ${describeKnown(credentials, ctx.storePath)}`)
+  }
+
+  for (const name of names) {
+    const raw = profiles[name]
+    for (const p of resourceNameProblems(name, 'profile')) error(['profiles', name], `invalid profile name '${name}': ${p}`, true)
+    if (!isObj(raw)) continue
+    if (typeof raw.extends === 'string' && !(raw.extends in profiles)) {
+      error(['profiles', name, 'extends'], `extends unknown profile '${raw.extends}'${hint(raw.extends, Object.fromEntries(names.filter((n) => n !== name).map((n) => [n, 1])))}; profiles: ${names.join(', ')}`)
+    }
+    if (typeof raw.vmType === 'string' && typeof raw.gpuType === 'string') {
+      error(['profiles', name, 'gpuType'], 'vmType and gpuType are mutually exclusive: set one or the other')
+    }
+    const m = mergeProfile(name, profiles, root.defaults)
+    merged[name] = m
+    if (m.cycle && m.cycle[0] === name) error(['profiles', name, 'extends'], `extends cycle: ${m.cycle.join(' → ')}`)
+    const f = m.fields
+    const at = (key: string) => m.origins[key] ?? ['profiles', name]
+
+    if (typeof f.gpuType === 'string') {
+      const parsed = parseGpuType(f.gpuType)
+      if (!parsed.ok) error(at('gpuType'), parsed.error)
+    }
+    if (f.image === undefined && f.command === undefined) error(['profiles', name], `profile '${name}' has nothing to run: set image (a container) or command (runtime: process)`, true)
+    if (f.runtime === 'docker' && typeof f.image !== 'string') error(at('runtime'), 'runtime docker needs an image')
+    if (f.persistBucket === true && f.spot !== true) warn(at('persistBucket'), 'persistBucket has no effect without spot: only spot deployments have a checkpoint bucket')
+    if (typeof f.inputBucket === 'string' && f.inputBucket === f.outputBucket) error(at('outputBucket'), `inputBucket and outputBucket must differ (both are '${f.inputBucket}'): the input is read-only and synced down, the output is uploaded`)
+
+    // Credentials: explicit list, else the only known one, else the implicit local default.
+    let listed: string[] = []
+    let listAt = at('credentials')
+    if (typeof f.credentials === 'string') listed = [f.credentials]
+    else if (Array.isArray(f.credentials)) listed = f.credentials.filter((c): c is string => typeof c === 'string')
+    const all = Object.keys(credentials)
+    if (listed.length === 0 && f.credentials === undefined) {
+      if (all.length === 1) listed = all
+      else if (all.length === 0) listed = [IMPLICIT_LOCAL.name]
+      else {
+        error(['profiles', name], `profile '${name}' names no credentials and ${all.length} are known (${all.join(', ')}): set credentials: to one of them or an ordered list`, true)
+        listAt = ['profiles', name]
+      }
+    }
+    const resolved: string[] = []
+    listed.forEach((c, i) => {
+      if (credentials[c] || (c === IMPLICIT_LOCAL.name && all.length === 0)) resolved.push(c)
+      else error(Array.isArray(f.credentials) ? [...listAt, i] : listAt, `unknown credential '${c}'${hint(c, credentials)}; ${describeKnown(credentials, ctx.storePath)}`)
+    })
+    if (resolved.length === listed.length && resolved.length > 0) profileCredentials[name] = resolved
+    const providerOf = (c: string) => (credentials[c] ?? IMPLICIT_LOCAL).spec.provider
+
+    for (const key of ['inputStorageCredentials', 'outputStorageCredentials'] as const) {
+      const c = f[key]
+      if (typeof c !== 'string') continue
+      if (!credentials[c]) error(at(key), `unknown credential '${c}'${hint(c, credentials)}; ${describeKnown(credentials, ctx.storePath)}`)
+      else if (credentials[c].spec.provider !== 'aws') error(at(key), `'${c}' is a ${credentials[c].spec.provider} credential: cross-cloud storage supports AWS S3 only, so ${key} must name an aws credential`)
+    }
+    for (const [regionKey, credKey] of [['inputStorageRegion', 'inputStorageCredentials'], ['outputStorageRegion', 'outputStorageCredentials']] as const) {
+      if (f[regionKey] !== undefined && f[credKey] === undefined) warn(at(regionKey), `${regionKey} has no effect without ${credKey}`)
+    }
+
+    // Bucket names follow the rules of every cloud they may live on.
+    const storageClouds = (bucketKey: 'inputBucket' | 'outputBucket'): Set<string> => {
+      const cross = f[bucketKey === 'inputBucket' ? 'inputStorageCredentials' : 'outputStorageCredentials']
+      if (typeof cross === 'string') return new Set(['aws'])
+      const clouds = new Set<string>()
+      for (const c of resolved) {
+        const spec = (credentials[c] ?? IMPLICIT_LOCAL).spec
+        if (spec.provider === 'ssh') {
+          if (typeof spec.storage !== 'string') error(at(bucketKey), `credential '${c}' is an ssh credential without storage: set credentials.${c}.storage to the credential holding ${bucketKey}`)
+          else if (credentials[spec.storage]) clouds.add(credentials[spec.storage].spec.provider)
+        } else clouds.add(spec.provider)
+      }
+      return clouds
+    }
+    for (const bucketKey of ['inputBucket', 'outputBucket'] as const) {
+      const bucket = f[bucketKey]
+      if (typeof bucket !== 'string') continue
+      for (const cloud of storageClouds(bucketKey)) {
+        for (const p of bucketNameProblems(bucket, cloud as 'aws' | 'azure' | 'gcp' | 'local')) error(at(bucketKey), `'${bucket}' is not a valid ${cloudLabel(cloud)} name: ${p}`)
+      }
+    }
+
+    // Regions the clouds do not know are probably typos.
+    if (typeof f.region === 'string') {
+      for (const c of resolved) {
+        const provider = providerOf(c)
+        if ((provider === 'aws' || provider === 'azure' || provider === 'gcp') && !isKnownRegion(provider, f.region)) {
+          const suggestion = didYouMean(f.region, knownRegions(provider))
+          warn(at('region'), `'${f.region}' is not a known ${provider} region (credential '${c}')${suggestion ? `; did you mean '${suggestion}'?` : ''}`)
+        }
+      }
+    }
+  }
+  return {diagnostics: out, merged, profileCredentials}
+}
+
+function cloudLabel(cloud: string): string {
+  return cloud === 'aws' ? 'S3 bucket' : cloud === 'azure' ? 'Azure container' : cloud === 'gcp' ? 'GCS bucket' : 'local bucket'
+}
+
+function hint(name: string, known: Record<string, unknown>): string {
+  const s = didYouMean(name, Object.keys(known))
+  return s ? ` (did you mean '${s}'?)` : ''
+}
