@@ -1,0 +1,114 @@
+import type {ProviderKind, ResolvedProfile} from '../config/types.js'
+
+/** The kinds of resource a deployment is made of (SPEC §4). */
+export type ResourceKind = 'bucket' | 'identity' | 'network' | 'sshkey' | 'vm' | 'bootstrap' | 'workload'
+export type BucketRole = 'input' | 'output' | 'checkpoint'
+
+/** Plan actions (SPEC §4). */
+export type Action = 'create' | 'update' | 'replace' | 'delete' | 'read' | 'no-op'
+
+/** `train.bucket.output`, `train.vm` … */
+export function addressOf(profile: string, kind: ResourceKind, role?: BucketRole): string {
+  return kind === 'bucket' ? `${profile}.bucket.${role}` : `${profile}.${kind}`
+}
+
+export interface ParsedAddress {
+  profile: string
+  kind: ResourceKind
+  role?: BucketRole
+}
+
+const KINDS: ReadonlySet<string> = new Set(['identity', 'network', 'sshkey', 'vm', 'bootstrap', 'workload'])
+const ROLES: ReadonlySet<string> = new Set(['input', 'output', 'checkpoint'])
+
+export function parseAddress(address: string): ParsedAddress | undefined {
+  const parts = address.split('.')
+  if (parts.length === 3 && parts[1] === 'bucket' && ROLES.has(parts[2])) return {profile: parts[0], kind: 'bucket', role: parts[2] as BucketRole}
+  if (parts.length === 2 && KINDS.has(parts[1])) return {profile: parts[0], kind: parts[1] as ResourceKind}
+  return undefined
+}
+
+/** Where a deployment runs: chosen at plan time, recorded in state. */
+export interface Placement {
+  credential: string
+  provider: ProviderKind
+  region: string
+  zone?: string
+  vmType?: string
+  spot: boolean
+}
+
+/**
+ * What one resource should be. `attributes` are public (secrets appear only as
+ * `(sensitive):<hash>`), deterministic, and what the plan diffs and state records.
+ */
+export interface DesiredResource {
+  address: string
+  profile: string
+  kind: ResourceKind
+  role?: BucketRole
+  /** The credential whose provider manages this resource (for buckets: the storage credential). */
+  credential: string
+  provider: ProviderKind
+  /** Deterministic cloud name: lets a run killed before saving state find what it made. */
+  name: string
+  /** Addresses this resource needs first. */
+  dependsOn: string[]
+  attributes: Record<string, unknown>
+}
+
+/** A resource as state records it. */
+export interface ResourceRecord {
+  address: string
+  kind: ResourceKind
+  role?: BucketRole
+  credential: string
+  provider: ProviderKind
+  name: string
+  /** The cloud's id (instance id, path, …); the name when the cloud has no other. */
+  id: string
+  /**
+   * `pending`: an operation was started and may or may not have reached the cloud
+   * (the next refresh looks it up by name/tags and adopts or forgets it).
+   */
+  status: 'pending' | 'created'
+  attributes: Record<string, unknown>
+  /** What the provider reported after create/update (ip, host key fingerprint, exit code…). Never secrets. */
+  outputs: Record<string, unknown>
+  /** Idempotency token used for the create (EC2 ClientToken, GCE requestId…). */
+  token?: string
+  updatedAt: string
+}
+
+/** Workload lifecycle as read from the machine (or remembered in state once the machine is gone). */
+export type WorkloadPhase = 'pending' | 'running' | 'completed' | 'failed' | 'lost'
+
+/** What a refresh found for one resource. */
+export interface ActualResource {
+  id: string
+  attributes: Record<string, unknown>
+  outputs?: Record<string, unknown>
+  /** Buckets: whether it holds any object. */
+  empty?: boolean
+  /** Buckets: where it lives (region, continent) and whether anycloud's tags are on it. */
+  region?: string
+  continent?: string
+  owned?: boolean
+  /** Workloads: the lifecycle phase and, once ended, the exit code. */
+  phase?: WorkloadPhase
+  exitCode?: number
+  /** VMs: gone for a reason the plan should explain (e.g. `Server.SpotInstanceTermination`). */
+  note?: string
+}
+
+/** Everything a provider needs to act on one deployment's resource. */
+export interface DeploymentContext {
+  project: string
+  deploymentId: string
+  profile: ResolvedProfile
+  placement: Placement
+  /** Directory of the anycloud.yaml (local paths in the file are relative to it). */
+  configDir: string
+  /** Directory of state (for local key files etc.). */
+  stateDir: string
+}

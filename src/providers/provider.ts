@@ -1,0 +1,70 @@
+import type {NamedCredential, ProviderKind} from '../config/types.js'
+import type {ActualResource, DeploymentContext, DesiredResource, ResourceKind, ResourceRecord} from '../model/resources.js'
+import type {CommandRunner} from '../remote/command-runner.js'
+
+/**
+ * The contract every provider (local, ssh, aws, azure, gcp) implements.
+ *
+ * Written guarantees the engine relies on:
+ * - `read*` never mutates anything.
+ * - `create` is idempotent for the same `name`/`token`: a retried or replayed create never makes a
+ *   second resource; a failed create leaves nothing behind (or raises with what it left recorded).
+ * - `delete` of something that does not exist is success.
+ * - Errors the engine acts on are typed: AuthError (rotate credential), CapacityError (next
+ *   zone/region), NotFoundError, ThrottledError (retry budget spent). Anything else fails the node.
+ * - Only resources carrying anycloud's ownership tags are deleted.
+ */
+export interface Provider {
+  readonly kind: ProviderKind
+  readonly credential: NamedCredential
+  /** Resource kinds this provider manages itself (besides buckets, which every storage has). */
+  readonly kinds: ReadonlySet<ResourceKind>
+
+  /** Raises AuthError when the credential does not authenticate. Cheap; memoised by the engine. */
+  checkAuth(): Promise<{account?: string}>
+  /** The region used when a profile sets none. */
+  defaultRegion(): string
+  /** Zones to try in order on capacity errors (empty: the cloud picks). */
+  zones(region: string): string[]
+
+  /** Buckets on this credential's storage. */
+  readBucket(name: string): Promise<ActualResource | null>
+  createBucket(resource: DesiredResource, ctx: {region: string; tags: Record<string, string>}): Promise<ActualResource>
+  /** Deletes a bucket anycloud owns. `force` empties it first (checkpoint buckets); otherwise a non-empty bucket is kept. */
+  deleteBucket(record: ResourceRecord, options: {force: boolean}): Promise<{deleted: boolean; reason?: string}>
+
+  /** Non-bucket resources. `record` is what state holds (undefined when state lost it: find by name/tags). */
+  read(resource: ResourceLookup, ctx: ProviderCallContext): Promise<ActualResource | null>
+  create(resource: DesiredResource, ctx: ProviderCallContext): Promise<ActualResource>
+  /** In-place update; only called for kinds whose changed attributes do not force replacement. */
+  update(resource: DesiredResource, record: ResourceRecord, ctx: ProviderCallContext): Promise<ActualResource>
+  delete(record: ResourceRecord, ctx: ProviderCallContext): Promise<void>
+
+  /** A runner on the deployment's machine (for logs, refresh over SSH); undefined when there is none. */
+  connect?(ctx: ProviderCallContext): Promise<CommandRunner | undefined>
+  /** Streams the workload's output; resolves when done (or when `signal` aborts with follow). */
+  logs?(ctx: ProviderCallContext, options: {follow: boolean; write: (chunk: string) => void; signal?: AbortSignal}): Promise<void>
+}
+
+export interface ResourceLookup {
+  address: string
+  kind: ResourceKind
+  name: string
+  record?: ResourceRecord
+}
+
+export interface ProviderCallContext {
+  deployment: DeploymentContext
+  /** State records of this deployment's other resources (e.g. the VM for the bootstrap). */
+  records: Readonly<Record<string, ResourceRecord>>
+  /** Progress lines for the current node. */
+  progress(message: string): void
+  signal?: AbortSignal
+  /** Idempotency token for creates, stable across a killed and re-run apply. */
+  token?: string
+}
+
+/** Ownership tags on everything anycloud creates (SPEC §6). */
+export function ownershipTags(project: string, deploymentId: string, address: string): Record<string, string> {
+  return {'anycloud-managed': 'true', 'anycloud-project': project, 'anycloud-deployment': deploymentId, 'anycloud-address': address}
+}

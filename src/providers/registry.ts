@@ -1,0 +1,56 @@
+import type {NamedCredential, ProviderKind} from '../config/types.js'
+import {UsageError} from '../errors/index.js'
+import type {Provider} from './provider.js'
+
+export interface ProviderFactoryOptions {
+  credential: NamedCredential
+  /** Directory of the anycloud.yaml: relative paths in credentials resolve against it. */
+  configDir: string
+  /** All known credentials (an ssh credential's storage names another one). */
+  credentials: Record<string, NamedCredential>
+  /** Builds (or reuses) the provider of another credential. */
+  providerFor(name: string): Promise<Provider>
+  env: NodeJS.ProcessEnv
+}
+
+export type ProviderFactory = (options: ProviderFactoryOptions) => Promise<Provider>
+
+/**
+ * Each provider's code is imported only when a profile uses it, so `validate` and an AWS-only
+ * user never load the Azure or GCP SDKs. Tests may register fakes.
+ */
+const loaders: Record<string, () => Promise<ProviderFactory>> = {
+  local: async () => (await import('./local/index.js')).createLocalProvider,
+}
+
+export function registerProvider(kind: string, loader: () => Promise<ProviderFactory>): void {
+  loaders[kind] = loader
+}
+
+export async function loadProviderFactory(kind: ProviderKind): Promise<ProviderFactory> {
+  const loader = loaders[kind]
+  if (!loader) {
+    throw new UsageError(`the ${kind} provider is not available in this version of anycloud`, [`Use one of: ${Object.keys(loaders).join(', ')}.`], 'provider.unavailable')
+  }
+  return loader()
+}
+
+/** Per-run cache of providers by credential name. */
+export class ProviderSet {
+  private readonly cache = new Map<string, Promise<Provider>>()
+
+  constructor(private readonly options: {credentials: Record<string, NamedCredential>; configDir: string; env: NodeJS.ProcessEnv}) {}
+
+  get(name: string): Promise<Provider> {
+    let p = this.cache.get(name)
+    if (!p) {
+      const credential = this.options.credentials[name]
+      if (!credential) return Promise.reject(new UsageError(`unknown credential '${name}'`))
+      p = loadProviderFactory(credential.spec.provider).then((factory) =>
+        factory({credential, configDir: this.options.configDir, credentials: this.options.credentials, providerFor: (n) => this.get(n), env: this.options.env}),
+      )
+      this.cache.set(name, p)
+    }
+    return p
+  }
+}
