@@ -20,6 +20,13 @@ export interface Provider {
   /** Resource kinds this provider manages itself (besides buckets, which every storage has). */
   readonly kinds: ReadonlySet<ResourceKind>
 
+  /**
+   * Provider-specific desired attributes merged over the engine's (pure, no I/O): e.g. the
+   * concrete instance type for a gpuType, or the hash of the bootstrap files it will render.
+   * Computed at plan time, so a change shows in the plan.
+   */
+  desiredAttributes?(resource: DesiredResource, ctx: DeploymentContext): Record<string, unknown>
+
   /** Raises AuthError when the credential does not authenticate. Cheap; memoised by the engine. */
   checkAuth(): Promise<{account?: string}>
   /** The region used when a profile sets none. */

@@ -1,0 +1,260 @@
+import type {ResolvedConfig, ResolvedProfile} from '../config/types.js'
+import {AnycloudError, AuthError, CapacityError, isAnycloudError} from '../errors/index.js'
+import type {DeploymentContext, DesiredResource, Placement, ResourceRecord} from '../model/resources.js'
+import {ownershipTags, type ProviderCallContext} from '../providers/provider.js'
+import type {ProviderSet} from '../providers/registry.js'
+import type {StateDocument, StateStore} from '../state/types.js'
+import {hashOf} from '../util/hash.js'
+import {kindRank} from './desired.js'
+import type {Reporter} from './events.js'
+import {type GraphNode, walkGraph} from './graph.js'
+import type {Change, Plan} from './plan.js'
+import {StateWriter} from './state-writer.js'
+
+export interface ApplyOptions {
+  plan: Plan
+  config: ResolvedConfig
+  store: StateStore
+  state: StateDocument | undefined
+  providers: ProviderSet
+  reporter: Reporter
+  signal?: AbortSignal
+  concurrency?: number
+  /** Rotate to the next credential on AuthError (fresh applies only; a saved plan is applied exactly). */
+  allowRotation?: boolean
+}
+
+export interface ApplyResult {
+  state: StateDocument
+  done: string[]
+  failed: Array<{address: string; message: string; error: unknown}>
+  skipped: Array<{address: string; reason: string}>
+  /** Per profile, credentials that failed authentication during this apply. */
+  authFailures: Record<string, string[]>
+  interrupted: boolean
+}
+
+/** Test-only crash points (`ANYCLOUD_TEST_CRASH_AT=after-intent:train.vm`): the process kills itself. */
+function crashPoint(step: string, address: string): void {
+  const at = process.env.ANYCLOUD_TEST_CRASH_AT
+  if (at && at === `${step}:${address}`) process.kill(process.pid, 'SIGKILL')
+}
+
+/** Applies a plan as a graph walk, saving state after every resource operation. */
+export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
+  const {plan, config, providers, reporter} = options
+  const writer = new StateWriter(options.store, options.state, config.project)
+  const result: ApplyResult = {state: writer.doc, done: [], failed: [], skipped: [], authFailures: {}, interrupted: false}
+  const rotating = new Set<string>()
+
+  const deploymentContext = (profileName: string): DeploymentContext => {
+    const pp = plan.profiles[profileName]
+    const rec = writer.doc.deployments[profileName]
+    const placement: Placement = pp?.placement ?? rec?.placement
+    const profile: ResolvedProfile = config.profiles[profileName] ?? {
+      name: profileName, credentials: [], hardware: {kind: 'default'}, spot: false, env: {}, sensitiveEnv: [], runtime: 'process', persistBucket: false, persist: false, syncIntervalSeconds: 60, extendsChain: [],
+    }
+    return {project: config.project, deploymentId: pp?.deploymentId ?? rec!.id, profile, placement, configDir: config.dir, stateDir: options.store.localDir}
+  }
+  const callContext = (change: Change, ctx: DeploymentContext, token?: string): ProviderCallContext => ({
+    deployment: ctx,
+    records: writer.doc.deployments[change.profile]?.resources ?? {},
+    progress: (message) => reporter.emit({type: 'change-progress', address: change.address, message}),
+    signal: options.signal,
+    token,
+  })
+  const ensureDeployment = (doc: StateDocument, change: Change, ctx: DeploymentContext) => {
+    doc.deployments[change.profile] ??= {id: ctx.deploymentId, profile: change.profile, placement: ctx.placement, createdAt: new Date().toISOString(), resources: {}}
+    const d = doc.deployments[change.profile]
+    if (change.kind !== 'bucket') d.placement = ctx.placement
+    return d
+  }
+  const desiredOf = (change: Change): DesiredResource => ({
+    address: change.address, profile: change.profile, kind: change.kind, ...(change.role ? {role: change.role} : {}), credential: change.credential, provider: change.provider,
+    name: change.name, dependsOn: change.dependsOn, attributes: change.after ?? {},
+  })
+
+  const create = async (change: Change, ctx: DeploymentContext) => {
+    const provider = await providers.get(change.credential)
+    const existing = writer.doc.deployments[change.profile]?.resources[change.address]
+    const token = existing?.status === 'pending' && existing.token ? existing.token : hashOf([ctx.deploymentId, change.address, change.after, Date.now()], 32)
+    const pendingRecord: ResourceRecord = {
+      address: change.address, kind: change.kind, ...(change.role ? {role: change.role} : {}), credential: change.credential, provider: change.provider,
+      name: change.name, id: change.name, status: 'pending', attributes: change.after ?? {}, outputs: {}, token, updatedAt: new Date().toISOString(),
+    }
+    await writer.update((doc) => {
+      ensureDeployment(doc, change, ctx).resources[change.address] = pendingRecord
+    })
+    crashPoint('after-intent', change.address)
+    const desired = desiredOf(change)
+    let actual
+    if (change.kind === 'bucket') {
+      actual = await provider.createBucket(desired, {region: String(change.after?.region ?? ctx.placement.region), tags: ownershipTags(config.project, ctx.deploymentId, change.address)})
+    } else if (change.kind === 'vm') {
+      // Capacity errors move to the next zone the profile allows.
+      const zones = ctx.placement.zone ? [ctx.placement.zone] : provider.zones(ctx.placement.region)
+      const candidates = zones.length > 0 ? zones : [undefined]
+      let lastError: unknown
+      for (const zone of candidates) {
+        const placement = {...ctx.placement, ...(zone ? {zone} : {})}
+        const zctx = {...ctx, placement}
+        try {
+          actual = await provider.create(desired, callContext(change, zctx, token))
+          reporter.emit({type: 'attempt', profile: change.profile, credential: change.credential, provider: change.provider, region: placement.region, zone, outcome: 'ok'})
+          ctx.placement = placement
+          lastError = undefined
+          break
+        } catch (error) {
+          if (!(error instanceof CapacityError)) throw error
+          lastError = error
+          reporter.emit({type: 'attempt', profile: change.profile, credential: change.credential, provider: change.provider, region: placement.region, zone, outcome: 'no-capacity', message: error.message})
+        }
+      }
+      if (lastError || !actual) {
+        throw new AnycloudError(`no capacity for ${change.address} in ${candidates.filter(Boolean).join(', ') || ctx.placement.region}: ${(lastError as Error)?.message ?? 'unknown'}`, {code: 'cloud.capacity', source: 'cloud', cause: lastError})
+      }
+    } else {
+      actual = await provider.create(desired, callContext(change, ctx, token))
+    }
+    crashPoint('after-create', change.address)
+    await writer.update((doc) => {
+      const d = ensureDeployment(doc, change, ctx)
+      d.resources[change.address] = {...pendingRecord, id: actual.id, status: 'created', outputs: {...(actual.outputs ?? {}), ...(actual.phase ? {phase: actual.phase} : {})}, updatedAt: new Date().toISOString()}
+      if (change.kind === 'workload') d.workload = {phase: actual.phase ?? 'running', specHash: String(change.after?.specHash ?? '')}
+    })
+  }
+
+  const remove = async (change: Change, ctx: DeploymentContext) => {
+    const record = writer.doc.deployments[change.profile]?.resources[change.address]
+    if (!record) return
+    const provider = await providers.get(record.credential)
+    if (record.kind === 'bucket') {
+      if (record.role === 'input') return
+      const outcome = await provider.deleteBucket(record, {force: record.role === 'checkpoint'})
+      if (!outcome.deleted) reporter.emit({type: 'change-progress', address: change.address, message: `kept bucket '${record.name}': ${outcome.reason ?? 'not deleted'}`})
+    } else {
+      await provider.delete(record, callContext(change, ctx))
+    }
+    await writer.update((doc) => {
+      const d = doc.deployments[change.profile]
+      if (!d) return
+      delete d.resources[change.address]
+      if (change.kind === 'workload' && change.action === 'delete') delete d.workload
+      if (Object.keys(d.resources).length === 0 && (plan.destroy || !config.profiles[change.profile])) delete doc.deployments[change.profile]
+    })
+  }
+
+  // State-only changes first: what refresh observed (workload outcomes, adopted resources, forgotten ones).
+  const observations = plan.changes.filter((c) => c.action === 'no-op' || c.action === 'read')
+  if (observations.some((c) => c.observed || c.after === null)) {
+    await writer.update((doc) => {
+      for (const c of observations) {
+        const d = doc.deployments[c.profile]
+        if (c.after === null) {
+          if (d) delete d.resources[c.address]
+          if (d && Object.keys(d.resources).length === 0 && (plan.destroy || !config.profiles[c.profile])) delete doc.deployments[c.profile]
+          continue
+        }
+        if (!c.observed) continue
+        const ctx = deploymentContext(c.profile)
+        const dep = ensureDeployment(doc, c, ctx)
+        const rec = dep.resources[c.address]
+        if (!rec || rec.status === 'pending') {
+          dep.resources[c.address] = {
+            address: c.address, kind: c.kind, ...(c.role ? {role: c.role} : {}), credential: c.credential, provider: c.provider, name: c.name,
+            id: c.observed.id ?? c.name, status: 'created', attributes: c.after, outputs: c.observed.outputs ?? {}, ...(rec?.token ? {token: rec.token} : {}), updatedAt: new Date().toISOString(),
+          }
+        }
+        if (c.kind === 'workload' && c.observed.phase) {
+          const r = dep.resources[c.address]
+          r.outputs = {...r.outputs, phase: c.observed.phase, ...(c.observed.exitCode !== undefined ? {exitCode: c.observed.exitCode} : {})}
+          const finished = c.observed.phase === 'completed' || c.observed.phase === 'failed'
+          dep.workload = {phase: c.observed.phase, ...(c.observed.exitCode !== undefined ? {exitCode: c.observed.exitCode} : {}), specHash: String(c.after.specHash ?? ''), ...(finished ? {finishedAt: dep.workload?.finishedAt ?? new Date().toISOString()} : {})}
+        }
+      }
+    })
+  }
+
+  const actionable = plan.changes.filter((c) => c.action === 'create' || c.action === 'update' || c.action === 'replace' || c.action === 'delete')
+  const ids = new Set(actionable.map((c) => c.address))
+  const nodes: GraphNode[] = actionable.map((change) => {
+    let dependsOn: string[]
+    if (change.action === 'delete') {
+      // Reverse order: a resource goes after everything in its deployment that sits above it.
+      dependsOn = actionable.filter((o) => o.profile === change.profile && o.action === 'delete' && kindRank(o.address) > kindRank(change.address)).map((o) => o.address)
+    } else {
+      dependsOn = [
+        ...change.dependsOn.filter((d) => ids.has(d)),
+        // Deletes in the same deployment of higher kinds go first (e.g. old workload before a new VM).
+        ...actionable.filter((o) => o.profile === change.profile && o.action === 'delete' && kindRank(o.address) > kindRank(change.address)).map((o) => o.address),
+      ]
+    }
+    return {
+      id: change.address,
+      dependsOn,
+      run: async () => {
+        if (rotating.has(change.profile)) throw new AnycloudError(`skipped: credential ${change.credential} failed authentication`, {code: 'rotating', source: 'cloud'})
+        const ctx = deploymentContext(change.profile)
+        reporter.emit({type: 'change-start', address: change.address, action: change.action})
+        const started = Date.now()
+        try {
+          switch (change.action) {
+            case 'create':
+              await create(change, ctx)
+              break
+            case 'replace':
+              await remove(change, ctx)
+              await create(change, ctx)
+              break
+            case 'update': {
+              const provider = await providers.get(change.credential)
+              const record = writer.doc.deployments[change.profile]?.resources[change.address]
+              if (!record) {
+                await create(change, ctx)
+                break
+              }
+              const actual = await provider.update(desiredOf(change), record, callContext(change, ctx))
+              await writer.update((doc) => {
+                const r = doc.deployments[change.profile].resources[change.address]
+                r.attributes = change.after ?? r.attributes
+                r.outputs = {...r.outputs, ...(actual.outputs ?? {})}
+                r.updatedAt = new Date().toISOString()
+              })
+              break
+            }
+            case 'delete':
+              await remove(change, ctx)
+              break
+            default:
+              break
+          }
+          reporter.emit({type: 'change-done', address: change.address, action: change.action, elapsedMs: Date.now() - started})
+        } catch (error) {
+          if (error instanceof AuthError && options.allowRotation) {
+            rotating.add(change.profile)
+            ;(result.authFailures[change.profile] ??= []).push(change.credential)
+          }
+          reporter.emit({type: 'change-failed', address: change.address, action: change.action, message: isAnycloudError(error) || error instanceof Error ? (error as Error).message : String(error)})
+          throw error
+        }
+      },
+    }
+  })
+  const outcomes = await walkGraph(nodes, {
+    concurrency: options.concurrency ?? 8,
+    signal: options.signal,
+    onSkip: (id, reason) => {
+      const change = actionable.find((c) => c.address === id)!
+      reporter.emit({type: 'change-skipped', address: id, action: change.action, reason})
+    },
+  })
+  await writer.flush()
+  for (const [address, outcome] of outcomes) {
+    if (outcome.status === 'done') result.done.push(address)
+    else if (outcome.status === 'skipped') result.skipped.push({address, reason: outcome.reason})
+    else result.failed.push({address, message: (outcome.error as Error)?.message ?? String(outcome.error), error: outcome.error})
+  }
+  result.interrupted = Boolean(options.signal?.aborted)
+  result.state = writer.doc
+  return result
+}

@@ -1,0 +1,204 @@
+import type {Action, ActualResource, BucketRole, DesiredResource, Placement, ResourceKind, ResourceRecord, WorkloadPhase} from '../model/resources.js'
+import type {ProviderKind} from '../config/types.js'
+import {stableStringify} from '../util/hash.js'
+import {kindRank} from './desired.js'
+
+/** One planned change (SPEC §4). `reason` is for humans only: apply never branches on it. */
+export interface Change {
+  address: string
+  profile: string
+  kind: ResourceKind
+  role?: BucketRole
+  action: Action
+  reason: string
+  credential: string
+  provider: ProviderKind
+  name: string
+  dependsOn: string[]
+  before: Record<string, unknown> | null
+  after: Record<string, unknown> | null
+  /** What refresh saw that state should remember (workload outcome, adopted ids). */
+  observed?: {id?: string; phase?: WorkloadPhase; exitCode?: number; outputs?: Record<string, unknown>}
+}
+
+export interface PlanSummary {
+  create: number
+  update: number
+  replace: number
+  delete: number
+}
+
+export interface PlanDiagnostic {
+  severity: 'error' | 'warning' | 'info'
+  message: string
+  profile?: string
+}
+
+export interface ProfilePlan {
+  deploymentId: string
+  placement: Placement
+  /** `run`: the job should be running; `done`: it finished and only what is kept remains. */
+  phase: 'run' | 'done'
+}
+
+/** The plan as data: pure function of (desired, actual), sorted, round-trips through JSON. */
+export interface Plan {
+  formatVersion: '1'
+  state: {lineage: string | null; serial: number}
+  profiles: Record<string, ProfilePlan>
+  changes: Change[]
+  summary: PlanSummary
+  diagnostics: PlanDiagnostic[]
+  /** Profiles the plan covers (a saved plan is applied to these only). */
+  scope: string[]
+  /** True for a destroy plan. */
+  destroy?: boolean
+}
+
+/** Attributes whose change can be applied in place, per kind; any other change forces replacement. */
+const UPDATABLE: Partial<Record<ResourceKind, ReadonlySet<string>>> = {
+  bootstrap: new Set(['hash']),
+  identity: new Set(['buckets']),
+  bucket: new Set(['region', 'persist']),
+}
+
+export interface DiffInput {
+  desired: DesiredResource[]
+  records: Record<string, ResourceRecord>
+  actual: Record<string, ActualResource | null>
+  /** Addresses forced to be replaced (--replace). */
+  replace: ReadonlySet<string>
+  phase: 'run' | 'done'
+  /** Why resources that are not desired go away (profile removed, job completed, destroy). */
+  deleteReason: (record: ResourceRecord) => string
+  /** The remembered workload outcome, when the machine is gone. */
+  workloadMemory?: {phase: WorkloadPhase; exitCode?: number; specHash?: string}
+}
+
+function changedKeys(before: Record<string, unknown>, after: Record<string, unknown>): string[] {
+  const keys = new Set([...Object.keys(before), ...Object.keys(after)])
+  return [...keys].filter((k) => k !== 'specHash' && stableStringify(before[k]) !== stableStringify(after[k])).sort()
+}
+
+function goneReason(d: DesiredResource, r: ResourceRecord | undefined, a: ActualResource | null | undefined): string {
+  if (!r) {
+    if (d.kind === 'bucket') return `${d.role} bucket '${d.name}' does not exist on ${d.credential}: it will be created`
+    return 'new deployment'
+  }
+  if (r.status === 'pending') return 'a previous run stopped before it was confirmed; not found, so it will be created'
+  if (d.kind === 'vm') return a?.note ? `VM no longer exists (${a.note})` : 'VM no longer exists (preempted?)'
+  if (d.kind === 'workload') return 'workload is no longer running on the machine (preempted or restarted?): it will be started again'
+  return `${d.kind === 'bucket' ? `${d.role} bucket` : d.kind} no longer exists (deleted outside anycloud?)`
+}
+
+/** Diffs one deployment. Pure. */
+export function diffDeployment(input: DiffInput): Change[] {
+  const {desired, records, actual, replace, phase} = input
+  const changes = new Map<string, Change>()
+  const base = (d: DesiredResource | ResourceRecord) => ({
+    address: d.address, profile: d.address.slice(0, d.address.indexOf('.')), kind: d.kind, ...(d.role ? {role: d.role} : {}),
+    credential: d.credential, provider: d.provider, name: d.name,
+  })
+  for (const d of desired) {
+    const r = records[d.address]
+    const a = actual[d.address]
+    const before = r?.attributes ?? a?.attributes ?? null
+    const mk = (action: Action, reason: string, observed?: Change['observed']): Change => ({...base(d), dependsOn: d.dependsOn, action, reason, before: action === 'create' ? (r ? before : null) : before, after: d.attributes, ...(observed ? {observed} : {})})
+    if (d.kind === 'bucket' && d.role === 'input') {
+      changes.set(d.address, mk('read', `input bucket '${d.name}' exists on ${d.credential}`))
+      continue
+    }
+    if (d.kind === 'workload') {
+      const phaseSeen = a?.phase ?? input.workloadMemory?.phase
+      if (phase === 'done') {
+        const exitCode = a?.exitCode ?? input.workloadMemory?.exitCode
+        changes.set(d.address, mk('no-op', `workload ${phaseSeen} (exit ${exitCode ?? '?'})`, {phase: phaseSeen, exitCode, ...(a ? {id: a.id} : {})}))
+        continue
+      }
+      if (replace.has(d.address) && (a || r)) {
+        changes.set(d.address, mk('replace', 'replacement requested with --replace'))
+        continue
+      }
+      if (a && a.phase !== 'lost') {
+        const keys = changedKeys(r?.attributes ?? {}, d.attributes)
+        if (r && keys.length > 0) changes.set(d.address, mk('replace', `${keys.join(', ')} changed: re-runs the workload`))
+        else changes.set(d.address, mk('no-op', `workload ${a.phase ?? 'running'}`, {phase: a.phase, exitCode: a.exitCode, id: a.id}))
+        continue
+      }
+      if (a?.phase === 'lost') {
+        changes.set(d.address, mk('replace', 'workload was lost (its machine was preempted or restarted): it will be started again'))
+        continue
+      }
+      if (r && (input.workloadMemory?.phase === 'completed' || input.workloadMemory?.phase === 'failed')) {
+        const keys = changedKeys(r.attributes, d.attributes)
+        changes.set(d.address, mk('create', `${keys.join(', ') || 'the workload'} changed since it ${input.workloadMemory.phase}: re-runs the workload`))
+        continue
+      }
+      changes.set(d.address, mk('create', goneReason(d, r, a)))
+      continue
+    }
+    if (!a) {
+      changes.set(d.address, mk('create', goneReason(d, r, a)))
+      continue
+    }
+    if (replace.has(d.address)) {
+      changes.set(d.address, mk('replace', 'replacement requested with --replace'))
+      continue
+    }
+    const keys = changedKeys(before ?? {}, d.attributes)
+    const observed = !r || r.status === 'pending' ? {id: a.id, outputs: a.outputs} : undefined
+    if (keys.length === 0) {
+      changes.set(d.address, mk('no-op', r ? 'up to date' : `${d.kind === 'bucket' ? `${d.role} bucket '${d.name}' already exists` : 'found by name'}: adopted`, observed))
+      continue
+    }
+    const updatable = UPDATABLE[d.kind]
+    const forcing = keys.filter((k) => !updatable?.has(k))
+    if (d.kind === 'bucket' && forcing.length === 0) changes.set(d.address, mk('no-op', 'up to date', observed))
+    else if (forcing.length > 0 && d.kind !== 'bucket') changes.set(d.address, mk('replace', `${forcing.join(', ')} changed: forces replacement`, observed))
+    else if (d.kind === 'bucket') changes.set(d.address, mk('no-op', `bucket settings differ (${forcing.join(', ')}) but buckets are never replaced`, observed))
+    else changes.set(d.address, mk('update', `${keys.join(', ')} changed`, observed))
+  }
+  // Recorded resources that are no longer desired.
+  for (const r of Object.values(records)) {
+    if (changes.has(r.address)) continue
+    const a = actual[r.address]
+    if (r.kind === 'bucket' && r.role === 'input') {
+      changes.set(r.address, {...base(r), dependsOn: [], action: 'no-op', reason: 'input bucket no longer used: forgotten (input buckets are never deleted)', before: r.attributes, after: null})
+      continue
+    }
+    if (!a) {
+      changes.set(r.address, {...base(r), dependsOn: [], action: 'no-op', reason: 'already gone: removed from state', before: r.attributes, after: null})
+      continue
+    }
+    changes.set(r.address, {...base(r), dependsOn: [], action: 'delete', reason: input.deleteReason(r), before: r.attributes, after: null})
+  }
+  // A new or replaced machine needs its bootstrap and workload again.
+  const byAddress = (suffix: string) => [...changes.values()].find((c) => c.address.endsWith('.' + suffix))
+  const rebuild = (dep: Change | undefined, target: Change | undefined, why: string) => {
+    if (!dep || !target || target.after === null) return
+    if (dep.action !== 'create' && dep.action !== 'replace') return
+    if (target.action === 'no-op' || target.action === 'update') {
+      target.action = records[target.address] || actual[target.address] ? 'replace' : 'create'
+      target.reason = why
+    }
+  }
+  rebuild(byAddress('vm'), byAddress('bootstrap'), 'its VM is being created: the machine must be bootstrapped again')
+  rebuild(byAddress('vm'), byAddress('workload'), 'its VM is being created: the workload starts on the new machine')
+  rebuild(byAddress('bootstrap'), byAddress('workload'), 'the bootstrap is being re-created: the workload restarts')
+  return sortChanges([...changes.values()])
+}
+
+export function sortChanges(changes: Change[]): Change[] {
+  return changes.sort((a, b) => a.profile.localeCompare(b.profile) || kindRank(a.address) - kindRank(b.address) || a.address.localeCompare(b.address))
+}
+
+export function summarize(changes: Change[]): PlanSummary {
+  const s: PlanSummary = {create: 0, update: 0, replace: 0, delete: 0}
+  for (const c of changes) if (c.action in s) s[c.action as keyof PlanSummary]++
+  return s
+}
+
+export function hasChanges(plan: Pick<Plan, 'summary'>): boolean {
+  const s = plan.summary
+  return s.create + s.update + s.replace + s.delete > 0
+}

@@ -1,0 +1,265 @@
+import {randomBytes} from 'node:crypto'
+
+import type {ResolvedConfig, ResolvedProfile} from '../config/types.js'
+import {AnycloudError, AuthError, isAnycloudError} from '../errors/index.js'
+import {continentMismatchMessage, continentOf, type Continent} from '../model/continents.js'
+import {bucketNameProblems} from '../model/bucket-names.js'
+import {addressOf, type ActualResource, type DeploymentContext, type DesiredResource, type Placement, type ResourceRecord} from '../model/resources.js'
+import type {Provider, ProviderCallContext} from '../providers/provider.js'
+import type {ProviderSet} from '../providers/registry.js'
+import type {DeploymentRecord, StateDocument} from '../state/types.js'
+import {desiredResources, storageCredentialOf, workloadAttributes} from './desired.js'
+import type {Reporter} from './events.js'
+import {createLimiter, memoize} from './limit.js'
+import {type Change, diffDeployment, type Plan, type PlanDiagnostic, type ProfilePlan, sortChanges, summarize} from './plan.js'
+import {hashOf} from '../util/hash.js'
+
+export interface PlanOptions {
+  config: ResolvedConfig
+  /** Profiles to plan (the command's arguments, or all). */
+  profiles: ResolvedProfile[]
+  state: StateDocument | undefined
+  providers: ProviderSet
+  reporter: Reporter
+  stateDir: string
+  /** Addresses to force-replace. */
+  replace?: string[]
+  /** Plan the removal of everything the selected profiles own. */
+  destroy?: boolean
+  /** Credentials that failed at apply, per profile: placement skips them. */
+  excludeCredentials?: Record<string, string[]>
+  /** Concurrent cloud reads. */
+  readConcurrency?: number
+}
+
+/** The plan failed before any change: every problem found, all at once. */
+export class PlanError extends AnycloudError {
+  constructor(readonly diagnostics: PlanDiagnostic[]) {
+    super(diagnostics.filter((d) => d.severity === 'error').map((d) => (d.profile ? `${d.profile}: ${d.message}` : d.message)).join('\n'), {code: 'plan.failed', source: 'cloud'})
+  }
+}
+
+/** A new deployment id: `<project>-<profile>-<6 [a-z0-9]>`, valid as a bucket name on every cloud. */
+export function newDeploymentId(project: string, profile: string): string {
+  for (;;) {
+    const bytes = randomBytes(6)
+    const suffix = [...bytes].map((b) => 'abcdefghijklmnopqrstuvwxyz0123456789'[b % 36]).join('')
+    const id = `${project}-${profile}-${suffix}`
+    if (bucketNameProblems(id, 'gcp').length === 0 && bucketNameProblems(id, 'aws').length === 0 && bucketNameProblems(id, 'azure').length === 0) return id
+  }
+}
+
+/** Refreshes what the profiles and the state know, then diffs. The cloud is only read. */
+export async function planChanges(options: PlanOptions): Promise<Plan> {
+  const started = Date.now()
+  const {config, state, providers, reporter} = options
+  const limit = createLimiter(options.readConcurrency ?? 64)
+  const auth = memoize<{ok: true} | {ok: false; error: Error}>()
+  const bucketReads = memoize<ActualResource | null>()
+  const replace = new Set(options.replace ?? [])
+  const diagnostics: PlanDiagnostic[] = []
+  const profiles: Record<string, ProfilePlan> = {}
+  const changes: Change[] = []
+  reporter.emit({type: 'refresh-start', profiles: options.profiles.length})
+
+  const checkAuth = (name: string) =>
+    auth(name, () => limit(async () => {
+      try {
+        const p = await providers.get(name)
+        await p.checkAuth()
+        return {ok: true as const}
+      } catch (error) {
+        return {ok: false as const, error: error as Error}
+      }
+    }))
+  const readBucket = (credential: string, bucket: string) =>
+    bucketReads(`${credential}\u0000${bucket}`, () => limit(async () => (await providers.get(credential)).readBucket(bucket)))
+
+  const selected = new Set(options.profiles.map((p) => p.name))
+  for (const address of replace) {
+    const profile = address.split('.')[0]
+    if (!selected.has(profile)) throw new AnycloudError(`--replace ${address}: no profile '${profile}' in this plan`, {code: 'usage.invalid', source: 'user'})
+  }
+
+  const planOne = async (profile: ResolvedProfile) => {
+    const record = state?.deployments[profile.name]
+    const fail = (message: string) => diagnostics.push({severity: 'error', message, profile: profile.name})
+
+    // 1. Placement: the recorded one while its credential is still listed, else the first that authenticates.
+    const excluded = new Set(options.excludeCredentials?.[profile.name] ?? [])
+    let placement: Placement | undefined
+    const hasLive = record && Object.values(record.resources).some((r) => r.kind !== 'bucket' && r.kind !== 'workload')
+    if (record?.placement && profile.credentials.includes(record.placement.credential) && !excluded.has(record.placement.credential) && (hasLive || options.destroy)) {
+      placement = record.placement
+    } else if (!options.destroy) {
+      for (const name of profile.credentials) {
+        if (excluded.has(name)) continue
+        const result = await checkAuth(name)
+        const provider = await providers.get(name)
+        const region = profile.region ?? (config.credentials[name].spec as {region?: string}).region ?? provider.defaultRegion()
+        if (result.ok) {
+          reporter.emit({type: 'attempt', profile: profile.name, credential: name, provider: provider.kind, region, outcome: 'ok'})
+          placement = {credential: name, provider: provider.kind, region, ...(profile.zone ? {zone: profile.zone} : {}), spot: profile.spot, ...(profile.hardware.kind === 'vm' ? {vmType: profile.hardware.vmType} : {})}
+          break
+        }
+        const outcome = result.error instanceof AuthError ? 'auth-failed' : 'error'
+        reporter.emit({type: 'attempt', profile: profile.name, credential: name, provider: provider.kind, region, outcome, message: result.error.message})
+        if (!(result.error instanceof AuthError)) throw result.error
+      }
+      if (!placement) {
+        fail(`no listed credential authenticates (${profile.credentials.join(', ')}): ${profile.credentials.length > 1 ? 'each was tried in order' : 'check it with `anycloud credentials test`'}`)
+        return
+      }
+    } else if (record?.placement) {
+      placement = record.placement
+    }
+    if (!placement) {
+      // Destroy of something never applied: nothing to do.
+      return
+    }
+    const compute = await providers.get(placement.credential)
+    const deploymentId = record?.id ?? newDeploymentId(config.project, profile.name)
+    const ctx: DeploymentContext = {project: config.project, deploymentId, profile, placement, configDir: config.dir, stateDir: options.stateDir}
+
+    // 2. Buckets across every listed credential's storage (SPEC §5), before any change.
+    if (!options.destroy) {
+      const storages = [...new Set(profile.credentials.map((c) => storageCredentialOf(c, config.credentials)))]
+      if (profile.inputBucket) {
+        const where = profile.inputStorage ? [profile.inputStorage.credential] : storages
+        for (const cred of where) {
+          const found = await readBucket(cred, profile.inputBucket)
+          if (!found) {
+            fail(`input bucket '${profile.inputBucket}' does not exist on credential '${cred}' (${config.credentials[cred].spec.provider}). Input buckets are never created: create it there${where.length > 1 ? ', or set inputStorageCredentials to the one credential that holds it' : ''}.`)
+            break
+          }
+        }
+      }
+      if (profile.outputBucket) {
+        const where = profile.outputStorage ? [profile.outputStorage.credential] : storages
+        const found = await Promise.all(where.map(async (cred) => ({cred, bucket: await readBucket(cred, profile.outputBucket!)})))
+        const present = found.filter((f) => f.bucket).map((f) => f.cred)
+        const absent = found.filter((f) => !f.bucket).map((f) => f.cred)
+        if (present.length > 0 && absent.length > 0) {
+          fail(`output bucket '${profile.outputBucket}' exists on ${present.map((c) => `'${c}' (${config.credentials[c].spec.provider})`).join(', ')} but not on ${absent.map((c) => `'${c}' (${config.credentials[c].spec.provider})`).join(', ')}. Output buckets are all-or-none across the listed credentials: create it on every one, or on none (anycloud then creates it where the VM lands).`)
+        }
+        // Continent rule for an existing output bucket on a real cloud.
+        const deployContinent = cloudContinent(placement.provider, placement.region)
+        for (const f of found) {
+          const c = f.bucket?.continent as Continent | undefined
+          if (f.bucket && c && deployContinent && c !== deployContinent && storageCredentialOf(placement.credential, config.credentials) === f.cred) {
+            fail(continentMismatchMessage(profile.outputBucket, c, deployContinent))
+          }
+        }
+      }
+    }
+
+    // 3. Desired resources, given what the workload did.
+    const storageProviders: Record<string, Provider> = {}
+    for (const c of new Set([storageCredentialOf(placement.credential, config.credentials), profile.inputStorage?.credential, profile.outputStorage?.credential].filter((c): c is string => Boolean(c)))) {
+      storageProviders[c] = await providers.get(c)
+    }
+    const records = record?.resources ?? {}
+    const callCtx = (): ProviderCallContext => ({deployment: ctx, records, progress: () => {}})
+    const workloadRecord = records[addressOf(profile.name, 'workload')]
+    const readResource = async (r: {address: string; kind: DesiredResource['kind']; name: string; credential: string; record?: ResourceRecord}): Promise<ActualResource | null> => {
+      if (r.kind === 'bucket') return readBucket(r.credential, r.name)
+      const provider = await providers.get(r.credential)
+      return limit(() => provider.read({address: r.address, kind: r.kind, name: r.name, record: r.record}, callCtx()))
+    }
+    const workloadActual = workloadRecord || (record && !options.destroy) ? await readResource({address: addressOf(profile.name, 'workload'), kind: 'workload', name: deploymentId, credential: placement.credential, record: workloadRecord}) : null
+    const memory = record?.workload
+    const wantedSpec = hashOf(workloadAttributes(profile))
+    const finished = (phase?: string) => phase === 'completed' || phase === 'failed'
+    const doneNow = finished(workloadActual?.phase) ? workloadActual : undefined
+    const recordedSpec = workloadRecord?.attributes.specHash
+    const phase: 'run' | 'done' =
+      !replace.has(addressOf(profile.name, 'workload')) &&
+      recordedSpec === wantedSpec &&
+      (doneNow !== undefined || (!workloadActual && finished(memory?.phase)))
+        ? 'done'
+        : 'run'
+    const desired = options.destroy ? [] : desiredResources({ctx, credentials: config.credentials, compute, storage: storageProviders, phase})
+
+    // 4. Read everything desired or recorded (concurrently), then diff.
+    const actual: Record<string, ActualResource | null> = {}
+    const addresses = new Map<string, {address: string; kind: DesiredResource['kind']; name: string; credential: string; record?: ResourceRecord}>()
+    for (const r of Object.values(records)) addresses.set(r.address, {address: r.address, kind: r.kind, name: r.name, credential: r.credential, record: r})
+    for (const d of desired) if (!addresses.has(d.address) || addresses.get(d.address)!.credential !== d.credential) addresses.set(d.address, {address: d.address, kind: d.kind, name: d.name, credential: d.credential, record: records[d.address]})
+    await Promise.all([...addresses.values()].map(async (a) => {
+      if (a.kind === 'workload' && a.credential === placement!.credential) {
+        actual[a.address] = workloadActual
+        return
+      }
+      try {
+        actual[a.address] = await readResource(a)
+      } catch (error) {
+        if (isAnycloudError(error) && error.code === 'cloud.not-found') actual[a.address] = null
+        else throw error
+      }
+    }))
+    const deleteReason = (r: ResourceRecord): string => {
+      if (options.destroy) {
+        if (r.kind === 'bucket' && r.role === 'output') return 'destroy: deleted only if anycloud created it and it is empty'
+        return 'destroy'
+      }
+      if (phase === 'done') {
+        const how = `workload ${doneNow?.phase ?? memory?.phase} (exit ${doneNow?.exitCode ?? memory?.exitCode ?? '?'})`
+        if (r.kind === 'bucket' && r.role === 'checkpoint') return `${how}: checkpoint bucket deleted (persistBucket is off)`
+        return `${how}: tearing down (persist is off)`
+      }
+      if (r.kind === 'bucket' && r.role === 'output') return 'no longer this profile\'s output bucket: deleted only if anycloud created it and it is empty'
+      return 'no longer part of the profile'
+    }
+    const deployment = diffDeployment({desired, records, actual, replace, phase, deleteReason, workloadMemory: memory})
+    profiles[profile.name] = {deploymentId, placement, phase}
+    changes.push(...deployment)
+  }
+
+  // Deployments in state whose profile left the file are destroyed.
+  const orphanProfiles: ResolvedProfile[] = []
+  if (state && options.profiles.length === Object.keys(config.profiles).length) {
+    for (const [name, rec] of Object.entries(state.deployments)) if (!config.profiles[name]) orphanProfiles.push(orphanProfile(name, rec))
+  }
+  const errors: unknown[] = []
+  await Promise.all(options.profiles.map((p) => planOne(p).catch((e) => errors.push(e))))
+  const destroyFlag = options.destroy
+  for (const orphan of orphanProfiles) {
+    options.destroy = true
+    await planOne(orphan).catch((e) => errors.push(e))
+    options.destroy = destroyFlag
+  }
+  if (errors.length > 0) {
+    const first = errors[0]
+    if (errors.length === 1 || !isAnycloudError(first)) throw first
+    throw new PlanError(errors.map((e) => ({severity: 'error' as const, message: (e as Error).message})))
+  }
+  if (diagnostics.some((d) => d.severity === 'error')) throw new PlanError(diagnostics)
+  const sorted = sortChanges(changes)
+  const resources = sorted.length
+  reporter.emit({type: 'refresh-done', resources, elapsedMs: Date.now() - started})
+  return {
+    formatVersion: '1',
+    state: {lineage: state?.lineage ?? null, serial: state?.serial ?? 0},
+    profiles: Object.fromEntries(Object.entries(profiles).sort(([a], [b]) => a.localeCompare(b))),
+    changes: sorted,
+    summary: summarize(sorted),
+    diagnostics,
+    scope: [...options.profiles.map((p) => p.name), ...orphanProfiles.map((p) => p.name)].sort(),
+    ...(options.destroy ? {destroy: true} : {}),
+  }
+}
+
+function cloudContinent(provider: string, region: string): Continent | undefined {
+  if (provider === 'aws' || provider === 'azure' || provider === 'gcp') return continentOf(provider, region)
+  return undefined
+}
+
+/** A stand-in profile for a deployment whose profile was removed from the file (destroy only). */
+function orphanProfile(name: string, record: DeploymentRecord): ResolvedProfile {
+  return {
+    name, credentials: record.placement ? [record.placement.credential] : [], hardware: {kind: 'default'}, spot: false, env: {}, sensitiveEnv: [],
+    runtime: 'process', persistBucket: false, persist: false, syncIntervalSeconds: 60, extendsChain: [],
+  }
+}
+
+export {type Plan} from './plan.js'
