@@ -6,7 +6,7 @@ import {ExitCode} from '../cli/exit-codes.js'
 import {type Diagnostic, formatDiagnostic, sortDiagnostics} from './diagnostics.js'
 import {didYouMean} from './did-you-mean.js'
 import {interpolate} from './interpolate.js'
-import {loadFile, type LoadedDocument} from './load.js'
+import {loadFile, type LoadedDocument, pointer} from './load.js'
 import {DEFAULT_STATE, IMPLICIT_LOCAL, knownCredentials, sanitizeProjectName, toResolvedProfile} from './resolve.js'
 import {checkRules} from './rules.js'
 import {schemaDiagnostics} from './schema-check.js'
@@ -46,10 +46,10 @@ export function loadConfig(options: LoadConfigOptions): LoadConfigResult {
   }
   const data = (document.data ?? {}) as Partial<AnycloudFile>
   const credentials = knownCredentials(data.credentials, stored)
-  const rules = checkRules({document, credentials, storePath: store.path})
-  diagnostics.push(...rules.diagnostics)
   const interpolated = interpolate(document, env)
   diagnostics.push(...interpolated.diagnostics)
+  const rules = checkRules({document, credentials, storePath: store.path, interpolated})
+  diagnostics.push(...rules.diagnostics)
   const result = split(diagnostics)
   result.document = document
   if (result.errors.length > 0) return result
@@ -66,7 +66,7 @@ export function loadConfig(options: LoadConfigOptions): LoadConfigResult {
     for (const [key, origin] of Object.entries(merged.origins)) fields[key] = getPath(idata, origin)
     const sensitiveEnv = Object.keys((fields.env as object) ?? {}).filter((k) => {
       const origin = merged.origins.env
-      return origin && interpolated.sensitive.has('/' + [...origin, k].map(String).join('/'))
+      return origin && interpolated.sensitive.has(pointer([...origin, k]))
     })
     profiles[name] = toResolvedProfile(name, {...merged, fields}, rules.profileCredentials[name], sensitiveEnv)
   }

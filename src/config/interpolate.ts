@@ -1,7 +1,6 @@
 import {type Diagnostic} from './diagnostics.js'
-import {diagnosticAt, type LoadedDocument} from './load.js'
+import {diagnosticAt, type LoadedDocument, pointer} from './load.js'
 
-const REF = /\$\{([^}]*)\}/g
 const ENV_REF = /^env:([A-Za-z_][A-Za-z0-9_]*)$/
 
 export interface InterpolationResult {
@@ -9,6 +8,8 @@ export interface InterpolationResult {
   diagnostics: Diagnostic[]
   /** JSON pointers whose value contains an interpolated (hence sensitive) part. */
   sensitive: Set<string>
+  /** JSON pointers whose value could not be interpolated (unset variable, unsupported form). */
+  failed: Set<string>
 }
 
 /**
@@ -18,6 +19,7 @@ export interface InterpolationResult {
 export function interpolate(document: LoadedDocument, env: NodeJS.ProcessEnv): InterpolationResult {
   const diagnostics: Diagnostic[] = []
   const sensitive = new Set<string>()
+  const failed = new Set<string>()
   const visit = (value: unknown, segments: Array<string | number>): unknown => {
     if (typeof value === 'string') {
       if (!value.includes('${')) return value
@@ -27,17 +29,19 @@ export function interpolate(document: LoadedDocument, env: NodeJS.ProcessEnv): I
         const m = ENV_REF.exec(inner)
         if (!m) {
           diagnostics.push(diagnosticAt(document, segments, `unsupported interpolation '${match}': only \${env:NAME} is supported (write $\${ for a literal \${)`))
+          failed.add(pointer(segments))
           return match
         }
         const v = env[m[1]]
         if (v === undefined) {
-          diagnostics.push(diagnosticAt(document, segments, `environment variable ${m[1]} is not set (referenced as \${env:${m[1]}})`))
+          diagnostics.push(diagnosticAt(document, segments, `environment variable ${m[1]} is not set (referenced as \${env:${m[1]}}): set it, or remove the reference`))
+          failed.add(pointer(segments))
           return ''
         }
         used = true
         return v
       })
-      if (used) sensitive.add(segments.map((s) => '/' + String(s)).join(''))
+      if (used) sensitive.add(pointer(segments))
       return out
     }
     if (Array.isArray(value)) return value.map((v, i) => visit(v, [...segments, i]))
@@ -48,6 +52,5 @@ export function interpolate(document: LoadedDocument, env: NodeJS.ProcessEnv): I
     }
     return value
   }
-  REF.lastIndex = 0
-  return {data: visit(document.data, []), diagnostics, sensitive}
+  return {data: visit(document.data, []), diagnostics, sensitive, failed}
 }

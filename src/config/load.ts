@@ -43,18 +43,27 @@ export function segmentsOf(jsonPointer: string): string[] {
   return jsonPointer.slice(1).split('/').map((s) => s.replaceAll('~1', '/').replaceAll('~0', '~'))
 }
 
-/** Reads and parses a file; a missing or oversized file is a usage error (exit 3). */
+/** Reads and parses a file; a missing, unreadable or oversized file is a usage error (exit 3). */
 export function loadFile(file: string, dir: string): LoadResult {
-  let size: number
+  let stats: ReturnType<typeof statSync>
   try {
-    size = statSync(file).size
+    stats = statSync(file)
   } catch {
     throw new UsageError(`${file}: no such file`, ['Create one (see examples/quickstart/anycloud.yaml) or pass -f FILE.'], 'config.missing')
   }
-  if (size > MAX_FILE_BYTES) {
-    return {ok: false, diagnostics: [{severity: 'error', file, line: 1, column: 1, path: '', message: `file is ${size} bytes; anycloud.yaml files are limited to ${MAX_FILE_BYTES} bytes (1 MiB)`}]}
+  if (!stats.isFile()) {
+    throw new UsageError(`${file}: not a file${stats.isDirectory() ? ' (a directory)' : ''}`, ['Pass the path of an anycloud.yaml with -f FILE.'], 'config.missing')
   }
-  return loadText(readFileSync(file, 'utf8'), file, dir)
+  if (stats.size > MAX_FILE_BYTES) {
+    return {ok: false, diagnostics: [{severity: 'error', file, line: 1, column: 1, path: '', message: `file is ${stats.size} bytes; anycloud.yaml files are limited to ${MAX_FILE_BYTES} bytes (1 MiB): it is refused without being parsed`}]}
+  }
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (error) {
+    throw new UsageError(`${file}: cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, [], 'config.unreadable')
+  }
+  return loadText(text, file, dir)
 }
 
 /** Parses YAML 1.2 text with positions; duplicate keys, syntax errors and alias bombs become diagnostics. */
@@ -63,13 +72,26 @@ export function loadText(text: string, file: string, dir: string): LoadResult {
     return {ok: false, diagnostics: [{severity: 'error', file, line: 1, column: 1, path: '', message: `file is larger than ${MAX_FILE_BYTES} bytes (1 MiB)`}]}
   }
   const lineCounter = new LineCounter()
-  const doc = parseDocument(text, {lineCounter, uniqueKeys: true, version: '1.2', prettyErrors: false, strict: true, keepSourceTokens: true})
+  let doc: ReturnType<typeof parseDocument>
+  try {
+    doc = parseDocument(text, {lineCounter, uniqueKeys: true, version: '1.2', prettyErrors: false, strict: true, keepSourceTokens: true})
+  } catch (error) {
+    // The parser recurses; absurd nesting can exhaust the stack before it reports anything.
+    return {ok: false, diagnostics: [{severity: 'error', file, line: 1, column: 1, path: '', message: `the document cannot be parsed: ${tooDeep(error) ? NESTED_TOO_DEEPLY : (error as Error).message}`}]}
+  }
   const diagnostics: Diagnostic[] = []
   for (const e of [...doc.errors, ...doc.warnings]) {
     const pos = e.linePos?.[0] ?? lineCounter.linePos(e.pos[0])
     const first = e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')
-    const message = e.code === 'DUPLICATE_KEY' ? `duplicate key: ${first}` : `YAML syntax error: ${first}`
-    diagnostics.push({severity: 'error', file, line: pos.line, column: pos.col, path: '', message})
+    if (e.code === 'DUPLICATE_KEY') {
+      const dup = findDuplicateKey(doc.contents, e.pos[0], lineCounter)
+      if (dup) {
+        diagnostics.push({severity: 'error', file, line: pos.line, column: pos.col, path: dottedPath(dup.segments), profile: profileOf(dup.segments),
+          message: `duplicate key '${dup.key}' (first defined at line ${dup.firstLine}): each key may appear only once in a map; remove one of them`})
+        continue
+      }
+    }
+    diagnostics.push({severity: 'error', file, line: pos.line, column: pos.col, path: '', message: yamlMessage(e.code, first)})
   }
   if (diagnostics.length > 0) return {ok: false, diagnostics}
 
@@ -78,7 +100,7 @@ export function loadText(text: string, file: string, dir: string): LoadResult {
     data = doc.toJS({maxAliasCount: MAX_ALIAS_COUNT})
   } catch (error) {
     const message = error instanceof ReferenceError
-      ? `too many alias expansions (more than ${MAX_ALIAS_COUNT}): refused as a possible alias bomb`
+      ? `too many alias expansions (more than ${MAX_ALIAS_COUNT}): refused as a possible alias bomb (billion laughs); share settings with defaults: or extends: instead`
       : `YAML error: ${(error as Error).message}`
     return {ok: false, diagnostics: [{severity: 'error', file, line: 1, column: 1, path: '', message}]}
   }
@@ -91,7 +113,9 @@ export function loadText(text: string, file: string, dir: string): LoadResult {
     if (depth > 64 || !node) return
     const n = node as YamlNode
     const source = isScalar(n) && n.srcToken && 'source' in n.srcToken ? String(n.srcToken.source) : undefined
-    locations.set(pointer(segments), {value: at(n.range?.[0]), key, source})
+    // `key:` with nothing after it: the empty value sits at the end of the line; point at the key.
+    const empty = isScalar(n) && n.value === null && !source && key !== undefined
+    locations.set(pointer(segments), {value: empty ? key : at(n.range?.[0]), key, source})
     if (isAlias(n)) return
     if (isMap(n)) {
       for (const item of n.items) {
@@ -109,6 +133,51 @@ export function loadText(text: string, file: string, dir: string): LoadResult {
   walk(doc.contents, [])
   if (!locations.has('')) locations.set('', {value: {line: 1, column: 1}})
   return {ok: true, document: {file, dir, data, locations}}
+}
+
+const NESTED_TOO_DEEPLY = 'the document is nested too deeply (an anycloud.yaml needs only a few levels)'
+
+function tooDeep(error: unknown): boolean {
+  return error instanceof RangeError || /call stack/i.test(String((error as Error)?.message))
+}
+
+/** yaml's messages, made specific where anycloud knows better. */
+function yamlMessage(code: string, first: string): string {
+  switch (code) {
+    case 'MULTIPLE_DOCS':
+      return 'more than one YAML document (a second `---`): an anycloud.yaml holds exactly one document'
+    case 'TAG_RESOLVE_FAILED':
+      return `YAML tags are not supported here (${first}): write a plain value, and \${env:NAME} for values from the environment`
+    case 'RESOURCE_EXHAUSTION':
+      return tooDeep({message: first}) ? NESTED_TOO_DEEPLY : `YAML error: ${first}`
+    case 'TAB_AS_INDENT':
+      return `YAML syntax error: ${first} (indent with spaces, not tabs)`
+    default:
+      return `YAML syntax error: ${first}`
+  }
+}
+
+/** The duplicated key at `offset`, its JSON path and the line of its first definition. */
+function findDuplicateKey(root: unknown, offset: number, lineCounter: LineCounter): {key: string; segments: Array<string | number>; firstLine: number} | undefined {
+  const stack: Array<{node: unknown; segments: Array<string | number>}> = [{node: root, segments: []}]
+  while (stack.length > 0) {
+    const {node, segments} = stack.pop()!
+    if (isMap(node)) {
+      const firstSeen = new Map<string, number>()
+      for (const item of node.items) {
+        if (!isPair(item)) continue
+        const keyNode = item.key as YamlNode | null
+        const key = isScalar(keyNode) ? String(keyNode.value) : String(keyNode)
+        const start = keyNode?.range?.[0] ?? -1
+        if (start === offset && firstSeen.has(key)) return {key, segments: [...segments, key], firstLine: lineCounter.linePos(firstSeen.get(key)!).line}
+        if (!firstSeen.has(key)) firstSeen.set(key, start)
+        stack.push({node: item.value, segments: [...segments, key]})
+      }
+    } else if (isSeq(node)) {
+      node.items.forEach((item, i) => stack.push({node: item, segments: [...segments, i]}))
+    }
+  }
+  return undefined
 }
 
 /**

@@ -1,5 +1,6 @@
 import {basename} from 'node:path'
 
+import {resourceNameProblems} from '../model/bucket-names.js'
 import {parseGpuType} from '../model/gpu-catalog.js'
 import type {Credential, State} from './schema-types.js'
 import type {Hardware, NamedCredential, ResolvedProfile, Runtime} from './types.js'
@@ -62,11 +63,15 @@ export function mergeProfile(name: string, profiles: Record<string, unknown>, de
   return {fields, origins, chain, cycle}
 }
 
-/** The project name from the folder: lowercase, `[a-z0-9-]`, starting with a letter, at most 24 characters. */
+/**
+ * The project name from the folder: lowercase, `[a-z0-9-]`, starting with a letter, at most 24
+ * characters, usable in resource names; `anycloud` when nothing usable is left.
+ */
 export function sanitizeProjectName(dir: string): string {
   let name = basename(dir).toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/-+/g, '-').replace(/^[-0-9]+/, '')
   name = name.slice(0, 24).replace(/-+$/, '')
-  return name || 'anycloud'
+  // A folder like `google-drive` cannot name cloud resources (GCS refuses "google"): use the default.
+  return name && resourceNameProblems(name, 'project').length === 0 ? name : 'anycloud'
 }
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined)

@@ -1,22 +1,34 @@
 import {type Diagnostic} from './diagnostics.js'
 import {didYouMean} from './did-you-mean.js'
-import {diagnosticAt, type LoadedDocument} from './load.js'
+import {diagnosticAt, type LoadedDocument, pointer} from './load.js'
 import {IMPLICIT_LOCAL, mergeProfile, type MergedProfile} from './resolve.js'
 import type {NamedCredential} from './types.js'
 import {bucketNameProblems, resourceNameProblems} from '../model/bucket-names.js'
 import {isKnownRegion, knownRegions} from '../model/continents.js'
-import {parseGpuType} from '../model/gpu-catalog.js'
+import {knownGpuNames, parseGpuType} from '../model/gpu-catalog.js'
 
 /** Literal secrets recognised anywhere in the file (values are never echoed back). */
 const AWS_KEY_ID = /\b(AKIA|ASIA|AROA|AIDA)[A-Z0-9]{16}\b/
 const PEM_PRIVATE_KEY = /-----BEGIN ([A-Z0-9]+ )*PRIVATE KEY-----/
 const SECRETISH_NAME = /(SECRET|PASSWORD|PASSWD|TOKEN|PRIVATE_KEY|API_KEY|ACCESS_KEY|CREDENTIAL)/i
 const ENV_ONLY = /^\$\{env:[A-Za-z_][A-Za-z0-9_]*\}$/
+/** Values under a secret-sounding name that are evidently not the secret itself: a path, a URL, a reference. */
+const NOT_A_SECRET_VALUE = /^(\/|\.{1,2}\/|~\/|[A-Za-z]:\\)|:\/\/|\$\{env:/
+/** Secret-bearing credential fields: the schema refuses any literal there (one error, not two). */
+const CREDENTIAL_SECRET_FIELDS = new Set(['accessKeyId', 'secretAccessKey', 'sessionToken', 'clientSecret'])
+/** The schema's own pattern for `project`: when it fails, the schema has already said so. */
+const PROJECT_PATTERN = /^[a-z][a-z0-9-]{0,23}$/
 
 export interface RuleContext {
   document: LoadedDocument
   credentials: Record<string, NamedCredential>
   storePath: string
+  /**
+   * The document after `${env:…}` interpolation, and the pointers that failed to interpolate.
+   * Names, buckets, GPU types and regions are checked on their interpolated values (a failed one
+   * is skipped: the interpolation error already names it); secrets are scanned in the raw text.
+   */
+  interpolated?: {data: unknown; failed: ReadonlySet<string>}
 }
 
 export interface RuleResult {
@@ -45,8 +57,34 @@ function describeKnown(credentials: Record<string, NamedCredential>, storePath: 
 export function checkRules(ctx: RuleContext): RuleResult {
   const {document, credentials} = ctx
   const out: Diagnostic[] = []
-  const error = (segments: Array<string | number>, message: string, preferKey = false) => out.push(diagnosticAt(document, segments, message, {preferKey}))
-  const warn = (segments: Array<string | number>, message: string) => out.push(diagnosticAt(document, segments, message, {severity: 'warning'}))
+  // A problem inherited from defaults or a parent profile is found once per profile that uses it,
+  // at the same place: report it once.
+  const seen = new Set<string>()
+  const push = (d: Diagnostic) => {
+    const key = `${d.severity}:${d.line}:${d.column}:${d.path}:${d.message}`
+    if (!seen.has(key)) {
+      seen.add(key)
+      out.push(d)
+    }
+  }
+  const error = (segments: Array<string | number>, message: string, preferKey = false) => push(diagnosticAt(document, segments, message, {preferKey}))
+  const warn = (segments: Array<string | number>, message: string) => push(diagnosticAt(document, segments, message, {severity: 'warning'}))
+  /** A value after interpolation: undefined when interpolation failed there (already reported). */
+  const valueAt = (segments: Array<string | number>, raw: unknown): unknown => {
+    const interpolated = ctx.interpolated
+    if (!interpolated) return raw
+    if (typeof raw === 'string') {
+      if (!raw.includes('${')) return raw
+      if (interpolated.failed.has(pointer(segments))) return undefined
+      let v: unknown = interpolated.data
+      for (const s of segments) v = v && typeof v === 'object' ? (v as Record<string | number, unknown>)[s] : undefined
+      return v
+    }
+    if (Array.isArray(raw)) return raw.map((item, i) => valueAt([...segments, i], item))
+    return raw
+  }
+  /** How to name a value in a message without echoing what came from the environment. */
+  const shown = (raw: unknown, value: unknown) => (typeof raw === 'string' && raw.includes('${') ? `'${raw}' (from the environment)` : `'${String(value)}'`)
   const root = isObj(document.data) ? document.data : {}
   const profiles = isObj(root.profiles) ? root.profiles : {}
   const names = Object.keys(profiles)
@@ -55,6 +93,7 @@ export function checkRules(ctx: RuleContext): RuleResult {
 
   // Literal secrets anywhere, and secret-looking env values.
   const scan = (value: unknown, segments: Array<string | number>): void => {
+    if (segments.length === 3 && segments[0] === 'credentials' && CREDENTIAL_SECRET_FIELDS.has(String(segments[2]))) return
     if (typeof value === 'string') {
       if (AWS_KEY_ID.test(value)) error(segments, 'looks like a literal AWS access key id: secrets never live in the file; use a `${env:NAME}` reference')
       else if (PEM_PRIVATE_KEY.test(value)) error(segments, 'looks like a literal private key: secrets never live in the file; reference a key file path or use `${env:NAME}`')
@@ -72,13 +111,16 @@ export function checkRules(ctx: RuleContext): RuleResult {
   }
   for (const [env, at] of envLayers) {
     for (const [k, v] of Object.entries(env)) {
-      if (typeof v === 'string' && SECRETISH_NAME.test(k) && v.length >= 8 && !ENV_ONLY.test(v) && !AWS_KEY_ID.test(v) && !PEM_PRIVATE_KEY.test(v)) {
+      if (typeof v === 'string' && SECRETISH_NAME.test(k) && v.length >= 8 && !ENV_ONLY.test(v) && !NOT_A_SECRET_VALUE.test(v) && !AWS_KEY_ID.test(v) && !PEM_PRIVATE_KEY.test(v)) {
         error([...at, k], `'${k}' looks like a secret but holds a literal value: use a \`\${env:NAME}\` reference so it stays out of the file and is shown as (sensitive)`)
       }
     }
   }
 
-  if (typeof root.project === 'string') for (const p of resourceNameProblems(root.project, 'project')) error(['project'], `invalid project name '${root.project}': ${p}`)
+  if (typeof root.project === 'string' && PROJECT_PATTERN.test(root.project)) {
+    const problems = resourceNameProblems(root.project, 'project')
+    if (problems.length > 0) error(['project'], `invalid project name '${root.project}': ${problems.join('; ')}`)
+  }
 
   // Credentials: ssh storage and state backend references.
   const fileCreds = isObj(root.credentials) ? root.credentials : {}
@@ -94,9 +136,14 @@ export function checkRules(ctx: RuleContext): RuleResult {
     error(['state', 'credentials'], `unknown credential '${root.state.credentials}'${hint(root.state.credentials, credentials)}; ${describeKnown(credentials, ctx.storePath)}`)
   }
 
+  if (isObj(root.defaults) && typeof root.defaults.vmType === 'string' && typeof root.defaults.gpuType === 'string') {
+    error(['defaults', 'gpuType'], 'vmType and gpuType are mutually exclusive: set one or the other in defaults')
+  }
+
   for (const name of names) {
     const raw = profiles[name]
-    for (const p of resourceNameProblems(name, 'profile')) error(['profiles', name], `invalid profile name '${name}': ${p}`, true)
+    const nameProblems = resourceNameProblems(name, 'profile')
+    if (nameProblems.length > 0) error(['profiles', name], `invalid profile name '${name}': ${nameProblems.join('; ')} (the name goes into deployment ids and cloud resource names)`, true)
     if (!isObj(raw)) continue
     if (typeof raw.extends === 'string' && !(raw.extends in profiles)) {
       error(['profiles', name, 'extends'], `extends unknown profile '${raw.extends}'${hint(raw.extends, Object.fromEntries(names.filter((n) => n !== name).map((n) => [n, 1])))}; profiles: ${names.join(', ')}`)
@@ -107,17 +154,29 @@ export function checkRules(ctx: RuleContext): RuleResult {
     const m = mergeProfile(name, profiles, root.defaults)
     merged[name] = m
     if (m.cycle && m.cycle[0] === name) error(['profiles', name, 'extends'], `extends cycle: ${m.cycle.join(' → ')}`)
-    const f = m.fields
     const at = (key: string) => m.origins[key] ?? ['profiles', name]
+    const f: Record<string, unknown> = {}
+    for (const [key, rawValue] of Object.entries(m.fields)) f[key] = valueAt(at(key), rawValue)
+    const rawOf = (key: string) => m.fields[key]
 
     if (typeof f.gpuType === 'string') {
       const parsed = parseGpuType(f.gpuType)
-      if (!parsed.ok) error(at('gpuType'), parsed.error)
+      if (!parsed.ok) {
+        const rawGpu = rawOf('gpuType')
+        error(at('gpuType'), typeof rawGpu === 'string' && rawGpu.includes('${')
+          ? `${shown(rawGpu, f.gpuType)} is not a valid gpuType: expected NAME, NAME:COUNT or NAME:all with a known GPU (${knownGpuNames().join(', ')})`
+          : parsed.error)
+      }
     }
-    if (f.image === undefined && f.command === undefined) error(['profiles', name], `profile '${name}' has nothing to run: set image (a container) or command (runtime: process)`, true)
+    // With a broken extends chain the inherited fields are unknown: that error is enough.
+    const broken = m.cycle !== undefined || [name, ...m.chain].some((p) => isObj(profiles[p]) && typeof profiles[p].extends === 'string' && !((profiles[p] as Obj).extends as string in profiles))
+    if (!broken && m.fields.image === undefined && m.fields.command === undefined) error(['profiles', name], `profile '${name}' has nothing to run: set image (a container) or command (runtime: process)`, true)
     if (f.runtime === 'docker' && typeof f.image !== 'string') error(at('runtime'), 'runtime docker needs an image')
     if (f.persistBucket === true && f.spot !== true) warn(at('persistBucket'), 'persistBucket has no effect without spot: only spot deployments have a checkpoint bucket')
-    if (typeof f.inputBucket === 'string' && f.inputBucket === f.outputBucket) error(at('outputBucket'), `inputBucket and outputBucket must differ (both are '${f.inputBucket}'): the input is read-only and synced down, the output is uploaded`)
+    if (typeof f.inputBucket === 'string' && f.inputBucket === f.outputBucket) {
+      const both = typeof rawOf('inputBucket') === 'string' && String(rawOf('inputBucket')).includes('${') ? 'both come from the environment and are equal' : `both are '${f.inputBucket}'`
+      error(at('outputBucket'), `inputBucket and outputBucket must differ (${both}): the input is read-only and synced down, the output is uploaded`)
+    }
 
     // Credentials: explicit list, else the only known one, else the implicit local default.
     let listed: string[] = []
@@ -134,9 +193,11 @@ export function checkRules(ctx: RuleContext): RuleResult {
       }
     }
     const resolved: string[] = []
+    const rawCredentials = rawOf('credentials')
     listed.forEach((c, i) => {
+      const rawName = Array.isArray(rawCredentials) ? rawCredentials[i] : rawCredentials
       if (credentials[c] || (c === IMPLICIT_LOCAL.name && all.length === 0)) resolved.push(c)
-      else error(Array.isArray(f.credentials) ? [...listAt, i] : listAt, `unknown credential '${c}'${hint(c, credentials)}; ${describeKnown(credentials, ctx.storePath)}`)
+      else error(Array.isArray(f.credentials) ? [...listAt, i] : listAt, `unknown credential ${shown(rawName, c)}${hint(c, credentials)}; ${describeKnown(credentials, ctx.storePath)}`)
     })
     if (resolved.length === listed.length && resolved.length > 0) profileCredentials[name] = resolved
     const providerOf = (c: string) => (credentials[c] ?? IMPLICIT_LOCAL).spec.provider
@@ -144,8 +205,8 @@ export function checkRules(ctx: RuleContext): RuleResult {
     for (const key of ['inputStorageCredentials', 'outputStorageCredentials'] as const) {
       const c = f[key]
       if (typeof c !== 'string') continue
-      if (!credentials[c]) error(at(key), `unknown credential '${c}'${hint(c, credentials)}; ${describeKnown(credentials, ctx.storePath)}`)
-      else if (credentials[c].spec.provider !== 'aws') error(at(key), `'${c}' is a ${credentials[c].spec.provider} credential: cross-cloud storage supports AWS S3 only, so ${key} must name an aws credential`)
+      if (!credentials[c]) error(at(key), `unknown credential ${shown(rawOf(key), c)}${hint(c, credentials)}; ${describeKnown(credentials, ctx.storePath)}`)
+      else if (credentials[c].spec.provider !== 'aws') error(at(key), `'${c}' is not an aws credential (provider: ${credentials[c].spec.provider}): cross-cloud storage supports AWS S3 only, so ${key} must name an aws credential`)
     }
     for (const [regionKey, credKey] of [['inputStorageRegion', 'inputStorageCredentials'], ['outputStorageRegion', 'outputStorageCredentials']] as const) {
       if (f[regionKey] !== undefined && f[credKey] === undefined) warn(at(regionKey), `${regionKey} has no effect without ${credKey}`)
@@ -169,7 +230,8 @@ export function checkRules(ctx: RuleContext): RuleResult {
       const bucket = f[bucketKey]
       if (typeof bucket !== 'string') continue
       for (const cloud of storageClouds(bucketKey)) {
-        for (const p of bucketNameProblems(bucket, cloud as 'aws' | 'azure' | 'gcp' | 'local')) error(at(bucketKey), `'${bucket}' is not a valid ${cloudLabel(cloud)} name: ${p}`)
+        const problems = bucketNameProblems(bucket, cloud as 'aws' | 'azure' | 'gcp' | 'local')
+        if (problems.length > 0) error(at(bucketKey), `${shown(rawOf(bucketKey), bucket)} is not a valid ${cloudLabel(cloud)} name: ${problems.join('; ')}`)
       }
     }
 
@@ -179,7 +241,7 @@ export function checkRules(ctx: RuleContext): RuleResult {
         const provider = providerOf(c)
         if ((provider === 'aws' || provider === 'azure' || provider === 'gcp') && !isKnownRegion(provider, f.region)) {
           const suggestion = didYouMean(f.region, knownRegions(provider))
-          warn(at('region'), `'${f.region}' is not a known ${provider} region (credential '${c}')${suggestion ? `; did you mean '${suggestion}'?` : ''}`)
+          warn(at('region'), `${shown(rawOf('region'), f.region)} is not a known ${provider} region (credential '${c}')${suggestion ? `; did you mean '${suggestion}'?` : ''}`)
         }
       }
     }

@@ -11,7 +11,8 @@ import {schemaValidator} from '../config/schema-check.js'
 export function checkCredentialShape(credential: Record<string, unknown>, options: {allowLiteralSecrets?: boolean} = {}): string[] {
   // Validate a one-credential file through the compiled file schema: one source of truth.
   const probe = {...credential}
-  if (options.allowLiteralSecrets) for (const k of ['accessKeyId', 'secretAccessKey', 'sessionToken', 'clientSecret']) if (k in probe) probe[k] = '${env:X}'
+  // Only a non-empty string stands in for a secret: other types still fail the schema.
+  if (options.allowLiteralSecrets) for (const k of ['accessKeyId', 'secretAccessKey', 'sessionToken', 'clientSecret']) if (typeof probe[k] === 'string' && probe[k] !== '') probe[k] = '${env:X}'
   const validate = schemaValidator()
   if (validate({version: 1, credentials: {c: probe}, profiles: {p: {command: 'true'}}})) return []
   return ((validate.errors ?? []) as ErrorObject[])

@@ -39,8 +39,9 @@ export class CredentialStore {
       throw new AnycloudError(`${this.path}: not valid JSON (${(error as Error).message})`, {code: 'credentials.corrupt', source: 'user', suggestions: ['Fix or remove the file, then add the credentials again.']})
     }
     const file = parsed as StoreFile
-    if (!file || typeof file !== 'object' || typeof file.credentials !== 'object') {
-      throw new AnycloudError(`${this.path}: not an anycloud credential store`, {code: 'credentials.corrupt', source: 'user'})
+    const isMap = (v: unknown) => Boolean(v) && typeof v === 'object' && !Array.isArray(v)
+    if (!isMap(file) || !isMap(file.credentials)) {
+      throw new AnycloudError(`${this.path}: not an anycloud credential store (expected {"version": 1, "credentials": {…}})`, {code: 'credentials.corrupt', source: 'user', suggestions: ['Fix or remove the file, then add the credentials again.']})
     }
     return file
   }

@@ -6,6 +6,8 @@ import {CredentialStore, redactCredential, SECRET_FIELDS} from '../../credential
 import {UsageError} from '../../errors/index.js'
 import {checkCredentialShape} from '../../credentials/shape.js'
 
+const CREDENTIAL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/
+
 export default class CredentialsAdd extends BaseCommand<typeof CredentialsAdd> {
   static override description = `Save a named credential in the local store ($ANYCLOUD_HOME/credentials.json, mode 0600).
 Secret fields (accessKeyId, secretAccessKey, sessionToken, clientSecret) are never taken from the command line, where other users could see them: pass them as a JSON object on stdin with --secrets-stdin.`
@@ -35,6 +37,10 @@ Secret fields (accessKeyId, secretAccessKey, sessionToken, clientSecret) are nev
 
   public async run(): Promise<void> {
     const {args, flags} = await this.parse(CredentialsAdd)
+    // The same rule as credential names in anycloud.yaml, so a saved credential can be referenced.
+    if (!CREDENTIAL_NAME.test(args.name)) {
+      throw new UsageError(`invalid credential name '${args.name}': use letters, digits, \`_\`, \`.\` and \`-\`, starting with a letter or digit (at most 63 characters)`)
+    }
     const c: Record<string, unknown> = {provider: flags.provider}
     const set = (key: string, value: unknown) => {
       if (value !== undefined) c[key] = value
@@ -57,14 +63,18 @@ Secret fields (accessKeyId, secretAccessKey, sessionToken, clientSecret) are nev
     }
     if (flags['secrets-stdin']) {
       const text = await readStdin()
-      let secrets: Record<string, unknown>
+      let secrets: unknown
       try {
         secrets = JSON.parse(text)
       } catch {
+        secrets = undefined
+      }
+      if (!secrets || typeof secrets !== 'object' || Array.isArray(secrets)) {
         throw new UsageError('--secrets-stdin: stdin is not a JSON object (e.g. {"accessKeyId": "…", "secretAccessKey": "…"})')
       }
       for (const [k, v] of Object.entries(secrets)) {
         if (!SECRET_FIELDS.has(k)) throw new UsageError(`--secrets-stdin: '${k}' is not a secret field; secret fields: ${[...SECRET_FIELDS].join(', ')}`)
+        if (typeof v !== 'string' || v === '') throw new UsageError(`--secrets-stdin: '${k}' must be a non-empty string`)
         c[k] = v
       }
     }

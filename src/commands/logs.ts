@@ -1,0 +1,32 @@
+import {Args, Flags} from '@oclif/core'
+
+import {BaseCommand} from '../cli/base-command.js'
+import {interruptController} from '../cli/interaction.js'
+import {openSession} from '../engine/session.js'
+import {UsageError} from '../errors/index.js'
+import {redactSecrets} from '../util/redact.js'
+
+export default class Logs extends BaseCommand<typeof Logs> {
+  static override description = 'Print the workload\'s output; -f follows it until the workload ends or Ctrl-C.'
+  static override args = {profile: Args.string({description: 'The profile.', required: true})}
+  static override flags = {follow: Flags.boolean({char: 'F', aliases: ['follow'], description: 'Follow the output.', default: false})}
+
+  public async run(): Promise<void> {
+    const argv = this.argv.map((a) => (a === '-f' && !this.argv.includes('--file') ? '--follow' : a))
+    const {args, flags} = await this.parse(Logs, argv)
+    const session = await openSession({file: flags.file, profiles: [args.profile]})
+    const dep = session.state?.deployments[args.profile]
+    if (!dep?.placement) throw new UsageError(`profile '${args.profile}' has no deployment yet: run \`anycloud apply\` first`)
+    const provider = await session.providers.get(dep.placement.credential)
+    if (!provider.logs) throw new UsageError(`the ${provider.kind} provider cannot show logs`)
+    const interrupt = interruptController(() => {})
+    try {
+      await provider.logs(
+        {deployment: {project: session.config.project, deploymentId: dep.id, profile: session.config.profiles[args.profile], placement: dep.placement, configDir: session.config.dir, stateDir: session.store.localDir}, records: dep.resources, progress: () => {}, signal: interrupt.signal},
+        {follow: flags.follow, write: (chunk) => process.stdout.write(redactSecrets(chunk)), signal: interrupt.signal},
+      )
+    } finally {
+      interrupt.dispose()
+    }
+  }
+}

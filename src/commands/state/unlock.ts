@@ -1,0 +1,17 @@
+import {Args} from '@oclif/core'
+
+import {BaseCommand} from '../../cli/base-command.js'
+import {openStateStore} from '../../state/index.js'
+import {requireConfig} from '../../config/index.js'
+
+export default class StateUnlock extends BaseCommand<typeof StateUnlock> {
+  static override description = 'Release a lock left by a run that died. Needs the lock id the lock error showed; a wrong id changes nothing.'
+  static override args = {lockId: Args.string({description: 'The lock id.', required: true})}
+
+  public async run(): Promise<void> {
+    const {args, flags} = await this.parse(StateUnlock)
+    const {config} = requireConfig({file: flags.file})
+    await openStateStore(config).unlock(args.lockId, {force: true})
+    this.say(`Released lock ${args.lockId}.`)
+  }
+}

@@ -1,0 +1,86 @@
+import {setTimeout as delay} from 'node:timers/promises'
+
+import {StalePlanError, UsageError} from '../errors/index.js'
+import {addressOf, type WorkloadPhase} from '../model/resources.js'
+import {hashOf} from '../util/hash.js'
+import {applyPlan, type ApplyResult} from './apply.js'
+import {workloadAttributes} from './desired.js'
+import type {Reporter} from './events.js'
+import type {Plan} from './plan.js'
+import {loadPlan} from './plan-file.js'
+import {planAndApply} from './run.js'
+import type {Session} from './session.js'
+
+/**
+ * Applies a saved plan exactly. Refused (exit 5) when the state moved since the plan was made,
+ * or when a profile's workload no longer matches what the plan was made from.
+ */
+export async function applySavedPlan(options: {session: Session; planFile: string; reporter: Reporter; signal?: AbortSignal; onPlan?: (plan: Plan) => Promise<void>}): Promise<{plan: Plan; results: ApplyResult[]}> {
+  const {session} = options
+  const plan = loadPlan(options.planFile)
+  const state = session.state
+  const lineage = state?.lineage ?? null
+  const serial = state?.serial ?? 0
+  if (plan.state.lineage !== lineage && !(plan.state.lineage === null && serial === 0)) {
+    throw new StalePlanError(`the saved plan ${options.planFile} was made for state lineage ${plan.state.lineage ?? '(none)'}, but ${session.store.description} has lineage ${lineage ?? '(none)'}`)
+  }
+  if (plan.state.serial !== serial) {
+    throw new StalePlanError(`the saved plan ${options.planFile} is stale: it was made at state serial ${plan.state.serial}, and ${session.store.description} is now at serial ${serial} (another run changed it)`)
+  }
+  for (const name of plan.scope) {
+    const profile = session.config.profiles[name]
+    const change = plan.changes.find((c) => c.address === addressOf(name, 'workload') && c.after)
+    if (!profile) {
+      if (plan.profiles[name] && !plan.destroy && change) throw new UsageError(`the saved plan covers profile '${name}', which is no longer in ${session.config.file}`)
+      continue
+    }
+    if (change && change.after?.specHash !== hashOf(workloadAttributes(profile))) {
+      throw new StalePlanError(`profile '${name}' changed in ${session.config.file} since the plan was made (image, command, env or hardware)`)
+    }
+  }
+  await options.onPlan?.(plan)
+  const result = await applyPlan({plan, config: session.config, store: session.store, state, providers: session.providers, reporter: options.reporter, signal: options.signal, allowRotation: false})
+  session.state = result.state
+  return {plan, results: [result]}
+}
+
+export interface WorkloadOutcome {
+  phase: WorkloadPhase
+  exitCode?: number
+}
+
+/**
+ * `apply --wait`: polls the workloads of the session's profiles until each finished (or was lost),
+ * then converges once more so finished jobs are torn down (unless persist).
+ */
+export async function waitForWorkloads(options: {session: Session; reporter: Reporter; signal?: AbortSignal; pollMs?: number}): Promise<Record<string, WorkloadOutcome>> {
+  const {session, reporter} = options
+  const outcomes: Record<string, WorkloadOutcome> = {}
+  const waiting = new Set(session.profiles.map((p) => p.name).filter((n) => session.state?.deployments[n]?.resources[addressOf(n, 'workload')]))
+  let poll = options.pollMs ?? 500
+  while (waiting.size > 0 && !options.signal?.aborted) {
+    for (const name of [...waiting]) {
+      const dep = session.state!.deployments[name]
+      const record = dep.resources[addressOf(name, 'workload')]
+      const provider = await session.providers.get(record.credential)
+      const profile = session.config.profiles[name]
+      const actual = await provider.read({address: record.address, kind: 'workload', name: record.name, record}, {
+        deployment: {project: session.config.project, deploymentId: dep.id, profile, placement: dep.placement!, configDir: session.config.dir, stateDir: session.store.localDir},
+        records: dep.resources,
+        progress: () => {},
+      })
+      const phase = actual?.phase ?? dep.workload?.phase ?? 'lost'
+      if (phase === 'completed' || phase === 'failed' || phase === 'lost') {
+        outcomes[name] = {phase, ...(actual?.exitCode !== undefined ? {exitCode: actual.exitCode} : {})}
+        reporter.emit({type: 'diagnostic', severity: 'info', profile: name, message: `workload ${phase}${actual?.exitCode !== undefined ? ` (exit ${actual.exitCode})` : ''}`})
+        waiting.delete(name)
+      }
+    }
+    if (waiting.size > 0) {
+      await delay(poll, undefined, {signal: options.signal}).catch(() => undefined)
+      poll = Math.min(poll * 2, 5000)
+    }
+  }
+  if (!options.signal?.aborted) await planAndApply({session, reporter, signal: options.signal})
+  return outcomes
+}

@@ -1,0 +1,67 @@
+import {addressOf, type ResourceRecord} from '../model/resources.js'
+import type {Session} from './session.js'
+
+export interface ResourceStatus {
+  address: string
+  kind: string
+  name: string
+  id: string
+  credential: string
+  exists: boolean | null
+  outputs: Record<string, unknown>
+}
+
+export interface DeploymentStatus {
+  profile: string
+  deploymentId: string
+  placement?: {credential: string; provider: string; region: string; zone?: string}
+  workload: {phase: string; exitCode?: number; lastSync?: unknown}
+  address?: string
+  resources: ResourceStatus[]
+  /** A profile in the file that was never applied. */
+  applied: boolean
+}
+
+/** What runs where, read live (read-only) from the providers; falls back to state when unreachable. */
+export async function collectStatus(session: Session): Promise<DeploymentStatus[]> {
+  const out: DeploymentStatus[] = []
+  const names = new Set([...session.profiles.map((p) => p.name), ...(session.profiles.length === Object.keys(session.config.profiles).length ? Object.keys(session.state?.deployments ?? {}) : [])])
+  for (const name of [...names].sort()) {
+    const dep = session.state?.deployments[name]
+    if (!dep) {
+      out.push({profile: name, deploymentId: '', workload: {phase: 'not applied'}, resources: [], applied: false})
+      continue
+    }
+    const profile = session.config.profiles[name]
+    const resources = await Promise.all(Object.values(dep.resources).map(async (r: ResourceRecord): Promise<ResourceStatus> => {
+      let exists: boolean | null = null
+      let outputs = r.outputs
+      try {
+        const provider = await session.providers.get(r.credential)
+        const actual = r.kind === 'bucket'
+          ? await provider.readBucket(r.name)
+          : profile && dep.placement
+            ? await provider.read({address: r.address, kind: r.kind, name: r.name, record: r}, {deployment: {project: session.config.project, deploymentId: dep.id, profile, placement: dep.placement, configDir: session.config.dir, stateDir: session.store.localDir}, records: dep.resources, progress: () => {}})
+            : null
+        exists = Boolean(actual)
+        if (actual) outputs = {...r.outputs, ...(actual.outputs ?? {}), ...(actual.phase ? {phase: actual.phase} : {}), ...(actual.exitCode !== undefined ? {exitCode: actual.exitCode} : {})}
+      } catch {
+        exists = null
+      }
+      return {address: r.address, kind: r.kind, name: r.name, id: r.id, credential: r.credential, exists, outputs}
+    }))
+    const w = resources.find((r) => r.address === addressOf(name, 'workload'))
+    const vm = resources.find((r) => r.address === addressOf(name, 'vm'))
+    const phase = w?.exists ? String(w.outputs.phase ?? 'running') : dep.workload?.phase ?? (w ? 'unknown' : 'none')
+    out.push({
+      profile: name,
+      deploymentId: dep.id,
+      ...(dep.placement ? {placement: {credential: dep.placement.credential, provider: dep.placement.provider, region: dep.placement.region, ...(dep.placement.zone ? {zone: dep.placement.zone} : {})}} : {}),
+      workload: {phase, ...(w?.outputs.exitCode !== undefined ? {exitCode: Number(w.outputs.exitCode)} : dep.workload?.exitCode !== undefined ? {exitCode: dep.workload.exitCode} : {}), ...(w?.outputs.lastSync ? {lastSync: w.outputs.lastSync} : {})},
+      ...(vm?.outputs.address ? {address: String(vm.outputs.address)} : vm?.outputs.path ? {address: String(vm.outputs.path)} : {}),
+      resources: resources.sort((a, b) => a.address.localeCompare(b.address)),
+      applied: true,
+    })
+  }
+  return out
+}
