@@ -121,82 +121,78 @@ export async function planChanges(options: PlanOptions): Promise<Plan> {
     const deploymentId = record?.id ?? newDeploymentId(config.project, profile.name)
     const ctx: DeploymentContext = {project: config.project, deploymentId, profile, placement, configDir: config.dir, stateDir: options.stateDir}
 
-    // 2. Buckets across every listed credential's storage (SPEC §5), before any change.
-    if (!options.destroy) {
-      const storages = [...new Set(profile.credentials.map((c) => storageCredentialOf(c, config.credentials)))]
-      if (profile.inputBucket) {
-        const where = profile.inputStorage ? [profile.inputStorage.credential] : storages
-        for (const cred of where) {
-          const found = await readBucket(cred, profile.inputBucket)
-          if (!found) {
-            fail(`input bucket '${profile.inputBucket}' does not exist on credential '${cred}' (${config.credentials[cred].spec.provider}). Input buckets are never created: create it there${where.length > 1 ? ', or set inputStorageCredentials to the one credential that holds it' : ''}.`)
-            break
-          }
-        }
-      }
-      if (profile.outputBucket) {
-        const where = profile.outputStorage ? [profile.outputStorage.credential] : storages
-        const found = await Promise.all(where.map(async (cred) => ({cred, bucket: await readBucket(cred, profile.outputBucket!)})))
-        const present = found.filter((f) => f.bucket).map((f) => f.cred)
-        const absent = found.filter((f) => !f.bucket).map((f) => f.cred)
-        if (present.length > 0 && absent.length > 0) {
-          fail(`output bucket '${profile.outputBucket}' exists on ${present.map((c) => `'${c}' (${config.credentials[c].spec.provider})`).join(', ')} but not on ${absent.map((c) => `'${c}' (${config.credentials[c].spec.provider})`).join(', ')}. Output buckets are all-or-none across the listed credentials: create it on every one, or on none (anycloud then creates it where the VM lands).`)
-        }
-        // Continent rule for an existing output bucket on a real cloud.
-        const deployContinent = cloudContinent(placement.provider, placement.region)
-        for (const f of found) {
-          const c = f.bucket?.continent as Continent | undefined
-          if (f.bucket && c && deployContinent && c !== deployContinent && storageCredentialOf(placement.credential, config.credentials) === f.cred) {
-            fail(continentMismatchMessage(profile.outputBucket, c, deployContinent))
-          }
-        }
-      }
-    }
-
-    // 3. Desired resources, given what the workload did.
+    // 2. Every read at once (one round trip after auth): the bucket checks across all listed
+    //    credentials, the workload, and every recorded or possibly desired resource.
     const storageProviders: Record<string, Provider> = {}
     for (const c of new Set([storageCredentialOf(placement.credential, config.credentials), profile.inputStorage?.credential, profile.outputStorage?.credential].filter((c): c is string => Boolean(c)))) {
       storageProviders[c] = await providers.get(c)
     }
     const records = record?.resources ?? {}
     const callCtx = (): ProviderCallContext => ({deployment: ctx, records, progress: () => {}})
-    const workloadRecord = records[addressOf(profile.name, 'workload')]
-    const readResource = async (r: {address: string; kind: DesiredResource['kind']; name: string; credential: string; record?: ResourceRecord}): Promise<ActualResource | null> => {
+    const workloadAddress = addressOf(profile.name, 'workload')
+    const runDesired = options.destroy ? [] : desiredResources({ctx, credentials: config.credentials, compute, storage: storageProviders, phase: 'run'})
+    type Lookup = {address: string; kind: DesiredResource['kind']; name: string; credential: string; record?: ResourceRecord}
+    const lookups = new Map<string, Lookup>()
+    for (const r of Object.values(records)) lookups.set(r.address, {address: r.address, kind: r.kind, name: r.name, credential: r.credential, record: r})
+    for (const d of runDesired) if (!lookups.has(d.address) || lookups.get(d.address)!.credential !== d.credential) lookups.set(d.address, {address: d.address, kind: d.kind, name: d.name, credential: d.credential, record: records[d.address]})
+    const readResource = async (r: Lookup): Promise<ActualResource | null> => {
       if (r.kind === 'bucket') return readBucket(r.credential, r.name)
       const provider = await providers.get(r.credential)
-      return limit(() => provider.read({address: r.address, kind: r.kind, name: r.name, record: r.record}, callCtx()))
+      try {
+        return await limit(() => provider.read({address: r.address, kind: r.kind, name: r.name, record: r.record}, callCtx()))
+      } catch (error) {
+        if (isAnycloudError(error) && error.code === 'cloud.not-found') return null
+        throw error
+      }
     }
-    const workloadActual = workloadRecord || (record && !options.destroy) ? await readResource({address: addressOf(profile.name, 'workload'), kind: 'workload', name: deploymentId, credential: placement.credential, record: workloadRecord}) : null
+    const actual: Record<string, ActualResource | null> = {}
+    const storages = [...new Set(profile.credentials.map((c) => storageCredentialOf(c, config.credentials)))]
+    const inputWhere = options.destroy || !profile.inputBucket ? [] : profile.inputStorage ? [profile.inputStorage.credential] : storages
+    const outputWhere = options.destroy || !profile.outputBucket ? [] : profile.outputStorage ? [profile.outputStorage.credential] : storages
+    const [inputFound, outputFound] = await Promise.all([
+      Promise.all(inputWhere.map(async (cred) => ({cred, bucket: await readBucket(cred, profile.inputBucket!)}))),
+      Promise.all(outputWhere.map(async (cred) => ({cred, bucket: await readBucket(cred, profile.outputBucket!)}))),
+      Promise.all([...lookups.values()].map(async (l) => {
+        actual[l.address] = await readResource(l)
+      })),
+    ])
+
+    // 3. Buckets across every listed credential's storage (SPEC §5), before any change.
+    const missingInput = inputFound.find((f) => !f.bucket)
+    if (missingInput) {
+      fail(`input bucket '${profile.inputBucket}' does not exist on credential '${missingInput.cred}' (${config.credentials[missingInput.cred].spec.provider}). Input buckets are never created: create it there${inputWhere.length > 1 ? ', or set inputStorageCredentials to the one credential that holds it' : ''}.`)
+    }
+    if (outputFound.length > 0) {
+      const present = outputFound.filter((f) => f.bucket).map((f) => f.cred)
+      const absent = outputFound.filter((f) => !f.bucket).map((f) => f.cred)
+      if (present.length > 0 && absent.length > 0) {
+        fail(`output bucket '${profile.outputBucket}' exists on ${present.map((c) => `'${c}' (${config.credentials[c].spec.provider})`).join(', ')} but not on ${absent.map((c) => `'${c}' (${config.credentials[c].spec.provider})`).join(', ')}. Output buckets are all-or-none across the listed credentials: create it on every one, or on none (anycloud then creates it where the VM lands).`)
+      }
+      // Continent rule for an existing output bucket on a real cloud.
+      const deployContinent = cloudContinent(placement.provider, placement.region)
+      for (const f of outputFound) {
+        const c = f.bucket?.continent as Continent | undefined
+        if (f.bucket && c && deployContinent && c !== deployContinent && storageCredentialOf(placement.credential, config.credentials) === f.cred) {
+          fail(continentMismatchMessage(profile.outputBucket!, c, deployContinent))
+        }
+      }
+    }
+
+    // 4. Desired resources, given what the workload did; then the diff.
+    const workloadRecord = records[workloadAddress]
+    const workloadActual = actual[workloadAddress] ?? null
     const memory = record?.workload
     const wantedSpec = hashOf(workloadAttributes(profile))
     const finished = (phase?: string) => phase === 'completed' || phase === 'failed'
     const doneNow = finished(workloadActual?.phase) ? workloadActual : undefined
     const recordedSpec = workloadRecord?.attributes.specHash
     const phase: 'run' | 'done' =
-      !replace.has(addressOf(profile.name, 'workload')) &&
+      !replace.has(workloadAddress) &&
       recordedSpec === wantedSpec &&
       (doneNow !== undefined || (!workloadActual && finished(memory?.phase)))
         ? 'done'
         : 'run'
-    const desired = options.destroy ? [] : desiredResources({ctx, credentials: config.credentials, compute, storage: storageProviders, phase})
-
-    // 4. Read everything desired or recorded (concurrently), then diff.
-    const actual: Record<string, ActualResource | null> = {}
-    const addresses = new Map<string, {address: string; kind: DesiredResource['kind']; name: string; credential: string; record?: ResourceRecord}>()
-    for (const r of Object.values(records)) addresses.set(r.address, {address: r.address, kind: r.kind, name: r.name, credential: r.credential, record: r})
-    for (const d of desired) if (!addresses.has(d.address) || addresses.get(d.address)!.credential !== d.credential) addresses.set(d.address, {address: d.address, kind: d.kind, name: d.name, credential: d.credential, record: records[d.address]})
-    await Promise.all([...addresses.values()].map(async (a) => {
-      if (a.kind === 'workload' && a.credential === placement!.credential) {
-        actual[a.address] = workloadActual
-        return
-      }
-      try {
-        actual[a.address] = await readResource(a)
-      } catch (error) {
-        if (isAnycloudError(error) && error.code === 'cloud.not-found') actual[a.address] = null
-        else throw error
-      }
-    }))
+    const desired = options.destroy ? [] : phase === 'run' ? runDesired : desiredResources({ctx, credentials: config.credentials, compute, storage: storageProviders, phase})
     const deleteReason = (r: ResourceRecord): string => {
       if (options.destroy) {
         if (r.kind === 'bucket' && r.role === 'output') return 'destroy: deleted only if anycloud created it and it is empty'
