@@ -26,7 +26,8 @@ import {mkdir, open, readFile, rm, rmdir, stat} from 'node:fs/promises'
 import {userInfo} from 'node:os'
 import {isAbsolute, join} from 'node:path'
 import {StringDecoder} from 'node:string_decoder'
-import {fileURLToPath} from 'node:url'
+import {createRequire} from 'node:module'
+import {fileURLToPath, pathToFileURL} from 'node:url'
 
 import type {NamedCredential} from '../../config/types.js'
 import {AuthError, CapacityError, ProviderError, UsageError} from '../../errors/index.js'
@@ -670,11 +671,12 @@ async function stopWorkload(workspace: string, deploymentId: string): Promise<vo
 function supervisorCommand(): {file: string; args: string[]} {
   const here = import.meta.url
   if (here.endsWith('.ts')) {
+    // createRequire works whether tsx runs this file as ESM or as CJS (where import.meta.resolve is missing).
     let tsx = 'tsx'
     try {
-      tsx = import.meta.resolve('tsx')
+      tsx = pathToFileURL(createRequire(here).resolve('tsx')).href
     } catch {
-      // resolved from the cwd by node then
+      // left to node, resolved from the cwd
     }
     return {file: process.execPath, args: ['--import', tsx, fileURLToPath(new URL('./supervisor.ts', here))]}
   }

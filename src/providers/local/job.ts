@@ -1,4 +1,4 @@
-import {readFileSync} from 'node:fs'
+import {readdirSync, readFileSync} from 'node:fs'
 import {readFile} from 'node:fs/promises'
 
 import type {BucketRole, WorkloadPhase} from '../../model/resources.js'
@@ -165,7 +165,8 @@ export function isOurProcess(pid: number | undefined, marker: string): boolean {
     if (code === 'ENOENT' && !procAvailable()) return true
     return false
   }
-  if (cmdline.includes(marker)) return true
+  // Whole arguments only: `/m/proj-a` must not match a supervisor of `/m/proj-ab`.
+  if (cmdline.split('\0').includes(marker)) return true
   try {
     return readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(marker)
   } catch {
@@ -187,9 +188,11 @@ function procAvailable(): boolean {
 }
 
 /**
- * Whether the process group `pgid` (a command we started with `detached: true`) still has members.
- * A pid cannot be handed out while a group of that id exists, so a live group is ours unless its
- * leader is alive and is someone else (a pid reused after our whole group ended).
+ * Whether the process group `pgid` (a command we started with `detached: true`) still has a live
+ * member. Zombies do not count: an orphan that died waits for init to reap it, which can take a
+ * while in containers, and it holds nothing. A pid cannot be handed out while a group of that id
+ * exists, so a live group is ours unless its leader is alive and is someone else (the pid reused
+ * after our whole group ended).
  */
 export function groupAlive(pgid: number | undefined, marker: string): boolean {
   if (pgid === undefined || pgid <= 1) return false
@@ -198,8 +201,35 @@ export function groupAlive(pgid: number | undefined, marker: string): boolean {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false
   }
-  if (!exists(pgid)) return true // leader gone, members remain: still our group
-  return isOurProcess(pgid, marker) || !procAvailable()
+  if (!procAvailable()) return true
+  const members = groupMembers(pgid)
+  if (members.length === 0) return false
+  if (members.some((m) => m.pid === pgid)) return isOurProcess(pgid, marker)
+  return true
+}
+
+/** Live (non-zombie) members of a process group, from /proc (Linux). */
+function groupMembers(pgid: number): Array<{pid: number}> {
+  const out: Array<{pid: number}> = []
+  let entries: string[]
+  try {
+    entries = readdirSync('/proc')
+  } catch {
+    return out
+  }
+  for (const name of entries) {
+    if (!/^\d+$/.test(name)) continue
+    let stat: string
+    try {
+      stat = readFileSync(`/proc/${name}/stat`, 'utf8')
+    } catch {
+      continue // exited meanwhile
+    }
+    // "pid (comm) state ppid pgrp …": comm may hold spaces and parentheses, so split after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    if (Number(fields[2]) === pgid && fields[0] !== 'Z' && fields[0] !== 'X') out.push({pid: Number(name)})
+  }
+  return out
 }
 
 /** Sends `signal` to a process group, ignoring "already gone". */

@@ -275,3 +275,4 @@ new Supervisor(resolve(workspaceArg))
     log(`supervisor crashed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`)
     process.exit(1)
   })
+
