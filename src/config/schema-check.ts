@@ -2,28 +2,23 @@ import {createRequire} from 'node:module'
 import type {ErrorObject, ValidateFunction} from 'ajv'
 
 import {type Diagnostic} from './diagnostics.js'
+import validateFile from './schema-validator.generated.js'
 import {didYouMean} from './did-you-mean.js'
 import {diagnosticAt, type LoadedDocument, locate, segmentsOf} from './load.js'
 
 const require = createRequire(import.meta.url)
-
-let compiled: ValidateFunction | undefined
 
 /** The file schema, read from schemas/ (the single source of truth). */
 export function fileSchema(): Record<string, unknown> {
   return require('../../schemas/anycloud.schema.json')
 }
 
-/** Compiles the schema once per process, in ajv strict mode (a bad schema fails loudly here). */
+/**
+ * The schema's validator, pre-compiled at build time by scripts/gen-validator.js (ajv standalone,
+ * strict mode, all errors, no coercion): start-up neither imports nor compiles ajv.
+ */
 export function schemaValidator(): ValidateFunction {
-  if (compiled) return compiled
-  // ajv is CommonJS; createRequire keeps its load cheap and synchronous.
-  const Ajv = require('ajv').default as typeof import('ajv').default
-  const ajv = new Ajv({strict: true, allErrors: true, coerceTypes: false, allowUnionTypes: true, discriminator: true, verbose: true, useDefaults: false})
-  ajv.addKeyword({keyword: 'x-secret', schemaType: 'boolean'})
-  ajv.addKeyword({keyword: 'x-message', schemaType: 'string'})
-  compiled = ajv.compile(fileSchema())
-  return compiled
+  return validateFile as unknown as ValidateFunction
 }
 
 const SECRET_HINT = 'secret-bearing fields accept only a `${env:NAME}` reference, never a literal value: put the secret in an environment variable and write e.g. "${env:MY_SECRET}"'

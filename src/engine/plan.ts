@@ -102,7 +102,8 @@ export function diffDeployment(input: DiffInput): Change[] {
   for (const d of desired) {
     const r = records[d.address]
     const a = actual[d.address]
-    const before = r?.attributes ?? a?.attributes ?? null
+    // The bootstrap's hash is read from the machine: files changed or lost there show as drift.
+    const before = d.kind === 'bootstrap' && a && r ? {...r.attributes, ...a.attributes} : (r?.attributes ?? a?.attributes ?? null)
     const mk = (action: Action, reason: string, observed?: Change['observed']): Change => ({...base(d), dependsOn: d.dependsOn, action, reason, before: action === 'create' ? (r ? before : null) : before, after: d.attributes, ...(observed ? {observed} : {})})
     if (d.kind === 'bucket' && d.role === 'input') {
       changes.set(d.address, mk('read', `input bucket '${d.name}' exists on ${d.credential}`))

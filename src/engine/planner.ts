@@ -53,7 +53,17 @@ export function newDeploymentId(project: string, profile: string): string {
 export async function planChanges(options: PlanOptions): Promise<Plan> {
   const started = Date.now()
   const {config, state, providers, reporter} = options
-  const limit = createLimiter(options.readConcurrency ?? 64)
+  // Reads are bounded per credential: each cloud account has its own API rate limits.
+  const limiters = new Map<string, ReturnType<typeof createLimiter>>()
+  const limitOn = async <T>(credential: string, fn: () => Promise<T>): Promise<T> => {
+    let l = limiters.get(credential)
+    if (!l) {
+      const provider = await providers.get(credential)
+      l = limiters.get(credential) ?? createLimiter(options.readConcurrency ?? provider.readConcurrency ?? 64)
+      limiters.set(credential, l)
+    }
+    return l(fn)
+  }
   const auth = memoize<{ok: true} | {ok: false; error: Error}>()
   const bucketReads = memoize<ActualResource | null>()
   const replace = new Set(options.replace ?? [])
@@ -63,7 +73,7 @@ export async function planChanges(options: PlanOptions): Promise<Plan> {
   reporter.emit({type: 'refresh-start', profiles: options.profiles.length})
 
   const checkAuth = (name: string) =>
-    auth(name, () => limit(async () => {
+    auth(name, () => limitOn(name, async () => {
       try {
         const p = await providers.get(name)
         await p.checkAuth()
@@ -73,7 +83,7 @@ export async function planChanges(options: PlanOptions): Promise<Plan> {
       }
     }))
   const readBucket = (credential: string, bucket: string) =>
-    bucketReads(`${credential}\u0000${bucket}`, () => limit(async () => (await providers.get(credential)).readBucket(bucket)))
+    bucketReads(`${credential}\u0000${bucket}`, () => limitOn(credential, async () => (await providers.get(credential)).readBucket(bucket)))
 
   const selected = new Set(options.profiles.map((p) => p.name))
   for (const address of replace) {
@@ -139,7 +149,7 @@ export async function planChanges(options: PlanOptions): Promise<Plan> {
       if (r.kind === 'bucket') return readBucket(r.credential, r.name)
       const provider = await providers.get(r.credential)
       try {
-        return await limit(() => provider.read({address: r.address, kind: r.kind, name: r.name, record: r.record}, callCtx()))
+        return await limitOn(r.credential, () => provider.read({address: r.address, kind: r.kind, name: r.name, record: r.record}, callCtx()))
       } catch (error) {
         if (isAnycloudError(error) && error.code === 'cloud.not-found') return null
         throw error

@@ -19,6 +19,8 @@ export interface Provider {
   readonly credential: NamedCredential
   /** Resource kinds this provider manages itself (besides buckets, which every storage has). */
   readonly kinds: ReadonlySet<ResourceKind>
+  /** How many reads the engine may have in flight on this credential at once (default 64). */
+  readonly readConcurrency?: number
 
   /**
    * Provider-specific desired attributes merged over the engine's (pure, no I/O): e.g. the
