@@ -58,10 +58,18 @@ export async function collectStatus(session: Session): Promise<DeploymentStatus[
       deploymentId: dep.id,
       ...(dep.placement ? {placement: {credential: dep.placement.credential, provider: dep.placement.provider, region: dep.placement.region, ...(dep.placement.zone ? {zone: dep.placement.zone} : {})}} : {}),
       workload: {phase, ...(w?.outputs.exitCode !== undefined ? {exitCode: Number(w.outputs.exitCode)} : dep.workload?.exitCode !== undefined ? {exitCode: dep.workload.exitCode} : {}), ...(w?.outputs.lastSync ? {lastSync: w.outputs.lastSync} : {})},
-      ...(vm?.outputs.address ? {address: String(vm.outputs.address)} : vm?.outputs.path ? {address: String(vm.outputs.path)} : {}),
+      ...(machineAddress(vm) ? {address: machineAddress(vm)} : {}),
       resources: resources.sort((a, b) => a.address.localeCompare(b.address)),
       applied: true,
     })
   }
   return out
+}
+
+/** Where the machine is reached: a cloud VM's address, an ssh host, or a local workspace directory. */
+function machineAddress(vm: ResourceStatus | undefined): string | undefined {
+  if (!vm || vm.exists === false) return undefined
+  const o = vm.outputs
+  const a = o.address ?? o.publicIp ?? o.host ?? o.workspace ?? o.path
+  return typeof a === 'string' && a !== '' ? a : undefined
 }
