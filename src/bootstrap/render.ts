@@ -1,0 +1,301 @@
+import {shellQuote} from '../remote/shell.js'
+import {hashOf, sensitiveMarker, sha256} from '../util/hash.js'
+import type {BootstrapSpec, BucketMount} from './types.js'
+
+/** One file the bootstrap writes on the machine. */
+export interface RenderedFile {
+  path: string
+  mode: number
+  content: string
+  /** The content with secret values replaced by markers: what the hash covers. */
+  publicContent: string
+}
+
+export interface RenderedBootstrap {
+  files: RenderedFile[]
+  /** Hash of the public rendering: equal inputs give equal hashes; a changed secret changes it via its marker. */
+  hash: string
+  /** The one-shot, idempotent script (check, then act, per step). Contains secrets: send over stdin only. */
+  script: string
+  paths: MachinePaths
+}
+
+export interface MachinePaths {
+  etc: string
+  lib: string
+  log: string
+  supervisordConf: string
+  supervisorSocket: string
+  programConf: string
+  rcloneEnv: string
+  workloadEnv: string
+  runWorkload: string
+  syncScript: string
+  mounts: {input: string; output: string; checkpoint: string}
+  /** supervisorctl names. */
+  programs: {output: string; checkpoint: string; workload: string}
+  group: string
+  container: string
+}
+
+export function machinePaths(spec: Pick<BootstrapSpec, 'deploymentId' | 'roots' | 'mountRoot'>): MachinePaths {
+  const id = spec.deploymentId
+  const etc = `${spec.roots.etc}/${id}`
+  const group = `anycloud-${id}`
+  return {
+    etc,
+    lib: `${spec.roots.lib}/${id}`,
+    log: `${spec.roots.log}/${id}`,
+    supervisordConf: `${spec.roots.etc}/supervisord.conf`,
+    supervisorSocket: `${spec.roots.lib}/supervisor.sock`,
+    programConf: `${spec.roots.etc}/conf.d/${id}.conf`,
+    rcloneEnv: `${etc}/rclone.env`,
+    workloadEnv: `${etc}/workload.env`,
+    runWorkload: `${etc}/run-workload.sh`,
+    syncScript: `${etc}/sync.sh`,
+    mounts: {input: `${spec.mountRoot}/input`, output: `${spec.mountRoot}/output`, checkpoint: `${spec.mountRoot}/checkpoint`},
+    programs: {output: `${group}:rclone-output`, checkpoint: `${group}:rclone-checkpoint`, workload: `${group}:workload`},
+    group,
+    container: group,
+  }
+}
+
+const RCLONE_SYNC_FLAGS = '--fast-list --no-update-modtime --modify-window 1s --verbose'
+
+function envLine(key: string, value: string): string {
+  if (/[\n\r\0]/.test(value)) throw new Error(`environment value of ${key} contains a newline, which env files cannot carry`)
+  return `${key}=${value}`
+}
+
+/** `RCLONE_CONFIG_<REMOTE>_<OPTION>` lines; secret values from `secrets` (keyed by remote). */
+function rcloneEnv(buckets: BucketMount[], secrets: Record<string, Record<string, string>>, publicOnly: boolean): string {
+  // An empty RCLONE_CONFIG keeps rclone's config in memory: everything comes from these variables.
+  const lines = ['# rclone remotes for anycloud (mode 0600). Written by anycloud; do not edit.', 'RCLONE_CONFIG=']
+  const seen = new Set<string>()
+  for (const b of buckets) {
+    if (seen.has(b.remote)) continue
+    seen.add(b.remote)
+    const prefix = `RCLONE_CONFIG_${b.remote}_`
+    lines.push(envLine(`${prefix}TYPE`, b.spec.type))
+    for (const [k, v] of Object.entries(b.spec.options).sort()) lines.push(envLine(prefix + k.toUpperCase(), v))
+    for (const k of [...b.spec.secretOptions].sort()) {
+      const v = secrets[b.remote]?.[k] ?? ''
+      lines.push(envLine(prefix + k.toUpperCase(), publicOnly ? `(sensitive):${b.spec.secretsFingerprint}` : v))
+    }
+  }
+  return lines.join('\n') + '\n'
+}
+
+function commandWords(command: string[] | string | undefined): string[] {
+  if (command === undefined) return []
+  return typeof command === 'string' ? ['sh', '-c', command] : command
+}
+
+/**
+ * Renders the files of one deployment's bootstrap and the script that applies them.
+ * Pure: the same spec and secrets give the same output.
+ */
+export function renderBootstrap(spec: BootstrapSpec, secrets: Record<string, Record<string, string>> = {}): RenderedBootstrap {
+  const p = machinePaths(spec)
+  const files: RenderedFile[] = []
+  const add = (path: string, mode: number, content: string, publicContent = content) => files.push({path, mode, content, publicContent})
+  const byRole = Object.fromEntries(spec.buckets.map((b) => [b.role, b])) as Partial<Record<'input' | 'output' | 'checkpoint', BucketMount>>
+
+  // Shared per machine: anycloud's own supervisord (its own socket, so it never touches a distro one).
+  add(p.supervisordConf, 0o644, [
+    '; anycloud supervisord: one per machine, programs per deployment in conf.d/.',
+    '[unix_http_server]', `file=${p.supervisorSocket}`, 'chmod=0700', '',
+    '[supervisord]', `logfile=${spec.roots.log}/supervisord.log`, `pidfile=${spec.roots.lib}/supervisord.pid`, `childlogdir=${spec.roots.log}`, '',
+    '[rpcinterface:supervisor]', 'supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface', '',
+    '[supervisorctl]', `serverurl=unix://${p.supervisorSocket}`, '',
+    '[include]', `files = ${spec.roots.etc}/conf.d/*.conf`, '',
+  ].join('\n'))
+
+  add(p.rcloneEnv, 0o600, rcloneEnv(spec.buckets, secrets, false), rcloneEnv(spec.buckets, secrets, true))
+
+  const anycloudEnv: Record<string, string> = {
+    ANYCLOUD_INPUT: p.mounts.input, ANYCLOUD_OUTPUT: p.mounts.output, ANYCLOUD_CHECKPOINT: p.mounts.checkpoint, ANYCLOUD_DEPLOYMENT_ID: spec.deploymentId,
+  }
+  const envEntries = Object.entries({...spec.env, ...anycloudEnv}).sort(([a], [b]) => a.localeCompare(b))
+  add(
+    p.workloadEnv, 0o600,
+    envEntries.map(([k, v]) => envLine(k, v)).join('\n') + '\n',
+    envEntries.map(([k, v]) => envLine(k, spec.sensitiveEnv.includes(k) ? sensitiveMarker(v) : v)).join('\n') + '\n',
+  )
+
+  // sync.sh ROLE: one upload of a mount to its bucket (copy, never sync: nothing in the bucket is deleted).
+  const syncCases = (['output', 'checkpoint'] as const).filter((r) => byRole[r]).map((r) => {
+    const b = byRole[r]!
+    return `  ${r}) src=${shellQuote(p.mounts[r])}; dst=${shellQuote(`${b.remote}:${b.spec.path}`)} ;;`
+  })
+  add(p.syncScript, 0o755, [
+    '#!/bin/bash',
+    '# Uploads /mnt/ROLE to its bucket with rclone copy (never sync) and records the time of the last success.',
+    'set -euo pipefail',
+    `role="$1"`,
+    'case "$role" in',
+    ...syncCases,
+    '  *) echo "sync.sh: unknown role $role" >&2; exit 2 ;;',
+    'esac',
+    `set -a; . ${shellQuote(p.rcloneEnv)}; set +a`,
+    `rclone copy "$src" "$dst" ${RCLONE_SYNC_FLAGS} --log-file=${shellQuote(p.log)}/rclone-"$role".log`,
+    `date -u +%Y-%m-%dT%H:%M:%SZ > ${shellQuote(p.lib)}/last-sync-"$role".tmp && mv -f ${shellQuote(p.lib)}/last-sync-"$role".tmp ${shellQuote(p.lib)}/last-sync-"$role"`,
+    '',
+  ].join('\n'))
+
+  // The workload: runs once; on exit, a final upload, then the exit code recorded where refresh reads it.
+  const words = commandWords(spec.command)
+  const finalSync = (['output', 'checkpoint'] as const).filter((r) => byRole[r]).map((r) => `${shellQuote(p.syncScript)} ${r} || echo "final ${r} upload failed" >&2`)
+  const record = [
+    `echo "$code" > ${shellQuote(p.lib)}/workload.exit.tmp && mv -f ${shellQuote(p.lib)}/workload.exit.tmp ${shellQuote(p.lib)}/workload.exit`,
+    'exit "$code"',
+  ]
+  let runBody: string[]
+  if (spec.runtime === 'docker') {
+    const gpus = spec.gpus !== undefined && spec.gpus !== 0 ? ['--gpus', spec.gpus === 'all' ? 'all' : String(spec.gpus)] : []
+    const shm = spec.shmSize !== undefined ? ['--shm-size', String(spec.shmSize)] : []
+    const mounts = [
+      '-v', `${p.mounts.input}:/mnt/input:ro`, '-v', `${p.mounts.output}:/mnt/output`, '-v', `${p.mounts.checkpoint}:/mnt/checkpoint`,
+    ]
+    const run = ['docker', 'run', '-d', '--name', p.container, '--label', `anycloud-deployment=${spec.deploymentId}`, '--label', 'anycloud-managed=true',
+      ...mounts, '--env-file', p.workloadEnv, ...gpus, ...shm, spec.image ?? '', ...words]
+    runBody = [
+      `if ! docker inspect --format '{{.Id}}' ${shellQuote(p.container)} >/dev/null 2>&1; then`,
+      `  ${run.map(shellQuote).join(' ')} >/dev/null`,
+      'fi',
+      `code=$(docker wait ${shellQuote(p.container)})`,
+      `docker logs ${shellQuote(p.container)} >> ${shellQuote(p.log)}/workload.log 2>&1 || true`,
+    ]
+  } else {
+    runBody = [
+      `while IFS= read -r line; do [ -n "$line" ] && export "$line"; done < ${shellQuote(p.workloadEnv)}`,
+      `cd ${shellQuote(p.mounts.output)}`,
+      'set +e',
+      `${words.map(shellQuote).join(' ')} >> ${shellQuote(p.log)}/workload.log 2>&1`,
+      'code=$?',
+      'set -e',
+    ]
+  }
+  add(p.runWorkload, 0o755, [
+    '#!/bin/bash',
+    `# The workload of ${spec.deploymentId} (${spec.runtime}). Started once by supervisord; never restarted.`,
+    'set -uo pipefail',
+    `rm -f ${shellQuote(p.lib)}/workload.exit`,
+    `date -u +%Y-%m-%dT%H:%M:%SZ > ${shellQuote(p.lib)}/workload.started`,
+    ...runBody,
+    ...finalSync,
+    ...record,
+    '',
+  ].join('\n'))
+
+  // supervisord programs: the periodic uploads (autostart) and the workload (started explicitly).
+  const program = (name: string, command: string, extra: string[]) => [`[program:${name}]`, `command=${command}`, ...extra, '']
+  const uploads = (['output', 'checkpoint'] as const).filter((r) => byRole[r]).flatMap((r) =>
+    program(`rclone-${r}`, `/bin/bash -c "while true; do ${p.syncScript} ${r} && sleep ${spec.syncIntervalSeconds}; done"`, [
+      'autostart=true', 'autorestart=true', 'startsecs=5', 'startretries=999', `stdout_logfile=${p.log}/rclone-${r}.out`, 'redirect_stderr=true',
+    ]))
+  const names = [...(['output', 'checkpoint'] as const).filter((r) => byRole[r]).map((r) => `rclone-${r}`), 'workload']
+  add(p.programConf, 0o644, [
+    `; ${spec.deploymentId}: written by anycloud. Secrets are in ${p.rcloneEnv} and ${p.workloadEnv}, never here.`,
+    `[group:${p.group}]`, `programs=${names.join(',')}`, '',
+    ...uploads,
+    ...program('workload', p.runWorkload, ['autostart=false', 'autorestart=false', 'startsecs=0', 'startretries=0', `stdout_logfile=${p.log}/workload.out`, 'redirect_stderr=true', 'stopwaitsecs=30']),
+  ].join('\n'))
+
+  const hash = hashOf({files: files.map((f) => [f.path, f.mode, sha256(f.publicContent)]), check: spec.storageCheck, mounts: spec.buckets.map((b) => [b.role, b.remote, b.spec.path])}, 16)
+  return {files, hash, script: renderScript(spec, p, files, hash), paths: p}
+}
+
+/** A heredoc delimiter that cannot occur in base64. */
+const EOF_MARK = 'ANYCLOUD_EOF_7f3a'
+
+function renderScript(spec: BootstrapSpec, p: MachinePaths, files: RenderedFile[], hash: string): string {
+  const q = shellQuote
+  const needs = ['supervisor', 'rclone', ...(spec.runtime === 'docker' ? ['docker.io'] : [])]
+  const commands: Record<string, string> = {supervisor: 'supervisord', rclone: 'rclone', 'docker.io': 'docker'}
+  const out: string[] = [
+    '#!/bin/bash',
+    `# anycloud bootstrap of ${spec.deploymentId} (${hash}). Every step checks, then acts: re-running is safe.`,
+    // Everything is inside main(): bash parses the whole function (heredocs included) before running
+    // it with stdin from /dev/null, so no command can swallow the rest of a script sent over stdin.
+    'main() {',
+    'set -euo pipefail',
+    'umask 022',
+    'step() { echo "anycloud-step $1 $2"; }',
+    'wait_for_apt() {',
+    '  if command -v cloud-init >/dev/null 2>&1; then cloud-init status --wait >/dev/null 2>&1 || true; fi',
+    '  for i in $(seq 1 120); do',
+    '    if command -v fuser >/dev/null 2>&1 && fuser /var/lib/dpkg/lock-frontend /var/lib/apt/lists/lock >/dev/null 2>&1; then sleep 5; else return 0; fi',
+    '  done',
+    '}',
+    // 1. Packages.
+    'missing=""',
+    ...needs.map((pkg) => `command -v ${commands[pkg]} >/dev/null 2>&1 || missing="$missing ${pkg}"`),
+    'if [ -n "$missing" ]; then',
+    '  wait_for_apt',
+    '  export DEBIAN_FRONTEND=noninteractive',
+    '  apt-get update -qq && apt-get install -y -qq --no-install-recommends $missing >/dev/null',
+    '  step install "ran:$missing"',
+    'else step install skipped; fi',
+  ]
+  if (spec.rcloneMinVersion) {
+    out.push(
+      `have=$(rclone version 2>/dev/null | sed -n 's/^rclone v\\([0-9.]*\\).*/\\1/p' | head -1)`,
+      `if [ "$(printf '%s\\n%s\\n' ${q(spec.rcloneMinVersion)} "$have" | sort -V | head -1)" != ${q(spec.rcloneMinVersion)} ]; then`,
+      `  echo "rclone $have is older than ${spec.rcloneMinVersion}, which this storage needs" >&2; exit 41`,
+      'fi',
+    )
+  }
+  // 2. Directories and files (written only when their content differs; secrets never in argv).
+  out.push(
+    `mkdir -p ${q(`${spec.roots.etc}/conf.d`)} ${q(p.etc)} ${q(p.lib)} ${q(p.log)} ${q(p.mounts.input)} ${q(p.mounts.output)} ${q(p.mounts.checkpoint)}`,
+    `chmod 0700 ${q(p.etc)}`,
+    'changed=0',
+    'put() {',
+    '  local path="$1" mode="$2" want="$3" tmp',
+    '  tmp="$path.anycloud.$$"',
+    '  ( umask 077; base64 -d > "$tmp" )',
+    '  if [ -f "$path" ] && [ "$(sha256sum < "$path" | cut -d" " -f1)" = "$want" ] && [ "$(stat -c %a "$path")" = "${mode#0}" ]; then rm -f "$tmp"; return 0; fi',
+    '  chmod "$mode" "$tmp" && mv -f "$tmp" "$path"',
+    '  changed=$((changed + 1))',
+    '}',
+  )
+  for (const f of files) {
+    const b64 = Buffer.from(f.content).toString('base64').replace(/(.{76})/g, '$1\n')
+    out.push(`put ${q(f.path)} ${f.mode.toString(8).padStart(4, '0')} ${sha256(f.content)} <<'${EOF_MARK}'`, b64, EOF_MARK)
+  }
+  out.push(
+    'if [ "$changed" -gt 0 ]; then step files "ran:$changed"; else step files skipped; fi',
+    // 3. anycloud's supervisord.
+    `sctl() { supervisorctl -c ${q(p.supervisordConf)} "$@"; }`,
+    'if sctl pid >/dev/null 2>&1 && [ -n "$(sctl pid 2>/dev/null | tr -dc 0-9)" ]; then step supervisord skipped',
+    `else supervisord -c ${q(p.supervisordConf)}; for i in $(seq 1 100); do sctl pid >/dev/null 2>&1 && break; sleep 0.1; done; step supervisord ran; fi`,
+  )
+  // 4. Storage reachable (retries cover identity propagation on real clouds), once per bootstrap hash.
+  const marker = (name: string) => q(`${p.lib}/.${name}-${hash}`)
+  out.push(`if [ ! -f ${marker('storage-ok')} ]; then`, `  set -a; . ${q(p.rcloneEnv)}; set +a`)
+  for (const b of spec.buckets) {
+    out.push(`  rclone lsf ${q(`${b.remote}:${b.spec.path}`)} --max-depth 1 --retries ${spec.storageCheck.retries} --retries-sleep ${spec.storageCheck.sleepSeconds}s --low-level-retries 3 >/dev/null || { echo "cannot reach the ${b.role} bucket ${b.spec.path} (${b.spec.type})" >&2; exit 42; }`)
+  }
+  out.push(`  touch ${marker('storage-ok')}; step storage-check ran`, 'else step storage-check skipped; fi')
+  // 5. Input once (sync: a mirror), checkpoint once (copy: restore what a previous run saved).
+  if (spec.buckets.some((b) => b.role === 'input')) {
+    const b = spec.buckets.find((x) => x.role === 'input')!
+    out.push(`if [ ! -f ${q(`${p.lib}/.input-synced`)} ]; then (set -a; . ${q(p.rcloneEnv)}; set +a; rclone sync ${q(`${b.remote}:${b.spec.path}`)} ${q(p.mounts.input)} ${RCLONE_SYNC_FLAGS} --log-file=${q(`${p.log}/rclone-input.log`)}) && touch ${q(`${p.lib}/.input-synced`)}; step input-sync ran; else step input-sync skipped; fi`)
+  }
+  if (spec.buckets.some((b) => b.role === 'checkpoint')) {
+    const b = spec.buckets.find((x) => x.role === 'checkpoint')!
+    out.push(`if [ ! -f ${q(`${p.lib}/.checkpoint-restored`)} ]; then (set -a; . ${q(p.rcloneEnv)}; set +a; rclone copy ${q(`${b.remote}:${b.spec.path}`)} ${q(p.mounts.checkpoint)} ${RCLONE_SYNC_FLAGS} --log-file=${q(`${p.log}/rclone-checkpoint-restore.log`)}) && touch ${q(`${p.lib}/.checkpoint-restored`)}; step checkpoint-restore ran; else step checkpoint-restore skipped; fi`)
+  }
+  // 6. Upload programs running (supervisorctl update starts new or changed programs only).
+  out.push(
+    'upd=$(sctl update 2>&1 || true)',
+    'if [ -n "$upd" ]; then step programs "ran"; else step programs skipped; fi',
+    `echo ${q(hash)} > ${q(`${p.lib}/bootstrap.hash`)}`,
+    'step done ok',
+    '}',
+    'main </dev/null',
+    '',
+  )
+  return out.join('\n')
+}
