@@ -140,6 +140,10 @@ export async function planChanges(options: PlanOptions): Promise<Plan> {
     const records = record?.resources ?? {}
     const callCtx = (): ProviderCallContext => ({deployment: ctx, records, progress: () => {}})
     const workloadAddress = addressOf(profile.name, 'workload')
+    if (!options.destroy) {
+      await compute.prepare?.(ctx)
+      for (const sp of Object.values(storageProviders)) if (sp !== compute) await sp.prepare?.(ctx)
+    }
     const runDesired = options.destroy ? [] : desiredResources({ctx, credentials: config.credentials, compute, storage: storageProviders, phase: 'run'})
     type Lookup = {address: string; kind: DesiredResource['kind']; name: string; credential: string; record?: ResourceRecord}
     const lookups = new Map<string, Lookup>()

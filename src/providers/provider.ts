@@ -1,6 +1,8 @@
 import type {NamedCredential, ProviderKind} from '../config/types.js'
 import type {ActualResource, DeploymentContext, DesiredResource, ResourceKind, ResourceRecord} from '../model/resources.js'
 import type {CommandRunner} from '../remote/command-runner.js'
+import type {RcloneRemoteSpec} from '../bootstrap/types.js'
+import type {BucketRole} from '../model/resources.js'
 
 /**
  * The contract every provider (local, ssh, aws, azure, gcp) implements.
@@ -49,10 +51,36 @@ export interface Provider {
   update(resource: DesiredResource, record: ResourceRecord, ctx: ProviderCallContext): Promise<ActualResource>
   delete(record: ResourceRecord, ctx: ProviderCallContext): Promise<void>
 
+  /**
+   * Storage side of bucket sync: how rclone on a machine reaches one of this credential's buckets.
+   * Pure (plan time: the public part feeds the bootstrap hash).
+   */
+  rcloneRemote?(request: RcloneRequest): RcloneRemoteSpec
+  /** The secret options of that remote, fetched or minted at apply time; never stored or printed. */
+  rcloneSecrets?(request: RcloneRequest): Promise<Record<string, string>>
+
+  /** Loads what `desiredAttributes` needs (e.g. other credentials' providers) before a deployment is planned. */
+  prepare?(ctx: DeploymentContext): Promise<void>
+
   /** A runner on the deployment's machine (for logs, refresh over SSH); undefined when there is none. */
   connect?(ctx: ProviderCallContext): Promise<CommandRunner | undefined>
   /** Streams the workload's output; resolves when done (or when `signal` aborts with follow). */
   logs?(ctx: ProviderCallContext, options: {follow: boolean; write: (chunk: string) => void; signal?: AbortSignal}): Promise<void>
+}
+
+export interface RcloneRequest {
+  bucket: string
+  role: BucketRole
+  deploymentId: string
+  /**
+   * The machine carries this cloud's instance identity (IAM role, managed identity, service
+   * account) scoped to the bucket: rclone uses it (`env_auth`, `use_msi`) and no secret is written.
+   * False for ssh hosts and cross-account storage: scoped, short-lived credentials where the cloud
+   * can mint them (STS, SAS), else the credential's own keys, with a warning.
+   */
+  instanceIdentity: boolean
+  /** Lifetime wanted for minted credentials. */
+  expiresInSeconds?: number
 }
 
 export interface ResourceLookup {
