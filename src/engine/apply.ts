@@ -50,7 +50,11 @@ export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
   const deploymentContext = (profileName: string): DeploymentContext => {
     const pp = plan.profiles[profileName]
     const rec = writer.doc.deployments[profileName]
-    const placement: Placement = pp?.placement ?? rec?.placement
+    let placement: Placement = pp?.placement ?? rec?.placement
+    // The zone a VM landed in (capacity failover) is recorded by its create: later steps keep it.
+    if (pp?.placement && !pp.placement.zone && rec?.placement?.zone && rec.placement.credential === pp.placement.credential && rec.placement.region === pp.placement.region) {
+      placement = {...pp.placement, zone: rec.placement.zone}
+    }
     const profile: ResolvedProfile = config.profiles[profileName] ?? {
       name: profileName, credentials: [], hardware: {kind: 'default'}, spot: false, env: {}, sensitiveEnv: [], runtime: 'process', persistBucket: false, persist: false, syncIntervalSeconds: 60, extendsChain: [],
     }
@@ -92,7 +96,11 @@ export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
       actual = await provider.createBucket(desired, {region: String(change.after?.region ?? ctx.placement.region), tags: ownershipTags(config.project, ctx.deploymentId, change.address)})
     } else if (change.kind === 'vm') {
       // Capacity errors move to the next zone the profile allows.
-      const zones = ctx.placement.zone ? [ctx.placement.zone] : provider.zones(ctx.placement.region)
+      // A zone the profile pins is the only one; otherwise every zone of the region, the one the
+      // deployment was in first (a replaced VM goes back there if it can).
+      const regionZones = provider.zones(ctx.placement.region)
+      const landed = ctx.placement.zone
+      const zones = ctx.profile.zone ? [ctx.profile.zone] : landed ? [landed, ...regionZones.filter((z) => z !== landed)] : regionZones
       const candidates = zones.length > 0 ? zones : [undefined]
       let lastError: unknown
       for (const zone of candidates) {
@@ -119,7 +127,9 @@ export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
     crashPoint('after-create', change.address)
     await writer.update((doc) => {
       const d = ensureDeployment(doc, change, ctx)
-      d.resources[change.address] = {...pendingRecord, id: actual.id, status: 'created', outputs: {...(actual.outputs ?? {}), ...(actual.phase ? {phase: actual.phase} : {})}, updatedAt: new Date().toISOString()}
+      // A VM records the zone it landed in, so the next plan (placed there) sees no zone change.
+      const attributes = change.kind === 'vm' && ctx.placement.zone && !ctx.profile.zone ? {...pendingRecord.attributes, zone: ctx.placement.zone} : pendingRecord.attributes
+      d.resources[change.address] = {...pendingRecord, attributes, id: actual.id, status: 'created', outputs: {...(actual.outputs ?? {}), ...(actual.phase ? {phase: actual.phase} : {})}, updatedAt: new Date().toISOString()}
       if (change.kind === 'workload') d.workload = {phase: actual.phase ?? 'running', specHash: String(change.after?.specHash ?? '')}
     })
   }

@@ -99,8 +99,16 @@ export async function planChanges(options: PlanOptions): Promise<Plan> {
     const excluded = new Set(options.excludeCredentials?.[profile.name] ?? [])
     let placement: Placement | undefined
     const hasLive = record && Object.values(record.resources).some((r) => r.kind !== 'bucket' && r.kind !== 'workload')
+    // Where the profile wants to run on a credential: region, zone, spot and vmType come from the file
+    // (a change there must show in the plan); the zone a VM landed in is kept while the region stays.
+    const placementOn = (name: string, kind: Placement['provider'], defaultRegion: string, recorded?: Placement): Placement => {
+      const region = profile.region ?? (config.credentials[name].spec as {region?: string}).region ?? defaultRegion
+      const zone = profile.zone ?? (recorded && recorded.credential === name && recorded.region === region ? recorded.zone : undefined)
+      return {credential: name, provider: kind, region, ...(zone ? {zone} : {}), spot: profile.spot, ...(profile.hardware.kind === 'vm' ? {vmType: profile.hardware.vmType} : {})}
+    }
     if (record?.placement && profile.credentials.includes(record.placement.credential) && !excluded.has(record.placement.credential) && (hasLive || options.destroy)) {
-      placement = record.placement
+      const recorded = record.placement
+      placement = options.destroy ? recorded : placementOn(recorded.credential, recorded.provider, (await providers.get(recorded.credential)).defaultRegion(), recorded)
     } else if (!options.destroy) {
       for (const name of profile.credentials) {
         if (excluded.has(name)) continue
@@ -109,7 +117,7 @@ export async function planChanges(options: PlanOptions): Promise<Plan> {
         const region = profile.region ?? (config.credentials[name].spec as {region?: string}).region ?? provider.defaultRegion()
         if (result.ok) {
           reporter.emit({type: 'attempt', profile: profile.name, credential: name, provider: provider.kind, region, outcome: 'ok'})
-          placement = {credential: name, provider: provider.kind, region, ...(profile.zone ? {zone: profile.zone} : {}), spot: profile.spot, ...(profile.hardware.kind === 'vm' ? {vmType: profile.hardware.vmType} : {})}
+          placement = placementOn(name, provider.kind, provider.defaultRegion(), record?.placement)
           break
         }
         const outcome = result.error instanceof AuthError ? 'auth-failed' : 'error'
@@ -179,7 +187,10 @@ export async function planChanges(options: PlanOptions): Promise<Plan> {
     if (outputFound.length > 0) {
       const present = outputFound.filter((f) => f.bucket).map((f) => f.cred)
       const absent = outputFound.filter((f) => !f.bucket).map((f) => f.cred)
-      if (present.length > 0 && absent.length > 0) {
+      // A bucket anycloud itself created where the VM landed (recorded in state) is not a partial set.
+      const recordedOutput = records[addressOf(profile.name, 'bucket', 'output')]
+      const ours = (cred: string) => recordedOutput?.status === 'created' && recordedOutput.name === profile.outputBucket && recordedOutput.credential === cred
+      if (present.length > 0 && absent.length > 0 && !present.every(ours)) {
         fail(`output bucket '${profile.outputBucket}' exists on ${present.map((c) => `'${c}' (${config.credentials[c].spec.provider})`).join(', ')} but not on ${absent.map((c) => `'${c}' (${config.credentials[c].spec.provider})`).join(', ')}. Output buckets are all-or-none across the listed credentials: create it on every one, or on none (anycloud then creates it where the VM lands).`)
       }
       // Continent rule for an existing output bucket on a real cloud.
