@@ -163,7 +163,11 @@ export function renderBootstrap(spec: BootstrapSpec, secrets: Record<string, Rec
       `if ! docker inspect --format '{{.Id}}' ${shellQuote(p.container)} >/dev/null 2>&1; then`,
       `  ${run.map(shellQuote).join(' ')} >/dev/null`,
       'fi',
-      `code=$(docker wait ${shellQuote(p.container)})`,
+      // On stop (SIGTERM from supervisord), stop the container; the script goes on to the final upload.
+      `trap 'docker stop ${shellQuote(p.container)} >/dev/null 2>&1' TERM INT`,
+      `docker wait ${shellQuote(p.container)} > ${shellQuote(p.lib)}/workload.code & waiter=$!`,
+      'while :; do wait "$waiter"; kill -0 "$waiter" 2>/dev/null || break; done',
+      `code=$(cat ${shellQuote(p.lib)}/workload.code 2>/dev/null || echo 137); code=\${code:-137}`,
       `docker logs ${shellQuote(p.container)} >> ${shellQuote(p.log)}/workload.log 2>&1 || true`,
     ]
   } else {
@@ -171,9 +175,10 @@ export function renderBootstrap(spec: BootstrapSpec, secrets: Record<string, Rec
       `while IFS= read -r line; do [ -n "$line" ] && export "$line"; done < ${shellQuote(p.workloadEnv)}`,
       `cd ${shellQuote(p.mounts.output)}`,
       'set +e',
-      `${words.map(shellQuote).join(' ')} >> ${shellQuote(p.log)}/workload.log 2>&1`,
-      'code=$?',
-      'set -e',
+      `${words.map(shellQuote).join(' ')} >> ${shellQuote(p.log)}/workload.log 2>&1 & child=$!`,
+      // On stop (SIGTERM from supervisord), pass it on and go on to the final upload.
+      `trap 'kill -TERM "$child" 2>/dev/null' TERM INT`,
+      'while :; do wait "$child"; code=$?; kill -0 "$child" 2>/dev/null || break; done',
     ]
   }
   add(p.runWorkload, 0o755, [
