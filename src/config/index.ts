@@ -1,5 +1,6 @@
 import {dirname, resolve as resolvePath} from 'node:path'
 
+import {checkCredentialShape} from '../credentials/shape.js'
 import {CredentialStore} from '../credentials/store.js'
 import {AnycloudError, UsageError} from '../errors/index.js'
 import {ExitCode} from '../cli/exit-codes.js'
@@ -10,7 +11,7 @@ import {loadFile, type LoadedDocument, pointer} from './load.js'
 import {DEFAULT_STATE, IMPLICIT_LOCAL, knownCredentials, sanitizeProjectName, toResolvedProfile} from './resolve.js'
 import {checkRules} from './rules.js'
 import {schemaDiagnostics} from './schema-check.js'
-import type {AnycloudFile, State} from './schema-types.js'
+import type {AnycloudFile, Credential, State} from './schema-types.js'
 import type {NamedCredential, ResolvedConfig, ResolvedProfile} from './types.js'
 
 export interface LoadConfigOptions {
@@ -37,11 +38,18 @@ export function loadConfig(options: LoadConfigOptions): LoadConfigResult {
   if (!loaded.ok) return split(loaded.diagnostics)
   const document = loaded.document
   const diagnostics: Diagnostic[] = [...schemaDiagnostics(document)]
-  let stored = {}
+  let stored: Record<string, Credential> = {}
   try {
-    stored = store.list()
+    // A hand-edited store may hold a credential of a bad shape: ignore it, with a warning, rather
+    // than let it reach the rules or the engine.
+    for (const [name, c] of Object.entries(store.list())) {
+      const problems = c && typeof c === 'object' && !Array.isArray(c) ? checkCredentialShape(c as unknown as Record<string, unknown>, {allowLiteralSecrets: true}) : ['not a map']
+      if (problems.length === 0) stored[name] = c
+      else diagnostics.push({severity: 'warning', file: store.path, line: 1, column: 1, path: `credentials.${name}`, message: `saved credential '${name}' is not valid and is ignored (${problems.join('; ')}): replace it with \`anycloud credentials add ${name} --force …\``})
+    }
   } catch (error) {
     if (!(error instanceof AnycloudError)) throw error
+    stored = {}
     diagnostics.push({severity: 'error', file: store.path, line: 1, column: 1, path: '', message: error.message})
   }
   const data = (document.data ?? {}) as Partial<AnycloudFile>

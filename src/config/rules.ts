@@ -18,6 +18,9 @@ const NOT_A_SECRET_VALUE = /^(\/|\.{1,2}\/|~\/|[A-Za-z]:\\)|:\/\/|\$\{env:/
 const CREDENTIAL_SECRET_FIELDS = new Set(['accessKeyId', 'secretAccessKey', 'sessionToken', 'clientSecret'])
 /** The schema's own pattern for `project`: when it fails, the schema has already said so. */
 const PROJECT_PATTERN = /^[a-z][a-z0-9-]{0,23}$/
+const KNOWN_PROVIDERS = new Set(['aws', 'azure', 'gcp', 'ssh', 'local'])
+/** Where buckets can live (an ssh credential's buckets live on its `storage` credential). */
+const BUCKET_CLOUDS = new Set(['aws', 'azure', 'gcp', 'local'])
 
 export interface RuleContext {
   document: LoadedDocument
@@ -87,6 +90,12 @@ export function checkRules(ctx: RuleContext): RuleResult {
   const shown = (raw: unknown, value: unknown) => (typeof raw === 'string' && raw.includes('${') ? `'${raw}' (from the environment)` : `'${String(value)}'`)
   const root = isObj(document.data) ? document.data : {}
   const profiles = isObj(root.profiles) ? root.profiles : {}
+  // The provider of a credential, when its definition is usable (a malformed one is a schema error
+  // already: it must not crash the rules nor cause follow-up errors).
+  const providerOf = (c: string): string | undefined => {
+    const spec: unknown = (credentials[c] ?? (c === IMPLICIT_LOCAL.name ? IMPLICIT_LOCAL : undefined))?.spec
+    return isObj(spec) && typeof spec.provider === 'string' && KNOWN_PROVIDERS.has(spec.provider) ? spec.provider : undefined
+  }
   const names = Object.keys(profiles)
   const merged: Record<string, MergedProfile> = {}
   const profileCredentials: Record<string, string[]> = {}
@@ -129,7 +138,7 @@ export function checkRules(ctx: RuleContext): RuleResult {
     if (spec.provider === 'ssh' && typeof spec.storage === 'string') {
       const target = credentials[spec.storage]
       if (!target) error(['credentials', name, 'storage'], `unknown credential '${spec.storage}'${hint(spec.storage, credentials)}; ${describeKnown(credentials, ctx.storePath)}`)
-      else if (target.spec.provider === 'ssh') error(['credentials', name, 'storage'], `'${spec.storage}' is an ssh credential; storage must be an aws, azure, gcp or local credential`)
+      else if (isObj(target.spec) && target.spec.provider === 'ssh') error(['credentials', name, 'storage'], `'${spec.storage}' is an ssh credential; storage must be an aws, azure, gcp or local credential`)
     }
   }
   if (isObj(root.state) && typeof root.state.credentials === 'string' && !credentials[root.state.credentials]) {
@@ -171,7 +180,7 @@ export function checkRules(ctx: RuleContext): RuleResult {
     // With a broken extends chain the inherited fields are unknown: that error is enough.
     const broken = m.cycle !== undefined || [name, ...m.chain].some((p) => isObj(profiles[p]) && typeof profiles[p].extends === 'string' && !((profiles[p] as Obj).extends as string in profiles))
     if (!broken && m.fields.image === undefined && m.fields.command === undefined) error(['profiles', name], `profile '${name}' has nothing to run: set image (a container) or command (runtime: process)`, true)
-    if (f.runtime === 'docker' && typeof f.image !== 'string') error(at('runtime'), 'runtime docker needs an image')
+    if (f.runtime === 'docker' && typeof m.fields.image !== 'string') error(at('runtime'), 'runtime docker needs an image: set image, or use runtime: process to run the command on the host')
     if (f.persistBucket === true && f.spot !== true) warn(at('persistBucket'), 'persistBucket has no effect without spot: only spot deployments have a checkpoint bucket')
     if (typeof f.inputBucket === 'string' && f.inputBucket === f.outputBucket) {
       const both = typeof rawOf('inputBucket') === 'string' && String(rawOf('inputBucket')).includes('${') ? 'both come from the environment and are equal' : `both are '${f.inputBucket}'`
@@ -200,13 +209,12 @@ export function checkRules(ctx: RuleContext): RuleResult {
       else error(Array.isArray(f.credentials) ? [...listAt, i] : listAt, `unknown credential ${shown(rawName, c)}${hint(c, credentials)}; ${describeKnown(credentials, ctx.storePath)}`)
     })
     if (resolved.length === listed.length && resolved.length > 0) profileCredentials[name] = resolved
-    const providerOf = (c: string) => (credentials[c] ?? IMPLICIT_LOCAL).spec.provider
 
     for (const key of ['inputStorageCredentials', 'outputStorageCredentials'] as const) {
       const c = f[key]
       if (typeof c !== 'string') continue
       if (!credentials[c]) error(at(key), `unknown credential ${shown(rawOf(key), c)}${hint(c, credentials)}; ${describeKnown(credentials, ctx.storePath)}`)
-      else if (credentials[c].spec.provider !== 'aws') error(at(key), `'${c}' is not an aws credential (provider: ${credentials[c].spec.provider}): cross-cloud storage supports AWS S3 only, so ${key} must name an aws credential`)
+      else if (providerOf(c) !== undefined && providerOf(c) !== 'aws') error(at(key), `'${c}' is not an aws credential (provider: ${providerOf(c)}): cross-cloud storage supports AWS S3 only, so ${key} must name an aws credential`)
     }
     for (const [regionKey, credKey] of [['inputStorageRegion', 'inputStorageCredentials'], ['outputStorageRegion', 'outputStorageCredentials']] as const) {
       if (f[regionKey] !== undefined && f[credKey] === undefined) warn(at(regionKey), `${regionKey} has no effect without ${credKey}`)
@@ -218,11 +226,12 @@ export function checkRules(ctx: RuleContext): RuleResult {
       if (typeof cross === 'string') return new Set(['aws'])
       const clouds = new Set<string>()
       for (const c of resolved) {
-        const spec = (credentials[c] ?? IMPLICIT_LOCAL).spec
-        if (spec.provider === 'ssh') {
-          if (typeof spec.storage !== 'string') error(at(bucketKey), `credential '${c}' is an ssh credential without storage: set credentials.${c}.storage to the credential holding ${bucketKey}`)
-          else if (credentials[spec.storage]) clouds.add(credentials[spec.storage].spec.provider)
-        } else clouds.add(spec.provider)
+        const provider = providerOf(c)
+        if (provider === 'ssh') {
+          const storage = (credentials[c].spec as {storage?: unknown}).storage
+          if (storage === undefined) error(at(bucketKey), `credential '${c}' is an ssh credential without storage: set credentials.${c}.storage to the credential holding ${bucketKey}`)
+          else if (typeof storage === 'string' && BUCKET_CLOUDS.has(providerOf(storage) ?? '')) clouds.add(providerOf(storage)!)
+        } else if (provider !== undefined) clouds.add(provider)
       }
       return clouds
     }
