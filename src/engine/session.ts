@@ -52,9 +52,10 @@ export async function openSession(options: SessionOptions): Promise<Session> {
     providers: new ProviderSet({credentials: config.credentials, configDir: config.dir, env}),
     lock,
     release: async () => {
-      if (released || !lock) return
+      if (released) return
       released = true
-      await store.unlock(lock.id).catch(() => undefined)
+      await session.providers.closeAll()
+      if (lock) await store.unlock(lock.id).catch(() => undefined)
     },
     reload: async () => {
       session.state = await store.read()

@@ -64,6 +64,8 @@ export interface Provider {
 
   /** A runner on the deployment's machine (for logs, refresh over SSH); undefined when there is none. */
   connect?(ctx: ProviderCallContext): Promise<CommandRunner | undefined>
+  /** Releases connections (SSH) at the end of a run. */
+  close?(): Promise<void>
   /** Streams the workload's output; resolves when done (or when `signal` aborts with follow). */
   logs?(ctx: ProviderCallContext, options: {follow: boolean; write: (chunk: string) => void; signal?: AbortSignal}): Promise<void>
 }

@@ -21,6 +21,7 @@ export type ProviderFactory = (options: ProviderFactoryOptions) => Promise<Provi
  */
 const loaders: Record<string, () => Promise<ProviderFactory>> = {
   local: async () => (await import('./local/index.js')).createLocalProvider,
+  ssh: async () => (await import('./ssh/index.js')).createSshProvider,
 }
 
 export function registerProvider(kind: string, loader: () => Promise<ProviderFactory>): void {
@@ -40,6 +41,13 @@ export class ProviderSet {
   private readonly cache = new Map<string, Promise<Provider>>()
 
   constructor(private readonly options: {credentials: Record<string, NamedCredential>; configDir: string; env: NodeJS.ProcessEnv}) {}
+
+  /** Closes every provider's connections (end of a run). */
+  async closeAll(): Promise<void> {
+    const all = [...this.cache.values()]
+    this.cache.clear()
+    await Promise.all(all.map((p) => p.then((x) => x.close?.()).catch(() => undefined)))
+  }
 
   get(name: string): Promise<Provider> {
     let p = this.cache.get(name)

@@ -35,7 +35,8 @@ import {addressOf, type ActualResource, type BucketRole, type DeploymentContext,
 import {LocalRunner} from '../../remote/local-runner.js'
 import {writeFileAtomic} from '../../util/atomic-write.js'
 import {redactSecrets} from '../../util/redact.js'
-import {ownershipTags, type Provider, type ProviderCallContext, type ResourceLookup} from '../provider.js'
+import {ownershipTags, type Provider, type ProviderCallContext, type RcloneRequest, type ResourceLookup} from '../provider.js'
+import type {RcloneRemoteSpec} from '../../bootstrap/types.js'
 import type {ProviderFactory} from '../registry.js'
 import {readFaults} from './faults.js'
 import {
@@ -122,6 +123,18 @@ export class LocalProvider implements Provider {
   desiredAttributes(resource: DesiredResource, ctx: DeploymentContext): Record<string, unknown> {
     if (resource.kind !== 'bootstrap') return {}
     return {hash: renderLocalBootstrap(ctx, {root: this.root}).hash}
+  }
+
+  /**
+   * Storage side for machines that share this filesystem (ssh hosts on this machine, test VMs in
+   * network namespaces): rclone's `local` backend on the bucket directory. No secrets.
+   */
+  rcloneRemote(request: RcloneRequest): RcloneRemoteSpec {
+    return {type: 'local', options: {}, path: bucketDir(this.root, request.bucket), secretOptions: [], secretsFingerprint: ''}
+  }
+
+  async rcloneSecrets(): Promise<Record<string, string>> {
+    return {}
   }
 
   /** Always succeeds, except under an injected `auth` fault (tests; see faults.ts). */

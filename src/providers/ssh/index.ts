@@ -1,0 +1,325 @@
+/**
+ * The `ssh` provider (SPEC §6): machines the user already has, reached over SSH and bootstrapped
+ * exactly like a cloud VM. Buckets live on the credential named by `storage`.
+ *
+ * - `vm` is the host itself: "create" verifies it answers (recording its host key on first contact
+ *   when none is pinned); "delete" leaves the host alone (only anycloud's own supervisord goes, once
+ *   no deployment of anycloud is left on it).
+ * - `bootstrap` renders src/bootstrap files and runs the one idempotent script; its hash is the
+ *   hash of the public rendering, so a changed profile re-runs exactly what changed.
+ * - `workload` is a supervisord program (`runtime: process`) or a `docker run -d` container.
+ * - Host keys are always verified: pinned in the file, or recorded in state on first contact and
+ *   enforced from then on; a mismatch stops everything before authentication.
+ *
+ * Knobs for tests and unusual hosts (environment): ANYCLOUD_REMOTE_PREFIX puts anycloud's
+ * directories and the /mnt mounts under a prefix; ANYCLOUD_STORAGE_CHECK=`retries:sleepSeconds`
+ * shortens the storage connectivity check (default 30:15).
+ */
+import {readFileSync, existsSync} from 'node:fs'
+import {homedir} from 'node:os'
+import {isAbsolute, join, resolve} from 'node:path'
+
+import type {NamedCredential} from '../../config/types.js'
+import type {SshCredential, SshHost} from '../../config/schema-types.js'
+import {AnycloudError, AuthError, UsageError} from '../../errors/index.js'
+import {addressOf, type ActualResource, type BucketRole, type DeploymentContext, type DesiredResource, type ResourceKind, type ResourceRecord} from '../../model/resources.js'
+import type {CommandRunner} from '../../remote/command-runner.js'
+import {renderBootstrap, machinePaths, type RenderedBootstrap} from '../../bootstrap/render.js'
+import {readMachineStatus, removeDeployment, runBootstrap, startWorkload, stopWorkload, streamLogs, type MachineStatus} from '../../bootstrap/machine.js'
+import {DEFAULT_ROOTS, type BootstrapSpec, type BucketMount} from '../../bootstrap/types.js'
+import {registerSecret} from '../../util/redact.js'
+import type {Provider, ProviderCallContext, RcloneRequest, ResourceLookup} from '../provider.js'
+import type {ProviderFactory, ProviderFactoryOptions} from '../registry.js'
+
+const PROVIDER = 'ssh'
+
+export const createSshProvider: ProviderFactory = async (options) => new SshProvider(options)
+
+/** Remote names: one per bucket role (rclone env names cannot carry hyphens). */
+const REMOTE: Record<BucketRole, string> = {input: 'ACINPUT', output: 'ACOUTPUT', checkpoint: 'ACCHECKPOINT'}
+
+export class SshProvider implements Provider {
+  readonly kind = 'ssh' as const
+  readonly credential: NamedCredential
+  readonly kinds: ReadonlySet<ResourceKind> = new Set<ResourceKind>(['vm', 'bootstrap', 'workload'])
+  private readonly spec: SshCredential
+  private readonly storageProviders = new Map<string, Provider>()
+  private readonly runners = new Map<string, Promise<CommandRunner>>()
+  private readonly statusCache = new Map<string, Promise<MachineStatus>>()
+  /** Host keys seen on first contact in this run (also returned in the vm's outputs for state). */
+  private readonly recorded = new Map<string, string>()
+
+  constructor(private readonly options: ProviderFactoryOptions) {
+    this.credential = options.credential
+    this.spec = options.credential.spec as SshCredential
+  }
+
+  // ---- storage: delegated to the `storage` credential ----------------------------------------
+
+  private async storage(name = this.spec.storage): Promise<Provider> {
+    if (!name) throw new UsageError(`ssh credential '${this.credential.name}' has no storage: set credentials.${this.credential.name}.storage to the credential that holds its buckets`)
+    let p = this.storageProviders.get(name)
+    if (!p) {
+      p = await this.options.providerFor(name)
+      this.storageProviders.set(name, p)
+    }
+    return p
+  }
+
+  async readBucket(name: string): Promise<ActualResource | null> {
+    return (await this.storage()).readBucket(name)
+  }
+
+  async createBucket(resource: DesiredResource, ctx: {region: string; tags: Record<string, string>}): Promise<ActualResource> {
+    return (await this.storage()).createBucket(resource, ctx)
+  }
+
+  async deleteBucket(record: ResourceRecord, options: {force: boolean}): Promise<{deleted: boolean; reason?: string}> {
+    return (await this.storage()).deleteBucket(record, options)
+  }
+
+  // ---- identity --------------------------------------------------------------------------------
+
+  async checkAuth(): Promise<{account?: string}> {
+    for (const h of this.spec.hosts) {
+      const key = this.identityFile(h)
+      if (key && !existsSync(key)) throw new AuthError(`ssh credential '${this.credential.name}': identity file ${key} for ${h.user}@${h.host} does not exist`, PROVIDER, this.credential.name)
+    }
+    return {}
+  }
+
+  defaultRegion(): string {
+    return 'ssh'
+  }
+
+  zones(): string[] {
+    return []
+  }
+
+  async prepare(ctx: DeploymentContext): Promise<void> {
+    for (const name of [this.spec.storage, ctx.profile.inputStorage?.credential, ctx.profile.outputStorage?.credential]) if (name) await this.storage(name)
+  }
+
+  desiredAttributes(resource: DesiredResource, ctx: DeploymentContext): Record<string, unknown> {
+    if (resource.kind === 'vm') {
+      const h = this.host()
+      return {host: `${h.user}@${h.host}:${h.port ?? 22}`, region: undefined, spot: undefined}
+    }
+    if (resource.kind === 'bootstrap') return {hash: this.render(ctx, {}).hash}
+    return {}
+  }
+
+  // ---- machine ---------------------------------------------------------------------------------
+
+  private host(): SshHost {
+    return this.spec.hosts[0]
+  }
+
+  private identityFile(h: SshHost): string | undefined {
+    if (!h.identityFile) return undefined
+    const p = h.identityFile.startsWith('~/') ? join(homedir(), h.identityFile.slice(2)) : h.identityFile
+    return isAbsolute(p) ? p : resolve(this.options.configDir, p)
+  }
+
+  private privateKey(h: SshHost): Buffer {
+    const explicit = this.identityFile(h)
+    const candidates = explicit ? [explicit] : ['id_ed25519', 'id_ecdsa', 'id_rsa'].map((f) => join(homedir(), '.ssh', f))
+    for (const c of candidates) if (existsSync(c)) return readFileSync(c)
+    throw new AuthError(`ssh credential '${this.credential.name}': no private key for ${h.user}@${h.host} (${explicit ? `${explicit} is missing` : 'set identityFile'})`, PROVIDER, this.credential.name)
+  }
+
+  private hostLabel(h: SshHost): string {
+    return `${h.host}:${h.port ?? 22}`
+  }
+
+  /** One connection per host per run; the host key pinned, recorded in state, or recorded now. */
+  private connectHost(records: Readonly<Record<string, ResourceRecord>>, profile: string, signal?: AbortSignal): Promise<CommandRunner> {
+    const h = this.host()
+    const label = this.hostLabel(h)
+    let runner = this.runners.get(label)
+    if (!runner) {
+      const recordedKey = (records[addressOf(profile, 'vm')]?.outputs.hostKey as string | undefined) ?? this.recorded.get(label)
+      const pinned = h.hostKey ?? recordedKey
+      runner = import('../../remote/ssh-runner.js').then(({connectSsh}) =>
+        connectSsh({
+          host: h.host, port: h.port ?? 22, user: h.user, privateKey: this.privateKey(h),
+          hostKey: pinned ? {kind: 'pinned', keys: [pinned]} : {kind: 'record-first', onRecord: async (key) => void this.recorded.set(label, key)},
+          waitTimeoutMs: Number(this.options.env.ANYCLOUD_SSH_WAIT_MS ?? 60_000), signal,
+        }),
+      )
+      runner.catch(() => this.runners.delete(label))
+      this.runners.set(label, runner)
+    }
+    return runner
+  }
+
+  async connect(ctx: ProviderCallContext): Promise<CommandRunner | undefined> {
+    return this.connectHost(ctx.records, ctx.deployment.profile.name, ctx.signal)
+  }
+
+  private roots(): {etc: string; lib: string; log: string; mnt: string} {
+    const prefix = this.options.env.ANYCLOUD_REMOTE_PREFIX ?? ''
+    return {etc: prefix + DEFAULT_ROOTS.etc, lib: prefix + DEFAULT_ROOTS.lib, log: prefix + DEFAULT_ROOTS.log, mnt: prefix + '/mnt'}
+  }
+
+  private storageCheck(): {retries: number; sleepSeconds: number} {
+    const m = /^(\d+):(\d+)$/.exec(this.options.env.ANYCLOUD_STORAGE_CHECK ?? '')
+    return m ? {retries: Number(m[1]), sleepSeconds: Number(m[2])} : {retries: 30, sleepSeconds: 15}
+  }
+
+  /** The bootstrap spec of a deployment; `secrets` empty at plan time (the hash ignores values). */
+  private render(ctx: DeploymentContext, secrets: Record<string, Record<string, string>>): RenderedBootstrap {
+    return renderBootstrap(this.bootstrapSpec(ctx), secrets)
+  }
+
+  private bucketRequests(ctx: DeploymentContext): Array<{role: BucketRole; credential: string; request: RcloneRequest}> {
+    const p = ctx.profile
+    const out: Array<{role: BucketRole; credential: string; request: RcloneRequest}> = []
+    const storage = this.spec.storage ?? ''
+    const add = (role: BucketRole, bucket: string | undefined, credential: string | undefined) => {
+      if (bucket) out.push({role, credential: credential ?? storage, request: {bucket, role, deploymentId: ctx.deploymentId, instanceIdentity: false}})
+    }
+    add('input', p.inputBucket, p.inputStorage?.credential)
+    add('output', p.outputBucket, p.outputStorage?.credential)
+    if (p.spot) add('checkpoint', ctx.deploymentId, storage)
+    return out
+  }
+
+  private bootstrapSpec(ctx: DeploymentContext): BootstrapSpec {
+    const roots = this.roots()
+    const buckets: BucketMount[] = this.bucketRequests(ctx).map(({role, credential, request}) => {
+      const provider = this.storageProviders.get(credential)
+      if (!provider?.rcloneRemote) throw new UsageError(`credential '${credential}' (${provider?.kind ?? 'unknown'}) cannot serve buckets to an ssh host`)
+      return {role, remote: REMOTE[role], spec: provider.rcloneRemote(request)}
+    })
+    const p = ctx.profile
+    return {
+      deploymentId: ctx.deploymentId, runtime: p.runtime, image: p.image, command: p.command, env: p.env, sensitiveEnv: p.sensitiveEnv,
+      gpus: p.gpus ?? (p.hardware.kind === 'gpu' ? 'all' : undefined), shmSize: p.shmSize, syncIntervalSeconds: p.syncIntervalSeconds, buckets,
+      storageCheck: this.storageCheck(), mountRoot: roots.mnt, roots: {etc: roots.etc, lib: roots.lib, log: roots.log},
+    }
+  }
+
+  /** Warnings the plan should carry (e.g. long-lived keys written to the host). */
+  warnings(ctx: DeploymentContext): string[] {
+    return this.bootstrapSpec(ctx).buckets.filter((b) => b.spec.warning).map((b) => `${b.role} bucket: ${b.spec.warning}`)
+  }
+
+  private status(ctx: ProviderCallContext): Promise<MachineStatus> {
+    const key = ctx.deployment.deploymentId
+    let s = this.statusCache.get(key)
+    if (!s) {
+      s = this.connect(ctx).then((runner) => readMachineStatus(runner!, machinePaths({deploymentId: key, roots: this.bootstrapSpec(ctx.deployment).roots, mountRoot: this.roots().mnt})))
+      s.catch(() => this.statusCache.delete(key))
+      this.statusCache.set(key, s)
+    }
+    return s
+  }
+
+  async read(resource: ResourceLookup, ctx: ProviderCallContext): Promise<ActualResource | null> {
+    switch (resource.kind) {
+      case 'vm': {
+        // The host is the user's: it "exists" once anycloud reached it; no SSH needed to say so.
+        const r = resource.record
+        return r && r.status === 'created' ? {id: r.id, attributes: r.attributes, outputs: r.outputs} : null
+      }
+      case 'bootstrap': {
+        if (!ctx.records[addressOf(ctx.deployment.profile.name, 'vm')]) return null
+        const s = await this.status(ctx)
+        return s.bootstrapHash ? {id: resource.name, attributes: {hash: s.bootstrapHash}, outputs: {programs: s.programs}} : null
+      }
+      case 'workload': {
+        if (!ctx.records[addressOf(ctx.deployment.profile.name, 'vm')]) return null
+        const s = await this.status(ctx)
+        if (s.workload.phase === 'absent') return null
+        return {
+          id: resource.name, attributes: resource.record?.attributes ?? {}, phase: s.workload.phase, ...(s.workload.exitCode !== undefined ? {exitCode: s.workload.exitCode} : {}),
+          outputs: {startedAt: s.workload.startedAt, lastSync: s.lastSync, programs: s.programs},
+        }
+      }
+      default:
+        throw new AnycloudError(`the ssh provider has no ${resource.kind}`, {code: 'provider.kind', source: 'internal'})
+    }
+  }
+
+  async create(resource: DesiredResource, ctx: ProviderCallContext): Promise<ActualResource> {
+    this.statusCache.delete(ctx.deployment.deploymentId)
+    const h = this.host()
+    switch (resource.kind) {
+      case 'vm': {
+        ctx.progress(`connecting to ${h.user}@${this.hostLabel(h)}`)
+        const runner = await this.connectHost(ctx.records, ctx.deployment.profile.name, ctx.signal)
+        const r = await runner.run('uname -sm', {timeoutMs: 30_000, idempotent: true})
+        const hostKey = h.hostKey ?? (ctx.records[resource.address]?.outputs.hostKey as string | undefined) ?? this.recorded.get(this.hostLabel(h))
+        return {id: `${h.user}@${this.hostLabel(h)}`, attributes: resource.attributes, outputs: {address: `${h.user}@${this.hostLabel(h)}`, hostKey, system: r.stdout.trim()}}
+      }
+      case 'bootstrap':
+        return this.bootstrap(resource, ctx)
+      case 'workload': {
+        const runner = await this.connect(ctx)
+        const paths = this.render(ctx.deployment, {}).paths
+        ctx.progress(`starting ${ctx.deployment.profile.runtime === 'docker' ? 'the container' : 'the process'}`)
+        await startWorkload(runner!, paths, String(resource.attributes.specHash ?? ''))
+        return {id: resource.name, attributes: resource.attributes, phase: 'running', outputs: {}}
+      }
+      default:
+        throw new AnycloudError(`the ssh provider has no ${resource.kind}`, {code: 'provider.kind', source: 'internal'})
+    }
+  }
+
+  private async bootstrap(resource: DesiredResource, ctx: ProviderCallContext): Promise<ActualResource> {
+    const runner = await this.connect(ctx)
+    const secrets: Record<string, Record<string, string>> = {}
+    for (const {role, credential, request} of this.bucketRequests(ctx.deployment)) {
+      const provider = this.storageProviders.get(credential) ?? (await this.storage(credential))
+      const values = (await provider.rcloneSecrets?.(request)) ?? {}
+      for (const v of Object.values(values)) registerSecret(v)
+      secrets[REMOTE[role]] = values
+    }
+    const rendered = this.render(ctx.deployment, secrets)
+    if (resource.attributes.hash && resource.attributes.hash !== rendered.hash) {
+      throw new AnycloudError(`the bootstrap of ${ctx.deployment.deploymentId} renders differently than planned (${rendered.hash} ≠ ${String(resource.attributes.hash)}): the profile or its storage changed since the plan; plan again`, {code: 'bootstrap.drift', source: 'user'})
+    }
+    const run = await runBootstrap(runner!, rendered, ctx.progress, ctx.signal)
+    return {id: resource.name, attributes: {hash: rendered.hash}, outputs: {steps: run.steps.filter((s) => s.outcome !== 'skipped').map((s) => s.step)}}
+  }
+
+  async update(resource: DesiredResource, _record: ResourceRecord, ctx: ProviderCallContext): Promise<ActualResource> {
+    this.statusCache.delete(ctx.deployment.deploymentId)
+    if (resource.kind === 'bootstrap') return this.bootstrap(resource, ctx)
+    return this.create(resource, ctx)
+  }
+
+  async delete(record: ResourceRecord, ctx: ProviderCallContext): Promise<void> {
+    this.statusCache.delete(ctx.deployment.deploymentId)
+    const runner = await this.connect(ctx)
+    const roots = this.roots()
+    const paths = machinePaths({deploymentId: ctx.deployment.deploymentId, roots: {etc: roots.etc, lib: roots.lib, log: roots.log}, mountRoot: roots.mnt})
+    switch (record.kind) {
+      case 'workload':
+        ctx.progress('stopping the workload (its final upload runs first)')
+        await stopWorkload(runner!, paths)
+        return
+      case 'bootstrap':
+        ctx.progress('removing the programs, container and files anycloud wrote')
+        await removeDeployment(runner!, paths, {etc: roots.etc, lib: roots.lib, log: roots.log})
+        return
+      case 'vm':
+        // The host stays. What anycloud wrote went with the bootstrap.
+        return
+      default:
+        throw new AnycloudError(`the ssh provider has no ${record.kind}`, {code: 'provider.kind', source: 'internal'})
+    }
+  }
+
+  async logs(ctx: ProviderCallContext, options: {follow: boolean; write: (chunk: string) => void; signal?: AbortSignal}): Promise<void> {
+    const runner = await this.connect(ctx)
+    await streamLogs(runner!, this.render(ctx.deployment, {}).paths, options)
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.runners.values()]
+    this.runners.clear()
+    await Promise.all(all.map((r) => r.then((x) => x.close()).catch(() => undefined)))
+  }
+}
