@@ -46,6 +46,8 @@ export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
   const writer = new StateWriter(options.store, options.state, config.project)
   const result: ApplyResult = {state: writer.doc, done: [], failed: [], skipped: [], authFailures: {}, interrupted: false}
   const rotating = new Set<string>()
+  /** Outcomes worth telling apart from the action's usual one (a bucket kept because it holds data). */
+  const notes = new Map<string, string>()
 
   const deploymentContext = (profileName: string): DeploymentContext => {
     const pp = plan.profiles[profileName]
@@ -141,7 +143,7 @@ export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
     if (record.kind === 'bucket') {
       if (record.role === 'input') return
       const outcome = await provider.deleteBucket(record, {force: record.role === 'checkpoint'})
-      if (!outcome.deleted) reporter.emit({type: 'change-progress', address: change.address, message: `kept bucket '${record.name}': ${outcome.reason ?? 'not deleted'}`})
+      if (!outcome.deleted) notes.set(change.address, `kept bucket '${record.name}' (${outcome.reason ?? 'not deleted'}); anycloud no longer tracks it`)
     } else {
       await provider.delete(record, callContext(change, ctx))
     }
@@ -212,10 +214,20 @@ export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
             case 'create':
               await create(change, ctx)
               break
-            case 'replace':
-              await remove(change, ctx)
+            case 'replace': {
+              const old = writer.doc.deployments[change.profile]?.resources[change.address]
+              if (old && old.credential !== change.credential) {
+                // A move: the old credential may be the one that stopped authenticating. Its
+                // failure must neither block the new resource nor be blamed on the new credential.
+                await remove(change, ctx).catch((error: unknown) => {
+                  reporter.emit({type: 'change-progress', address: change.address, message: `could not delete the old ${change.address} on credential '${old.credential}' (${(error as Error).message}); it is no longer tracked: delete '${old.name}' there by hand`})
+                })
+              } else {
+                await remove(change, ctx)
+              }
               await create(change, ctx)
               break
+            }
             case 'update': {
               const provider = await providers.get(change.credential)
               const record = writer.doc.deployments[change.profile]?.resources[change.address]
@@ -238,7 +250,8 @@ export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
             default:
               break
           }
-          reporter.emit({type: 'change-done', address: change.address, action: change.action, elapsedMs: Date.now() - started})
+          const note = notes.get(change.address)
+          reporter.emit({type: 'change-done', address: change.address, action: change.action, elapsedMs: Date.now() - started, ...(note ? {note} : {})})
         } catch (error) {
           if (error instanceof AuthError && options.allowRotation) {
             rotating.add(change.profile)

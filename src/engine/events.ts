@@ -8,7 +8,7 @@ export type EngineEvent =
   | {type: 'attempt'; profile: string; credential: string; provider: string; region?: string; zone?: string; outcome: 'ok' | 'auth-failed' | 'no-capacity' | 'error'; message?: string}
   | {type: 'change-start'; address: string; action: Action}
   | {type: 'change-progress'; address: string; message: string}
-  | {type: 'change-done'; address: string; action: Action; elapsedMs: number}
+  | {type: 'change-done'; address: string; action: Action; elapsedMs: number; /** Set when the outcome differs from the action's usual one (e.g. `kept: holds data`). */ note?: string}
   | {type: 'change-failed'; address: string; action: Action; message: string}
   | {type: 'change-skipped'; address: string; action: Action; reason: string}
   | {type: 'interrupt'; message: string}

@@ -109,6 +109,13 @@ export function diffDeployment(input: DiffInput): Change[] {
       changes.set(d.address, mk('read', `input bucket '${d.name}' exists on ${d.credential}`))
       continue
     }
+    // The placement moved to another credential (rotation, or the list changed): the resource is
+    // re-created there, and the one on the old credential deleted (output data is never deleted).
+    if (r && r.credential !== d.credential && !(d.kind === 'workload' && phase === 'done')) {
+      const what = d.kind === 'bucket' ? `${d.role} bucket` : d.kind
+      changes.set(d.address, mk('replace', `${what} moves from credential '${r.credential}' to '${d.credential}': re-created there, the old one deleted${d.kind === 'bucket' && d.role === 'output' ? ' if empty' : ''}`))
+      continue
+    }
     if (d.kind === 'workload') {
       const phaseSeen = a?.phase ?? input.workloadMemory?.phase
       if (phase === 'done') {

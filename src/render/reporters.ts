@@ -30,7 +30,7 @@ export function plainLine(event: EngineEvent): string | undefined {
     case 'change-progress':
       return `${event.address}: ${event.message}`
     case 'change-done':
-      return `${event.address}: ${ACTION_STYLE[event.action].done} (${(event.elapsedMs / 1000).toFixed(1)}s)`
+      return `${event.address}: ${event.note ?? ACTION_STYLE[event.action].done} (${(event.elapsedMs / 1000).toFixed(1)}s)`
     case 'change-failed':
       return `${event.address}: ${event.action} failed: ${event.message}`
     case 'change-skipped':
