@@ -1,0 +1,76 @@
+/**
+ * In-process engine runs on real `local` providers (each credential its own root in a temp dir),
+ * with an optional wrapper to inject faults the local cloud cannot (e.g. an AuthError in a create).
+ */
+import {mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+
+import {stringify} from 'yaml'
+
+import {openSession, type Session} from '../../src/engine/session.js'
+import type {Provider} from '../../src/providers/provider.js'
+import type {ProviderSet} from '../../src/providers/registry.js'
+import {killLeftovers} from '../e2e/cli.js'
+
+export interface Harness {
+  dir: string
+  open(options?: {lock?: string; profiles?: string[]}): Promise<Session>
+  /** Wraps every provider the session hands out. */
+  wrap(session: Session, wrapper: (credential: string, provider: Provider) => Provider): void
+  cleanup(): Promise<void>
+}
+
+export function makeHarness(profiles: Record<string, Record<string, unknown>>, credentials: Record<string, string> = {laptop: 'cloud'}): Harness {
+  const dir = mkdtempSync(join(tmpdir(), 'anycloud-engine-'))
+  const home = join(dir, '.home')
+  mkdirSync(home)
+  const yaml = stringify({
+    version: 1,
+    project: 'eng',
+    credentials: Object.fromEntries(Object.entries(credentials).map(([n, root]) => [n, {provider: 'local', root}])),
+    profiles,
+  })
+  writeFileSync(join(dir, 'anycloud.yaml'), yaml)
+  const env = {...process.env, ANYCLOUD_HOME: home}
+  const sessions: Session[] = []
+  return {
+    dir,
+    async open(options = {}) {
+      const s = await openSession({file: join(dir, 'anycloud.yaml'), env, profiles: options.profiles, lock: options.lock})
+      sessions.push(s)
+      return s
+    },
+    wrap(session, wrapper) {
+      const inner = session.providers
+      const cache = new Map<string, Promise<Provider>>()
+      const get = (name: string) => {
+        let p = cache.get(name)
+        if (!p) {
+          p = inner.get(name).then((provider) => wrapper(name, provider))
+          cache.set(name, p)
+        }
+        return p
+      }
+      session.providers = new Proxy(inner, {
+        get: (target, prop) => (prop === 'get' ? get : typeof Reflect.get(target, prop) === 'function' ? (Reflect.get(target, prop) as (...a: unknown[]) => unknown).bind(target) : Reflect.get(target, prop)),
+      }) as ProviderSet
+    },
+    async cleanup() {
+      for (const s of sessions) await s.release()
+      for (const root of Object.values(credentials)) killLeftovers(join(dir, root))
+      rmSync(dir, {recursive: true, force: true})
+    },
+  }
+}
+
+/** A provider whose methods can be overridden one by one; everything else goes to `inner`. */
+export function override(inner: Provider, methods: Partial<Provider>): Provider {
+  return new Proxy(inner, {
+    get(target, prop, receiver) {
+      if (prop in methods) return (methods as Record<string | symbol, unknown>)[prop]
+      const v = Reflect.get(target, prop, receiver)
+      return typeof v === 'function' ? v.bind(target) : v
+    },
+  })
+}
