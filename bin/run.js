@@ -1,4 +1,11 @@
 #!/usr/bin/env node
-import {execute} from '@oclif/core'
+// `anycloud validate` must start fast (it runs on every pull request): a plain validate call is
+// served without loading oclif; everything else, and any unusual validate call, goes to oclif.
+if (process.argv[2] === 'validate') {
+  const {fastValidate} = await import('../dist/cli/fast-validate.js')
+  const code = fastValidate(process.argv.slice(2))
+  if (code !== undefined) process.exit(code)
+}
 
+const {execute} = await import('@oclif/core')
 await execute({dir: import.meta.url})

@@ -56,4 +56,4 @@ export interface ResolvedConfig {
   profiles: Record<string, ResolvedProfile>
 }
 
-export type {Credential, Profile, State}
+export type {AwsCredential, AzureCredential, Credential, GcpCredential, LocalCredential, Profile, SshCredential, SshHost, State} from './schema-types.js'
