@@ -1,16 +1,16 @@
 import type {Change, Plan, PlanSummary} from '../engine/plan.js'
 import {ACTION_STYLE, paint} from './actions.js'
 
-/** The one grammar of the summary line. */
-export function summaryLine(summary: PlanSummary, destroy = false): string {
+/** The one grammar of the summary line (SPEC §4), destroy plans included. */
+export function summaryLine(summary: PlanSummary): string {
   const total = summary.create + summary.update + summary.replace + summary.delete
   if (total === 0) return 'No changes.'
-  if (destroy) return `Plan: ${summary.delete} to delete.`
   return `Plan: ${summary.create} to create, ${summary.update} to update, ${summary.replace} to replace, ${summary.delete} to delete.`
 }
 
+/** A value as the plan shows it; a sensitive marker's hash is for change detection, not for eyes. */
 function value(v: unknown): string {
-  return v === undefined ? '(none)' : JSON.stringify(v)
+  return v === undefined ? '(none)' : JSON.stringify(v).replace(/"\(sensitive\):[0-9a-f]+"/g, '(sensitive)')
 }
 
 function attributeLines(change: Change): string[] {
@@ -56,6 +56,6 @@ export function renderPlanText(plan: Plan, options: {color?: boolean} = {}): str
   }
   for (const d of plan.diagnostics) lines.push(`${d.severity}: ${d.profile ? d.profile + ': ' : ''}${d.message}`)
   if (plan.diagnostics.length > 0) lines.push('')
-  lines.push(paint(summaryLine(plan.summary, plan.destroy), 'bold', color))
+  lines.push(paint(summaryLine(plan.summary), 'bold', color))
   return lines.join('\n') + '\n'
 }
