@@ -22,19 +22,25 @@ export class ListrReporter implements Reporter {
         title: `${c.address}: ${ACTION_STYLE[c.action].doing}`,
         task: (_ctx: unknown, task: {output: string; title: string; skip(m: string): void}) =>
           new Promise<void>((resolve, reject) => {
+            let settled = false
+            const once = (fn: () => void) => {
+              if (settled) return
+              settled = true
+              fn()
+            }
             const d: Deferred = {
-              resolve: () => {
+              resolve: () => once(() => {
                 task.title = `${c.address}: ${ACTION_STYLE[c.action].done}`
                 resolve()
-              },
-              reject,
+              }),
+              reject: (e) => once(() => reject(e)),
               output: (m) => {
-                task.output = redactSecrets(m)
+                if (!settled) task.output = redactSecrets(m)
               },
-              skip: (r) => {
-                task.skip(r)
+              skip: (r) => once(() => {
+                task.skip(`${c.address}: ${r}`)
                 resolve()
-              },
+              }),
             }
             this.tasks.set(c.address, d)
             for (const e of this.early.get(c.address) ?? []) this.emit(e)
@@ -64,7 +70,7 @@ export class ListrReporter implements Reporter {
     else if (event.type === 'change-skipped') d.skip(event.reason)
   }
 
-  /** Resolves every unfinished task (e.g. after an interrupt) and waits for the renderer. */
+  /** Settles every unfinished task (e.g. after an interrupt) and waits for the renderer. */
   async stop(): Promise<void> {
     for (const d of this.tasks.values()) d.skip('not run')
     await this.done
