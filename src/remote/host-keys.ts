@@ -1,5 +1,4 @@
-import {createHash} from 'node:crypto'
-import ssh2 from 'ssh2'
+import {createHash, generateKeyPairSync, randomBytes} from 'node:crypto'
 
 /**
  * Host keys: anycloud generates the host key of every cloud VM it creates and hands it to the VM
@@ -26,12 +25,38 @@ export interface PublicKey {
   comment?: string
 }
 
-/** Generates a fresh ed25519 host key pair. */
+/**
+ * Generates a fresh ed25519 key pair (node:crypto) in OpenSSH formats. Used for VM host keys and
+ * for test client keys. (ssh2's `generateKeyPairSync('ed25519')` is not used: it drops a leading
+ * zero byte of the public key, about one key in 256, and sshd then rejects the key.)
+ */
 export function generateHostKeyPair(comment = 'anycloud-host-key'): HostKeyPair {
   if (/[\r\n]/.test(comment)) throw new RangeError('a key comment must be one line')
-  const pair = ssh2.utils.generateKeyPairSync('ed25519', {comment})
-  const publicKey = pair.public.trim()
-  return {privateKey: pair.private.endsWith('\n') ? pair.private : `${pair.private}\n`, publicKey, fingerprint: fingerprintSha256(publicKey)}
+  const {publicKey, privateKey} = generateKeyPairSync('ed25519')
+  // Raw keys are the last 32 bytes of the DER encodings (SPKI and PKCS#8 prefixes are fixed for ed25519).
+  const pub = publicKey.export({format: 'der', type: 'spki'}).subarray(-32)
+  const seed = privateKey.export({format: 'der', type: 'pkcs8'}).subarray(-32)
+  const type = 'ssh-ed25519'
+  const blob = Buffer.concat([sshString(type), sshString(pub)])
+  const check = randomBytes(4)
+  const secret = Buffer.concat([check, check, sshString(type), sshString(pub), sshString(Buffer.concat([seed, pub])), sshString(comment)])
+  const padding = Buffer.from(Array.from({length: (8 - (secret.length % 8)) % 8}, (_, i) => i + 1))
+  const body = Buffer.concat([
+    Buffer.from('openssh-key-v1\0', 'latin1'),
+    sshString('none'),
+    sshString('none'),
+    sshString(''),
+    uint32(1),
+    sshString(blob),
+    sshString(Buffer.concat([secret, padding])),
+  ])
+  const lines = body.toString('base64').match(/.{1,70}/g) ?? []
+  const publicLine = `${type} ${blob.toString('base64')}${comment ? ` ${comment}` : ''}`
+  return {
+    privateKey: ['-----BEGIN OPENSSH PRIVATE KEY-----', ...lines, '-----END OPENSSH PRIVATE KEY-----', ''].join('\n'),
+    publicKey: publicLine,
+    fingerprint: fingerprintSha256(blob),
+  }
 }
 
 /**
@@ -47,6 +72,7 @@ export function parsePublicKey(line: string): PublicKey {
   if (!/^[a-z0-9][\w@.-]*$/i.test(type)) throw new TypeError(`not an OpenSSH public key type: ${JSON.stringify(type.slice(0, 40))}`)
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(data)) throw new TypeError(`the ${type} key is not valid base64`)
   const blob = Buffer.from(data, 'base64')
+  if (blob.toString('base64') !== data) throw new TypeError(`the ${type} key is not canonical base64`)
   const embedded = readSshString(blob)
   if (embedded !== type) throw new TypeError(`the key data is not a ${type} key`)
   const comment = fields.slice(2).join(' ')
@@ -102,6 +128,17 @@ export function renderCloudInitHostKeys(pair: Pick<HostKeyPair, 'privateKey' | '
     `  ed25519_public: ${JSON.stringify(publicKeyLineFromBlob(pub.blob))}`,
     '',
   ].join('\n')
+}
+
+function sshString(value: string | Buffer): Buffer {
+  const data = typeof value === 'string' ? Buffer.from(value, 'utf8') : value
+  return Buffer.concat([uint32(data.length), data])
+}
+
+function uint32(value: number): Buffer {
+  const buffer = Buffer.alloc(4)
+  buffer.writeUInt32BE(value)
+  return buffer
 }
 
 function readSshString(buffer: Buffer): string | undefined {

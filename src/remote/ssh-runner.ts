@@ -346,7 +346,14 @@ export class SshRunner implements CommandRunner {
             return fail(new AnycloudError(`Could not open a session on ${where}: ${error.message}`, {code: 'ssh.channel-failed', source: 'cloud', cause: error}))
           }
           channel = opened
-          if (settled) return void opened.close()
+          if (settled) {
+            // Stopped while the session was being set up: the command has started by now.
+            if (stopping) {
+              signalChannel(opened, 'TERM')
+              if (token) this.#stopRemote(connection, token)
+            }
+            return void opened.close()
+          }
           opened.on('data', (chunk: Buffer) => {
             stdout.push(chunk)
             options.onStdout?.(chunk)
@@ -367,7 +374,6 @@ export class SshRunner implements CommandRunner {
           opened.on('error', () => {
             // surfaced through 'close'
           })
-          if (stopping) stop(stopping)
           opened.end(options.stdin)
         })
       } catch (error) {
