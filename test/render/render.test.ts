@@ -1,0 +1,135 @@
+import assert from 'node:assert/strict'
+
+import type {Change, Plan} from '../../src/engine/plan.js'
+import {sortChanges, summarize} from '../../src/engine/plan.js'
+import type {EngineEvent} from '../../src/engine/events.js'
+import {ACTION_STYLE, isPlainSession, useColor} from '../../src/render/actions.js'
+import {MARKDOWN_LIMIT, renderPlanMarkdown} from '../../src/render/markdown.js'
+import {renderPlanText, summaryLine, visibleChanges} from '../../src/render/plan-text.js'
+import {plainLine, PlainReporter} from '../../src/render/reporters.js'
+import {clearSecrets, registerSecret} from '../../src/util/redact.js'
+import {change, fixedPlan} from './fixture-plan.js'
+
+const GRAMMAR = /^(Plan: (0|[1-9]\d*) to create, (0|[1-9]\d*) to update, (0|[1-9]\d*) to replace, (0|[1-9]\d*) to delete\.|No changes\.)$/
+
+describe('render: summary line', () => {
+  it('one grammar for every count, destroy plans included', () => {
+    assert.equal(summaryLine({create: 0, update: 0, replace: 0, delete: 0}), 'No changes.')
+    assert.equal(summaryLine({create: 3, update: 0, replace: 1, delete: 0}), 'Plan: 3 to create, 0 to update, 1 to replace, 0 to delete.')
+    assert.equal(summaryLine({create: 0, update: 0, replace: 0, delete: 1}), 'Plan: 0 to create, 0 to update, 0 to replace, 1 to delete.')
+    assert.equal(summaryLine({create: 1, update: 12, replace: 0, delete: 100}), 'Plan: 1 to create, 12 to update, 0 to replace, 100 to delete.')
+    for (let i = 0; i < 200; i++) {
+      const s = {create: i % 3, update: i % 5, replace: i % 7, delete: i % 2}
+      assert.match(summaryLine(s), GRAMMAR)
+    }
+  })
+
+  it('the human plan ends with exactly one summary line, matching the JSON counts', () => {
+    for (const plan of [fixedPlan(), {...fixedPlan(), destroy: true}]) {
+      const text = renderPlanText(plan)
+      const lines = text.trimEnd().split('\n')
+      assert.equal(lines.filter((l) => GRAMMAR.test(l)).length, 1)
+      assert.match(lines.at(-1)!, GRAMMAR)
+      assert.equal(lines.at(-1), summaryLine(summarize(plan.changes)))
+    }
+  })
+
+  it('summarize counts only the four actions that change something', () => {
+    assert.deepEqual(fixedPlan().summary, {create: 2, update: 1, replace: 3, delete: 2})
+    assert.equal(visibleChanges(fixedPlan()).length, 8)
+  })
+})
+
+describe('render: actions and output discipline', () => {
+  it('one table drives glyph, colour and verbs for every action', () => {
+    for (const a of ['create', 'update', 'replace', 'delete', 'read', 'no-op'] as const) {
+      const s = ACTION_STYLE[a]
+      assert.ok(s.glyph !== undefined && s.plan && s.doing && s.done, a)
+    }
+    const events: EngineEvent[] = [
+      {type: 'change-start', address: 'a.vm', action: 'create'},
+      {type: 'change-done', address: 'a.vm', action: 'replace', elapsedMs: 1500},
+    ]
+    assert.deepEqual(events.map((e) => plainLine(e)), ['a.vm: creating...', 'a.vm: replaced (1.5s)'])
+  })
+
+  it('no colour and plain progress in CI, on pipes, with TERM=dumb or NO_COLOR', () => {
+    const tty = {isTTY: true} as NodeJS.WriteStream
+    const pipe = {isTTY: false} as NodeJS.WriteStream
+    assert.equal(useColor(tty, {}), true)
+    assert.equal(useColor(tty, {CI: 'true'}), false)
+    assert.equal(useColor(tty, {TERM: 'dumb'}), false)
+    assert.equal(useColor(tty, {NO_COLOR: ''}), false)
+    assert.equal(useColor(pipe, {}), false)
+    assert.equal(isPlainSession(tty, {}), false)
+    assert.equal(isPlainSession(tty, {CI: '1'}), true)
+    assert.equal(isPlainSession(pipe, {}), true)
+    assert.doesNotMatch(renderPlanText(fixedPlan(), {color: false}), /\u001B/)
+  })
+
+  it('plain progress lines are redacted', () => {
+    registerSecret('canary-secret-123456')
+    try {
+      const lines: string[] = []
+      new PlainReporter((l) => lines.push(l)).emit({type: 'change-progress', address: 'a.workload', message: 'token canary-secret-123456 used'})
+      assert.deepEqual(lines, ['a.workload: token (sensitive) used'])
+    } finally {
+      clearSecrets()
+    }
+  })
+})
+
+/** ~400 profiles of 5 resources each: a plan far over a PR comment's limit. */
+function hugePlan(profiles = 400): Plan {
+  const changes: Change[] = []
+  for (let i = 0; i < profiles; i++) {
+    const p = `profile-${String(i).padStart(3, '0')}`
+    for (const [suffix, kind] of [['bucket.output', 'bucket'], ['vm', 'vm'], ['bootstrap', 'bootstrap'], ['workload', 'workload']] as const) {
+      changes.push(change({address: `${p}.${suffix}`, kind, action: 'create', reason: 'new deployment', before: null, after: {name: `${p}-${suffix}`, region: 'us-east-1', command: ['python', 'train.py', '--profile', p]}}))
+    }
+  }
+  const sorted = sortChanges(changes)
+  return {
+    formatVersion: '1',
+    state: {lineage: null, serial: 0},
+    profiles: Object.fromEntries(Array.from({length: profiles}, (_, i) => [`profile-${String(i).padStart(3, '0')}`, {deploymentId: `acme-profile-${String(i).padStart(3, '0')}-abc123`, placement: {credential: 'aws-prod', provider: 'aws' as const, region: 'us-east-1', spot: false}, phase: 'run' as const}])),
+    changes: sorted,
+    summary: summarize(sorted),
+    diagnostics: [],
+    scope: [],
+  }
+}
+
+describe('render: markdown for pull-request comments', () => {
+  it('starts with the summary line and holds the plan in a collapsible section', () => {
+    const md = renderPlanMarkdown(fixedPlan())
+    assert.equal(md.split('\n')[0], 'Plan: 2 to create, 1 to update, 3 to replace, 2 to delete.')
+    assert.match(md, /<details><summary>[^<]+<\/summary>\n\n```diff\n[\s\S]*\n```\n\n<\/details>\n$/)
+    assert.ok(md.includes(renderPlanText(fixedPlan())), 'the full plan when it fits')
+    assert.doesNotMatch(md, /\u001B/)
+  })
+
+  it('a huge plan is cut to at most 65,000 characters, on a line boundary, with a note', () => {
+    const plan = hugePlan(400)
+    const full = renderPlanText(plan)
+    assert.ok(full.length > 2 * MARKDOWN_LIMIT, `the test plan is big enough (${full.length})`)
+    const md = renderPlanMarkdown(plan)
+    assert.ok(md.length <= 65_000, `${md.length} characters`)
+    assert.ok(md.length > 60_000, 'the budget is used, not wasted')
+    assert.equal(md.split('\n')[0], 'Plan: 1600 to create, 0 to update, 0 to replace, 0 to delete.')
+    assert.match(md, /plan cut to fit a pull-request comment/)
+    assert.match(md, /```\n\n<\/details>\n$/, 'the code block and the section are closed')
+    // Every kept line is a whole line of the full plan.
+    const body = md.slice(md.indexOf('```diff\n') + 8, md.indexOf('\n… (plan cut'))
+    assert.ok(full.startsWith(body), 'cut on a line boundary')
+    assert.equal(body.at(-1), '\n')
+  })
+
+  it('a smaller limit is honoured too, and a code fence in a reason cannot break out of the block', () => {
+    const plan = fixedPlan()
+    plan.changes[1] = {...plan.changes[1], action: 'create', reason: 'evil ``` </details> reason'}
+    const md = renderPlanMarkdown(plan, {limit: 900})
+    assert.ok(md.length <= 900, String(md.length))
+    assert.equal(md.match(/```/g)!.length, 2)
+  })
+})
