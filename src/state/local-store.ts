@@ -1,4 +1,4 @@
-import {existsSync, mkdirSync, readFileSync, unlinkSync, openSync, writeSync, closeSync, fsyncSync} from 'node:fs'
+import {existsSync, mkdirSync, readFileSync, unlinkSync, openSync, writeSync, closeSync, fsyncSync, renameSync, linkSync} from 'node:fs'
 import {hostname, userInfo} from 'node:os'
 import {join, relative} from 'node:path'
 import {randomUUID} from 'node:crypto'
@@ -78,15 +78,42 @@ export class LocalStateStore implements StateStore {
         const holder = await this.readLock()
         // A holder on this host whose process is gone (killed, crashed) cannot release: take over.
         if (attempt === 0 && holder && holder.host === hostname() && !isAlive(holder.pid)) {
-          try {
-            unlinkSync(this.lockPath)
-          } catch {}
-          continue
+          if (this.removeDeadLock(holder.id)) continue
+          throw lockedError(this.description, await this.readLock())
         }
         throw lockedError(this.description, holder)
       }
     }
     throw lockedError(this.description, await this.readLock())
+  }
+
+  /**
+   * Removes the lock file only if it is still the dead holder's `lockId`. A plain unlink could
+   * remove the lock another run took over a moment ago (both saw the same dead holder), and then
+   * both would hold it: the file is moved aside atomically first, checked, and put back if it
+   * turned out to be someone else's. True when the dead lock is gone.
+   */
+  private removeDeadLock(lockId: string): boolean {
+    const aside = `${this.lockPath}.${randomUUID()}.stale`
+    try {
+      renameSync(this.lockPath, aside)
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return true
+      throw error
+    }
+    let moved: LockInfo | undefined
+    try {
+      moved = JSON.parse(readFileSync(aside, 'utf8')) as LockInfo
+    } catch {}
+    if (moved?.id !== lockId) {
+      try {
+        linkSync(aside, this.lockPath)
+      } catch {}
+      unlinkSync(aside)
+      return false
+    }
+    unlinkSync(aside)
+    return true
   }
 
   async unlock(lockId: string, options: {force?: boolean} = {}): Promise<void> {
