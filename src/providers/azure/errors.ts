@@ -83,7 +83,7 @@ export function toAzureError(error: unknown, what: string, credential: string, w
     return new ThrottledError(`azure: ${what}: the storage service is busy (${detail}) and retries ran out`, AZURE, error)
   }
   if (status === undefined && code !== undefined && NETWORK_CODES.has(code)) {
-    return new ProviderError(`azure: ${what}: cannot reach ${where ?? 'the blob endpoint'} (${code})`, 'azure.unreachable', AZURE, credential, error, [
+    return new ProviderError(`azure: ${what}: cannot reach ${where ?? 'the blob endpoint'} (${detail})`, 'azure.unreachable', AZURE, credential, error, [
       'Check the credential\'s `endpoint` and the network.',
     ])
   }

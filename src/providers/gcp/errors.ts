@@ -65,7 +65,8 @@ export function toGcpError(error: unknown, what: string, credential: string, whe
     return new ThrottledError(`gcp: ${what}: GCS asked to slow down (${detail}) and retries ran out`, GCP, error)
   }
   if (errno !== undefined && NETWORK_CODES.has(errno)) {
-    return new ProviderError(`gcp: ${what}: cannot reach ${where ?? 'the GCS API'} (${errno})`, 'gcp.unreachable', GCP, credential, error, [
+    // The failed connection may be the token server's rather than the endpoint's: keep the message.
+    return new ProviderError(`gcp: ${what}: network error talking to ${where ?? 'Google Cloud'} or its token server (${message.includes(errno) ? message : `${errno}: ${message}`})`, 'gcp.unreachable', GCP, credential, error, [
       'Check the credential\'s `apiEndpoint` and the network.',
     ])
   }
