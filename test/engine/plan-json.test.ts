@@ -1,10 +1,6 @@
 import assert from 'node:assert/strict'
 import {readFileSync} from 'node:fs'
-import {createRequire} from 'node:module'
-import {dirname, join} from 'node:path'
-import {fileURLToPath} from 'node:url'
-
-import type {ValidateFunction} from 'ajv'
+import {join} from 'node:path'
 
 import type {Change, Plan, PlanDiagnostic, ProfilePlan} from '../../src/engine/plan.js'
 import type {Placement} from '../../src/model/resources.js'
@@ -12,19 +8,9 @@ import {loadPlan, savePlan} from '../../src/engine/plan-file.js'
 import {renderPlanMarkdown} from '../../src/render/markdown.js'
 import {renderPlanText} from '../../src/render/plan-text.js'
 import {fixedPlan} from '../render/fixture-plan.js'
+import {PLAN_SCHEMA_PATH, planValidator} from './plan-schema.js'
 import {mkdtempSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
-
-const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
-export const PLAN_SCHEMA_PATH = join(REPO, 'schemas', 'plan.schema.json')
-
-/** The plan schema compiled by ajv in strict mode (a sloppy schema fails here). */
-export function planValidator(): ValidateFunction {
-  const require = createRequire(import.meta.url)
-  const Ajv = require('ajv').default as typeof import('ajv').default
-  const ajv = new Ajv({strict: true, allErrors: true, allowUnionTypes: true})
-  return ajv.compile(JSON.parse(readFileSync(PLAN_SCHEMA_PATH, 'utf8')))
-}
 
 function walk(schema: unknown, path: string, visit: (node: Record<string, unknown>, path: string) => void): void {
   if (!schema || typeof schema !== 'object') return

@@ -1,0 +1,116 @@
+import assert from 'node:assert/strict'
+import {readFileSync} from 'node:fs'
+
+import {assertValidPlan, planValidator} from '../engine/plan-schema.js'
+import {buckets, configYaml, jobProfile, machines, Project, seedBucket} from './cli.js'
+
+interface PlanDoc {
+  state: {lineage: string | null; serial: number}
+  profiles: Record<string, {deploymentId: string}>
+  changes: Array<{address: string; action: string}>
+  summary: Record<string, number>
+}
+
+describe('e2e: saved plans, approval and --wait', function () {
+  this.timeout(90_000)
+  let project: Project | undefined
+  const validate = planValidator()
+  const root = () => project!.path('cloud')
+
+  afterEach(async () => {
+    await project?.cleanup()
+    project = undefined
+  })
+
+  it('plan --out then apply PLANFILE applies exactly that plan; both JSON forms match the schema', async () => {
+    project = new Project(configYaml({profiles: {job: jobProfile()}}))
+    seedBucket(root(), 'e2e-input')
+    const planned = await project.expect(['plan', '--out', 'p.json', '--detailed-exitcode'], 2)
+    assert.match(planned.stderr, /Saved the plan to p\.json/)
+    const saved = JSON.parse(readFileSync(project.path('p.json'), 'utf8')) as PlanDoc
+    assertValidPlan(saved, validate)
+    const printed = JSON.parse((await project.expect(['plan', '--json'], 0)).stdout) as PlanDoc
+    assertValidPlan(printed, validate)
+    assert.deepEqual(printed.changes.map((c) => [c.address, c.action]), saved.changes.map((c) => [c.address, c.action]))
+
+    const applied = await project.expect(['apply', 'p.json', '--json'], 0)
+    const out = JSON.parse(applied.stdout) as {plan: PlanDoc; outcome: {done: string[]; failed: unknown[]; skipped: unknown[]; interrupted: boolean}}
+    assertValidPlan(out.plan, validate)
+    assert.deepEqual(out.plan, saved, 'the saved plan, not a new one')
+    const planned_ = saved.changes.filter((c) => !['no-op', 'read'].includes(c.action)).map((c) => c.address).sort()
+    assert.deepEqual([...out.outcome.done].sort(), planned_)
+    assert.deepEqual(out.outcome.failed, [])
+    assert.equal(project.state()!.deployments.job.id, saved.profiles.job.deploymentId, 'the deployment id the plan showed')
+    assert.match((await project.expect(['plan', '--detailed-exitcode'], 0)).stderr, /^No changes\.$/m)
+  })
+
+  it('a saved plan is refused (exit 5) once another run moved the state, and changes nothing', async () => {
+    project = new Project(configYaml({profiles: {job: jobProfile()}}))
+    seedBucket(root(), 'e2e-input')
+    await project.expect(['plan', '--out', 'first.json'], 0)
+    await project.expect(['apply', '-y'], 0)
+    const before = project.state()!
+    const stale = await project.expect(['apply', 'first.json'], 5)
+    assert.match(stale.stderr, /first\.json is stale|lineage/)
+    assert.deepEqual(project.state(), before)
+    // And after a plan made on this state, another apply moves it again.
+    await project.expect(['plan', '--out', 'second.json', '--replace', 'job.workload'], 0)
+    await project.expect(['apply', '-y', '--replace', 'job.bootstrap'], 0)
+    const r = await project.expect(['apply', 'second.json', '--json'], 5)
+    const doc = JSON.parse(r.stdout) as {error: {code: string; exitCode: number; message: string}}
+    assert.equal(doc.error.exitCode, 5)
+    assert.equal(doc.error.code, 'plan.stale')
+    assert.match(doc.error.message, /serial/)
+  })
+
+  it('a saved plan for a profile edited since is refused (exit 5)', async () => {
+    project = new Project(configYaml({profiles: {job: jobProfile()}}))
+    seedBucket(root(), 'e2e-input')
+    await project.expect(['plan', '--out', 'p.json'], 0)
+    project.write(configYaml({profiles: {job: jobProfile({command: ['sleep', '301']})}}))
+    const r = await project.expect(['apply', 'p.json'], 5)
+    assert.match(r.stderr, /profile 'job' changed/)
+    assert.deepEqual(machines(root()), [])
+  })
+
+  it('apply without -y in a non-interactive session refuses (exit 3) before touching anything; so does destroy', async () => {
+    project = new Project(configYaml({profiles: {job: jobProfile()}}))
+    seedBucket(root(), 'e2e-input')
+    const ci = await project.expect(['apply'], 3)
+    assert.match(ci.stderr, /refusing to apply without -y\/--auto-approve in a non-interactive session/)
+    // Not CI, but stdin is not a terminal (a pipe): still non-interactive.
+    await project.expect(['apply'], 3, {env: {CI: undefined}, input: 'yes\n'})
+    const json = await project.expect(['apply', '--json'], 3)
+    assert.equal((JSON.parse(json.stdout) as {error: {code: string}}).error.code, 'usage.needs-approval')
+    assert.equal(project.state(), undefined)
+    assert.deepEqual(machines(root()), [])
+    await project.expect(['destroy'], 3)
+  })
+
+  it('apply --wait exits 1 when the workload fails, and tears its machine down', async () => {
+    project = new Project(configYaml({profiles: {job: jobProfile({command: ['sh', '-c', 'echo failing; exit 3']})}}))
+    seedBucket(root(), 'e2e-input')
+    const r = await project.expect(['apply', '-y', '--wait'], 1)
+    assert.match(r.stderr, /job: workload failed \(exit 3\)/)
+    const dep = project.state()!.deployments.job
+    assert.equal(dep.workload?.phase, 'failed')
+    assert.equal(dep.workload?.exitCode, 3)
+    assert.deepEqual(machines(root()), [], 'the failed job\'s VM is torn down (persist is off)')
+    assert.deepEqual(buckets(root()), ['e2e-input', 'e2e-output'], 'the checkpoint bucket is deleted; the output bucket stays until destroy')
+    // A failed job is not retried by the next apply: the plan has nothing to do.
+    assert.match((await project.expect(['plan', '--detailed-exitcode'], 0)).stderr, /^No changes\.$/m)
+    const json = await project.expect(['status', '--json'], 0)
+    const status = JSON.parse(json.stdout) as {deployments: Array<{workload: {phase: string; exitCode?: number}}>}
+    assert.deepEqual(status.deployments[0].workload.phase, 'failed')
+    assert.equal(status.deployments[0].workload.exitCode, 3)
+  })
+
+  it('apply --wait --json: one JSON document with the workload outcome', async () => {
+    project = new Project(configYaml({profiles: {job: jobProfile({command: ['true']})}}))
+    seedBucket(root(), 'e2e-input')
+    const r = await project.expect(['apply', '-y', '--wait', '--json'], 0)
+    const doc = JSON.parse(r.stdout) as {workloads: Record<string, {phase: string; exitCode?: number}>}
+    assert.deepEqual(doc.workloads, {job: {phase: 'completed', exitCode: 0}})
+    assert.match(r.stderr, /job\.workload: creating/, 'progress on stderr')
+  })
+})
