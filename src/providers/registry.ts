@@ -21,6 +21,7 @@ export type ProviderFactory = (options: ProviderFactoryOptions) => Promise<Provi
  */
 const loaders: Record<string, () => Promise<ProviderFactory>> = {
   local: async () => (await import('./local/index.js')).createLocalProvider,
+  aws: async () => (await import('./aws/index.js')).createAwsProvider,
   azure: async () => (await import('./azure/index.js')).createAzureProvider,
   gcp: async () => (await import('./gcp/index.js')).createGcpProvider,
   ssh: async () => (await import('./ssh/index.js')).createSshProvider,

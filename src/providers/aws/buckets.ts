@@ -1,0 +1,301 @@
+/**
+ * S3 buckets of one `aws` credential (SPEC §5, reference "Bucket Sync Internals", AWS S3).
+ *
+ * - Reads look before they touch: HeadBucket (404: absent), GetBucketLocation (the region, which
+ *   is what delete and rclone need, even after a spot recovery moved the deployment), the tags
+ *   (ownership and continent), and one ListObjectsV2 key (empty or not).
+ * - Create is never blind: HeadBucket first (a CreateBucket on a bucket we own in us-east-1
+ *   answers 200 and resets its ACLs), then CreateBucket with a LocationConstraint except in
+ *   us-east-1, then PutBucketTagging with anycloud's ownership tags and the continent. A name
+ *   owned by another account fails at once; BucketAlreadyOwnedByYou is success only when our
+ *   tags and the region match. A create that fails after the bucket exists removes it again.
+ * - Delete finds the region first, deletes only buckets carrying anycloud's tags (and this
+ *   deployment's id), empties checkpoint buckets (`force`) and keeps output buckets with data.
+ */
+import type {S3Client} from '@aws-sdk/client-s3'
+
+import {ProviderError} from '../../errors/index.js'
+import {continentOf, isContinent, s3RegionFromLocationConstraint, type Continent} from '../../model/continents.js'
+import type {ActualResource, DesiredResource, ResourceRecord} from '../../model/resources.js'
+import type {AwsClients} from './clients.js'
+import {awsCall, awsCode, describeAwsError, httpStatus, PROVIDER, toProviderError} from './errors.js'
+import {ownedBy, tagList, tagMap} from './names.js'
+
+/** The tag carrying the bucket's continent (the continent rule reads it). */
+export const CONTINENT_TAG = 'anycloud-continent'
+
+/** What bucket operations need from the provider. */
+export interface BucketContext {
+  clients: AwsClients
+  credential: string
+  /** Known bucket regions (filled by reads and creates; rclone remotes read it). */
+  regions: Map<string, string>
+}
+
+const isMissingBucket = (code: string, status?: number) => code === 'NoSuchBucket' || code === 'NotFound' || (status === 404 && code !== 'NoSuchKey' && code !== 'NoSuchTagSet')
+
+export function continentOfAwsRegion(region: string): Continent | undefined {
+  return continentOf('aws', region, {inferUnknown: true})
+}
+
+async function s3For(ctx: BucketContext, region?: string): Promise<S3Client> {
+  return ctx.clients.s3(region ?? ctx.clients.defaultRegion())
+}
+
+/** HeadBucket: true when it exists and we may use it, false when absent; throws on 403 (someone else's). */
+async function headBucket(ctx: BucketContext, name: string): Promise<{exists: boolean; region?: string}> {
+  const {HeadBucketCommand} = await import('@aws-sdk/client-s3')
+  const s3 = await s3For(ctx)
+  try {
+    const out = await s3.send(new HeadBucketCommand({Bucket: name}))
+    return {exists: true, ...(out.BucketRegion ? {region: out.BucketRegion} : {})}
+  } catch (error) {
+    const code = awsCode(error)
+    const status = httpStatus(error)
+    if (isMissingBucket(code, status)) return {exists: false}
+    if (status === 403 || code === 'Forbidden' || code === 'AccessDenied') {
+      throw new ProviderError(
+        `S3 bucket '${name}' exists but credential '${ctx.credential}' may not use it (403): it belongs to another account, or this credential lacks s3:ListBucket on it`,
+        'aws.bucket-forbidden',
+        PROVIDER,
+        ctx.credential,
+        error,
+        ['Pick another bucket name in anycloud.yaml, or grant this credential access to the bucket.'],
+      )
+    }
+    throw toProviderError(error, `HeadBucket ${name}`, ctx.credential)
+  }
+}
+
+/** The bucket's region from GetBucketLocation (us-east-1 answers an empty constraint). Undefined when it is gone. */
+export async function bucketRegion(ctx: BucketContext, name: string): Promise<string | undefined> {
+  const {GetBucketLocationCommand} = await import('@aws-sdk/client-s3')
+  const s3 = await s3For(ctx)
+  try {
+    const out = await s3.send(new GetBucketLocationCommand({Bucket: name}))
+    const region = s3RegionFromLocationConstraint(out.LocationConstraint)
+    ctx.regions.set(name, region)
+    return region
+  } catch (error) {
+    if (isMissingBucket(awsCode(error), httpStatus(error))) return undefined
+    throw toProviderError(error, `GetBucketLocation ${name}`, ctx.credential)
+  }
+}
+
+async function bucketTags(ctx: BucketContext, name: string, region: string): Promise<Record<string, string>> {
+  const {GetBucketTaggingCommand} = await import('@aws-sdk/client-s3')
+  const s3 = await s3For(ctx, region)
+  try {
+    return tagMap((await s3.send(new GetBucketTaggingCommand({Bucket: name}))).TagSet)
+  } catch (error) {
+    if (awsCode(error) === 'NoSuchTagSet') return {}
+    throw toProviderError(error, `GetBucketTagging ${name}`, ctx.credential)
+  }
+}
+
+async function isEmpty(ctx: BucketContext, name: string, region: string): Promise<boolean> {
+  const {ListObjectsV2Command} = await import('@aws-sdk/client-s3')
+  const s3 = await s3For(ctx, region)
+  const out = await awsCall(`ListObjectsV2 ${name}`, ctx.credential, () => s3.send(new ListObjectsV2Command({Bucket: name, MaxKeys: 1})))
+  return (out.KeyCount ?? out.Contents?.length ?? 0) === 0
+}
+
+/** null when the bucket does not exist; otherwise where it is, whether it is anycloud's, and whether it is empty. */
+export async function readBucket(ctx: BucketContext, name: string): Promise<ActualResource | null> {
+  const head = await headBucket(ctx, name)
+  if (!head.exists) return null
+  const region = (await bucketRegion(ctx, name)) ?? head.region
+  if (!region) return null
+  const tags = await bucketTags(ctx, name, region)
+  const tagged = tags[CONTINENT_TAG]
+  const continent = tagged && isContinent(tagged) ? tagged : continentOfAwsRegion(region)
+  const owned = ownedBy(tags)
+  return {
+    id: name,
+    attributes: {name, region},
+    region,
+    ...(continent ? {continent} : {}),
+    owned,
+    empty: await isEmpty(ctx, name, region),
+    outputs: {region, ...(owned && tags['anycloud-deployment'] ? {deployment: tags['anycloud-deployment']} : {})},
+  }
+}
+
+function takenMessage(name: string): string {
+  return `S3 bucket name '${name}' is taken by another AWS account (bucket names are global across all accounts)`
+}
+
+/**
+ * Creates (or, on a replayed create, confirms) a bucket in `region` with anycloud's tags.
+ * Never sends CreateBucket for a bucket that exists.
+ */
+export async function createBucket(ctx: BucketContext, resource: DesiredResource, options: {region: string; tags: Record<string, string>}): Promise<ActualResource> {
+  const name = resource.name
+  const region = options.region
+  const continent = continentOfAwsRegion(region)
+  const tags = {...options.tags, ...(continent ? {[CONTINENT_TAG]: continent} : {})}
+  const head = await headBucket(ctx, name)
+  if (head.exists) return confirmOurs(ctx, resource, region, tags, 'exists already')
+
+  const {CreateBucketCommand, PutBucketTaggingCommand, DeleteBucketCommand} = await import('@aws-sdk/client-s3')
+  // A client of the bucket's region: the SDK fills LocationConstraint from it outside us-east-1;
+  // us-east-1 must have none (an explicit `us-east-1` constraint is an error).
+  const s3 = await s3For(ctx, region)
+  try {
+    await s3.send(new CreateBucketCommand({Bucket: name, ...(region === 'us-east-1' ? {} : {CreateBucketConfiguration: {LocationConstraint: region as never}})}))
+  } catch (error) {
+    const code = awsCode(error)
+    if (code === 'BucketAlreadyExists') {
+      throw new ProviderError(takenMessage(name), 'aws.bucket-name-taken', PROVIDER, ctx.credential, error, ['Pick another bucket name in anycloud.yaml.'])
+    }
+    if (code === 'BucketAlreadyOwnedByYou') return confirmOurs(ctx, resource, region, tags, 'is already owned by this account')
+    throw toProviderError(error, `CreateBucket ${name} in ${region}`, ctx.credential)
+  }
+  ctx.regions.set(name, region)
+  try {
+    await s3.send(new PutBucketTaggingCommand({Bucket: name, Tagging: {TagSet: tagList(tags)}}))
+  } catch (error) {
+    // A failed create leaves nothing behind: the bucket is new and empty.
+    await s3.send(new DeleteBucketCommand({Bucket: name})).catch(() => undefined)
+    throw toProviderError(error, `PutBucketTagging ${name}`, ctx.credential)
+  }
+  const actual = await readBucket(ctx, name)
+  if (!actual) throw new ProviderError(`S3 bucket '${name}' vanished right after it was created`, 'aws.bucket-create', PROVIDER, ctx.credential)
+  return actual
+}
+
+/**
+ * A bucket that exists in our account: success only when it carries anycloud's tags for this
+ * deployment and lives in the wanted region. A checkpoint bucket (named after the deployment id,
+ * so nobody else's) that lacks tags is a create interrupted between CreateBucket and
+ * PutBucketTagging: it is tagged now.
+ */
+async function confirmOurs(ctx: BucketContext, resource: DesiredResource, region: string, tags: Record<string, string>, why: string): Promise<ActualResource> {
+  const name = resource.name
+  const actualRegion = await bucketRegion(ctx, name)
+  if (!actualRegion) throw new ProviderError(`S3 bucket '${name}' ${why} but then could not be found`, 'aws.bucket-create', PROVIDER, ctx.credential)
+  const current = await bucketTags(ctx, name, actualRegion)
+  const deployment = tags['anycloud-deployment']
+  if (actualRegion !== region) {
+    throw new ProviderError(
+      `S3 bucket '${name}' ${why}, in ${actualRegion}, not in ${region} where this deployment wants it`,
+      'aws.bucket-conflict',
+      PROVIDER,
+      ctx.credential,
+      undefined,
+      ['Pick another bucket name, or set the region (or outputStorageRegion) to the bucket\'s region.'],
+    )
+  }
+  if (Object.keys(current).length === 0 && resource.role === 'checkpoint' && name === deployment) {
+    const {PutBucketTaggingCommand} = await import('@aws-sdk/client-s3')
+    const s3 = await s3For(ctx, region)
+    await awsCall(`PutBucketTagging ${name}`, ctx.credential, () => s3.send(new PutBucketTaggingCommand({Bucket: name, Tagging: {TagSet: tagList(tags)}})))
+  } else if (!ownedBy(current, deployment)) {
+    throw new ProviderError(
+      `S3 bucket '${name}' ${why} but does not carry anycloud's tags for deployment '${deployment}'${current['anycloud-deployment'] ? ` (it is tagged for '${current['anycloud-deployment']}')` : ''}: anycloud will not claim it`,
+      'aws.bucket-conflict',
+      PROVIDER,
+      ctx.credential,
+      undefined,
+      ['Use the bucket as it is by running `anycloud plan` again (an existing output bucket is adopted, never claimed), or pick another name.'],
+    )
+  }
+  const actual = await readBucket(ctx, name)
+  if (!actual) throw new ProviderError(`S3 bucket '${name}' vanished while it was checked`, 'aws.bucket-create', PROVIDER, ctx.credential)
+  return actual
+}
+
+/** The deployment a bucket record belongs to: the checkpoint bucket is named after it; others say so in outputs. */
+function recordDeployment(record: ResourceRecord): string | undefined {
+  const d = record.outputs?.deployment
+  if (typeof d === 'string') return d
+  if (record.role === 'checkpoint') return record.name
+  return undefined
+}
+
+/** Deletes every object (and version, and unfinished upload) of a bucket. */
+async function emptyBucket(ctx: BucketContext, name: string, region: string): Promise<number> {
+  const {ListObjectsV2Command, DeleteObjectsCommand, ListObjectVersionsCommand, ListMultipartUploadsCommand, AbortMultipartUploadCommand} = await import('@aws-sdk/client-s3')
+  const s3 = await s3For(ctx, region)
+  let deleted = 0
+  const deleteKeys = async (objects: Array<{Key: string; VersionId?: string}>) => {
+    if (objects.length === 0) return
+    const out = await awsCall(`DeleteObjects ${name}`, ctx.credential, () => s3.send(new DeleteObjectsCommand({Bucket: name, Delete: {Objects: objects, Quiet: true}})))
+    const failed = out.Errors ?? []
+    if (failed.length > 0) {
+      throw new ProviderError(`could not empty S3 bucket '${name}': ${failed.length} object(s) refused (${failed[0]?.Code}: ${failed[0]?.Message})`, 'aws.bucket-empty', PROVIDER, ctx.credential)
+    }
+    deleted += objects.length
+  }
+  let token: string | undefined
+  do {
+    const page = await awsCall(`ListObjectsV2 ${name}`, ctx.credential, () => s3.send(new ListObjectsV2Command({Bucket: name, ContinuationToken: token})))
+    await deleteKeys((page.Contents ?? []).flatMap((o) => (o.Key !== undefined ? [{Key: o.Key}] : [])))
+    token = page.IsTruncated ? page.NextContinuationToken : undefined
+  } while (token)
+  // Versions and unfinished multipart uploads also keep a bucket from being deleted; stores
+  // without these APIs (some S3-compatible ones) answer NotImplemented, which is fine.
+  try {
+    let keyMarker: string | undefined
+    let versionMarker: string | undefined
+    do {
+      const page = await s3.send(new ListObjectVersionsCommand({Bucket: name, KeyMarker: keyMarker, VersionIdMarker: versionMarker}))
+      const all = [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])].flatMap((v) => (v.Key !== undefined && v.VersionId && v.VersionId !== 'null' ? [{Key: v.Key, VersionId: v.VersionId}] : []))
+      await deleteKeys(all)
+      keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined
+      versionMarker = page.IsTruncated ? page.NextVersionIdMarker : undefined
+    } while (keyMarker)
+  } catch (error) {
+    if (error instanceof ProviderError) throw error
+  }
+  try {
+    const uploads = await s3.send(new ListMultipartUploadsCommand({Bucket: name}))
+    for (const u of uploads.Uploads ?? []) {
+      if (u.Key && u.UploadId) await s3.send(new AbortMultipartUploadCommand({Bucket: name, Key: u.Key, UploadId: u.UploadId})).catch(() => undefined)
+    }
+  } catch {
+    // not supported by the store: nothing to abort
+  }
+  return deleted
+}
+
+/**
+ * Deletes a bucket anycloud owns. A missing bucket is success. A bucket without anycloud's tags,
+ * or tagged for another deployment, is kept; so is a non-empty one unless `force`.
+ */
+export async function deleteBucket(ctx: BucketContext, record: ResourceRecord, options: {force: boolean}): Promise<{deleted: boolean; reason?: string}> {
+  const name = record.name
+  // The bucket's own region (a spot recovery may have moved the deployment since it was created).
+  const region = await bucketRegion(ctx, name)
+  if (!region) return {deleted: true}
+  const tags = await bucketTags(ctx, name, region)
+  if (!ownedBy(tags)) return {deleted: false, reason: 'not created by anycloud (no ownership tags)'}
+  const expected = recordDeployment(record)
+  if (expected !== undefined && tags['anycloud-deployment'] !== expected) {
+    return {deleted: false, reason: `tagged for deployment '${tags['anycloud-deployment']}', not '${expected}'`}
+  }
+  if (options.force) {
+    await emptyBucket(ctx, name, region)
+  } else if (!(await isEmpty(ctx, name, region))) {
+    return {deleted: false, reason: 'holds data (output buckets are never deleted with their contents)'}
+  }
+  const {DeleteBucketCommand} = await import('@aws-sdk/client-s3')
+  const s3 = await s3For(ctx, region)
+  try {
+    await s3.send(new DeleteBucketCommand({Bucket: name}))
+  } catch (error) {
+    const code = awsCode(error)
+    if (isMissingBucket(code, httpStatus(error))) return {deleted: true}
+    if (code === 'BucketNotEmpty') {
+      if (!options.force) return {deleted: false, reason: 'holds data (an object arrived while it was being deleted)'}
+      throw new ProviderError(`S3 bucket '${name}' is still not empty after emptying it: ${describeAwsError(error)}`, 'aws.bucket-delete', PROVIDER, ctx.credential, error)
+    }
+    throw toProviderError(error, `DeleteBucket ${name}`, ctx.credential)
+  }
+  // Confirm with the API that it is gone.
+  if ((await headBucket(ctx, name)).exists) {
+    throw new ProviderError(`S3 bucket '${name}' still answers after DeleteBucket`, 'aws.bucket-delete', PROVIDER, ctx.credential)
+  }
+  ctx.regions.delete(name)
+  return {deleted: true}
+}

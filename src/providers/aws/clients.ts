@@ -1,0 +1,191 @@
+/**
+ * SDK clients of one `aws` credential, created on first use. Every `@aws-sdk/*` module is imported
+ * here with `await import()`, so loading the provider loads no SDK, an S3-only run never loads EC2,
+ * and `anycloud validate` loads none at all.
+ *
+ * Credentials, in this order:
+ * 1. `accessKeyId` + `secretAccessKey` (+ `sessionToken`) from the file (already interpolated
+ *    from `${env:…}`: they are held in memory only, registered as secrets);
+ * 2. a named `profile` of ~/.aws/credentials or ~/.aws/config (`fromIni`);
+ * 3. the default chain (`fromNodeProviderChain`: env, SSO, ini default, process, web identity,
+ *    container and instance metadata).
+ * `endpoints` override each service's endpoint (S3 then uses path-style addressing, for
+ * S3-compatible stores and emulators). Retries: the SDK's `standard` mode (exponential backoff
+ * with jitter, a retry quota, throttling and transient errors only), at most `maxAttempts`.
+ */
+import type {EC2Client} from '@aws-sdk/client-ec2'
+import type {IAMClient} from '@aws-sdk/client-iam'
+import type {S3Client} from '@aws-sdk/client-s3'
+import type {STSClient} from '@aws-sdk/client-sts'
+import type {AwsCredentialIdentity, AwsCredentialIdentityProvider} from '@aws-sdk/types'
+
+import type {AwsCredential, NamedCredential} from '../../config/types.js'
+import {registerSecret} from '../../util/redact.js'
+
+/** Settings merged into every SDK client (tests pass a fast retry strategy here). */
+export interface AwsSdkOverrides {
+  maxAttempts?: number
+  retryMode?: 'standard' | 'adaptive' | 'legacy'
+  /** An SDK retry strategy object (e.g. the fake's `fastRetryStrategy`). */
+  retryStrategy?: unknown
+}
+
+/** Default attempts per call (first try included): a bounded budget, a little above the SDK's 3. */
+export const DEFAULT_MAX_ATTEMPTS = 5
+
+export function awsSpec(credential: NamedCredential): AwsCredential {
+  if (credential.spec.provider !== 'aws') throw new TypeError(`credential '${credential.name}' is not an aws credential`)
+  return credential.spec as AwsCredential
+}
+
+/** A credential provider that asks its source again only shortly before the identity expires. */
+function memoized(source: AwsCredentialIdentityProvider): AwsCredentialIdentityProvider {
+  let current: Promise<AwsCredentialIdentity> | undefined
+  let expires = 0
+  return async () => {
+    if (!current || (expires && Date.now() > expires - 5 * 60_000)) {
+      current = source().then(
+        (identity) => {
+          expires = identity.expiration ? identity.expiration.getTime() : 0
+          registerSecret(identity.secretAccessKey)
+          registerSecret(identity.sessionToken)
+          return identity
+        },
+        (error: unknown) => {
+          current = undefined
+          throw error
+        },
+      )
+    }
+    return current
+  }
+}
+
+/** The SDK clients of one credential. */
+export class AwsClients {
+  readonly spec: AwsCredential
+  private readonly s3s = new Map<string, Promise<S3Client>>()
+  private readonly ec2s = new Map<string, Promise<EC2Client>>()
+  private readonly stss = new Map<string, Promise<STSClient>>()
+  private iamClient: Promise<IAMClient> | undefined
+  private provider: AwsCredentialIdentityProvider | undefined
+
+  constructor(
+    readonly credential: NamedCredential,
+    private readonly env: NodeJS.ProcessEnv,
+    private readonly overrides: AwsSdkOverrides = {},
+  ) {
+    this.spec = awsSpec(credential)
+    registerSecret(this.spec.secretAccessKey)
+    registerSecret(this.spec.sessionToken)
+  }
+
+  /** Whether the credential carries its own static keys (not a profile or the chain). */
+  get hasStaticKeys(): boolean {
+    return Boolean(this.spec.accessKeyId && this.spec.secretAccessKey)
+  }
+
+  /** The region calls go to when nothing else says. */
+  defaultRegion(): string {
+    return this.spec.region ?? this.env.AWS_REGION ?? this.env.AWS_DEFAULT_REGION ?? 'us-east-1'
+  }
+
+  /** The credential provider shared by every client of this credential. */
+  async credentials(): Promise<AwsCredentialIdentityProvider> {
+    if (this.provider) return this.provider
+    const spec = this.spec
+    if (spec.accessKeyId && spec.secretAccessKey) {
+      const identity: AwsCredentialIdentity = {accessKeyId: spec.accessKeyId, secretAccessKey: spec.secretAccessKey, ...(spec.sessionToken ? {sessionToken: spec.sessionToken} : {})}
+      this.provider = async () => identity
+      return this.provider
+    }
+    const {fromIni, fromNodeProviderChain} = await import('@aws-sdk/credential-providers')
+    this.provider = memoized(spec.profile ? fromIni({profile: spec.profile}) : fromNodeProviderChain())
+    return this.provider
+  }
+
+  /** Resolves the identity now (for the STS decisions and rclone's own-keys path). */
+  async identity(): Promise<AwsCredentialIdentity> {
+    return (await this.credentials())()
+  }
+
+  private async base(region: string, endpoint: string | undefined): Promise<Record<string, unknown>> {
+    const o = this.overrides
+    return {
+      region,
+      credentials: await this.credentials(),
+      ...(endpoint ? {endpoint} : {}),
+      maxAttempts: o.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+      ...(o.retryStrategy ? {retryStrategy: o.retryStrategy} : {retryMode: o.retryMode ?? 'standard'}),
+      requestHandler: {connectionTimeout: 10_000, requestTimeout: 120_000},
+    }
+  }
+
+  s3(region: string): Promise<S3Client> {
+    let c = this.s3s.get(region)
+    if (!c) {
+      c = (async () => {
+        const {S3Client} = await import('@aws-sdk/client-s3')
+        const endpoint = this.spec.endpoints?.s3
+        return new S3Client({
+          ...(await this.base(region, endpoint)),
+          // An S3-compatible store or emulator: path-style, and no aws-chunked bodies (they often cannot decode them).
+          ...(endpoint ? {forcePathStyle: true, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED'} : {followRegionRedirects: true}),
+        })
+      })()
+      c.catch(() => this.s3s.delete(region))
+      this.s3s.set(region, c)
+    }
+    return c
+  }
+
+  ec2(region: string): Promise<EC2Client> {
+    let c = this.ec2s.get(region)
+    if (!c) {
+      c = (async () => {
+        const {EC2Client} = await import('@aws-sdk/client-ec2')
+        return new EC2Client(await this.base(region, this.spec.endpoints?.ec2))
+      })()
+      c.catch(() => this.ec2s.delete(region))
+      this.ec2s.set(region, c)
+    }
+    return c
+  }
+
+  /** IAM is global; it is signed for us-east-1 (the aws partition). */
+  iam(): Promise<IAMClient> {
+    if (!this.iamClient) {
+      this.iamClient = (async () => {
+        const {IAMClient} = await import('@aws-sdk/client-iam')
+        return new IAMClient(await this.base('us-east-1', this.spec.endpoints?.iam))
+      })()
+      this.iamClient.catch(() => (this.iamClient = undefined))
+    }
+    return this.iamClient
+  }
+
+  sts(region = this.defaultRegion()): Promise<STSClient> {
+    let c = this.stss.get(region)
+    if (!c) {
+      c = (async () => {
+        const {STSClient} = await import('@aws-sdk/client-sts')
+        return new STSClient(await this.base(region, this.spec.endpoints?.sts))
+      })()
+      c.catch(() => this.stss.delete(region))
+      this.stss.set(region, c)
+    }
+    return c
+  }
+
+  /** Closes the HTTP agents (tests; a CLI run simply exits). */
+  async destroy(): Promise<void> {
+    const all = [...this.s3s.values(), ...this.ec2s.values(), ...this.stss.values(), ...(this.iamClient ? [this.iamClient] : [])]
+    for (const c of all) {
+      try {
+        ;(await c).destroy()
+      } catch {
+        // a client that failed to build has nothing to close
+      }
+    }
+  }
+}

@@ -1,0 +1,293 @@
+/**
+ * The per-deployment identity on AWS (`PROFILE.identity`): an IAM role `anycloud-<deploymentId>`
+ * (shortened with a hash past 64 characters) that EC2 may assume, an instance profile of the same
+ * name holding it, and one inline policy naming exactly the deployment's buckets on this account:
+ * ListBucket on each bucket, GetObject on the input bucket's objects, Get/Put/DeleteObject on the
+ * output and checkpoint buckets' objects. No wildcard action, no wildcard resource.
+ *
+ * Buckets on another credential (`inputStorageCredentials` / `outputStorageCredentials`) are not
+ * in the policy: the machine reaches them with scoped credentials minted by that credential.
+ */
+import type {IAMClient} from '@aws-sdk/client-iam'
+
+import {ProviderError} from '../../errors/index.js'
+import type {ActualResource, BucketRole, DeploymentContext, DesiredResource, ResourceRecord} from '../../model/resources.js'
+import type {ProviderCallContext} from '../provider.js'
+import type {AwsClients} from './clients.js'
+import {awsCall, awsCode, isIamNotFound, PROVIDER, toProviderError} from './errors.js'
+import {iamName, ownedBy, ROLE_POLICY_NAME, tagList, tagMap} from './names.js'
+import {objectActions, partitionOf} from './rclone.js'
+import {ownershipTags} from '../provider.js'
+
+export interface IdentityContext {
+  clients: AwsClients
+  credential: string
+}
+
+/** The trust policy: only EC2 may assume the role. */
+export const EC2_TRUST_POLICY = JSON.stringify({
+  Version: '2012-10-17',
+  Statement: [{Effect: 'Allow', Principal: {Service: 'ec2.amazonaws.com'}, Action: 'sts:AssumeRole'}],
+})
+
+/** The deployment's buckets on this credential's storage, by role (others use minted credentials). */
+export function bucketsOnThisAccount(buckets: Partial<Record<BucketRole, string>>, deployment: DeploymentContext, credential: string): Partial<Record<BucketRole, string>> {
+  const out: Partial<Record<BucketRole, string>> = {}
+  const p = deployment.profile
+  if (buckets.input && (!p.inputStorage || p.inputStorage.credential === credential)) out.input = buckets.input
+  if (buckets.output && (!p.outputStorage || p.outputStorage.credential === credential)) out.output = buckets.output
+  if (buckets.checkpoint) out.checkpoint = buckets.checkpoint
+  return out
+}
+
+/** The inline policy document for those buckets, or undefined when there is none. */
+export function rolePolicyDocument(buckets: Partial<Record<BucketRole, string>>, region = 'us-east-1'): string | undefined {
+  const partition = partitionOf(region)
+  const names = (['input', 'output', 'checkpoint'] as const).filter((r) => buckets[r])
+  if (names.length === 0) return undefined
+  const statements: Record<string, unknown>[] = [
+    {Sid: 'ListTheBuckets', Effect: 'Allow', Action: ['s3:ListBucket'], Resource: [...new Set(names.map((r) => `arn:${partition}:s3:::${buckets[r]}`))]},
+  ]
+  if (buckets.input) statements.push({Sid: 'ReadInput', Effect: 'Allow', Action: objectActions('input'), Resource: [`arn:${partition}:s3:::${buckets.input}/*`]})
+  const writable = [buckets.output, buckets.checkpoint].filter((b): b is string => Boolean(b))
+  if (writable.length > 0) statements.push({Sid: 'ReadWriteOutputAndCheckpoint', Effect: 'Allow', Action: objectActions('output'), Resource: [...new Set(writable.map((b) => `arn:${partition}:s3:::${b}/*`))]})
+  return JSON.stringify({Version: '2012-10-17', Statement: statements})
+}
+
+function desiredBuckets(attributes: Record<string, unknown>): Partial<Record<BucketRole, string>> {
+  const b = attributes.buckets
+  return b && typeof b === 'object' ? (b as Partial<Record<BucketRole, string>>) : {}
+}
+
+/** Reconstructs `{buckets}` from the policy on the role (for a role found by name when state lost it). */
+function bucketsFromPolicy(doc: string | undefined, deployment: DeploymentContext, credential: string): Partial<Record<BucketRole, string>> {
+  const out: Partial<Record<BucketRole, string>> = {}
+  if (doc) {
+    try {
+      const parsed = JSON.parse(doc) as {Statement?: Array<{Sid?: string; Resource?: string | string[]}>}
+      for (const s of parsed.Statement ?? []) {
+        const resources = ([] as string[]).concat(s.Resource ?? []).map((r) => r.replace(/^arn:[\w-]+:s3:::/, '').replace(/\/\*$/, ''))
+        if (s.Sid === 'ReadInput') out.input = resources[0]
+        if (s.Sid === 'ReadWriteOutputAndCheckpoint') {
+          for (const r of resources) {
+            if (r === deployment.deploymentId) out.checkpoint = r
+            else out.output = r
+          }
+        }
+      }
+    } catch {
+      // not our document: nothing to reconstruct
+    }
+  }
+  const p = deployment.profile
+  if (p.inputBucket && p.inputStorage && p.inputStorage.credential !== credential) out.input = p.inputBucket
+  if (p.outputBucket && p.outputStorage && p.outputStorage.credential !== credential) out.output = p.outputBucket
+  return out
+}
+
+async function iamOf(ctx: IdentityContext): Promise<IAMClient> {
+  return ctx.clients.iam()
+}
+
+const notFound = (code: string) => isIamNotFound(code)
+
+async function getRole(ctx: IdentityContext, name: string): Promise<{arn: string; tags: Record<string, string>} | undefined> {
+  const {GetRoleCommand} = await import('@aws-sdk/client-iam')
+  const iam = await iamOf(ctx)
+  try {
+    const out = await iam.send(new GetRoleCommand({RoleName: name}))
+    return {arn: out.Role?.Arn ?? '', tags: tagMap(out.Role?.Tags)}
+  } catch (error) {
+    if (notFound(awsCode(error))) return undefined
+    throw toProviderError(error, `GetRole ${name}`, ctx.credential)
+  }
+}
+
+async function getProfile(ctx: IdentityContext, name: string): Promise<{arn: string; roles: string[]; tags: Record<string, string>} | undefined> {
+  const {GetInstanceProfileCommand} = await import('@aws-sdk/client-iam')
+  const iam = await iamOf(ctx)
+  try {
+    const out = await iam.send(new GetInstanceProfileCommand({InstanceProfileName: name}))
+    return {arn: out.InstanceProfile?.Arn ?? '', roles: (out.InstanceProfile?.Roles ?? []).map((r) => r.RoleName ?? ''), tags: tagMap(out.InstanceProfile?.Tags)}
+  } catch (error) {
+    if (notFound(awsCode(error))) return undefined
+    throw toProviderError(error, `GetInstanceProfile ${name}`, ctx.credential)
+  }
+}
+
+async function getPolicy(ctx: IdentityContext, role: string): Promise<string | undefined> {
+  const {GetRolePolicyCommand} = await import('@aws-sdk/client-iam')
+  const iam = await iamOf(ctx)
+  try {
+    const out = await iam.send(new GetRolePolicyCommand({RoleName: role, PolicyName: ROLE_POLICY_NAME}))
+    return out.PolicyDocument ? decodeURIComponent(out.PolicyDocument) : undefined
+  } catch (error) {
+    if (notFound(awsCode(error))) return undefined
+    throw toProviderError(error, `GetRolePolicy ${role}`, ctx.credential)
+  }
+}
+
+function foreign(what: string, name: string, tags: Record<string, string>, deploymentId: string, credential: string): ProviderError {
+  return new ProviderError(
+    `IAM ${what} '${name}' exists but is not anycloud's for deployment '${deploymentId}'${tags['anycloud-deployment'] ? ` (tagged for '${tags['anycloud-deployment']}')` : ' (no anycloud tags)'}: refusing to use or change it`,
+    'aws.identity-foreign',
+    PROVIDER,
+    credential,
+  )
+}
+
+function actualOf(name: string, role: {arn: string}, profile: {arn: string}, buckets: Partial<Record<BucketRole, string>>): ActualResource {
+  return {
+    id: name,
+    attributes: {buckets},
+    outputs: {roleName: name, roleArn: role.arn, instanceProfileName: name, instanceProfileArn: profile.arn, policyName: ROLE_POLICY_NAME},
+  }
+}
+
+/** Null unless the role, its instance profile (holding it) and anycloud's tags are all there. */
+export async function readIdentity(ctx: IdentityContext, resourceName: string, call: ProviderCallContext): Promise<ActualResource | null> {
+  const name = iamName(resourceName)
+  const deploymentId = call.deployment.deploymentId
+  const role = await getRole(ctx, name)
+  if (!role) return null
+  if (!ownedBy(role.tags, deploymentId)) throw foreign('role', name, role.tags, deploymentId, ctx.credential)
+  const profile = await getProfile(ctx, name)
+  if (!profile || !profile.roles.includes(name)) return null
+  const policy = await getPolicy(ctx, name)
+  return actualOf(name, role, profile, bucketsFromPolicy(policy, call.deployment, ctx.credential))
+}
+
+async function putPolicy(ctx: IdentityContext, name: string, buckets: Partial<Record<BucketRole, string>>, call: ProviderCallContext): Promise<void> {
+  const {PutRolePolicyCommand, DeleteRolePolicyCommand} = await import('@aws-sdk/client-iam')
+  const iam = await iamOf(ctx)
+  const doc = rolePolicyDocument(bucketsOnThisAccount(buckets, call.deployment, ctx.credential), call.deployment.placement.region)
+  if (doc) {
+    await awsCall(`PutRolePolicy ${name}`, ctx.credential, () => iam.send(new PutRolePolicyCommand({RoleName: name, PolicyName: ROLE_POLICY_NAME, PolicyDocument: doc})))
+  } else {
+    await iam.send(new DeleteRolePolicyCommand({RoleName: name, PolicyName: ROLE_POLICY_NAME})).catch((error: unknown) => {
+      if (!notFound(awsCode(error))) throw toProviderError(error, `DeleteRolePolicy ${name}`, ctx.credential)
+    })
+  }
+}
+
+/**
+ * Creates (or completes, after an interrupted create) the role, its policy and the instance
+ * profile. Things that exist are adopted only when they carry this deployment's tags. A create
+ * that fails removes what it made.
+ */
+export async function createIdentity(ctx: IdentityContext, resource: DesiredResource, call: ProviderCallContext): Promise<ActualResource> {
+  const {CreateRoleCommand, CreateInstanceProfileCommand, AddRoleToInstanceProfileCommand} = await import('@aws-sdk/client-iam')
+  const iam = await iamOf(ctx)
+  const name = iamName(resource.name)
+  const {deploymentId, project} = call.deployment
+  const tags = tagList(ownershipTags(project, deploymentId, resource.address))
+  const buckets = desiredBuckets(resource.attributes)
+  const made: Array<'role' | 'profile'> = []
+  try {
+    let role = await getRole(ctx, name)
+    if (role && !ownedBy(role.tags, deploymentId)) throw foreign('role', name, role.tags, deploymentId, ctx.credential)
+    if (!role) {
+      call.progress(`creating IAM role ${name}`)
+      try {
+        const out = await iam.send(new CreateRoleCommand({RoleName: name, AssumeRolePolicyDocument: EC2_TRUST_POLICY, Description: `anycloud deployment ${deploymentId}`, Tags: tags}))
+        role = {arn: out.Role?.Arn ?? '', tags: tagMap(tags)}
+        made.push('role')
+      } catch (error) {
+        if (awsCode(error) !== 'EntityAlreadyExists' && awsCode(error) !== 'EntityAlreadyExistsException') throw toProviderError(error, `CreateRole ${name}`, ctx.credential)
+        role = await getRole(ctx, name)
+        if (!role || !ownedBy(role.tags, deploymentId)) throw foreign('role', name, role?.tags ?? {}, deploymentId, ctx.credential)
+      }
+    }
+    await putPolicy(ctx, name, buckets, call)
+    let profile = await getProfile(ctx, name)
+    if (profile && !ownedBy(profile.tags, deploymentId)) throw foreign('instance profile', name, profile.tags, deploymentId, ctx.credential)
+    if (!profile) {
+      call.progress(`creating instance profile ${name}`)
+      try {
+        const out = await iam.send(new CreateInstanceProfileCommand({InstanceProfileName: name, Tags: tags}))
+        profile = {arn: out.InstanceProfile?.Arn ?? '', roles: [], tags: tagMap(tags)}
+        made.push('profile')
+      } catch (error) {
+        if (awsCode(error) !== 'EntityAlreadyExists' && awsCode(error) !== 'EntityAlreadyExistsException') throw toProviderError(error, `CreateInstanceProfile ${name}`, ctx.credential)
+        profile = await getProfile(ctx, name)
+        if (!profile || !ownedBy(profile.tags, deploymentId)) throw foreign('instance profile', name, profile?.tags ?? {}, deploymentId, ctx.credential)
+      }
+    }
+    if (!profile.roles.includes(name)) {
+      try {
+        await iam.send(new AddRoleToInstanceProfileCommand({InstanceProfileName: name, RoleName: name}))
+      } catch (error) {
+        // LimitExceeded: a replayed add already put it there (a profile holds one role).
+        if (awsCode(error) !== 'LimitExceeded' && awsCode(error) !== 'LimitExceededException') throw toProviderError(error, `AddRoleToInstanceProfile ${name}`, ctx.credential)
+        const again = await getProfile(ctx, name)
+        if (!again?.roles.includes(name)) throw toProviderError(error, `AddRoleToInstanceProfile ${name}`, ctx.credential)
+      }
+    }
+    return actualOf(name, role, profile, buckets)
+  } catch (error) {
+    if (made.length > 0) {
+      call.progress(`create failed: removing the ${made.join(' and ')} it made`)
+      await removeIdentity(ctx, name, deploymentId, () => {}).catch(() => undefined)
+    }
+    throw error
+  }
+}
+
+/** In place: the policy follows the buckets. */
+export async function updateIdentity(ctx: IdentityContext, resource: DesiredResource, record: ResourceRecord, call: ProviderCallContext): Promise<ActualResource> {
+  const name = iamName(record.name)
+  const role = await getRole(ctx, name)
+  if (!role) throw new ProviderError(`IAM role ${name} no longer exists: run \`anycloud plan\` again`, 'aws.identity-missing', PROVIDER, ctx.credential)
+  if (!ownedBy(role.tags, call.deployment.deploymentId)) throw foreign('role', name, role.tags, call.deployment.deploymentId, ctx.credential)
+  const buckets = desiredBuckets(resource.attributes)
+  await putPolicy(ctx, name, buckets, call)
+  const profile = await getProfile(ctx, name)
+  return actualOf(name, role, profile ?? {arn: ''}, buckets)
+}
+
+/** Deletes the instance profile (after taking the role out of it), then the role's policies, then the role; confirms each with IAM. */
+export async function deleteIdentity(ctx: IdentityContext, record: ResourceRecord, call: ProviderCallContext): Promise<void> {
+  await removeIdentity(ctx, iamName(record.name), call.deployment.deploymentId, call.progress)
+}
+
+async function removeIdentity(ctx: IdentityContext, name: string, deploymentId: string, progress: (m: string) => void): Promise<void> {
+  const {
+    RemoveRoleFromInstanceProfileCommand,
+    DeleteInstanceProfileCommand,
+    ListRolePoliciesCommand,
+    DeleteRolePolicyCommand,
+    ListAttachedRolePoliciesCommand,
+    DetachRolePolicyCommand,
+    DeleteRoleCommand,
+  } = await import('@aws-sdk/client-iam')
+  const iam = await iamOf(ctx)
+  const ignoreMissing = (what: string) => (error: unknown) => {
+    if (!notFound(awsCode(error))) throw toProviderError(error, what, ctx.credential)
+  }
+  const profile = await getProfile(ctx, name)
+  if (profile) {
+    if (!ownedBy(profile.tags, deploymentId)) {
+      progress(`kept instance profile ${name}: ${profile.tags['anycloud-managed'] ? `tagged for deployment '${profile.tags['anycloud-deployment']}'` : 'not created by anycloud (no ownership tags)'}`)
+    } else {
+      for (const r of profile.roles) {
+        await iam.send(new RemoveRoleFromInstanceProfileCommand({InstanceProfileName: name, RoleName: r})).catch(ignoreMissing(`RemoveRoleFromInstanceProfile ${name}`))
+      }
+      await iam.send(new DeleteInstanceProfileCommand({InstanceProfileName: name})).catch(ignoreMissing(`DeleteInstanceProfile ${name}`))
+      if (await getProfile(ctx, name)) throw new ProviderError(`instance profile ${name} still exists after DeleteInstanceProfile`, 'aws.identity-delete', PROVIDER, ctx.credential)
+    }
+  }
+  const role = await getRole(ctx, name)
+  if (!role) return
+  if (!ownedBy(role.tags, deploymentId)) {
+    progress(`kept IAM role ${name}: ${role.tags['anycloud-managed'] ? `tagged for deployment '${role.tags['anycloud-deployment']}'` : 'not created by anycloud (no ownership tags)'}`)
+    return
+  }
+  const inline = await awsCall(`ListRolePolicies ${name}`, ctx.credential, () => iam.send(new ListRolePoliciesCommand({RoleName: name})), {notFound})
+  for (const p of inline.PolicyNames ?? []) await iam.send(new DeleteRolePolicyCommand({RoleName: name, PolicyName: p})).catch(ignoreMissing(`DeleteRolePolicy ${name}`))
+  const attached = await awsCall(`ListAttachedRolePolicies ${name}`, ctx.credential, () => iam.send(new ListAttachedRolePoliciesCommand({RoleName: name})), {notFound})
+  for (const p of attached.AttachedPolicies ?? []) {
+    if (p.PolicyArn) await iam.send(new DetachRolePolicyCommand({RoleName: name, PolicyArn: p.PolicyArn})).catch(ignoreMissing(`DetachRolePolicy ${name}`))
+  }
+  await iam.send(new DeleteRoleCommand({RoleName: name})).catch(ignoreMissing(`DeleteRole ${name}`))
+  if (await getRole(ctx, name)) throw new ProviderError(`IAM role ${name} still exists after DeleteRole`, 'aws.identity-delete', PROVIDER, ctx.credential)
+}

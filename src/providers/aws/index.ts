@@ -1,0 +1,375 @@
+/**
+ * The `aws` provider (SPEC §6, issue 5): S3 buckets, and jobs on EC2.
+ *
+ * Resources and files:
+ * - buckets (buckets.ts): S3, tagged with anycloud's ownership tags and the continent.
+ * - `identity` (identity.ts): IAM role + instance profile `anycloud-<deploymentId>` (≤ 64
+ *   characters) with one inline policy naming exactly the deployment's buckets.
+ * - `network`, `sshkey`, `vm` (compute.ts): a security group (SSH in only), an imported ed25519
+ *   key pair (private half in a 0600 file under the state directory, never in state), and the
+ *   instance (Ubuntu LTS, IMDSv2 only, hop limit 1, gp3 root, spot via InstanceMarketOptions,
+ *   host key installed through cloud-init, ClientToken = the engine's intent token).
+ * - `bootstrap`, `workload` (bootstrap.ts): the machine logic shared with the ssh provider
+ *   (src/bootstrap/machine.ts) over an SSH runner whose host key is pinned to the one anycloud
+ *   generated for the instance.
+ * - rclone (rclone.ts): how a machine reaches one of this credential's buckets (instance role,
+ *   scoped STS credentials, or the credential's own keys for S3-compatible endpoints).
+ * - errors (errors.ts): SDK errors → AuthError / CapacityError / ThrottledError / NotFoundError.
+ *
+ * Knobs (environment): ANYCLOUD_AWS_SSH_USER (the image's login user; default `ubuntu`),
+ * ANYCLOUD_AWS_POLL_MS (instance polls), and, shared with the ssh provider,
+ * ANYCLOUD_REMOTE_PREFIX and ANYCLOUD_STORAGE_CHECK (see src/providers/ssh).
+ */
+import type {NamedCredential} from '../../config/types.js'
+import {AnycloudError, AuthError, ProviderError, UsageError} from '../../errors/index.js'
+import {isKnownRegion} from '../../model/continents.js'
+import type {ActualResource, BucketRole, DeploymentContext, DesiredResource, ResourceKind, ResourceRecord} from '../../model/resources.js'
+import type {CommandRunner} from '../../remote/command-runner.js'
+import type {RcloneRemoteSpec} from '../../bootstrap/types.js'
+import type {Provider, ProviderCallContext, RcloneRequest, ResourceLookup} from '../provider.js'
+import type {ProviderFactory, ProviderFactoryOptions} from '../registry.js'
+import {AwsMachine} from './bootstrap.js'
+import * as buckets from './buckets.js'
+import {AwsClients, type AwsSdkOverrides} from './clients.js'
+import * as compute from './compute.js'
+import {DEFAULT_SSH_USER, DEFAULT_TIMING, type AwsTiming, type ComputeContext} from './compute.js'
+import {awsCall, PROVIDER, toProviderError} from './errors.js'
+import * as identity from './identity.js'
+import * as rclone from './rclone.js'
+
+export {iamName, ec2Name, IAM_NAME_MAX, ROLE_POLICY_NAME} from './names.js'
+export {bucketSessionPolicy, callerKind, stsLimit, partitionOf, FEDERATION_MAX_SECONDS, CHAINED_MAX_SECONDS, mintScopedCredentials, type ScopedCredentials} from './rclone.js'
+export {rolePolicyDocument, EC2_TRUST_POLICY} from './identity.js'
+export {architectureOf, instanceTypeFor, renderUserData, keyPath, DEFAULT_TIMING, DEFAULT_INSTANCE_TYPE, DEFAULT_DISK_GB, CANONICAL_OWNER, type AwsTiming} from './compute.js'
+export {CONTINENT_TAG} from './buckets.js'
+export {DEFAULT_MAX_ATTEMPTS, type AwsSdkOverrides} from './clients.js'
+
+/** Options beyond the factory's (tests: fast retries and waits). */
+export interface AwsProviderOptions extends ProviderFactoryOptions {
+  sdk?: AwsSdkOverrides
+  timing?: Partial<AwsTiming>
+}
+
+/** Regions AWS may launch later: `xx-name-N`. */
+const AWS_REGION_SHAPE = /^[a-z]{2}(-[a-z]+)+-\d+$/
+
+export class AwsProvider implements Provider {
+  readonly kind = 'aws' as const
+  readonly credential: NamedCredential
+  readonly kinds: ReadonlySet<ResourceKind> = new Set<ResourceKind>(['identity', 'network', 'sshkey', 'vm', 'bootstrap', 'workload'])
+  readonly readConcurrency = 16
+  readonly clients: AwsClients
+  /** Bucket regions known to this run (reads, creates, prepare). */
+  readonly regions = new Map<string, string>()
+  private readonly compute: ComputeContext
+  private readonly machine: AwsMachine
+  private caller: Promise<{account: string; arn: string}> | undefined
+  private readonly prepared = new Map<string, Promise<void>>()
+  private readonly storageProviders = new Map<string, Provider>()
+
+  constructor(private readonly options: AwsProviderOptions) {
+    this.credential = options.credential
+    this.clients = new AwsClients(options.credential, options.env, options.sdk)
+    const env = options.env
+    const poll = Number(env.ANYCLOUD_AWS_POLL_MS)
+    const timing: AwsTiming = {...DEFAULT_TIMING, ...(Number.isFinite(poll) && poll >= 0 && env.ANYCLOUD_AWS_POLL_MS ? {pollMs: poll} : {}), ...(options.timing ?? {})}
+    this.compute = {clients: this.clients, credential: this.credential.name, timing, sshUser: env.ANYCLOUD_AWS_SSH_USER || DEFAULT_SSH_USER, zones: new Map()}
+    this.machine = new AwsMachine({
+      compute: this.compute,
+      env,
+      credential: this.credential.name,
+      storageFor: (name) => this.storageProvider(name),
+      storageOf: (name) => this.storageOf(name),
+    })
+  }
+
+  // ---- identity of the credential ------------------------------------------------------------
+
+  private bucketContext(): buckets.BucketContext {
+    return {clients: this.clients, credential: this.credential.name, regions: this.regions}
+  }
+
+  private rcloneContext(): rclone.RcloneContext {
+    return {clients: this.clients, credential: this.credential.name, regions: this.regions, callerArn: async () => (await this.callerIdentity()).arn}
+  }
+
+  /** GetCallerIdentity, once per run (a failure is not cached). */
+  private callerIdentity(): Promise<{account: string; arn: string}> {
+    if (!this.caller) {
+      this.caller = (async () => {
+        const {GetCallerIdentityCommand} = await import('@aws-sdk/client-sts')
+        const sts = await this.clients.sts()
+        try {
+          const out = await sts.send(new GetCallerIdentityCommand({}))
+          return {account: out.Account ?? '', arn: out.Arn ?? ''}
+        } catch (error) {
+          const mapped = toProviderError(error, 'GetCallerIdentity', this.credential.name)
+          // No credential found by the chain, or a profile that does not exist: an auth failure too.
+          const name = (error as Error)?.name ?? ''
+          if (!(mapped instanceof AuthError) && (name === 'CredentialsProviderError' || /credential|profile/i.test((error as Error)?.message ?? '') && !(error as {$metadata?: unknown}).$metadata)) {
+            throw new AuthError(`aws credential '${this.credential.name}': no usable credentials (${(error as Error).message})`, PROVIDER, this.credential.name, error)
+          }
+          throw mapped
+        }
+      })()
+      this.caller.catch(() => (this.caller = undefined))
+    }
+    return this.caller
+  }
+
+  async checkAuth(): Promise<{account?: string}> {
+    const id = await this.callerIdentity()
+    const expected = this.clients.spec.accountId
+    if (expected && id.account !== expected) {
+      throw new AuthError(
+        `aws credential '${this.credential.name}' belongs to account ${id.account}, not ${expected} (accountId in anycloud.yaml): refusing to act`,
+        PROVIDER,
+        this.credential.name,
+      )
+    }
+    return {account: `${id.account} (${id.arn})`}
+  }
+
+  defaultRegion(): string {
+    return this.clients.defaultRegion()
+  }
+
+  zones(region: string): string[] {
+    return compute.zonesOf(this.compute, region)
+  }
+
+  /** A region valid for S3/EC2: `region` when it is an AWS region, else this credential's default. */
+  private awsRegion(region: string | undefined): string {
+    if (region && (isKnownRegion('aws', region) || AWS_REGION_SHAPE.test(region))) return region
+    return this.defaultRegion()
+  }
+
+  // ---- plan-time ------------------------------------------------------------------------------
+
+  /** The credential whose storage holds a credential's buckets (an ssh host's `storage`). */
+  private storageOf(name: string): string {
+    const c = this.options.credentials[name]
+    if (c?.spec.provider === 'ssh' && c.spec.storage) return c.spec.storage
+    return name
+  }
+
+  private async storageProvider(name: string): Promise<Provider> {
+    if (name === this.credential.name) return this
+    let p = this.storageProviders.get(name)
+    if (!p) {
+      p = await this.options.providerFor(name)
+      this.storageProviders.set(name, p)
+    }
+    return p
+  }
+
+  /** Buckets of a deployment on this credential's storage, with the region each has or will have. */
+  private bucketsHere(ctx: DeploymentContext): Array<{role: BucketRole; name: string; region: string}> {
+    const p = ctx.profile
+    const placementStorage = this.storageOf(ctx.placement.credential)
+    const out: Array<{role: BucketRole; name: string; region: string}> = []
+    const add = (role: BucketRole, name: string | undefined, credential: string, region: string | undefined) => {
+      if (name && credential === this.credential.name) out.push({role, name, region: this.awsRegion(region ?? ctx.placement.region)})
+    }
+    add('input', p.inputBucket, p.inputStorage?.credential ?? placementStorage, p.inputStorage?.region)
+    add('output', p.outputBucket, p.outputStorage?.credential ?? placementStorage, p.outputStorage?.region)
+    if (p.spot) add('checkpoint', ctx.deploymentId, placementStorage, undefined)
+    return out
+  }
+
+  /**
+   * Loads what the pure hooks need: the regions of this credential's buckets (the rclone remotes
+   * name them, and the bootstrap hash covers the remotes), the zones of the region, and the
+   * providers of the other storage credentials the machine syncs with.
+   */
+  async prepare(ctx: DeploymentContext): Promise<void> {
+    const key = `${ctx.deploymentId}|${ctx.placement.credential}|${ctx.placement.region}`
+    let p = this.prepared.get(key)
+    if (!p) {
+      p = (async () => {
+        const bctx = this.bucketContext()
+        await Promise.all(
+          this.bucketsHere(ctx).map(async (b) => {
+            if (this.regions.has(b.name)) return
+            const region = await buckets.bucketRegion(bctx, b.name)
+            if (!this.regions.has(b.name)) this.regions.set(b.name, region ?? b.region)
+          }),
+        )
+        if (ctx.placement.credential === this.credential.name) {
+          await compute.learnZones(this.compute, ctx.placement.region).catch(() => undefined)
+          await this.machine.loadStorage(ctx)
+          for (const {credential} of this.machine.bucketRequests(ctx)) {
+            if (credential === this.credential.name) continue
+            const sp = await this.storageProvider(credential)
+            await sp.prepare?.(ctx)
+          }
+        }
+      })()
+      p.catch(() => this.prepared.delete(key))
+      this.prepared.set(key, p)
+    }
+    return p
+  }
+
+  desiredAttributes(resource: DesiredResource, ctx: DeploymentContext): Record<string, unknown> {
+    switch (resource.kind) {
+      case 'vm':
+        return {instanceType: compute.instanceTypeFor(ctx)}
+      case 'network':
+      case 'sshkey':
+        // Regional: a region change replaces them.
+        return {region: ctx.placement.region}
+      case 'bootstrap':
+        return {hash: this.machine.render(ctx, {}).hash}
+      default:
+        return {}
+    }
+  }
+
+  /** Warnings the plan should carry (the credential's own keys written to a machine). */
+  warnings(ctx: DeploymentContext): string[] {
+    return this.machine.warnings(ctx)
+  }
+
+  // ---- buckets --------------------------------------------------------------------------------
+
+  async readBucket(name: string): Promise<ActualResource | null> {
+    return buckets.readBucket(this.bucketContext(), name)
+  }
+
+  async createBucket(resource: DesiredResource, ctx: {region: string; tags: Record<string, string>}): Promise<ActualResource> {
+    return buckets.createBucket(this.bucketContext(), resource, {region: this.awsRegion(ctx.region), tags: ctx.tags})
+  }
+
+  async deleteBucket(record: ResourceRecord, options: {force: boolean}): Promise<{deleted: boolean; reason?: string}> {
+    return buckets.deleteBucket(this.bucketContext(), record, options)
+  }
+
+  rcloneRemote(request: RcloneRequest): RcloneRemoteSpec {
+    return rclone.rcloneRemote(this.rcloneContext(), request)
+  }
+
+  async rcloneSecrets(request: RcloneRequest): Promise<Record<string, string>> {
+    return rclone.rcloneSecrets(this.rcloneContext(), request)
+  }
+
+  // ---- other resources ------------------------------------------------------------------------
+
+  async read(resource: ResourceLookup, ctx: ProviderCallContext): Promise<ActualResource | null> {
+    switch (resource.kind) {
+      case 'identity':
+        return identity.readIdentity(this.identityContext(), resource.record?.name ?? resource.name, ctx)
+      case 'network':
+        return compute.readNetwork(this.compute, resource, ctx)
+      case 'sshkey':
+        return compute.readSshKey(this.compute, resource, ctx)
+      case 'vm':
+        return compute.readVm(this.compute, resource, ctx)
+      case 'bootstrap':
+        return this.machine.readBootstrap(resource, ctx)
+      case 'workload':
+        return this.machine.readWorkload(resource, ctx)
+      default:
+        throw this.unsupported(resource.kind)
+    }
+  }
+
+  async create(resource: DesiredResource, ctx: ProviderCallContext): Promise<ActualResource> {
+    switch (resource.kind) {
+      case 'identity':
+        return identity.createIdentity(this.identityContext(), resource, ctx)
+      case 'network':
+        return compute.createNetwork(this.compute, resource, ctx)
+      case 'sshkey':
+        return compute.createSshKey(this.compute, resource, ctx)
+      case 'vm':
+        this.machine.forget(ctx.deployment)
+        return compute.createVm(this.compute, resource, ctx)
+      case 'bootstrap':
+        await this.prepare(ctx.deployment)
+        return this.machine.bootstrap(resource, ctx)
+      case 'workload':
+        return this.machine.startWorkload(resource, ctx)
+      default:
+        throw this.unsupported(resource.kind)
+    }
+  }
+
+  async update(resource: DesiredResource, record: ResourceRecord, ctx: ProviderCallContext): Promise<ActualResource> {
+    switch (resource.kind) {
+      case 'identity':
+        return identity.updateIdentity(this.identityContext(), resource, record, ctx)
+      case 'bootstrap':
+        await this.prepare(ctx.deployment)
+        return this.machine.bootstrap(resource, ctx)
+      case 'workload':
+        return this.machine.startWorkload(resource, ctx)
+      case 'network':
+      case 'sshkey':
+      case 'vm': {
+        // Nothing of these changes in place (every attribute forces replacement): confirm it exists.
+        const actual = await this.read({address: record.address, kind: record.kind, name: record.name, record}, ctx)
+        if (!actual) throw new ProviderError(`${record.address} no longer exists: run \`anycloud plan\` again`, 'aws.missing', PROVIDER, this.credential.name)
+        return actual
+      }
+      default:
+        throw this.unsupported(resource.kind)
+    }
+  }
+
+  async delete(record: ResourceRecord, ctx: ProviderCallContext): Promise<void> {
+    switch (record.kind) {
+      case 'identity':
+        return identity.deleteIdentity(this.identityContext(), record, ctx)
+      case 'network':
+        return compute.deleteNetwork(this.compute, record, ctx)
+      case 'sshkey':
+        return compute.deleteSshKey(this.compute, record, ctx)
+      case 'vm':
+        this.machine.forget(ctx.deployment)
+        return compute.deleteVm(this.compute, record, ctx)
+      case 'bootstrap':
+        return this.machine.removeBootstrap(ctx)
+      case 'workload':
+        return this.machine.stopWorkload(ctx)
+      default:
+        throw this.unsupported(record.kind)
+    }
+  }
+
+  async connect(ctx: ProviderCallContext): Promise<CommandRunner | undefined> {
+    return this.machine.connect(ctx, 'read')
+  }
+
+  async logs(ctx: ProviderCallContext, options: {follow: boolean; write: (chunk: string) => void; signal?: AbortSignal}): Promise<void> {
+    return this.machine.logs(ctx, options)
+  }
+
+  async close(): Promise<void> {
+    await this.machine.close()
+    await this.clients.destroy()
+  }
+
+  private identityContext(): identity.IdentityContext {
+    return {clients: this.clients, credential: this.credential.name}
+  }
+
+  private unsupported(kind: ResourceKind): Error {
+    return new AnycloudError(`the aws provider has no '${kind}' resources`, {code: 'provider.kind', source: 'internal'})
+  }
+}
+
+/** {@link ProviderFactory} of the `aws` provider (registry.ts imports it lazily). */
+export const createAwsProvider: ProviderFactory = async (options) => {
+  if (options.credential.spec.provider !== 'aws') {
+    throw new UsageError(`credential '${options.credential.name}' is a ${options.credential.spec.provider} credential, not an aws one`, [], 'provider.mismatch')
+  }
+  return new AwsProvider(options)
+}
+
+/** For tests: a provider with fast retries and waits. */
+export function createAwsProviderWith(options: AwsProviderOptions): AwsProvider {
+  return new AwsProvider(options)
+}
+
+export {awsCall}
