@@ -67,6 +67,12 @@ function envLine(key: string, value: string): string {
   return `${key}=${value}`
 }
 
+/** A line of a file that bash sources (`set -a; . file`): the value shell-quoted (`&`, spaces, quotes survive). */
+function sourcedLine(key: string, value: string): string {
+  if (/[\n\r\0]/.test(value)) throw new Error(`value of ${key} contains a newline`)
+  return `${key}=${shellQuote(value)}`
+}
+
 /** `RCLONE_CONFIG_<REMOTE>_<OPTION>` lines; secret values from `secrets` (keyed by remote). */
 function rcloneEnv(buckets: BucketMount[], secrets: Record<string, Record<string, string>>, publicOnly: boolean): string {
   // An empty RCLONE_CONFIG keeps rclone's config in memory: everything comes from these variables.
@@ -76,11 +82,11 @@ function rcloneEnv(buckets: BucketMount[], secrets: Record<string, Record<string
     if (seen.has(b.remote)) continue
     seen.add(b.remote)
     const prefix = `RCLONE_CONFIG_${b.remote}_`
-    lines.push(envLine(`${prefix}TYPE`, b.spec.type))
-    for (const [k, v] of Object.entries(b.spec.options).sort()) lines.push(envLine(prefix + k.toUpperCase(), v))
+    lines.push(sourcedLine(`${prefix}TYPE`, b.spec.type))
+    for (const [k, v] of Object.entries(b.spec.options).sort()) lines.push(sourcedLine(prefix + k.toUpperCase(), v))
     for (const k of [...b.spec.secretOptions].sort()) {
       const v = secrets[b.remote]?.[k] ?? ''
-      lines.push(envLine(prefix + k.toUpperCase(), publicOnly ? `(sensitive):${b.spec.secretsFingerprint}` : v))
+      lines.push(sourcedLine(prefix + k.toUpperCase(), publicOnly ? `(sensitive):${b.spec.secretsFingerprint}` : v))
     }
   }
   return lines.join('\n') + '\n'

@@ -21,6 +21,8 @@ export interface RcloneRemoteSpec {
   secretsFingerprint: string
   /** Said in the plan, e.g. "the storage credential's own keys are written to the host". */
   warning?: string
+  /** Oldest rclone that can use this remote (GCS instance auth needs 1.62). */
+  rcloneMinVersion?: string
 }
 
 export interface BucketMount {

@@ -33,6 +33,13 @@ import type {ProviderFactory, ProviderFactoryOptions} from '../registry.js'
 
 const PROVIDER = 'ssh'
 
+function compareVersions(a: string, b: string): number {
+  const pa = a.split('.').map(Number)
+  const pb = b.split('.').map(Number)
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) if ((pa[i] ?? 0) !== (pb[i] ?? 0)) return (pa[i] ?? 0) - (pb[i] ?? 0)
+  return 0
+}
+
 export const createSshProvider: ProviderFactory = async (options) => new SshProvider(options)
 
 /** Remote names: one per bucket role (rclone env names cannot carry hyphens). */
@@ -197,6 +204,7 @@ export class SshProvider implements Provider {
       deploymentId: ctx.deploymentId, runtime: p.runtime, image: p.image, command: p.command, env: p.env, sensitiveEnv: p.sensitiveEnv,
       gpus: p.gpus ?? (p.hardware.kind === 'gpu' ? 'all' : undefined), shmSize: p.shmSize, syncIntervalSeconds: p.syncIntervalSeconds, buckets,
       storageCheck: this.storageCheck(), mountRoot: roots.mnt, roots: {etc: roots.etc, lib: roots.lib, log: roots.log},
+      rcloneMinVersion: buckets.map((b) => b.spec.rcloneMinVersion).filter((v): v is string => Boolean(v)).sort(compareVersions).at(-1),
     }
   }
 
