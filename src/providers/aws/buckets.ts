@@ -42,8 +42,8 @@ async function s3For(ctx: BucketContext, region?: string): Promise<S3Client> {
   return ctx.clients.s3(region ?? ctx.clients.defaultRegion())
 }
 
-/** HeadBucket: true when it exists and we may use it, false when absent; throws on 403 (someone else's). */
-async function headBucket(ctx: BucketContext, name: string): Promise<{exists: boolean; region?: string}> {
+/** HeadBucket: whether it exists, and whether it answered 403 (another account's, or no permission). */
+async function headBucket(ctx: BucketContext, name: string): Promise<{exists: boolean; forbidden?: unknown; region?: string}> {
   const {HeadBucketCommand} = await import('@aws-sdk/client-s3')
   const s3 = await s3For(ctx)
   try {
@@ -53,18 +53,20 @@ async function headBucket(ctx: BucketContext, name: string): Promise<{exists: bo
     const code = awsCode(error)
     const status = httpStatus(error)
     if (isMissingBucket(code, status)) return {exists: false}
-    if (status === 403 || code === 'Forbidden' || code === 'AccessDenied') {
-      throw new ProviderError(
-        `S3 bucket '${name}' exists but credential '${ctx.credential}' may not use it (403): it belongs to another account, or this credential lacks s3:ListBucket on it`,
-        'aws.bucket-forbidden',
-        PROVIDER,
-        ctx.credential,
-        error,
-        ['Pick another bucket name in anycloud.yaml, or grant this credential access to the bucket.'],
-      )
-    }
+    if (status === 403 || code === 'Forbidden' || code === 'AccessDenied') return {exists: true, forbidden: error}
     throw toProviderError(error, `HeadBucket ${name}`, ctx.credential)
   }
+}
+
+function forbidden(ctx: BucketContext, name: string, cause: unknown): ProviderError {
+  return new ProviderError(
+    `S3 bucket '${name}' exists but credential '${ctx.credential}' may not use it (403): the name is taken by another AWS account, or this credential lacks s3:ListBucket on it`,
+    'aws.bucket-forbidden',
+    PROVIDER,
+    ctx.credential,
+    cause,
+    ['Pick another bucket name in anycloud.yaml, or grant this credential access to the bucket.'],
+  )
 }
 
 /** The bucket's region from GetBucketLocation (us-east-1 answers an empty constraint). Undefined when it is gone. */
@@ -104,6 +106,7 @@ async function isEmpty(ctx: BucketContext, name: string, region: string): Promis
 export async function readBucket(ctx: BucketContext, name: string): Promise<ActualResource | null> {
   const head = await headBucket(ctx, name)
   if (!head.exists) return null
+  if (head.forbidden) throw forbidden(ctx, name, head.forbidden)
   const region = (await bucketRegion(ctx, name)) ?? head.region
   if (!region) return null
   const tags = await bucketTags(ctx, name, region)
@@ -135,6 +138,11 @@ export async function createBucket(ctx: BucketContext, resource: DesiredResource
   const continent = continentOfAwsRegion(region)
   const tags = {...options.tags, ...(continent ? {[CONTINENT_TAG]: continent} : {})}
   const head = await headBucket(ctx, name)
+  if (head.forbidden) {
+    throw new ProviderError(`${takenMessage(name)}, or credential '${ctx.credential}' may not see it (HeadBucket answered 403)`, 'aws.bucket-name-taken', PROVIDER, ctx.credential, head.forbidden, [
+      'Pick another bucket name in anycloud.yaml.',
+    ])
+  }
   if (head.exists) return confirmOurs(ctx, resource, region, tags, 'exists already')
 
   const {CreateBucketCommand, PutBucketTaggingCommand, DeleteBucketCommand} = await import('@aws-sdk/client-s3')
@@ -292,9 +300,10 @@ export async function deleteBucket(ctx: BucketContext, record: ResourceRecord, o
     }
     throw toProviderError(error, `DeleteBucket ${name}`, ctx.credential)
   }
-  // Confirm with the API that it is gone.
-  if ((await headBucket(ctx, name)).exists) {
-    throw new ProviderError(`S3 bucket '${name}' still answers after DeleteBucket`, 'aws.bucket-delete', PROVIDER, ctx.credential)
+  // Confirm with the API that it is gone (bucket deletion can take a moment to show).
+  for (let i = 0; (await headBucket(ctx, name)).exists; i++) {
+    if (i >= 5) throw new ProviderError(`S3 bucket '${name}' still answers after DeleteBucket`, 'aws.bucket-delete', PROVIDER, ctx.credential)
+    await new Promise((r) => setTimeout(r, 200 * 2 ** i))
   }
   ctx.regions.delete(name)
   return {deleted: true}
