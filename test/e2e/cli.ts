@@ -98,12 +98,21 @@ export class Project {
     return existsSync(p) ? (JSON.parse(readFileSync(p, 'utf8')) as StateDoc) : undefined
   }
 
+  private stateOrUndefined(): StateDoc | undefined {
+    try {
+      return this.state()
+    } catch {
+      return undefined
+    }
+  }
+
   /** destroy -y (best effort), then SIGKILL whatever is left under every local root, then rm -rf. */
   async cleanup(roots: string[] = ['cloud']): Promise<void> {
     for (const c of this.children) c.kill('SIGKILL')
     await Promise.all([...this.children].map((c) => finished(c).catch(() => undefined)))
     for (const r of roots) rmSync(join(this.dir, r, '.anycloud-fault.json'), {force: true})
-    if (existsSync(this.path('anycloud.yaml'))) await this.run(['destroy', '-y'], {timeoutMs: 60_000}).catch(() => undefined)
+    const deployments = Object.keys(this.stateOrUndefined()?.deployments ?? {})
+    if (deployments.length > 0 && existsSync(this.path('anycloud.yaml'))) await this.run(['destroy', '-y'], {timeoutMs: 60_000}).catch(() => undefined)
     for (const r of roots) killLeftovers(this.path(r))
     rmSync(this.dir, {recursive: true, force: true})
   }
@@ -203,6 +212,17 @@ export function processesUnder(root: string): number[] {
     if (ownsProcess(Number(entry), root)) out.push(Number(entry))
   }
   return out
+}
+
+/** Supervisor processes (any, not only the one a pid file names) of the machines under `root`. */
+export function supervisorProcesses(root: string): number[] {
+  return processesUnder(join(root, 'machines')).filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('supervisor')
+    } catch {
+      return false
+    }
+  })
 }
 
 /** Last line of defence: SIGKILL the supervisors and command groups of every machine under `root`. */
