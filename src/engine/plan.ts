@@ -149,6 +149,12 @@ export function diffDeployment(input: DiffInput): Change[] {
       changes.set(d.address, mk('create', goneReason(d, r, a)))
       continue
     }
+    // A VM the cloud still lists but that is not running (terminated by a spot reclaim, stopped):
+    // the provider says why in `note`. It is replaced (deleting what is left of it).
+    if (d.kind === 'vm' && a.note) {
+      changes.set(d.address, mk(r ? 'replace' : 'create', goneReason(d, r ?? ({status: 'created'} as ResourceRecord), a)))
+      continue
+    }
     if (replace.has(d.address)) {
       changes.set(d.address, mk('replace', 'replacement requested with --replace'))
       continue

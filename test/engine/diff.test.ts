@@ -140,6 +140,17 @@ describe('engine: diffDeployment (pure)', () => {
     assert.equal(c.get(`${P}.workload`)!.action, 'replace')
   })
 
+  it('a VM the cloud lists as not running (its note says why) is replaced, with its bootstrap and workload', () => {
+    const d = desiredSet()
+    const actual = actualOf(d)
+    actual[`${P}.vm`] = {...actual[`${P}.vm`]!, note: 'Server.SpotInstanceTermination'}
+    const c = diff({desired: d, records: recordsOf(d), actual})
+    assert.equal(c.get(`${P}.vm`)!.action, 'replace')
+    assert.equal(c.get(`${P}.vm`)!.reason, 'VM no longer exists (Server.SpotInstanceTermination)')
+    assert.equal(c.get(`${P}.bootstrap`)!.action, 'replace')
+    assert.equal(c.get(`${P}.workload`)!.action, 'replace')
+  })
+
   it('a lost workload (its supervisor died) is replaced', () => {
     const d = desiredSet()
     const c = diff({desired: d, records: recordsOf(d), actual: actualOf(d, {phase: 'lost'})})

@@ -92,7 +92,7 @@ describe('state: the local store', () => {
     await store.write(doc(1))
     await store.write(doc(2))
     writeFileSync(store.path, '{"formatVersion": 1, "lineage": "x", "ser')
-    await assert.rejects(store.read(), (e: unknown) => e instanceof Error && /unreadable/.test(e.message) && (e as {suggestions: string[]}).suggestions.some((s) => s.includes('state.json.backup')))
+    await assert.rejects(store.read(), (e: unknown) => e instanceof Error && /unreadable/.test(e.message) && (e as unknown as {suggestions: string[]}).suggestions.some((s) => s.includes('state.json.backup')))
   })
 
   it('the lock is exclusive: a second holder gets a LockedError naming the holder and the lock id', async () => {
