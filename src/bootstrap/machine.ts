@@ -3,7 +3,7 @@ import type {WorkloadPhase} from '../model/resources.js'
 import type {CommandRunner} from '../remote/command-runner.js'
 import {shellQuote as q} from '../remote/shell.js'
 import {redactSecrets} from '../util/redact.js'
-import type {MachinePaths, RenderedBootstrap} from './render.js'
+import {renderStartScript, type MachinePaths, type RenderedBootstrap, type RenderedWorkload} from './render.js'
 
 /**
  * What anycloud does on a machine once it can run commands there, whatever the machine is (an ssh
@@ -69,7 +69,7 @@ export async function readMachineStatus(runner: CommandRunner, paths: MachinePat
     `f ${lib}/workload.spec spec`,
     `f ${lib}/last-sync-output sync-output`,
     `f ${lib}/last-sync-checkpoint sync-checkpoint`,
-    `if [ -S ${q(paths.supervisorSocket)} ]; then supervisorctl -c ${q(paths.supervisordConf)} status ${q(paths.group + ':*')} 2>/dev/null | awk '{printf "program\\t%s %s\\n", $1, $2}'; fi`,
+    `if [ -S ${q(paths.supervisorSocket)} ]; then supervisorctl -c ${q(paths.supervisordConf)} status ${q(paths.group + ':*')} ${q(paths.workloadGroup + ':*')} 2>/dev/null | awk '$2 ~ /^(STOPPED|STARTING|RUNNING|BACKOFF|STOPPING|EXITED|FATAL|UNKNOWN)$/ {printf "program\\t%s %s\\n", $1, $2}'; fi`,
     'true',
   ].join('\n')
   const r = await runner.run(cmd, {timeoutMs: 60_000, idempotent: true})
@@ -101,25 +101,14 @@ export async function readMachineStatus(runner: CommandRunner, paths: MachinePat
 }
 
 /**
- * Starts the workload once. Idempotent: a run of the same spec already going is adopted; a
- * different or finished one is replaced by a fresh run.
+ * Starts the workload once, in one command. Idempotent: a run of the same spec already going is
+ * adopted; a different or finished one is replaced by a fresh run. With `workload`, its files (run
+ * script, 0600 env file) are written first; they travel on stdin, never in a command line.
  */
-export async function startWorkload(runner: CommandRunner, paths: MachinePaths, specHash: string): Promise<void> {
-  const sctl = `supervisorctl -c ${q(paths.supervisordConf)}`
-  const lib = q(paths.lib)
-  const cmd = [
-    'set -e',
-    `state=$(${sctl} status ${q(paths.programs.workload)} 2>/dev/null | awk '{print $2}' || true)`,
-    `if [ "$state" = RUNNING ] && [ "$(cat ${lib}/workload.spec 2>/dev/null)" = ${q(specHash)} ]; then echo adopted; exit 0; fi`,
-    `${sctl} stop ${q(paths.programs.workload)} >/dev/null 2>&1 || true`,
-    `docker rm -f ${q(paths.container)} >/dev/null 2>&1 || true`,
-    `rm -f ${lib}/workload.exit ${lib}/workload.started`,
-    `echo ${q(specHash)} > ${lib}/workload.spec`,
-    `${sctl} start ${q(paths.programs.workload)} >/dev/null`,
-    'echo started',
-  ].join('\n')
-  const r = await runner.run(cmd, {timeoutMs: 120_000, idempotent: true})
+export async function startWorkload(runner: CommandRunner, paths: MachinePaths, specHash: string, workload?: RenderedWorkload): Promise<'started' | 'adopted'> {
+  const r = await runner.run('bash -s', {stdin: renderStartScript(paths, specHash, workload), timeoutMs: 120_000, idempotent: true})
   if (r.exitCode !== 0) throw new AnycloudError(`could not start the workload on ${runner.description}: ${redactSecrets((r.stderr || r.stdout).trim())}`, {code: 'workload.start', source: 'cloud'})
+  return r.stdout.includes('adopted') ? 'adopted' : 'started'
 }
 
 /** Stops the workload (its run script does the final upload on the way out) and its container. */
@@ -142,10 +131,10 @@ export async function removeDeployment(runner: CommandRunner, paths: MachinePath
   const sctl = `supervisorctl -c ${q(paths.supervisordConf)}`
   const cmd = [
     `if [ -S ${q(paths.supervisorSocket)} ]; then`,
-    `  ${sctl} stop ${q(paths.group + ':*')} >/dev/null 2>&1 || true`,
+    `  ${sctl} stop ${q(paths.workloadGroup + ':*')} ${q(paths.group + ':*')} >/dev/null 2>&1 || true`,
     'fi',
     // A last upload of what is on the machine before it goes (copy: never deletes in the bucket).
-    `if [ -x ${q(paths.syncScript)} ]; then for r in output checkpoint; do ${q(paths.syncScript)} "$r" >/dev/null 2>&1 || true; done; fi`,
+    `if [ -x ${q(paths.syncScript)} ]; then ${q(paths.syncScript)} all >/dev/null 2>&1 || true; fi`,
     `rm -f ${q(paths.programConf)}`,
     `if [ -S ${q(paths.supervisorSocket)} ]; then ${sctl} update >/dev/null 2>&1 || true; fi`,
     `if command -v docker >/dev/null 2>&1; then docker rm -f ${q(paths.container)} >/dev/null 2>&1 || true; fi`,

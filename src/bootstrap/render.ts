@@ -12,12 +12,30 @@ export interface RenderedFile {
 }
 
 export interface RenderedBootstrap {
+  /** The machine's files, then the workload's (see {@link RenderedBootstrap.workload}). */
   files: RenderedFile[]
-  /** Hash of the public rendering: equal inputs give equal hashes; a changed secret changes it via its marker. */
+  /**
+   * Hash of the public rendering of the machine's files (not the workload's: a changed command or
+   * env re-runs the workload only). Equal inputs give equal hashes; a changed secret changes it
+   * via its marker.
+   */
   hash: string
   /** The one-shot, idempotent script (check, then act, per step). Contains secrets: send over stdin only. */
   script: string
   paths: MachinePaths
+  /**
+   * The workload's files (run script, 0600 env file). The bootstrap script writes them too, so a
+   * machine is ready to start its workload after it; pass this to `startWorkload` so a changed
+   * workload is written when (and only when) the workload is replaced.
+   */
+  workload: RenderedWorkload
+}
+
+/** The files of a deployment's workload: `run-workload.sh` and the 0600 `workload.env`. */
+export interface RenderedWorkload {
+  files: RenderedFile[]
+  /** Hash of their public rendering (sensitive env values as markers). */
+  hash: string
 }
 
 export interface MachinePaths {
@@ -34,7 +52,13 @@ export interface MachinePaths {
   mounts: {input: string; output: string; checkpoint: string}
   /** supervisorctl names. */
   programs: {output: string; checkpoint: string; workload: string}
+  /** supervisord group of the upload programs. */
   group: string
+  /**
+   * supervisord group of the workload, apart from the uploads: `supervisorctl update` restarts a
+   * group whose configuration changed, and a changed upload program must never stop the workload.
+   */
+  workloadGroup: string
   container: string
 }
 
@@ -54,8 +78,9 @@ export function machinePaths(spec: Pick<BootstrapSpec, 'deploymentId' | 'roots' 
     runWorkload: `${etc}/run-workload.sh`,
     syncScript: `${etc}/sync.sh`,
     mounts: {input: `${spec.mountRoot}/input`, output: `${spec.mountRoot}/output`, checkpoint: `${spec.mountRoot}/checkpoint`},
-    programs: {output: `${group}:rclone-output`, checkpoint: `${group}:rclone-checkpoint`, workload: `${group}:workload`},
+    programs: {output: `${group}:rclone-output`, checkpoint: `${group}:rclone-checkpoint`, workload: `${group}-workload:workload`},
     group,
+    workloadGroup: `${group}-workload`,
     container: group,
   }
 }
@@ -97,6 +122,91 @@ function commandWords(command: string[] | string | undefined): string[] {
   return typeof command === 'string' ? ['sh', '-c', command] : command
 }
 
+
+/** The roles that upload (periodically and once more at the end), in a fixed order. */
+const UPLOAD_ROLES = ['output', 'checkpoint'] as const
+
+function byRoleOf(spec: BootstrapSpec): Partial<Record<'input' | 'output' | 'checkpoint', BucketMount>> {
+  return Object.fromEntries(spec.buckets.map((b) => [b.role, b])) as Partial<Record<'input' | 'output' | 'checkpoint', BucketMount>>
+}
+
+/**
+ * The workload's files: its run script and its 0600 env file. They depend on the workload only
+ * (command, image, env, GPUs, shm) and on fixed paths, never on the buckets: the final upload
+ * goes through `sync.sh all`, which knows the deployment's buckets.
+ */
+export function renderWorkload(spec: BootstrapSpec): RenderedWorkload {
+  const p = machinePaths(spec)
+  const files: RenderedFile[] = []
+  const add = (path: string, mode: number, content: string, publicContent = content) => files.push({path, mode, content, publicContent})
+  const q = shellQuote
+
+  // The mount paths as the workload sees them: the container's /mnt/… under Docker, the machine's for a process.
+  const seen = spec.runtime === 'docker' ? {input: '/mnt/input', output: '/mnt/output', checkpoint: '/mnt/checkpoint'} : p.mounts
+  const anycloudEnv: Record<string, string> = {
+    ANYCLOUD_INPUT: seen.input, ANYCLOUD_OUTPUT: seen.output, ANYCLOUD_CHECKPOINT: seen.checkpoint, ANYCLOUD_DEPLOYMENT_ID: spec.deploymentId,
+  }
+  const envEntries = Object.entries({...spec.env, ...anycloudEnv}).sort(([a], [b]) => a.localeCompare(b))
+  add(
+    p.workloadEnv, 0o600,
+    envEntries.map(([k, v]) => envLine(k, v)).join('\n') + '\n',
+    envEntries.map(([k, v]) => envLine(k, spec.sensitiveEnv.includes(k) ? sensitiveMarker(v) : v)).join('\n') + '\n',
+  )
+
+  // The workload: runs once; on exit, a final upload, then the exit code recorded where refresh reads it.
+  const words = commandWords(spec.command)
+  const log = q(`${p.log}/workload.log`)
+  const record = [
+    `${q(p.syncScript)} all || echo "final upload failed" >&2`,
+    `echo "$code" > ${q(p.lib)}/workload.exit.tmp && mv -f ${q(p.lib)}/workload.exit.tmp ${q(p.lib)}/workload.exit`,
+    'exit "$code"',
+  ]
+  let runBody: string[]
+  if (spec.runtime === 'docker') {
+    const gpus = spec.gpus !== undefined && spec.gpus !== 0 ? ['--gpus', spec.gpus === 'all' ? 'all' : String(spec.gpus)] : []
+    const shm = spec.shmSize !== undefined ? ['--shm-size', String(spec.shmSize)] : []
+    const mounts = [
+      '-v', `${p.mounts.input}:/mnt/input:ro`, '-v', `${p.mounts.output}:/mnt/output`, '-v', `${p.mounts.checkpoint}:/mnt/checkpoint`,
+    ]
+    const run = ['docker', 'run', '-d', '--name', p.container, '--label', `anycloud-deployment=${spec.deploymentId}`, '--label', 'anycloud-managed=true',
+      ...mounts, '--env-file', p.workloadEnv, ...gpus, ...shm, spec.image ?? '', ...words]
+    runBody = [
+      `if ! docker inspect --format '{{.Id}}' ${q(p.container)} >/dev/null 2>&1; then`,
+      `  ${run.map(q).join(' ')} >/dev/null || { code=125; echo "docker run failed" >&2; ${record.join('; ')}; }`,
+      'fi',
+      // The container's output, as it comes (docker logs -f replays from the start and ends with the container).
+      `docker logs -f ${q(p.container)} > ${log} 2>&1 & logger=$!`,
+      // On stop (SIGTERM from supervisord), stop the container; the script goes on to the final upload.
+      `trap 'docker stop ${q(p.container)} >/dev/null 2>&1' TERM INT`,
+      `docker wait ${q(p.container)} > ${q(p.lib)}/workload.code & waiter=$!`,
+      'while :; do wait "$waiter"; kill -0 "$waiter" 2>/dev/null || break; done',
+      `code=$(cat ${q(p.lib)}/workload.code 2>/dev/null || echo 137); code=\${code:-137}`,
+      'for i in $(seq 1 50); do kill -0 "$logger" 2>/dev/null || break; sleep 0.1; done; kill "$logger" 2>/dev/null || true',
+    ]
+  } else {
+    runBody = [
+      `while IFS= read -r line; do [ -n "$line" ] && export "$line"; done < ${q(p.workloadEnv)}`,
+      `cd ${q(p.mounts.output)}`,
+      'set +e',
+      `${words.map(q).join(' ')} >> ${log} 2>&1 & child=$!`,
+      // On stop (SIGTERM from supervisord), pass it on and go on to the final upload.
+      `trap 'kill -TERM "$child" 2>/dev/null' TERM INT`,
+      'while :; do wait "$child"; code=$?; kill -0 "$child" 2>/dev/null || break; done',
+    ]
+  }
+  add(p.runWorkload, 0o755, [
+    '#!/bin/bash',
+    `# The workload of ${spec.deploymentId} (${spec.runtime}). Started once by supervisord; never restarted.`,
+    'set -uo pipefail',
+    `rm -f ${q(p.lib)}/workload.exit ${q(p.lib)}/workload.code`,
+    `date -u +%Y-%m-%dT%H:%M:%SZ > ${q(p.lib)}/workload.started`,
+    ...runBody,
+    ...record,
+    '',
+  ].join('\n'))
+  return {files, hash: hashOf(files.map((f) => [f.path, f.mode, sha256(f.publicContent)]), 16)}
+}
+
 /**
  * Renders the files of one deployment's bootstrap and the script that applies them.
  * Pure: the same spec and secrets give the same output.
@@ -105,7 +215,8 @@ export function renderBootstrap(spec: BootstrapSpec, secrets: Record<string, Rec
   const p = machinePaths(spec)
   const files: RenderedFile[] = []
   const add = (path: string, mode: number, content: string, publicContent = content) => files.push({path, mode, content, publicContent})
-  const byRole = Object.fromEntries(spec.buckets.map((b) => [b.role, b])) as Partial<Record<'input' | 'output' | 'checkpoint', BucketMount>>
+  const byRole = byRoleOf(spec)
+  const uploads = UPLOAD_ROLES.filter((r) => byRole[r])
 
   // Shared per machine: anycloud's own supervisord (its own socket, so it never touches a distro one).
   add(p.supervisordConf, 0o644, [
@@ -119,106 +230,108 @@ export function renderBootstrap(spec: BootstrapSpec, secrets: Record<string, Rec
 
   add(p.rcloneEnv, 0o600, rcloneEnv(spec.buckets, secrets, false), rcloneEnv(spec.buckets, secrets, true))
 
-  const anycloudEnv: Record<string, string> = {
-    ANYCLOUD_INPUT: p.mounts.input, ANYCLOUD_OUTPUT: p.mounts.output, ANYCLOUD_CHECKPOINT: p.mounts.checkpoint, ANYCLOUD_DEPLOYMENT_ID: spec.deploymentId,
-  }
-  const envEntries = Object.entries({...spec.env, ...anycloudEnv}).sort(([a], [b]) => a.localeCompare(b))
-  add(
-    p.workloadEnv, 0o600,
-    envEntries.map(([k, v]) => envLine(k, v)).join('\n') + '\n',
-    envEntries.map(([k, v]) => envLine(k, spec.sensitiveEnv.includes(k) ? sensitiveMarker(v) : v)).join('\n') + '\n',
-  )
-
-  // sync.sh ROLE: one upload of a mount to its bucket (copy, never sync: nothing in the bucket is deleted).
-  const syncCases = (['output', 'checkpoint'] as const).filter((r) => byRole[r]).map((r) => {
+  // sync.sh ROLE|all: one upload of a mount to its bucket (copy, never sync: nothing in the bucket is deleted).
+  const syncCases = uploads.map((r) => {
     const b = byRole[r]!
-    return `  ${r}) src=${shellQuote(p.mounts[r])}; dst=${shellQuote(`${b.remote}:${b.spec.path}`)} ;;`
+    return `    ${r}) src=${shellQuote(p.mounts[r])}; dst=${shellQuote(`${b.remote}:${b.spec.path}`)} ;;`
   })
   add(p.syncScript, 0o755, [
     '#!/bin/bash',
     '# Uploads /mnt/ROLE to its bucket with rclone copy (never sync) and records the time of the last success.',
+    '# `sync.sh all` uploads every bucket of the deployment (the final upload).',
     'set -euo pipefail',
-    `role="$1"`,
-    'case "$role" in',
+    'upload() {',
+    '  local role="$1" src dst',
+    '  case "$role" in',
     ...syncCases,
-    '  *) echo "sync.sh: unknown role $role" >&2; exit 2 ;;',
-    'esac',
+    '    *) echo "sync.sh: unknown role $role" >&2; return 2 ;;',
+    '  esac',
+    `  rclone copy "$src" "$dst" ${RCLONE_SYNC_FLAGS} --log-file=${shellQuote(p.log)}/rclone-"$role".log`,
+    `  date -u +%Y-%m-%dT%H:%M:%SZ > ${shellQuote(p.lib)}/last-sync-"$role".tmp && mv -f ${shellQuote(p.lib)}/last-sync-"$role".tmp ${shellQuote(p.lib)}/last-sync-"$role"`,
+    '}',
     `set -a; . ${shellQuote(p.rcloneEnv)}; set +a`,
-    `rclone copy "$src" "$dst" ${RCLONE_SYNC_FLAGS} --log-file=${shellQuote(p.log)}/rclone-"$role".log`,
-    `date -u +%Y-%m-%dT%H:%M:%SZ > ${shellQuote(p.lib)}/last-sync-"$role".tmp && mv -f ${shellQuote(p.lib)}/last-sync-"$role".tmp ${shellQuote(p.lib)}/last-sync-"$role"`,
+    'if [ "$1" = all ]; then',
+    '  rc=0',
+    `  for r in ${uploads.join(' ')}; do upload "$r" || { echo "upload of $r failed" >&2; rc=1; }; done`,
+    '  exit "$rc"',
+    'fi',
+    'upload "$1"',
     '',
   ].join('\n'))
 
-  // The workload: runs once; on exit, a final upload, then the exit code recorded where refresh reads it.
-  const words = commandWords(spec.command)
-  const finalSync = (['output', 'checkpoint'] as const).filter((r) => byRole[r]).map((r) => `${shellQuote(p.syncScript)} ${r} || echo "final ${r} upload failed" >&2`)
-  const record = [
-    `echo "$code" > ${shellQuote(p.lib)}/workload.exit.tmp && mv -f ${shellQuote(p.lib)}/workload.exit.tmp ${shellQuote(p.lib)}/workload.exit`,
-    'exit "$code"',
-  ]
-  let runBody: string[]
-  if (spec.runtime === 'docker') {
-    const gpus = spec.gpus !== undefined && spec.gpus !== 0 ? ['--gpus', spec.gpus === 'all' ? 'all' : String(spec.gpus)] : []
-    const shm = spec.shmSize !== undefined ? ['--shm-size', String(spec.shmSize)] : []
-    const mounts = [
-      '-v', `${p.mounts.input}:/mnt/input:ro`, '-v', `${p.mounts.output}:/mnt/output`, '-v', `${p.mounts.checkpoint}:/mnt/checkpoint`,
-    ]
-    const run = ['docker', 'run', '-d', '--name', p.container, '--label', `anycloud-deployment=${spec.deploymentId}`, '--label', 'anycloud-managed=true',
-      ...mounts, '--env-file', p.workloadEnv, ...gpus, ...shm, spec.image ?? '', ...words]
-    runBody = [
-      `if ! docker inspect --format '{{.Id}}' ${shellQuote(p.container)} >/dev/null 2>&1; then`,
-      `  ${run.map(shellQuote).join(' ')} >/dev/null`,
-      'fi',
-      // On stop (SIGTERM from supervisord), stop the container; the script goes on to the final upload.
-      `trap 'docker stop ${shellQuote(p.container)} >/dev/null 2>&1' TERM INT`,
-      `docker wait ${shellQuote(p.container)} > ${shellQuote(p.lib)}/workload.code & waiter=$!`,
-      'while :; do wait "$waiter"; kill -0 "$waiter" 2>/dev/null || break; done',
-      `code=$(cat ${shellQuote(p.lib)}/workload.code 2>/dev/null || echo 137); code=\${code:-137}`,
-      `docker logs ${shellQuote(p.container)} >> ${shellQuote(p.log)}/workload.log 2>&1 || true`,
-    ]
-  } else {
-    runBody = [
-      `while IFS= read -r line; do [ -n "$line" ] && export "$line"; done < ${shellQuote(p.workloadEnv)}`,
-      `cd ${shellQuote(p.mounts.output)}`,
-      'set +e',
-      `${words.map(shellQuote).join(' ')} >> ${shellQuote(p.log)}/workload.log 2>&1 & child=$!`,
-      // On stop (SIGTERM from supervisord), pass it on and go on to the final upload.
-      `trap 'kill -TERM "$child" 2>/dev/null' TERM INT`,
-      'while :; do wait "$child"; code=$?; kill -0 "$child" 2>/dev/null || break; done',
-    ]
-  }
-  add(p.runWorkload, 0o755, [
-    '#!/bin/bash',
-    `# The workload of ${spec.deploymentId} (${spec.runtime}). Started once by supervisord; never restarted.`,
-    'set -uo pipefail',
-    `rm -f ${shellQuote(p.lib)}/workload.exit`,
-    `date -u +%Y-%m-%dT%H:%M:%SZ > ${shellQuote(p.lib)}/workload.started`,
-    ...runBody,
-    ...finalSync,
-    ...record,
-    '',
-  ].join('\n'))
-
-  // supervisord programs: the periodic uploads (autostart) and the workload (started explicitly).
+  // supervisord programs: the periodic uploads (autostart) in one group, the workload (started
+  // explicitly) in its own, so a changed upload program never restarts the workload.
   const program = (name: string, command: string, extra: string[]) => [`[program:${name}]`, `command=${command}`, ...extra, '']
-  const uploads = (['output', 'checkpoint'] as const).filter((r) => byRole[r]).flatMap((r) =>
+  const uploadPrograms = uploads.flatMap((r) =>
     program(`rclone-${r}`, `/bin/bash -c "while true; do ${p.syncScript} ${r} && sleep ${spec.syncIntervalSeconds}; done"`, [
       'autostart=true', 'autorestart=true', 'startsecs=5', 'startretries=999', `stdout_logfile=${p.log}/rclone-${r}.out`, 'redirect_stderr=true',
     ]))
-  const names = [...(['output', 'checkpoint'] as const).filter((r) => byRole[r]).map((r) => `rclone-${r}`), 'workload']
   add(p.programConf, 0o644, [
     `; ${spec.deploymentId}: written by anycloud. Secrets are in ${p.rcloneEnv} and ${p.workloadEnv}, never here.`,
-    `[group:${p.group}]`, `programs=${names.join(',')}`, '',
-    ...uploads,
+    ...(uploads.length > 0 ? [`[group:${p.group}]`, `programs=${uploads.map((r) => `rclone-${r}`).join(',')}`, '', ...uploadPrograms] : []),
+    `[group:${p.workloadGroup}]`, 'programs=workload', '',
     ...program('workload', p.runWorkload, ['autostart=false', 'autorestart=false', 'startsecs=0', 'startretries=0', `stdout_logfile=${p.log}/workload.out`, 'redirect_stderr=true', 'stopwaitsecs=30']),
   ].join('\n'))
 
-  const hash = hashOf({files: files.map((f) => [f.path, f.mode, sha256(f.publicContent)]), check: spec.storageCheck, mounts: spec.buckets.map((b) => [b.role, b.remote, b.spec.path])}, 16)
-  return {files, hash, script: renderScript(spec, p, files, hash), paths: p}
+  const hash = hashOf({
+    files: files.map((f) => [f.path, f.mode, sha256(f.publicContent)]), check: spec.storageCheck, runtime: spec.runtime, rclone: spec.rcloneMinVersion ?? null,
+    mounts: spec.buckets.map((b) => [b.role, b.remote, b.spec.path]),
+  }, 16)
+  const workload = renderWorkload(spec)
+  return {files: [...files, ...workload.files], hash, script: renderScript(spec, p, [...files, ...workload.files], hash), paths: p, workload}
 }
 
 /** A heredoc delimiter that cannot occur in base64. */
 const EOF_MARK = 'ANYCLOUD_EOF_7f3a'
+
+/**
+ * `put PATH MODE SHA256 <<heredoc` (base64 content): writes a file atomically (0600 temp file,
+ * chmod, rename) unless it already has that content and mode; counts changes in `$changed`.
+ */
+const PUT_FUNCTION = [
+  'changed=0',
+  'put() {',
+  '  local path="$1" mode="$2" want="$3" tmp',
+  '  tmp="$path.anycloud.$$"',
+  '  ( umask 077; base64 -d > "$tmp" )',
+  '  if [ -f "$path" ] && [ "$(sha256sum < "$path" | cut -d" " -f1)" = "$want" ] && [ "$(stat -c %a "$path")" = "${mode#0}" ]; then rm -f "$tmp"; return 0; fi',
+  '  chmod "$mode" "$tmp" && mv -f "$tmp" "$path"',
+  '  changed=$((changed + 1))',
+  '}',
+]
+
+function putFile(f: RenderedFile): string[] {
+  const b64 = Buffer.from(f.content).toString('base64').replace(/(.{76})/g, '$1\n')
+  return [`put ${shellQuote(f.path)} ${f.mode.toString(8).padStart(4, '0')} ${sha256(f.content)} <<'${EOF_MARK}'`, b64, EOF_MARK]
+}
+
+/**
+ * The script `startWorkload` runs with `bash -s` (secrets of the env file on stdin only): writes
+ * the workload's files when given, then starts the workload unless a run of the same spec is
+ * going (adopted). Prints `adopted` or `started`.
+ */
+export function renderStartScript(paths: MachinePaths, specHash: string, workload?: RenderedWorkload): string {
+  const q = shellQuote
+  const sctl = `supervisorctl -c ${q(paths.supervisordConf)}`
+  const lib = q(paths.lib)
+  return [
+    'main() {',
+    'set -euo pipefail',
+    'umask 022',
+    ...(workload ? [`mkdir -p ${q(paths.etc)} ${q(paths.lib)} ${q(paths.log)}`, `chmod 0700 ${q(paths.etc)}`, ...PUT_FUNCTION, ...workload.files.flatMap(putFile)] : []),
+    `state=$(${sctl} status ${q(paths.programs.workload)} 2>/dev/null | awk '{print $2}' || true)`,
+    `if [ "$state" = RUNNING ] && [ "$(cat ${lib}/workload.spec 2>/dev/null)" = ${q(specHash)} ]; then echo adopted; return 0; fi`,
+    `${sctl} stop ${q(paths.programs.workload)} >/dev/null 2>&1 || true`,
+    `if command -v docker >/dev/null 2>&1; then docker rm -f ${q(paths.container)} >/dev/null 2>&1 || true; fi`,
+    `rm -f ${lib}/workload.exit ${lib}/workload.started`,
+    `echo ${q(specHash)} > ${lib}/workload.spec`,
+    `${sctl} start ${q(paths.programs.workload)} >/dev/null`,
+    'echo started',
+    '}',
+    'main </dev/null',
+    '',
+  ].join('\n')
+}
 
 function renderScript(spec: BootstrapSpec, p: MachinePaths, files: RenderedFile[], hash: string): string {
   const q = shellQuote
@@ -261,26 +374,16 @@ function renderScript(spec: BootstrapSpec, p: MachinePaths, files: RenderedFile[
   out.push(
     `mkdir -p ${q(`${spec.roots.etc}/conf.d`)} ${q(p.etc)} ${q(p.lib)} ${q(p.log)} ${q(p.mounts.input)} ${q(p.mounts.output)} ${q(p.mounts.checkpoint)}`,
     `chmod 0700 ${q(p.etc)}`,
-    'changed=0',
-    'put() {',
-    '  local path="$1" mode="$2" want="$3" tmp',
-    '  tmp="$path.anycloud.$$"',
-    '  ( umask 077; base64 -d > "$tmp" )',
-    '  if [ -f "$path" ] && [ "$(sha256sum < "$path" | cut -d" " -f1)" = "$want" ] && [ "$(stat -c %a "$path")" = "${mode#0}" ]; then rm -f "$tmp"; return 0; fi',
-    '  chmod "$mode" "$tmp" && mv -f "$tmp" "$path"',
-    '  changed=$((changed + 1))',
-    '}',
+    ...PUT_FUNCTION,
   )
-  for (const f of files) {
-    const b64 = Buffer.from(f.content).toString('base64').replace(/(.{76})/g, '$1\n')
-    out.push(`put ${q(f.path)} ${f.mode.toString(8).padStart(4, '0')} ${sha256(f.content)} <<'${EOF_MARK}'`, b64, EOF_MARK)
-  }
+  for (const f of files) out.push(...putFile(f))
   out.push(
     'if [ "$changed" -gt 0 ]; then step files "ran:$changed"; else step files skipped; fi',
     // 3. anycloud's supervisord.
     `sctl() { supervisorctl -c ${q(p.supervisordConf)} "$@"; }`,
+    'started_supervisord=0',
     'if sctl pid >/dev/null 2>&1 && [ -n "$(sctl pid 2>/dev/null | tr -dc 0-9)" ]; then step supervisord skipped',
-    `else supervisord -c ${q(p.supervisordConf)}; for i in $(seq 1 100); do sctl pid >/dev/null 2>&1 && break; sleep 0.1; done; step supervisord ran; fi`,
+    `else supervisord -c ${q(p.supervisordConf)}; for i in $(seq 1 100); do sctl pid >/dev/null 2>&1 && break; sleep 0.1; done; started_supervisord=1; step supervisord ran; fi`,
   )
   // 4. Storage reachable (retries cover identity propagation on real clouds), once per bootstrap hash.
   const marker = (name: string) => q(`${p.lib}/.${name}-${hash}`)
@@ -288,20 +391,22 @@ function renderScript(spec: BootstrapSpec, p: MachinePaths, files: RenderedFile[
   for (const b of spec.buckets) {
     out.push(`  rclone lsf ${q(`${b.remote}:${b.spec.path}`)} --max-depth 1 --retries ${spec.storageCheck.retries} --retries-sleep ${spec.storageCheck.sleepSeconds}s --low-level-retries 3 >/dev/null || { echo "cannot reach the ${b.role} bucket ${b.spec.path} (${b.spec.type})" >&2; exit 42; }`)
   }
-  out.push(`  touch ${marker('storage-ok')}; step storage-check ran`, 'else step storage-check skipped; fi')
+  out.push(`  rm -f ${q(p.lib)}/.storage-ok-*; touch ${marker('storage-ok')}; step storage-check ran`, 'else step storage-check skipped; fi')
   // 5. Input once (sync: a mirror), checkpoint once (copy: restore what a previous run saved).
-  if (spec.buckets.some((b) => b.role === 'input')) {
-    const b = spec.buckets.find((x) => x.role === 'input')!
-    out.push(`if [ ! -f ${q(`${p.lib}/.input-synced`)} ]; then (set -a; . ${q(p.rcloneEnv)}; set +a; rclone sync ${q(`${b.remote}:${b.spec.path}`)} ${q(p.mounts.input)} ${RCLONE_SYNC_FLAGS} --log-file=${q(`${p.log}/rclone-input.log`)}) && touch ${q(`${p.lib}/.input-synced`)}; step input-sync ran; else step input-sync skipped; fi`)
+  //    The markers name the bucket they were made from: another input bucket is downloaded again.
+  const once = (role: 'input' | 'checkpoint', verb: 'sync' | 'copy', stepName: string, logName: string) => {
+    const b = byRoleOf(spec)[role]
+    if (!b) return
+    const m = q(`${p.lib}/.${stepName}-${hashOf([b.spec.type, b.spec.options, b.spec.path], 12)}`)
+    out.push(`if [ ! -f ${m} ]; then (set -a; . ${q(p.rcloneEnv)}; set +a; rclone ${verb} ${q(`${b.remote}:${b.spec.path}`)} ${q(p.mounts[role])} ${RCLONE_SYNC_FLAGS} --log-file=${q(`${p.log}/${logName}`)}) && touch ${m}; step ${stepName} ran; else step ${stepName} skipped; fi`)
   }
-  if (spec.buckets.some((b) => b.role === 'checkpoint')) {
-    const b = spec.buckets.find((x) => x.role === 'checkpoint')!
-    out.push(`if [ ! -f ${q(`${p.lib}/.checkpoint-restored`)} ]; then (set -a; . ${q(p.rcloneEnv)}; set +a; rclone copy ${q(`${b.remote}:${b.spec.path}`)} ${q(p.mounts.checkpoint)} ${RCLONE_SYNC_FLAGS} --log-file=${q(`${p.log}/rclone-checkpoint-restore.log`)}) && touch ${q(`${p.lib}/.checkpoint-restored`)}; step checkpoint-restore ran; else step checkpoint-restore skipped; fi`)
-  }
-  // 6. Upload programs running (supervisorctl update starts new or changed programs only).
+  once('input', 'sync', 'input-sync', 'rclone-input.log')
+  once('checkpoint', 'copy', 'checkpoint-restore', 'rclone-checkpoint-restore.log')
+  // 6. Upload programs running (supervisorctl update starts new or changed groups only; a
+  //    supervisord started above loaded them itself).
   out.push(
     'upd=$(sctl update 2>&1 || true)',
-    'if [ -n "$upd" ]; then step programs "ran"; else step programs skipped; fi',
+    'if [ -n "$upd" ] || [ "$started_supervisord" = 1 ]; then step programs "ran"; else step programs skipped; fi',
     `echo ${q(hash)} > ${q(`${p.lib}/bootstrap.hash`)}`,
     'step done ok',
     '}',

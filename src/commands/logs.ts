@@ -17,7 +17,10 @@ export default class Logs extends BaseCommand<typeof Logs> {
     const session = await openSession({file: flags.file, profiles: [args.profile]})
     const dep = session.state?.deployments[args.profile]
     if (!dep?.placement) throw new UsageError(`profile '${args.profile}' has no deployment yet: run \`anycloud apply\` first`)
-    const provider = await session.providers.get(dep.placement.credential)
+    const provider = await session.providers.get(dep.placement.credential).catch(async (error) => {
+      await session.release()
+      throw error
+    })
     if (!provider.logs) throw new UsageError(`the ${provider.kind} provider cannot show logs`)
     const interrupt = interruptController(() => {})
     try {
@@ -27,6 +30,8 @@ export default class Logs extends BaseCommand<typeof Logs> {
       )
     } finally {
       interrupt.dispose()
+      // Closes provider connections (an ssh host's SSH session would keep the process alive).
+      await session.release()
     }
   }
 }

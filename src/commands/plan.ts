@@ -29,12 +29,18 @@ export default class Plan extends BaseCommand<typeof Plan> {
   public async run(): Promise<void> {
     const {flags, argv} = await this.parse(Plan)
     const session = await openSession({file: flags.file, profiles: argv as string[]})
-    for (const w of session.warnings) this.say(formatDiagnostic(w))
-    const reporter = new PlainReporter()
-    const plan = await planChanges({
-      config: session.config, profiles: session.profiles, state: session.state, providers: session.providers, reporter, stateDir: session.store.localDir,
-      replace: flags.replace, destroy: flags.destroy,
-    })
+    let plan
+    try {
+      for (const w of session.warnings) this.say(formatDiagnostic(w))
+      const reporter = new PlainReporter()
+      plan = await planChanges({
+        config: session.config, profiles: session.profiles, state: session.state, providers: session.providers, reporter, stateDir: session.store.localDir,
+        replace: flags.replace, destroy: flags.destroy,
+      })
+    } finally {
+      // Closes provider connections (an ssh host's SSH session would keep the process alive).
+      await session.release()
+    }
     if (flags.out) savePlan(flags.out, plan)
     if (flags.json) this.writeJson(plan)
     else if (flags.markdown) process.stdout.write(renderPlanMarkdown(plan))

@@ -13,7 +13,13 @@ export default class Status extends BaseCommand<typeof Status> {
   public async run(): Promise<void> {
     const {flags, argv} = await this.parse(Status)
     const session = await openSession({file: flags.file, profiles: argv as string[]})
-    const status = await collectStatus(session)
+    let status
+    try {
+      status = await collectStatus(session)
+    } finally {
+      // Closes provider connections (an ssh host's SSH session would keep the process alive).
+      await session.release()
+    }
     if (flags.json) return this.writeJson({project: session.config.project, state: {lineage: session.state?.lineage ?? null, serial: session.state?.serial ?? 0}, deployments: status})
     if (status.length === 0) return this.say('No profiles.')
     for (const d of status) {

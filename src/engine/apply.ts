@@ -142,7 +142,9 @@ export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
     const provider = await providers.get(record.credential)
     if (record.kind === 'bucket') {
       if (record.role === 'input') return
-      const outcome = await provider.deleteBucket(record, {force: record.role === 'checkpoint'})
+      // persistBucket keeps the checkpoint bucket through destroy (SPEC §4); state stops tracking it.
+      const persisted = record.role === 'checkpoint' && (ctx.profile.persistBucket || (!config.profiles[change.profile] && record.attributes.persist === true))
+      const outcome = persisted ? {deleted: false, reason: 'persistBucket is on'} : await provider.deleteBucket(record, {force: record.role === 'checkpoint'})
       if (!outcome.deleted) notes.set(change.address, `kept bucket '${record.name}' (${outcome.reason ?? 'not deleted'}); anycloud no longer tracks it`)
     } else {
       await provider.delete(record, callContext(change, ctx))

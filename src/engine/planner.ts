@@ -221,6 +221,7 @@ export async function planChanges(options: PlanOptions): Promise<Plan> {
     const deleteReason = (r: ResourceRecord): string => {
       if (options.destroy) {
         if (r.kind === 'bucket' && r.role === 'output') return 'destroy: deleted only if anycloud created it and it is empty'
+        if (r.kind === 'bucket' && r.role === 'checkpoint' && profile.persistBucket) return 'destroy: the bucket is kept (persistBucket is on); anycloud stops tracking it'
         return 'destroy'
       }
       if (phase === 'done') {

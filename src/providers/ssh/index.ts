@@ -24,7 +24,7 @@ import type {SshCredential, SshHost} from '../../config/schema-types.js'
 import {AnycloudError, AuthError, UsageError} from '../../errors/index.js'
 import {addressOf, type ActualResource, type BucketRole, type DeploymentContext, type DesiredResource, type ResourceKind, type ResourceRecord} from '../../model/resources.js'
 import type {CommandRunner} from '../../remote/command-runner.js'
-import {renderBootstrap, machinePaths, type RenderedBootstrap} from '../../bootstrap/render.js'
+import {renderBootstrap, renderWorkload, machinePaths, type MachinePaths, type RenderedBootstrap} from '../../bootstrap/render.js'
 import {readMachineStatus, removeDeployment, runBootstrap, startWorkload, stopWorkload, streamLogs, type MachineStatus} from '../../bootstrap/machine.js'
 import {DEFAULT_ROOTS, type BootstrapSpec, type BucketMount} from '../../bootstrap/types.js'
 import {registerSecret} from '../../util/redact.js'
@@ -169,6 +169,12 @@ export class SshProvider implements Provider {
     return {etc: prefix + DEFAULT_ROOTS.etc, lib: prefix + DEFAULT_ROOTS.lib, log: prefix + DEFAULT_ROOTS.log, mnt: prefix + '/mnt'}
   }
 
+  /** Where a deployment's files live on the host (no rendering, no storage provider needed). */
+  private paths(deploymentId: string): MachinePaths {
+    const roots = this.roots()
+    return machinePaths({deploymentId, roots: {etc: roots.etc, lib: roots.lib, log: roots.log}, mountRoot: roots.mnt})
+  }
+
   private storageCheck(): {retries: number; sleepSeconds: number} {
     const m = /^(\d+):(\d+)$/.exec(this.options.env.ANYCLOUD_STORAGE_CHECK ?? '')
     return m ? {retries: Number(m[1]), sleepSeconds: Number(m[2])} : {retries: 30, sleepSeconds: 15}
@@ -190,6 +196,17 @@ export class SshProvider implements Provider {
     add('output', p.outputBucket, p.outputStorage?.credential)
     if (p.spot) add('checkpoint', ctx.deploymentId, storage)
     return out
+  }
+
+  /** What the workload's files depend on (no buckets: those are the bootstrap's). */
+  private workloadSpec(ctx: DeploymentContext): BootstrapSpec {
+    const roots = this.roots()
+    const p = ctx.profile
+    return {
+      deploymentId: ctx.deploymentId, runtime: p.runtime, image: p.image, command: p.command, env: p.env, sensitiveEnv: p.sensitiveEnv,
+      gpus: p.gpus ?? (p.hardware.kind === 'gpu' ? 'all' : undefined), shmSize: p.shmSize, syncIntervalSeconds: p.syncIntervalSeconds, buckets: [],
+      storageCheck: this.storageCheck(), mountRoot: roots.mnt, roots: {etc: roots.etc, lib: roots.lib, log: roots.log},
+    }
   }
 
   private bootstrapSpec(ctx: DeploymentContext): BootstrapSpec {
@@ -217,7 +234,8 @@ export class SshProvider implements Provider {
     const key = ctx.deployment.deploymentId
     let s = this.statusCache.get(key)
     if (!s) {
-      s = this.connect(ctx).then((runner) => readMachineStatus(runner!, machinePaths({deploymentId: key, roots: this.bootstrapSpec(ctx.deployment).roots, mountRoot: this.roots().mnt})))
+      // Paths only: no storage provider needed (destroy and status never prepare() them).
+      s = this.connect(ctx).then((runner) => readMachineStatus(runner!, this.paths(key)))
       s.catch(() => this.statusCache.delete(key))
       this.statusCache.set(key, s)
     }
@@ -265,9 +283,10 @@ export class SshProvider implements Provider {
         return this.bootstrap(resource, ctx)
       case 'workload': {
         const runner = await this.connect(ctx)
-        const paths = this.render(ctx.deployment, {}).paths
+        const paths = this.paths(ctx.deployment.deploymentId)
         ctx.progress(`starting ${ctx.deployment.profile.runtime === 'docker' ? 'the container' : 'the process'}`)
-        await startWorkload(runner!, paths, String(resource.attributes.specHash ?? ''))
+        // The workload's own files go with it: a changed command or env re-runs only the workload.
+        await startWorkload(runner!, paths, String(resource.attributes.specHash ?? ''), renderWorkload(this.workloadSpec(ctx.deployment)))
         return {id: resource.name, attributes: resource.attributes, phase: 'running', outputs: {}}
       }
       default:
@@ -302,7 +321,7 @@ export class SshProvider implements Provider {
     this.statusCache.delete(ctx.deployment.deploymentId)
     const runner = await this.connect(ctx)
     const roots = this.roots()
-    const paths = machinePaths({deploymentId: ctx.deployment.deploymentId, roots: {etc: roots.etc, lib: roots.lib, log: roots.log}, mountRoot: roots.mnt})
+    const paths = this.paths(ctx.deployment.deploymentId)
     switch (record.kind) {
       case 'workload':
         ctx.progress('stopping the workload (its final upload runs first)')
@@ -322,7 +341,7 @@ export class SshProvider implements Provider {
 
   async logs(ctx: ProviderCallContext, options: {follow: boolean; write: (chunk: string) => void; signal?: AbortSignal}): Promise<void> {
     const runner = await this.connect(ctx)
-    await streamLogs(runner!, this.render(ctx.deployment, {}).paths, options)
+    await streamLogs(runner!, this.paths(ctx.deployment.deploymentId), options)
   }
 
   async close(): Promise<void> {
