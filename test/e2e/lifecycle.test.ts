@@ -139,7 +139,7 @@ describe('e2e: lifecycle on the local provider', function () {
     assert.equal(st.workload?.phase, 'completed')
   })
 
-  it('persist keeps the VM and persistBucket the checkpoint bucket after completion; destroy removes both', async () => {
+  it('persist keeps the VM and persistBucket the checkpoint bucket after completion; destroy removes the VM and keeps the bucket', async () => {
     project = new Project(configYaml({profiles: {job: jobProfile({command: ['true'], persist: true, persistBucket: true})}}))
     seedBucket(root(), 'e2e-input')
     await project.expect(['apply', '-y', '--wait'], 0)
@@ -156,10 +156,11 @@ describe('e2e: lifecycle on the local provider', function () {
     assert.deepEqual(visible(drift), [['job.bucket.output', 'create']])
     assert.match(drift.changes.find((c) => c.address === 'job.bucket.output')!.reason, /no longer exists/)
 
-    await project.expect(['destroy', '-y'], 0)
+    const destroyed = await project.expect(['destroy', '-y'], 0)
+    assert.match(destroyed.stderr, /persistBucket/)
     assert.deepEqual(machines(root()), [])
-    assert.deepEqual(buckets(root()), ['e2e-input'], 'the checkpoint bucket goes with destroy; the output bucket was never re-made')
-    assert.deepEqual(project.state()!.deployments, {})
+    assert.deepEqual(buckets(root()), ['e2e-input', id].sort(), 'persistBucket keeps the checkpoint bucket through destroy; the output bucket was never re-made')
+    assert.deepEqual(project.state()!.deployments, {}, 'and state no longer tracks it')
   })
 
   it('apply --replace ADDRESS re-creates that resource (and what runs on it), nothing else', async () => {
