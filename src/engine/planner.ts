@@ -4,7 +4,7 @@ import type {ResolvedConfig, ResolvedProfile} from '../config/types.js'
 import {AnycloudError, AuthError, isAnycloudError} from '../errors/index.js'
 import {continentMismatchMessage, continentOf, type Continent} from '../model/continents.js'
 import {bucketNameProblems} from '../model/bucket-names.js'
-import {addressOf, type ActualResource, type DeploymentContext, type DesiredResource, type Placement, type ResourceRecord} from '../model/resources.js'
+import {addressOf, parseAddress, type ActualResource, type DeploymentContext, type DesiredResource, type Placement, type ResourceRecord} from '../model/resources.js'
 import type {Provider, ProviderCallContext} from '../providers/provider.js'
 import type {ProviderSet} from '../providers/registry.js'
 import type {DeploymentRecord, StateDocument} from '../state/types.js'
@@ -89,6 +89,9 @@ export async function planChanges(options: PlanOptions): Promise<Plan> {
   for (const address of replace) {
     const profile = address.split('.')[0]
     if (!selected.has(profile)) throw new AnycloudError(`--replace ${address}: no profile '${profile}' in this plan`, {code: 'usage.invalid', source: 'user'})
+    if (!parseAddress(address)) {
+      throw new AnycloudError(`--replace ${address}: not a resource address (PROFILE.vm, PROFILE.bootstrap, PROFILE.workload, PROFILE.bucket.output, …; see \`anycloud state list\`)`, {code: 'usage.invalid', source: 'user'})
+    }
   }
 
   const planOne = async (profile: ResolvedProfile) => {
@@ -256,6 +259,14 @@ export async function planChanges(options: PlanOptions): Promise<Plan> {
     throw new PlanError(errors.map((e) => ({severity: 'error' as const, message: (e as Error).message})))
   }
   if (diagnostics.some((d) => d.severity === 'error')) throw new PlanError(diagnostics)
+  // A well-formed --replace address this deployment does not have (e.g. PROFILE.identity on a
+  // provider without identities) replaces nothing: say so rather than silently ignore it.
+  for (const address of replace) {
+    if (!changes.some((c) => c.address === address)) {
+      const message = `--replace ${address}: no such resource in this plan; nothing is replaced`
+      diagnostics.push({severity: 'warning', message, profile: address.split('.')[0]})
+    }
+  }
   const sorted = sortChanges(changes)
   const resources = sorted.length
   reporter.emit({type: 'refresh-done', resources, elapsedMs: Date.now() - started})

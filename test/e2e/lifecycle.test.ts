@@ -187,7 +187,13 @@ describe('e2e: lifecycle on the local provider', function () {
     assert.equal(lastLine((await project.expect(['plan', '--detailed-exitcode'], 0)).stderr), 'No changes.')
 
     const bad = await project.expect(['plan', '--replace', 'nope.vm'], 3)
-    assert.match(bad.stderr, /nope/)
+    assert.match(bad.stderr, /no profile 'nope'/)
+    const malformed = await project.expect(['apply', '-y', '--replace', 'job.database'], 3)
+    assert.match(malformed.stderr, /--replace job\.database: not a resource address/)
+    // Well-formed, but the local provider has no identity: a warning, not a silent no-op.
+    const absent = JSON.parse((await project.expect(['plan', '--json', '--replace', 'job.identity', '--detailed-exitcode'], 0)).stdout) as {diagnostics: Array<{severity: string; message: string}>}
+    assert.deepEqual(absent.diagnostics.map((d) => d.severity), ['warning'])
+    assert.match(absent.diagnostics[0].message, /--replace job\.identity: no such resource in this plan/)
   })
 
   it('drift: a killed supervisor and then a deleted output bucket show up in the next plan with a reason, and apply repairs them', async () => {
