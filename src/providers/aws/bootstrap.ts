@@ -11,7 +11,7 @@
  */
 import {existsSync, readFileSync} from 'node:fs'
 
-import {machinePaths, renderBootstrap, type RenderedBootstrap} from '../../bootstrap/render.js'
+import {machinePaths, renderBootstrap, renderWorkload, type RenderedBootstrap, type RenderedWorkload} from '../../bootstrap/render.js'
 import {readMachineStatus, removeDeployment, runBootstrap, startWorkload, stopWorkload, streamLogs, type MachineStatus} from '../../bootstrap/machine.js'
 import {DEFAULT_ROOTS, type BootstrapSpec, type BucketMount} from '../../bootstrap/types.js'
 import {AnycloudError, ProviderError, UsageError} from '../../errors/index.js'
@@ -83,6 +83,17 @@ export class AwsMachine {
       gpus: p.gpus ?? (p.hardware.kind === 'gpu' ? 'all' : undefined), shmSize: p.shmSize, syncIntervalSeconds: p.syncIntervalSeconds, buckets,
       storageCheck: this.storageCheck(), mountRoot: roots.mnt, roots: {etc: roots.etc, lib: roots.lib, log: roots.log},
     }
+  }
+
+  /** The workload's own files (run script, 0600 env file): they depend on the workload only, not on the buckets. */
+  renderWorkload(ctx: DeploymentContext): RenderedWorkload {
+    const roots = this.roots()
+    const p = ctx.profile
+    return renderWorkload({
+      deploymentId: ctx.deploymentId, runtime: p.runtime, image: p.image, command: p.command, env: p.env, sensitiveEnv: p.sensitiveEnv,
+      gpus: p.gpus ?? (p.hardware.kind === 'gpu' ? 'all' : undefined), shmSize: p.shmSize, syncIntervalSeconds: p.syncIntervalSeconds, buckets: [],
+      storageCheck: this.storageCheck(), mountRoot: roots.mnt, roots: {etc: roots.etc, lib: roots.lib, log: roots.log},
+    })
   }
 
   /** Pure once {@link loadStorage} ran (the provider's prepare does). `secrets` empty at plan time. */
@@ -242,8 +253,9 @@ export class AwsMachine {
     this.statusCache.delete(call.deployment.deploymentId)
     const runner = await this.connect(call, 'apply')
     call.progress(`starting ${call.deployment.profile.runtime === 'docker' ? 'the container' : 'the process'}`)
-    await startWorkload(runner, this.paths(call.deployment), String(resource.attributes.specHash ?? ''))
-    return {id: call.deployment.deploymentId, attributes: resource.attributes, phase: 'running', outputs: {}}
+    // The workload's own files go with it: a changed command or env re-runs only the workload.
+    const how = await startWorkload(runner, this.paths(call.deployment), String(resource.attributes.specHash ?? ''), this.renderWorkload(call.deployment))
+    return {id: call.deployment.deploymentId, attributes: resource.attributes, phase: 'running', outputs: {start: how}}
   }
 
   /** Stops the workload (its final upload runs first). Nothing to do when the VM is gone. */

@@ -143,6 +143,10 @@ describe('aws provider: S3 buckets (s3rver)', function () {
     await s3.send(new PutObjectCommand({Bucket: 'inputs', Key: 'a.txt', Body: 'a'}))
     read = await provider.readBucket('inputs')
     assert.equal(read?.empty, false)
+    // Two keys: a truncated V2 listing (s3rver cannot make its continuation token; V1 is asked instead).
+    await s3.send(new PutObjectCommand({Bucket: 'inputs', Key: 'b.txt', Body: 'b'}))
+    assert.equal((await provider.readBucket('inputs'))?.empty, false)
+    assert.ok(rigs.s3.requests.some((r) => r.method === 'GET' && r.query.includes('max-keys=1') && r.query.includes('list-type=2')), 'ListObjectsV2 MaxKeys 1 first')
   })
 
   describe('deleteBucket', () => {

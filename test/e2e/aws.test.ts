@@ -1,0 +1,215 @@
+/**
+ * End to end on the `aws` provider, driving the BUILT CLI (`node bin/run.js`) as a child process:
+ * the credential's `endpoints` point at the fake EC2/IAM/STS server and the S3 emulator, both on
+ * loopback in this test process. Each instance the fake launches is a real sshd "VM" in its own
+ * network namespace (10.200.N.2), which presents the host key anycloud put in its user data and
+ * reaches the S3 emulator at the same `http://127.0.0.1:PORT` URL through a forwarder. Bootstrap
+ * (supervisord, rclone sync) runs for real on it. Anything the VM writes under the remote prefix
+ * stays in that VM's private overlay, so a replacement VM starts from an empty disk.
+ *
+ * plan → apply (output and checkpoint synced to the emulator) → no changes → spot preemption by
+ * the fake → plan shows the VM replaced with EC2's reason → apply restores the checkpoint on the
+ * new VM → destroy leaves nothing anycloud owns in the fake or the emulator (the output bucket,
+ * which holds data, and the user's input bucket are kept, by the SPEC).
+ */
+import assert from 'node:assert/strict'
+import {existsSync, mkdtempSync, readdirSync, rmSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+
+import {CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client} from '@aws-sdk/client-s3'
+import {stringify} from 'yaml'
+
+import {disableSdkAmbientConfig, startFakeAws, type FakeAws} from '../helpers/fake-aws/index.js'
+import {SshdInstanceBackend} from '../helpers/fake-aws/sshd-backend.js'
+import {netnsAvailable, stopAllSshd} from '../helpers/sshd/index.js'
+import {s3ClientConfig, startS3Emulator, type S3Emulator} from '../helpers/storage/index.js'
+import {Project, until} from './cli.js'
+
+const KEYS = {accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER'}
+
+interface JsonChange {
+  address: string
+  action: string
+  reason: string
+}
+
+describe('e2e: aws provider against the fake EC2/IAM/STS and the S3 emulator, with sshd VMs', function () {
+  this.timeout(300_000)
+  let fake: FakeAws | undefined
+  let s3rig: S3Emulator | undefined
+  let s3: S3Client | undefined
+  let project: Project | undefined
+  let prefix = ''
+
+  before(async function () {
+    if (process.getuid?.() !== 0 || !(await netnsAvailable()).available) this.skip()
+    disableSdkAmbientConfig()
+    s3rig = await startS3Emulator()
+    prefix = mkdtempSync(join(tmpdir(), 'anycloud-aws-vm-'))
+    const backend = new SshdInstanceBackend({netns: true, forwardPorts: [Number(new URL(s3rig.endpoint).port)], sshd: {privateDirs: [prefix]}})
+    fake = await startFakeAws({backend, users: [{...KEYS, userName: 'e2e'}]})
+    s3 = new S3Client(s3ClientConfig(s3rig))
+  })
+
+  after(async () => {
+    await project?.cleanup([])
+    s3?.destroy()
+    await fake?.close()
+    await s3rig?.stop()
+    await stopAllSshd()
+    if (prefix) rmSync(prefix, {recursive: true, force: true})
+  })
+
+  async function objects(bucket: string): Promise<string[]> {
+    try {
+      const out = await s3!.send(new ListObjectsV2Command({Bucket: bucket}))
+      return (out.Contents ?? []).map((o) => o.Key ?? '').sort()
+    } catch {
+      return []
+    }
+  }
+
+  async function text(bucket: string, key: string): Promise<string> {
+    const out = await s3!.send(new GetObjectCommand({Bucket: bucket, Key: key}))
+    return (await out.Body!.transformToString()).trim()
+  }
+
+  const liveInstances = () => [...fake!.state.instances.values()].filter((i) => i.state !== 'terminated')
+
+  it('plan → apply → preemption → replace with the checkpoint restored → destroy', async () => {
+    await s3!.send(new CreateBucketCommand({Bucket: 'e2e-input'}))
+    await s3!.send(new PutObjectCommand({Bucket: 'e2e-input', Key: 'data.txt', Body: 'one two three\n'}))
+    const url = fake!.url
+    project = new Project(
+      stringify({
+        version: 1,
+        project: 'e2eaws',
+        credentials: {
+          'aws-fake': {
+            provider: 'aws',
+            region: 'us-east-1',
+            accessKeyId: '${env:E2E_AWS_KEY_ID}',
+            secretAccessKey: '${env:E2E_AWS_SECRET}',
+            endpoints: {s3: s3rig!.endpoint, ec2: url, iam: url, sts: url},
+          },
+        },
+        profiles: {
+          job: {
+            credentials: 'aws-fake',
+            vmType: 't3.micro',
+            spot: true,
+            runtime: 'process',
+            inputBucket: 'e2e-input',
+            outputBucket: 'e2e-output',
+            syncIntervalSeconds: 1,
+            command: [
+              'sh',
+              '-c',
+              'n=$(cat "$ANYCLOUD_CHECKPOINT/count" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "$ANYCLOUD_CHECKPOINT/count"; wc -w < "$ANYCLOUD_INPUT/data.txt" > "$ANYCLOUD_OUTPUT/run-$n.txt"; exec sleep 600',
+            ],
+          },
+        },
+      }),
+    )
+    const env = {
+      E2E_AWS_KEY_ID: KEYS.accessKeyId,
+      E2E_AWS_SECRET: KEYS.secretAccessKey,
+      AWS_EC2_METADATA_DISABLED: 'true',
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      AWS_CONFIG_FILE: '/nonexistent',
+      AWS_SHARED_CREDENTIALS_FILE: '/nonexistent',
+      ANYCLOUD_AWS_SSH_USER: 'root',
+      ANYCLOUD_AWS_POLL_MS: '100',
+      ANYCLOUD_REMOTE_PREFIX: prefix,
+      ANYCLOUD_STORAGE_CHECK: '3:1',
+    }
+    const run = (args: string[], code: number) => project!.expect(args, code, {env, timeoutMs: 240_000})
+
+    // 1. Plan: everything to create, the input bucket only read.
+    const planned = JSON.parse((await run(['plan', '--json', '--detailed-exitcode'], 2)).stdout) as {changes: JsonChange[]}
+    const actions = Object.fromEntries(planned.changes.map((c) => [c.address, c.action]))
+    assert.deepEqual(actions, {
+      'job.bucket.input': 'read',
+      'job.bucket.output': 'create',
+      'job.bucket.checkpoint': 'create',
+      'job.identity': 'create',
+      'job.network': 'create',
+      'job.sshkey': 'create',
+      'job.vm': 'create',
+      'job.bootstrap': 'create',
+      'job.workload': 'create',
+    })
+
+    // 2. Apply: a real bootstrap on the sshd VM, output and checkpoint synced to the emulator.
+    const applied = await run(['apply', '-y'], 0)
+    assert.match(applied.stderr, /Apply complete/)
+    const state = project.state()!
+    const dep = state.deployments.job
+    const instanceId = dep.resources['job.vm'].id
+    assert.match(instanceId, /^i-/)
+    assert.equal(liveInstances().length, 1)
+    const instance = fake!.state.instances.get(instanceId)!
+    assert.equal(instance.metadataOptions.httpTokens, 'required')
+    assert.equal(instance.market, 'spot')
+    await until('run-1.txt in the output bucket', async () => (await objects('e2e-output')).includes('run-1.txt'), 60_000, 200)
+    assert.equal(await text('e2e-output', 'run-1.txt'), '3')
+    await until('the checkpoint uploaded', async () => (await objects(dep.id)).includes('count'), 60_000, 200)
+    assert.equal(await text(dep.id, 'count'), '1')
+    // Nothing secret in state: no private key, no secret key.
+    const stateText = JSON.stringify(state)
+    assert.ok(!/PRIVATE KEY/.test(stateText))
+    assert.ok(!stateText.includes(KEYS.secretAccessKey + '"'), 'no secret key value in state')
+    assert.ok(existsSync(project.path('.anycloud', 'keys', dep.id)))
+
+    // 3. A second plan: no changes.
+    const clean = await run(['plan', '--detailed-exitcode'], 0)
+    assert.match(clean.stderr, /No changes\./)
+
+    // 4. The fake takes the spot instance back.
+    await fake!.preempt(instanceId)
+    const after = JSON.parse((await run(['plan', '--json', '--detailed-exitcode'], 2)).stdout) as {changes: JsonChange[]}
+    const vm = after.changes.find((c) => c.address === 'job.vm')!
+    assert.equal(vm.action, 'replace')
+    assert.equal(vm.reason, 'VM no longer exists (Server.SpotInstanceTermination)')
+    assert.equal(after.changes.find((c) => c.address === 'job.bootstrap')!.action, 'replace')
+    assert.equal(after.changes.find((c) => c.address === 'job.workload')!.action, 'replace')
+
+    // 5. Apply again: a new VM, a new host key, the checkpoint restored (count 1 → 2).
+    await run(['apply', '-y'], 0)
+    const dep2 = project.state()!.deployments.job
+    const newId = dep2.resources['job.vm'].id
+    assert.notEqual(newId, instanceId)
+    assert.equal(dep2.id, dep.id, 'the deployment id is stable')
+    assert.equal(liveInstances().length, 1)
+    await until('run-2.txt in the output bucket', async () => (await objects('e2e-output')).includes('run-2.txt'), 60_000, 200)
+    await until('the checkpoint count 2', async () => (await text(dep.id, 'count').catch(() => '')) === '2', 60_000, 200)
+    assert.equal(await text('e2e-output', 'run-1.txt'), '3', 'copy, never sync: the first run\'s output is still there')
+
+    // 6. Destroy: nothing anycloud owns is left.
+    const destroyed = await run(['destroy', '-y'], 0)
+    assert.match(destroyed.stderr, /e2e-output/, 'says the output bucket was kept')
+    assert.deepEqual(liveInstances(), [])
+    assert.deepEqual([...fake!.state.securityGroups.values()].filter((g) => !g.isDefault).map((g) => g.groupName), [])
+    assert.equal(fake!.state.keyPairs.size, 0)
+    assert.equal(fake!.state.roles.size, 0)
+    assert.equal(fake!.state.instanceProfiles.size, 0)
+    assert.deepEqual(await objects(dep.id), [])
+    assert.equal(s3rig!.bucketState(dep.id) === undefined || !(await bucketExists(dep.id)), true, 'checkpoint bucket deleted')
+    assert.ok((await objects('e2e-output')).includes('run-1.txt'), 'output bucket with data kept')
+    assert.ok((await objects('e2e-input')).includes('data.txt'), 'input bucket never touched')
+    const keys = project.path('.anycloud', 'keys')
+    assert.deepEqual(existsSync(keys) ? readdirSync(keys) : [], [])
+    assert.deepEqual(Object.keys(project.state()?.deployments ?? {}), [])
+  })
+
+  async function bucketExists(name: string): Promise<boolean> {
+    const {HeadBucketCommand} = await import('@aws-sdk/client-s3')
+    try {
+      await s3!.send(new HeadBucketCommand({Bucket: name}))
+      return true
+    } catch {
+      return false
+    }
+  }
+})
