@@ -77,14 +77,13 @@ describe('e2e: aws provider against the fake EC2/IAM/STS and the S3 emulator, wi
 
   const liveInstances = () => [...fake!.state.instances.values()].filter((i) => i.state !== 'terminated')
 
-  it('plan → apply → preemption → replace with the checkpoint restored → destroy', async () => {
-    await s3!.send(new CreateBucketCommand({Bucket: 'e2e-input'}))
-    await s3!.send(new PutObjectCommand({Bucket: 'e2e-input', Key: 'data.txt', Body: 'one two three\n'}))
+  /** A project whose aws credential points at the rigs, and the env its CLI runs with. */
+  function awsProject(name: string, job: Record<string, unknown>): {project: Project; env: Record<string, string>} {
     const url = fake!.url
-    project = new Project(
+    const p = new Project(
       stringify({
         version: 1,
-        project: 'e2eaws',
+        project: name,
         credentials: {
           'aws-fake': {
             provider: 'aws',
@@ -94,22 +93,7 @@ describe('e2e: aws provider against the fake EC2/IAM/STS and the S3 emulator, wi
             endpoints: {s3: s3rig!.endpoint, ec2: url, iam: url, sts: url},
           },
         },
-        profiles: {
-          job: {
-            credentials: 'aws-fake',
-            vmType: 't3.micro',
-            spot: true,
-            runtime: 'process',
-            inputBucket: 'e2e-input',
-            outputBucket: 'e2e-output',
-            syncIntervalSeconds: 1,
-            command: [
-              'sh',
-              '-c',
-              'n=$(cat "$ANYCLOUD_CHECKPOINT/count" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "$ANYCLOUD_CHECKPOINT/count"; wc -w < "$ANYCLOUD_INPUT/data.txt" > "$ANYCLOUD_OUTPUT/run-$n.txt"; exec sleep 600',
-            ],
-          },
-        },
+        profiles: {job: {credentials: 'aws-fake', vmType: 't3.micro', runtime: 'process', syncIntervalSeconds: 1, ...job}},
       }),
     )
     const env = {
@@ -124,6 +108,24 @@ describe('e2e: aws provider against the fake EC2/IAM/STS and the S3 emulator, wi
       ANYCLOUD_REMOTE_PREFIX: prefix,
       ANYCLOUD_STORAGE_CHECK: '3:1',
     }
+    return {project: p, env}
+  }
+
+  it('plan → apply → preemption → replace with the checkpoint restored → destroy', async () => {
+    await s3!.send(new CreateBucketCommand({Bucket: 'e2e-input'}))
+    await s3!.send(new PutObjectCommand({Bucket: 'e2e-input', Key: 'data.txt', Body: 'one two three\n'}))
+    const made = awsProject('e2eaws', {
+      spot: true,
+      inputBucket: 'e2e-input',
+      outputBucket: 'e2e-output',
+      command: [
+        'sh',
+        '-c',
+        'n=$(cat "$ANYCLOUD_CHECKPOINT/count" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "$ANYCLOUD_CHECKPOINT/count"; wc -w < "$ANYCLOUD_INPUT/data.txt" > "$ANYCLOUD_OUTPUT/run-$n.txt"; exec sleep 600',
+      ],
+    })
+    project = made.project
+    const env = made.env
     const run = (args: string[], code: number) => project!.expect(args, code, {env, timeoutMs: 240_000})
 
     // 1. Plan: everything to create, the input bucket only read.
@@ -203,6 +205,35 @@ describe('e2e: aws provider against the fake EC2/IAM/STS and the S3 emulator, wi
     assert.deepEqual(existsSync(keys) ? readdirSync(keys) : [], [])
     assert.deepEqual(Object.keys(project.state()?.deployments ?? {}), [])
   })
+
+  for (const point of ['after-intent', 'after-create'] as const) {
+    it(`killed (SIGKILL) ${point === 'after-intent' ? 'after the intent, before RunInstances' : 'after RunInstances returned, before state was saved'}: the re-run makes no second instance`, async () => {
+      await project?.cleanup([])
+      const made = awsProject(`e2ecrash${point === 'after-intent' ? 'a' : 'b'}`, {command: ['sleep', '600']})
+      project = made.project
+      const before = fake!.calls('RunInstances').length
+      const killed = await project.run(['apply', '-y'], {env: {...made.env, ANYCLOUD_TEST_CRASH_AT: `${point}:job.vm`}, timeoutMs: 240_000})
+      assert.equal(killed.signal, 'SIGKILL', killed.stderr)
+      const pending = project.state()!.deployments.job.resources['job.vm']
+      assert.equal(pending.status, 'pending')
+      const deploymentId = project.state()!.deployments.job.id
+      const tagged = () => fake!.instancesTagged('anycloud-deployment', deploymentId).filter((i) => i.state !== 'terminated')
+      assert.equal(tagged().length, point === 'after-intent' ? 0 : 1)
+
+      await project.expect(['apply', '-y'], 0, {env: made.env, timeoutMs: 240_000})
+      assert.equal(tagged().length, 1, 'exactly one instance')
+      assert.equal(fake!.calls('RunInstances').length - before, 1, 'one RunInstances in all')
+      const rec = project.state()!.deployments.job.resources['job.vm']
+      assert.equal(rec.status, 'created')
+      assert.equal(rec.id, tagged()[0].instanceId)
+      assert.match((await project.expect(['plan', '--detailed-exitcode'], 0, {env: made.env, timeoutMs: 240_000})).stderr, /No changes\./)
+
+      await project.expect(['destroy', '-y'], 0, {env: made.env, timeoutMs: 240_000})
+      assert.deepEqual(tagged(), [])
+      assert.equal([...fake!.state.keyPairs.values()].filter((k) => k.tags['anycloud-deployment'] === deploymentId).length, 0)
+      assert.equal([...fake!.state.roles.values()].filter((r) => r.tags['anycloud-deployment'] === deploymentId).length, 0)
+    })
+  }
 
   async function bucketExists(name: string): Promise<boolean> {
     const {HeadBucketCommand} = await import('@aws-sdk/client-s3')
