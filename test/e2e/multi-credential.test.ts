@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import {readFileSync, writeFileSync} from 'node:fs'
+import {readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {buckets, configYaml, jobProfile, machines, Project, seedBucket} from './cli.js'
@@ -143,5 +143,37 @@ describe('e2e: several credentials (each local root its own cloud)', function ()
     assert.equal(project.state()!.deployments.job.placement?.credential, 'a')
     assert.equal(machines(project.path('ca')).length, 1)
     assert.deepEqual(machines(project.path('cb')), [])
+  })
+
+  it('two profiles, one failing: only its root cause fails, its dependents are skipped, the other converges; destroy PROFILE leaves the other alone', async () => {
+    project = new Project(configYaml({
+      credentials: CREDENTIALS,
+      profiles: {
+        bad: jobProfile({credentials: 'a', inputBucket: 'in', outputBucket: 'out-bad', command: ['sleep', '300']}),
+        good: jobProfile({credentials: 'b', inputBucket: 'in', outputBucket: 'out-good', command: ['sleep', '300']}),
+      },
+    }))
+    seedBucket(project.path('ca'), 'in')
+    seedBucket(project.path('cb'), 'in')
+    const status = JSON.parse((await project.expect(['status', '--json'], 0)).stdout) as {deployments: Array<{profile: string; applied: boolean}>}
+    assert.deepEqual(status.deployments.map((d) => [d.profile, d.applied]), [['bad', false], ['good', false]])
+    fault(project, 'ca', {capacity: ['*']})
+    const r = await project.expect(['apply', '-y', '--json'], 1)
+    const out = JSON.parse(r.stdout) as {outcome: {done: string[]; failed: Array<{address: string; message: string}>; skipped: Array<{address: string; reason: string}>}}
+    assert.deepEqual(out.outcome.failed.map((f) => f.address), ['bad.vm'], 'only the root cause is an error')
+    assert.deepEqual(out.outcome.skipped.map((s) => s.address).sort(), ['bad.bootstrap', 'bad.workload'])
+    assert.ok(out.outcome.done.includes('good.workload'))
+    assert.equal(r.stderr.match(/ failed: /g)?.length, 1, 'one failure line on stderr')
+    assert.equal(machines(project.path('cb')).length, 1)
+
+    rmSync(project.path('ca', '.anycloud-fault.json'))
+    await project.expect(['apply', '-y'], 0)
+    assert.match((await project.expect(['plan', '--detailed-exitcode'], 0)).stderr, /^No changes\.$/m)
+    const goodId = project.state()!.deployments.good.id
+    await project.expect(['destroy', '-y', 'bad'], 0)
+    assert.deepEqual(Object.keys(project.state()!.deployments), ['good'])
+    assert.deepEqual(machines(project.path('ca')), [])
+    assert.deepEqual(machines(project.path('cb')), [goodId])
+    assert.match((await project.expect(['plan', '--detailed-exitcode', 'good'], 0)).stderr, /^No changes\.$/m)
   })
 })
