@@ -122,13 +122,13 @@ export function gcsRemote(rig: {apiEndpoint: string; projectNumber: string}, buc
 }
 
 /** Polls `check` until truthy or the deadline (then throws naming `what`). Never a bare sleep. */
-export async function until<T>(what: string, check: () => T | Promise<T>, timeoutMs = 20_000, everyMs = 100): Promise<T> {
+export async function until<T>(what: string, check: () => T | Promise<T>, timeoutMs = 20_000, everyMs = 100): Promise<Exclude<T, undefined | null | false | '' | 0>> {
   const deadline = Date.now() + timeoutMs
   let last: unknown
   for (;;) {
     try {
       const v = await check()
-      if (v) return v
+      if (v) return v as Exclude<T, undefined | null | false | '' | 0>
     } catch (error) {
       last = error
     }
