@@ -102,6 +102,9 @@ export async function planChanges(options: PlanOptions): Promise<Plan> {
     const excluded = new Set(options.excludeCredentials?.[profile.name] ?? [])
     let placement: Placement | undefined
     const hasLive = record && Object.values(record.resources).some((r) => r.kind !== 'bucket' && r.kind !== 'workload')
+    // A job that finished with the spec the file still has stays where it ran: there is nothing to
+    // place, and re-placing would move (re-create elsewhere, delete here) the buckets it left.
+    const finishedHere = Boolean(record?.workload && (record.workload.phase === 'completed' || record.workload.phase === 'failed') && record.workload.specHash === hashOf(workloadAttributes(profile)) && !replace.has(addressOf(profile.name, 'workload')))
     // Where the profile wants to run on a credential: region, zone, spot and vmType come from the file
     // (a change there must show in the plan); the zone a VM landed in is kept while the region stays.
     const placementOn = (name: string, kind: Placement['provider'], defaultRegion: string, recorded?: Placement): Placement => {
@@ -109,7 +112,7 @@ export async function planChanges(options: PlanOptions): Promise<Plan> {
       const zone = profile.zone ?? (recorded && recorded.credential === name && recorded.region === region ? recorded.zone : undefined)
       return {credential: name, provider: kind, region, ...(zone ? {zone} : {}), spot: profile.spot, ...(profile.hardware.kind === 'vm' ? {vmType: profile.hardware.vmType} : {})}
     }
-    if (record?.placement && profile.credentials.includes(record.placement.credential) && !excluded.has(record.placement.credential) && (hasLive || options.destroy)) {
+    if (record?.placement && profile.credentials.includes(record.placement.credential) && !excluded.has(record.placement.credential) && (hasLive || finishedHere || options.destroy)) {
       const recorded = record.placement
       placement = options.destroy ? recorded : placementOn(recorded.credential, recorded.provider, (await providers.get(recorded.credential)).defaultRegion(), recorded)
     } else if (!options.destroy) {

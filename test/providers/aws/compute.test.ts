@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict'
-import {existsSync, readFileSync, readdirSync, rmSync, statSync} from 'node:fs'
+import {existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {AuthError, CapacityError, ThrottledError} from '../../../src/errors/index.js'
 import type {DeploymentContext, DesiredResource, ResourceRecord} from '../../../src/model/resources.js'
 import {fingerprintSha256, sameKey} from '../../../src/remote/host-keys.js'
-import {CANONICAL_OWNER, ec2Name, iamName, type AwsProvider} from '../../../src/providers/aws/index.js'
+import {AwsProvider, CANONICAL_OWNER, DEFAULT_MAX_ATTEMPTS, ec2Name, iamName} from '../../../src/providers/aws/index.js'
 import {parseCloudInit} from '../../helpers/fake-aws/index.js'
-import {allStrings, awsCredential, callOf, deploymentOf, makeProvider, recordOf, startRigs, StateDirs, stopRigs, type Rigs} from './helpers.js'
+import {withEnv} from '../../helpers/storage/index.js'
+import {allStrings, awsCredential, callOf, deploymentOf, KEYS, makeProvider, recordOf, startRigs, StateDirs, stopRigs, type Rigs} from './helpers.js'
 
 const P = 'train'
 
@@ -329,6 +330,30 @@ describe('aws provider: EC2 (security group, key pair, instance) against the fak
       const unknown = makeProvider(awsCredential('bad', rigs, {accessKeyId: 'AKIAUNKNOWN000000001', secretAccessKey: 'nope'}))
       await assert.rejects(unknown.checkAuth(), (e) => e instanceof AuthError)
       await unknown.close()
+    })
+
+    it('a named profile (fromIni) authenticates; a missing profile is an AuthError; production retries are standard mode, 5 attempts', async () => {
+      const dir = dirs.make()
+      const file = join(dir, 'credentials')
+      writeFileSync(file, `[anycloud-test]\naws_access_key_id = ${KEYS.accessKeyId}\naws_secret_access_key = ${KEYS.secretAccessKey}\n`)
+      const env = withEnv({AWS_SHARED_CREDENTIALS_FILE: file, AWS_CONFIG_FILE: join(dir, 'config'), AWS_PROFILE: undefined, AWS_ACCESS_KEY_ID: undefined, AWS_SECRET_ACCESS_KEY: undefined})
+      env.apply()
+      try {
+        const base = awsCredential('named', rigs)
+        const spec = {...base.spec, profile: 'anycloud-test'} as Record<string, unknown>
+        delete spec.accessKeyId
+        delete spec.secretAccessKey
+        const named = new AwsProvider({credential: {...base, spec: spec as never}, configDir: dir, credentials: {}, env: {}, providerFor: async () => provider})
+        assert.match(String((await named.checkAuth()).account), /user\/anycloud-test/)
+        const call = rigs.fake.calls('GetCallerIdentity').at(-1)!
+        assert.equal(call.maxAttempts, DEFAULT_MAX_ATTEMPTS, 'the bounded budget of the production client')
+        await named.close()
+        const missing = new AwsProvider({credential: {...base, spec: {...spec, profile: 'no-such-profile'} as never}, configDir: dir, credentials: {}, env: {}, providerFor: async () => provider})
+        await assert.rejects(missing.checkAuth(), (e) => e instanceof AuthError && /no-such-profile|credentials/i.test(e.message))
+        await missing.close()
+      } finally {
+        env.restore()
+      }
     })
 
     it('prepare learns the zones EC2 lists for the account (fallback: the region table)', async () => {
