@@ -176,4 +176,21 @@ describe('e2e: several credentials (each local root its own cloud)', function ()
     assert.deepEqual(machines(project.path('cb')), [goodId])
     assert.match((await project.expect(['plan', '--detailed-exitcode', 'good'], 0)).stderr, /^No changes\.$/m)
   })
+
+  it('a finished job stays where it ran: its credential expiring later moves nothing', async () => {
+    project = new Project(twoClouds({command: ['sh', '-c', 'echo done > "$ANYCLOUD_OUTPUT/result.txt"'], persistBucket: true}))
+    seedBucket(project.path('ca'), 'in')
+    seedBucket(project.path('cb'), 'in')
+    await project.expect(['apply', '-y', '--wait'], 0)
+    const id = project.state()!.deployments.job.id
+    assert.deepEqual(buckets(project.path('ca')), [id, 'in', 'out'].sort())
+    fault(project, 'ca', {auth: 'expired'})
+    const plan = await project.expect(['plan', '--detailed-exitcode'], 0)
+    assert.match(plan.stderr, /^No changes\.$/m)
+    assert.doesNotMatch(plan.stderr, /moves from credential/)
+    // A changed spec runs again: then it is placed afresh, on the credential that works.
+    project.write(twoClouds({command: ['sh', '-c', 'echo again > "$ANYCLOUD_OUTPUT/result.txt"'], persistBucket: true}))
+    const rerun = JSON.parse((await project.expect(['plan', '--json'], 0)).stdout) as {profiles: Record<string, {placement: {credential: string}}>}
+    assert.equal(rerun.profiles.job.placement.credential, 'b')
+  })
 })
