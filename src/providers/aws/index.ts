@@ -33,7 +33,7 @@ import * as buckets from './buckets.js'
 import {AwsClients, type AwsSdkOverrides} from './clients.js'
 import * as compute from './compute.js'
 import {DEFAULT_SSH_USER, DEFAULT_TIMING, type AwsTiming, type ComputeContext} from './compute.js'
-import {awsCall, PROVIDER, toProviderError} from './errors.js'
+import {PROVIDER, toProviderError} from './errors.js'
 import * as identity from './identity.js'
 import * as rclone from './rclone.js'
 
@@ -366,10 +366,3 @@ export const createAwsProvider: ProviderFactory = async (options) => {
   }
   return new AwsProvider(options)
 }
-
-/** For tests: a provider with fast retries and waits. */
-export function createAwsProviderWith(options: AwsProviderOptions): AwsProvider {
-  return new AwsProvider(options)
-}
-
-export {awsCall}

@@ -9,7 +9,7 @@ import {bucketSessionPolicy, CHAINED_MAX_SECONDS, FEDERATION_MAX_SECONDS, type A
 import type {RcloneRequest} from '../../../src/providers/provider.js'
 import {FAKE_ACCOUNT_ID, sdkConfig} from '../../helpers/fake-aws/index.js'
 import {rcloneEnv, runRclone, s3ClientConfig} from '../../helpers/storage/index.js'
-import {allStrings, awsCredential, KEYS, makeProvider, startRigs, stopRigs, type Rigs} from './helpers.js'
+import {allStrings, awsCredential, deploymentOf, KEYS, makeProvider, startRigs, StateDirs, stopRigs, type Rigs} from './helpers.js'
 
 const request = (bucket: string, role: RcloneRequest['role'], extra: Partial<RcloneRequest> = {}): RcloneRequest => ({bucket, role, deploymentId: 'acme-train-abc123', instanceIdentity: false, ...extra})
 
@@ -28,6 +28,7 @@ function allows(policy: unknown, action: string, resource: string): boolean {
 
 describe('aws provider: rclone remotes and scoped STS credentials', function () {
   let rigs: Rigs
+  const dirs = new StateDirs()
   const providers: AwsProvider[] = []
   const provider = (...args: Parameters<typeof makeProvider>) => {
     const p = makeProvider(...args)
@@ -44,6 +45,8 @@ describe('aws provider: rclone remotes and scoped STS credentials', function () 
   })
   afterEach(async () => {
     await rigs.fake.reset()
+    await rigs.s3.reset()
+    dirs.cleanup()
   })
 
   /** Real AWS as far as STS is concerned: no S3 endpoint override. */
@@ -76,6 +79,20 @@ describe('aws provider: rclone remotes and scoped STS credentials', function () 
     for (const [k, v] of Object.entries({...remote.options, ...secrets})) env[`RCLONE_CONFIG_ACIN_${k.toUpperCase()}`] = v
     const r = await runRclone(['lsf', `ACIN:${remote.path}`], {env: rcloneEnv(env)})
     assert.equal(r.stdout.trim(), 'hello.txt')
+  })
+
+  it('remotes name the bucket\'s region (prepare reads it); the bootstrap hash is the same at plan time and in a fresh apply process', async () => {
+    const deployment = deploymentOf(dirs.make(), {profile: {spot: true, outputBucket: 'west-results'}, placement: {region: 'eu-west-1', spot: true}})
+    const bootstrap = {address: 'train.bootstrap', profile: 'train', kind: 'bootstrap' as const, credential: 'aws', provider: 'aws' as const, name: deployment.deploymentId, dependsOn: [], attributes: {}}
+    const planning = provider(awsCredential('aws', rigs))
+    await planning.prepare(deployment)
+    const planned = planning.desiredAttributes(bootstrap, deployment).hash
+    assert.equal(planning.rcloneRemote(request('west-results', 'output', {instanceIdentity: true})).options.region, 'eu-west-1', 'the region it will be created in')
+    await planning.createBucket({...bootstrap, address: 'train.bucket.output', kind: 'bucket', role: 'output', name: 'west-results', attributes: {}}, {region: 'eu-west-1', tags: {'anycloud-managed': 'true', 'anycloud-deployment': deployment.deploymentId}})
+    const applying = provider(awsCredential('aws', rigs))
+    await applying.prepare(deployment)
+    assert.equal(applying.rcloneRemote(request('west-results', 'output', {instanceIdentity: true})).options.region, 'eu-west-1', 'read with GetBucketLocation')
+    assert.equal(applying.desiredAttributes(bootstrap, deployment).hash, planned)
   })
 
   it('with instance identity on AWS: env_auth, no secret', async () => {
