@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import {existsSync, readdirSync, readFileSync} from 'node:fs'
+import {existsSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {buckets, configYaml, finished, jobProfile, liveSupervisors, machines, processesUnder, Project, seedBucket, stderrMatch, supervisorProcesses} from './cli.js'
@@ -184,16 +184,24 @@ describe('e2e: faults (reliability rows 7, 8, 10)', function () {
       await assertNoChanges(project, 'after the contended apply')
     })
 
-    it('state unlock releases a lock left by a run that died, given its id', async () => {
+    it('a lock left by a run that died on another machine: apply exits 4 naming it; state unlock with the id from that message releases it', async () => {
       project = newProject()
       const crashed = await project.run(['apply', '-y'], {env: {ANYCLOUD_TEST_CRASH_AT: 'after-intent:job.vm'}})
       assert.equal(crashed.signal, 'SIGKILL')
-      const lock = JSON.parse(readFileSync(project.path('.anycloud', 'state.lock'), 'utf8')) as {id: string}
+      // The same lock, as if the run had died on a CI agent: its pid cannot be checked from here.
+      const lockPath = project.path('.anycloud', 'state.lock')
+      writeFileSync(lockPath, JSON.stringify({...JSON.parse(readFileSync(lockPath, 'utf8')), host: 'ci-agent-7'}))
+      const locked = await project.expect(['apply', '-y'], 4)
+      assert.match(locked.stderr, /locked by another run: apply by .+@ci-agent-7/)
+      const id = /lock id (\S+)/.exec(locked.stderr)?.[1]
+      assert.ok(id, locked.stderr)
+      assert.match(locked.stderr, new RegExp(`anycloud state unlock ${id}`), 'the message says how to release it')
+
       await project.expect(['state', 'unlock', 'not-the-id'], 3)
-      assert.ok(existsSync(project.path('.anycloud', 'state.lock')))
-      const ok = await project.expect(['state', 'unlock', lock.id], 0)
-      assert.match(ok.stderr, new RegExp(`Released lock ${lock.id}`))
-      assert.equal(existsSync(project.path('.anycloud', 'state.lock')), false)
+      assert.ok(existsSync(lockPath), 'a wrong id leaves the lock')
+      const ok = await project.expect(['state', 'unlock', id], 0)
+      assert.match(ok.stderr, new RegExp(`Released lock ${id}`))
+      assert.equal(existsSync(lockPath), false)
       await project.expect(['apply', '-y'], 0)
       assertConverged(project, 'after unlock')
     })
