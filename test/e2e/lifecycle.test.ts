@@ -2,7 +2,17 @@ import assert from 'node:assert/strict'
 import {existsSync, readFileSync, rmSync} from 'node:fs'
 import {join} from 'node:path'
 
+import {assertValidPlan, planValidator} from '../engine/plan-schema.js'
 import {buckets, configYaml, jobProfile, liveSupervisors, machines, processesUnder, Project, seedBucket, until} from './cli.js'
+
+const validatePlan = planValidator()
+
+/** Parses `plan --json` output, checking it against schemas/plan.schema.json. */
+function planOf(stdout: string): unknown {
+  const plan = JSON.parse(stdout) as unknown
+  assertValidPlan(plan, validatePlan)
+  return plan
+}
 
 const SUMMARY = /^(Plan: \d+ to create, \d+ to update, \d+ to replace, \d+ to delete\.|No changes\.)$/
 
@@ -65,7 +75,7 @@ describe('e2e: lifecycle on the local provider', function () {
     const changed = await project.expect(['plan', '--detailed-exitcode'], 2)
     assert.equal(lastLine(changed.stderr), 'Plan: 0 to create, 1 to update, 1 to replace, 0 to delete.')
     assert.match(changed.stderr, /# job\.workload must be replaced: command changed/)
-    const json = JSON.parse((await project.expect(['plan', '--json', '--detailed-exitcode'], 2)).stdout) as {changes: JsonChange[]}
+    const json = planOf((await project.expect(['plan', '--json', '--detailed-exitcode'], 2)).stdout) as {changes: JsonChange[]}
     // The command lives in the rendered job files (bootstrap, updated in place) and the workload (re-run); nothing else moves.
     assert.deepEqual(visible(json), [['job.bootstrap', 'update'], ['job.workload', 'replace']])
     const workload = json.changes.find((c) => c.address === 'job.workload')!
@@ -120,7 +130,7 @@ describe('e2e: lifecycle on the local provider', function () {
     const id = project.state()!.deployments.job.id
     await until('the workload to complete', async () => JSON.parse((await project!.expect(['status', '--json'], 0)).stdout).deployments[0].workload.phase === 'completed')
 
-    const plan = JSON.parse((await project.expect(['plan', '--json', '--detailed-exitcode'], 2)).stdout) as {changes: JsonChange[]; profiles: Record<string, {phase: string}>}
+    const plan = planOf((await project.expect(['plan', '--json', '--detailed-exitcode'], 2)).stdout) as {changes: JsonChange[]; profiles: Record<string, {phase: string}>}
     assert.equal(plan.profiles.job.phase, 'done')
     assert.deepEqual(visible(plan), [['job.bucket.checkpoint', 'delete'], ['job.vm', 'delete'], ['job.bootstrap', 'delete']])
     assert.match(plan.changes.find((c) => c.address === 'job.vm')!.reason, /completed \(exit 0\).*persist is off/)
@@ -152,7 +162,7 @@ describe('e2e: lifecycle on the local provider', function () {
 
     // Drift on a finished deployment: nothing syncs any more, so a deleted output bucket stays deleted.
     rmSync(join(root(), 'buckets', 'e2e-output'), {recursive: true, force: true})
-    const drift = JSON.parse((await project.expect(['plan', '--json', '--detailed-exitcode'], 2)).stdout) as {changes: JsonChange[]}
+    const drift = planOf((await project.expect(['plan', '--json', '--detailed-exitcode'], 2)).stdout) as {changes: JsonChange[]}
     assert.deepEqual(visible(drift), [['job.bucket.output', 'create']])
     assert.match(drift.changes.find((c) => c.address === 'job.bucket.output')!.reason, /no longer exists/)
 
@@ -170,7 +180,7 @@ describe('e2e: lifecycle on the local provider', function () {
     const before = project.state()!.deployments.job
     const pid = liveSupervisors(root())
 
-    const plan = JSON.parse((await project.expect(['plan', '--json', '--replace', 'job.bootstrap'], 0)).stdout) as {changes: JsonChange[]}
+    const plan = planOf((await project.expect(['plan', '--json', '--replace', 'job.bootstrap'], 0)).stdout) as {changes: JsonChange[]}
     assert.deepEqual(visible(plan), [['job.bootstrap', 'replace'], ['job.workload', 'replace']])
     assert.match(plan.changes.find((c) => c.address === 'job.bootstrap')!.reason, /--replace/)
 
@@ -191,7 +201,7 @@ describe('e2e: lifecycle on the local provider', function () {
     const malformed = await project.expect(['apply', '-y', '--replace', 'job.database'], 3)
     assert.match(malformed.stderr, /--replace job\.database: not a resource address/)
     // Well-formed, but the local provider has no identity: a warning, not a silent no-op.
-    const absent = JSON.parse((await project.expect(['plan', '--json', '--replace', 'job.identity', '--detailed-exitcode'], 0)).stdout) as {diagnostics: Array<{severity: string; message: string}>}
+    const absent = planOf((await project.expect(['plan', '--json', '--replace', 'job.identity', '--detailed-exitcode'], 0)).stdout) as {diagnostics: Array<{severity: string; message: string}>}
     assert.deepEqual(absent.diagnostics.map((d) => d.severity), ['warning'])
     assert.match(absent.diagnostics[0].message, /--replace job\.identity: no such resource in this plan/)
   })
@@ -204,13 +214,13 @@ describe('e2e: lifecycle on the local provider', function () {
 
     process.kill(pid, 'SIGKILL')
     await until('the supervisor to die', () => liveSupervisors(root()).length === 0)
-    let plan = JSON.parse((await project.expect(['plan', '--json', '--detailed-exitcode'], 2)).stdout) as {changes: JsonChange[]}
+    let plan = planOf((await project.expect(['plan', '--json', '--detailed-exitcode'], 2)).stdout) as {changes: JsonChange[]}
     assert.deepEqual(visible(plan), [['job.workload', 'replace']])
     assert.match(plan.changes.find((c) => c.address === 'job.workload')!.reason, /lost/)
 
     // With no supervisor left, nothing syncs into the output bucket any more (a sync would re-create it).
     rmSync(join(root(), 'buckets', 'e2e-output'), {recursive: true, force: true})
-    plan = JSON.parse((await project.expect(['plan', '--json', '--detailed-exitcode'], 2)).stdout) as {changes: JsonChange[]}
+    plan = planOf((await project.expect(['plan', '--json', '--detailed-exitcode'], 2)).stdout) as {changes: JsonChange[]}
     assert.deepEqual(visible(plan), [['job.bucket.output', 'create'], ['job.workload', 'replace']])
     assert.match(plan.changes.find((c) => c.address === 'job.bucket.output')!.reason, /no longer exists/)
     const human = await project.expect(['plan'], 0)
@@ -231,7 +241,7 @@ describe('e2e: lifecycle on the local provider', function () {
     const id = project.state()!.deployments.job.id
     for (const pid of processesUnder(root())) process.kill(pid, 'SIGKILL')
     rmSync(join(root(), 'machines', id), {recursive: true, force: true})
-    const plan = JSON.parse((await project.expect(['plan', '--json', '--detailed-exitcode'], 2)).stdout) as {changes: JsonChange[]}
+    const plan = planOf((await project.expect(['plan', '--json', '--detailed-exitcode'], 2)).stdout) as {changes: JsonChange[]}
     assert.deepEqual(visible(plan), [['job.vm', 'create'], ['job.bootstrap', 'create'], ['job.workload', 'create']])
     assert.match(plan.changes.find((c) => c.address === 'job.vm')!.reason, /VM no longer exists/)
     await project.expect(['apply', '-y'], 0)

@@ -2,7 +2,17 @@ import assert from 'node:assert/strict'
 import {readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
+import {assertValidPlan, planValidator} from '../engine/plan-schema.js'
 import {buckets, configYaml, jobProfile, machines, Project, seedBucket} from './cli.js'
+
+const validatePlan = planValidator()
+
+/** Parses `plan --json` output, checking it against schemas/plan.schema.json. */
+function planOf(stdout: string): unknown {
+  const plan = JSON.parse(stdout) as unknown
+  assertValidPlan(plan, validatePlan)
+  return plan
+}
 
 /** Two `local` credentials, each its own root, i.e. its own "cloud". */
 const CREDENTIALS = {a: 'ca', b: 'cb'}
@@ -80,7 +90,7 @@ describe('e2e: several credentials (each local root its own cloud)', function ()
     assert.deepEqual(machines(project.path('ca')), [])
     assert.deepEqual(buckets(project.path('cb')), [dep.id, 'in', 'out'].sort(), 'output and checkpoint buckets where the VM landed')
     // JSON: the plan shows the placement.
-    const plan = JSON.parse((await project.expect(['plan', '--json'], 0)).stdout) as {profiles: Record<string, {placement: {credential: string}}>}
+    const plan = planOf((await project.expect(['plan', '--json'], 0)).stdout) as {profiles: Record<string, {placement: {credential: string}}>}
     assert.equal(plan.profiles.job.placement.credential, 'b')
   })
 
@@ -135,7 +145,7 @@ describe('e2e: several credentials (each local root its own cloud)', function ()
     fault(project, 'ca', {auth: 'expired'})
 
     // A fresh plan sees the expired credential and moves on.
-    const fresh = JSON.parse((await project.expect(['plan', '--json'], 0)).stdout) as {profiles: Record<string, {placement: {credential: string}}>}
+    const fresh = planOf((await project.expect(['plan', '--json'], 0)).stdout) as {profiles: Record<string, {placement: {credential: string}}>}
     assert.equal(fresh.profiles.job.placement.credential, 'b')
     // The saved plan is not re-placed: it is applied as it was made (the local cloud accepts the
     // calls; on a real cloud the expired credential would fail them).
@@ -190,7 +200,7 @@ describe('e2e: several credentials (each local root its own cloud)', function ()
     assert.doesNotMatch(plan.stderr, /moves from credential/)
     // A changed spec runs again: then it is placed afresh, on the credential that works.
     project.write(twoClouds({command: ['sh', '-c', 'echo again > "$ANYCLOUD_OUTPUT/result.txt"'], persistBucket: true}))
-    const rerun = JSON.parse((await project.expect(['plan', '--json'], 0)).stdout) as {profiles: Record<string, {placement: {credential: string}}>}
+    const rerun = planOf((await project.expect(['plan', '--json'], 0)).stdout) as {profiles: Record<string, {placement: {credential: string}}>}
     assert.equal(rerun.profiles.job.placement.credential, 'b')
   })
 })

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 
+import {assertValidPlan, planValidator} from '../engine/plan-schema.js'
 import {ANSI, configYaml, jobProfile, Project, type RunResult, seedBucket} from './cli.js'
 
 const SUMMARY = /^(Plan: \d+ to create, \d+ to update, \d+ to replace, \d+ to delete\.|No changes\.)$/
@@ -20,6 +21,7 @@ describe('e2e: output discipline', function () {
   this.timeout(90_000)
   let project: Project | undefined
   const root = () => project!.path('cloud')
+  const validate = planValidator()
 
   afterEach(async () => {
     await project?.cleanup()
@@ -43,9 +45,13 @@ describe('e2e: output discipline', function () {
       const r = await project.expect(args, code)
       const doc = oneJson(r) as Record<string, unknown>
       noAnsi(r, args.join(' '))
-      if (args[0] === 'plan') assert.equal(doc.formatVersion, '1')
+      if (args[0] === 'plan') {
+        assert.equal(doc.formatVersion, '1')
+        assertValidPlan(doc, validate)
+      }
       if (args[0] === 'apply' || args[0] === 'destroy') {
         assert.ok(doc.plan && doc.outcome, `${args.join(' ')}: {plan, outcome}`)
+        assertValidPlan(doc.plan, validate)
         assert.match(r.stderr, /: (creating|destroying)\.\.\./, 'progress is on stderr')
         assert.doesNotMatch(r.stdout, /creating\.\.\.|destroying\.\.\./)
       }
