@@ -168,6 +168,11 @@ describe('e2e: aws provider against the fake EC2/IAM/STS and the S3 emulator, wi
     const clean = await run(['plan', '--detailed-exitcode'], 0)
     assert.match(clean.stderr, /No changes\./)
 
+    const status = JSON.parse((await run(['status', '--json'], 0)).stdout) as {deployments: Array<{address?: string; workload: {phase: string}; resources: Array<{address: string; exists: boolean | null}>}>}
+    assert.equal(status.deployments[0].address, fake!.state.instances.get(instanceId)!.publicIpAddress)
+    assert.equal(status.deployments[0].workload.phase, 'running')
+    assert.ok(status.deployments[0].resources.every((r) => r.exists === true), JSON.stringify(status.deployments[0].resources))
+
     // 4. The fake takes the spot instance back.
     await fake!.preempt(instanceId)
     const after = JSON.parse((await run(['plan', '--json', '--detailed-exitcode'], 2)).stdout) as {changes: JsonChange[]}
