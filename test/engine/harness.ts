@@ -18,6 +18,8 @@ export interface Harness {
   open(options?: {lock?: string; profiles?: string[]}): Promise<Session>
   /** Wraps every provider the session hands out. */
   wrap(session: Session, wrapper: (credential: string, provider: Provider) => Provider): void
+  /** Releases the locks (and connections) of every session opened so far. */
+  releaseAll(): Promise<void>
   cleanup(): Promise<void>
 }
 
@@ -55,6 +57,9 @@ export function makeHarness(profiles: Record<string, Record<string, unknown>>, c
       session.providers = new Proxy(inner, {
         get: (target, prop) => (prop === 'get' ? get : typeof Reflect.get(target, prop) === 'function' ? (Reflect.get(target, prop) as (...a: unknown[]) => unknown).bind(target) : Reflect.get(target, prop)),
       }) as ProviderSet
+    },
+    async releaseAll() {
+      for (const s of sessions) await s.release()
     },
     async cleanup() {
       for (const s of sessions) await s.release()

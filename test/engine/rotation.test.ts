@@ -20,6 +20,7 @@ describe('engine: credential rotation at apply time', function () {
     h = makeHarness({job: {credentials: ['a', 'b'], runtime: 'process', spot: true, outputBucket: 'out', syncIntervalSeconds: 1, command: ['sleep', '300']}}, {a: 'ca', b: 'cb'})
   })
   afterEach(async () => {
+    await h.releaseAll()
     // Tear down with unwrapped providers.
     const s = await h.open({lock: 'destroy'})
     await planAndApply({session: s, reporter: new RecordingReporter(), destroy: true}).catch(() => undefined)
