@@ -177,9 +177,21 @@ export async function planChanges(options: PlanOptions): Promise<Plan> {
     const storages = [...new Set(profile.credentials.map((c) => storageCredentialOf(c, config.credentials)))]
     const inputWhere = options.destroy || !profile.inputBucket ? [] : profile.inputStorage ? [profile.inputStorage.credential] : storages
     const outputWhere = options.destroy || !profile.outputBucket ? [] : profile.outputStorage ? [profile.outputStorage.credential] : storages
+    // A listed credential that does not authenticate cannot be checked: the deployment does not
+    // land there (placement skipped it), so its storage is reported as unchecked, not a failure.
+    const placementStorage = storageCredentialOf(placement.credential, config.credentials)
+    const check = async (cred: string, bucket: string, role: string) => {
+      try {
+        return [{cred, bucket: await readBucket(cred, bucket)}]
+      } catch (error) {
+        if (!(error instanceof AuthError) || cred === placementStorage) throw error
+        diagnostics.push({severity: 'warning', profile: profile.name, message: `could not check the ${role} bucket '${bucket}' on credential '${cred}': ${error.message}`})
+        return []
+      }
+    }
     const [inputFound, outputFound] = await Promise.all([
-      Promise.all(inputWhere.map(async (cred) => ({cred, bucket: await readBucket(cred, profile.inputBucket!)}))),
-      Promise.all(outputWhere.map(async (cred) => ({cred, bucket: await readBucket(cred, profile.outputBucket!)}))),
+      Promise.all(inputWhere.map((cred) => check(cred, profile.inputBucket!, 'input'))).then((r) => r.flat()),
+      Promise.all(outputWhere.map((cred) => check(cred, profile.outputBucket!, 'output'))).then((r) => r.flat()),
       Promise.all([...lookups.values()].map(async (l) => {
         actual[l.address] = await readResource(l)
       })),
@@ -223,6 +235,7 @@ export async function planChanges(options: PlanOptions): Promise<Plan> {
       (doneNow !== undefined || (!workloadActual && finished(memory?.phase)))
         ? 'done'
         : 'run'
+    if (!options.destroy) for (const message of compute.warnings?.(ctx) ?? []) diagnostics.push({severity: 'warning', profile: profile.name, message})
     const desired = options.destroy ? [] : phase === 'run' ? runDesired : desiredResources({ctx, credentials: config.credentials, compute, storage: storageProviders, phase})
     const deleteReason = (r: ResourceRecord): string => {
       if (options.destroy) {

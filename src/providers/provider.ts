@@ -59,6 +59,9 @@ export interface Provider {
   /** The secret options of that remote, fetched or minted at apply time; never stored or printed. */
   rcloneSecrets?(request: RcloneRequest): Promise<Record<string, string>>
 
+  /** Things the plan should say about a deployment (e.g. long-lived keys written to a host). Pure. */
+  warnings?(ctx: DeploymentContext): string[]
+
   /** Loads what `desiredAttributes` needs (e.g. other credentials' providers) before a deployment is planned. */
   prepare?(ctx: DeploymentContext): Promise<void>
 
