@@ -39,7 +39,11 @@ export class Project {
   readonly home: string
   private readonly children = new Set<ChildProcess>()
 
-  constructor(yaml: string) {
+  /**
+   * @param options.noAnsi every run in CI mode fails if its stdout or stderr carries an escape code
+   *   (SPEC §3: no colour codes without a TTY or with CI=true)
+   */
+  constructor(yaml: string, private readonly options: {noAnsi?: boolean} = {}) {
     this.dir = mkdtempSync(join(tmpdir(), 'anycloud-e2e-'))
     this.home = join(this.dir, '.home')
     mkdirSync(this.home, {mode: 0o700})
@@ -77,11 +81,16 @@ export class Project {
   async run(args: string[], options: RunOptions = {}): Promise<RunResult> {
     const child = this.start(args, options)
     const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000)
+    let result: RunResult
     try {
-      return await finished(child)
+      result = await finished(child)
     } finally {
       clearTimeout(timer)
     }
+    if (this.options.noAnsi && this.env(options.env).CI && (ANSI.test(result.stdout) || ANSI.test(result.stderr))) {
+      throw new Error(`anycloud ${args.join(' ')} printed an escape code with CI=true:\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr}`)
+    }
+    return result
   }
 
   /** Runs and asserts the exit code, showing the output when it differs. */

@@ -8,7 +8,7 @@ import {buckets, configYaml, finished, jobProfile, liveSupervisors, machines, pr
 const ADDRESSES = ['job.bucket.output', 'job.bucket.checkpoint', 'job.vm', 'job.bootstrap', 'job.workload']
 
 function newProject(): Project {
-  const p = new Project(configYaml({profiles: {job: jobProfile()}}))
+  const p = new Project(configYaml({profiles: {job: jobProfile()}}), {noAnsi: true})
   seedBucket(p.path('cloud'), 'e2e-input', {'data.txt': 'one two three\n'})
   return p
 }

@@ -42,7 +42,7 @@ describe('e2e: lifecycle on the local provider', function () {
   })
 
   it('apply → status → no changes → edit → exact plan → apply → destroy leaves nothing behind', async () => {
-    project = new Project(configYaml({profiles: {job: jobProfile()}}))
+    project = new Project(configYaml({profiles: {job: jobProfile()}}), {noAnsi: true})
     seedBucket(root(), 'e2e-input', {'data.txt': 'one two three\n'})
 
     const applied = await project.expect(['apply', '-y'], 0)
@@ -101,7 +101,7 @@ describe('e2e: lifecycle on the local provider', function () {
   })
 
   it('apply twice in a row: the second plan is "No changes." and touches nothing', async () => {
-    project = new Project(configYaml({profiles: {job: jobProfile()}}))
+    project = new Project(configYaml({profiles: {job: jobProfile()}}), {noAnsi: true})
     seedBucket(root(), 'e2e-input')
     await project.expect(['apply', '-y'], 0)
     const before = project.state()!
@@ -114,7 +114,7 @@ describe('e2e: lifecycle on the local provider', function () {
   })
 
   it('an empty output bucket made by anycloud is deleted by destroy; a user-made one never is', async () => {
-    project = new Project(configYaml({profiles: {job: jobProfile({command: ['sleep', '300']}), other: jobProfile({command: ['sleep', '300'], outputBucket: 'users-own'})}}))
+    project = new Project(configYaml({profiles: {job: jobProfile({command: ['sleep', '300']}), other: jobProfile({command: ['sleep', '300'], outputBucket: 'users-own'})}}), {noAnsi: true})
     seedBucket(root(), 'e2e-input')
     seedBucket(root(), 'users-own', {})
     await project.expect(['apply', '-y'], 0)
@@ -124,7 +124,7 @@ describe('e2e: lifecycle on the local provider', function () {
   })
 
   it('a completed workload is not re-run; the next apply tears its VM and checkpoint bucket down', async () => {
-    project = new Project(configYaml({profiles: {job: jobProfile({command: ['sh', '-c', 'echo ran >> "$ANYCLOUD_OUTPUT/runs.txt"']})}}))
+    project = new Project(configYaml({profiles: {job: jobProfile({command: ['sh', '-c', 'echo ran >> "$ANYCLOUD_OUTPUT/runs.txt"']})}}), {noAnsi: true})
     seedBucket(root(), 'e2e-input')
     await project.expect(['apply', '-y'], 0)
     const id = project.state()!.deployments.job.id
@@ -150,7 +150,7 @@ describe('e2e: lifecycle on the local provider', function () {
   })
 
   it('persist keeps the VM and persistBucket the checkpoint bucket after completion; destroy removes the VM and keeps the bucket', async () => {
-    project = new Project(configYaml({profiles: {job: jobProfile({command: ['true'], persist: true, persistBucket: true})}}))
+    project = new Project(configYaml({profiles: {job: jobProfile({command: ['true'], persist: true, persistBucket: true})}}), {noAnsi: true})
     seedBucket(root(), 'e2e-input')
     await project.expect(['apply', '-y', '--wait'], 0)
     const id = project.state()!.deployments.job.id
@@ -174,7 +174,7 @@ describe('e2e: lifecycle on the local provider', function () {
   })
 
   it('apply --replace ADDRESS re-creates that resource (and what runs on it), nothing else', async () => {
-    project = new Project(configYaml({profiles: {job: jobProfile()}}))
+    project = new Project(configYaml({profiles: {job: jobProfile()}}), {noAnsi: true})
     seedBucket(root(), 'e2e-input')
     await project.expect(['apply', '-y'], 0)
     const before = project.state()!.deployments.job
@@ -207,7 +207,7 @@ describe('e2e: lifecycle on the local provider', function () {
   })
 
   it('drift: a killed supervisor and then a deleted output bucket show up in the next plan with a reason, and apply repairs them', async () => {
-    project = new Project(configYaml({profiles: {job: jobProfile()}}))
+    project = new Project(configYaml({profiles: {job: jobProfile()}}), {noAnsi: true})
     seedBucket(root(), 'e2e-input')
     await project.expect(['apply', '-y'], 0)
     const [pid] = liveSupervisors(root())
@@ -235,7 +235,7 @@ describe('e2e: lifecycle on the local provider', function () {
   })
 
   it('drift: a machine deleted behind anycloud\'s back is re-created with its bootstrap and workload', async () => {
-    project = new Project(configYaml({profiles: {job: jobProfile()}}))
+    project = new Project(configYaml({profiles: {job: jobProfile()}}), {noAnsi: true})
     seedBucket(root(), 'e2e-input')
     await project.expect(['apply', '-y'], 0)
     const id = project.state()!.deployments.job.id

@@ -36,7 +36,7 @@ describe('e2e: several credentials (each local root its own cloud)', function ()
   })
 
   it('an input bucket missing on one listed credential fails the plan, naming profile, credential, provider and bucket', async () => {
-    project = new Project(twoClouds())
+    project = new Project(twoClouds(), {noAnsi: true})
     seedBucket(project.path('ca'), 'in')
     const r = await project.expect(['plan'], 1)
     assert.match(r.stderr, /job: input bucket 'in' does not exist on credential 'b' \(local\)/)
@@ -53,7 +53,7 @@ describe('e2e: several credentials (each local root its own cloud)', function ()
   })
 
   it('an output bucket on some listed credentials but not all fails the plan, saying where it exists and where not', async () => {
-    project = new Project(twoClouds())
+    project = new Project(twoClouds(), {noAnsi: true})
     seedBucket(project.path('ca'), 'in')
     seedBucket(project.path('cb'), 'in')
     seedBucket(project.path('ca'), 'out', {})
@@ -62,7 +62,7 @@ describe('e2e: several credentials (each local root its own cloud)', function ()
   })
 
   it('an output bucket that exists nowhere is created where the workload lands, and later plans accept it', async () => {
-    project = new Project(twoClouds())
+    project = new Project(twoClouds(), {noAnsi: true})
     seedBucket(project.path('ca'), 'in')
     seedBucket(project.path('cb'), 'in')
     await project.expect(['apply', '-y'], 0)
@@ -76,7 +76,7 @@ describe('e2e: several credentials (each local root its own cloud)', function ()
   })
 
   it('an expired credential: placement takes the next one and reports each attempt', async () => {
-    project = new Project(twoClouds())
+    project = new Project(twoClouds(), {noAnsi: true})
     seedBucket(project.path('ca'), 'in')
     seedBucket(project.path('cb'), 'in')
     fault(project, 'ca', {auth: 'expired'})
@@ -95,7 +95,7 @@ describe('e2e: several credentials (each local root its own cloud)', function ()
   })
 
   it('every listed credential expired: the plan fails naming them all', async () => {
-    project = new Project(twoClouds())
+    project = new Project(twoClouds(), {noAnsi: true})
     seedBucket(project.path('ca'), 'in')
     seedBucket(project.path('cb'), 'in')
     fault(project, 'ca', {auth: 'expired'})
@@ -107,7 +107,7 @@ describe('e2e: several credentials (each local root its own cloud)', function ()
   })
 
   it('no capacity in zone local-a: the VM moves to local-b, and the move is reported and recorded', async () => {
-    project = new Project(twoClouds())
+    project = new Project(twoClouds(), {noAnsi: true})
     seedBucket(project.path('ca'), 'in')
     seedBucket(project.path('cb'), 'in')
     fault(project, 'ca', {capacity: ['local-a']})
@@ -126,7 +126,7 @@ describe('e2e: several credentials (each local root its own cloud)', function ()
   })
 
   it('no capacity anywhere on the credential: apply fails (exit 1) naming the zones tried, and leaves no machine', async () => {
-    project = new Project(twoClouds({credentials: ['a']}))
+    project = new Project(twoClouds({credentials: ['a']}), {noAnsi: true})
     seedBucket(project.path('ca'), 'in')
     fault(project, 'ca', {capacity: ['*']})
     const r = await project.expect(['apply', '-y'], 1)
@@ -136,7 +136,7 @@ describe('e2e: several credentials (each local root its own cloud)', function ()
   })
 
   it('a credential that expires between plan and apply: a fresh apply re-places; a saved plan is applied exactly as planned', async () => {
-    project = new Project(twoClouds())
+    project = new Project(twoClouds(), {noAnsi: true})
     seedBucket(project.path('ca'), 'in')
     seedBucket(project.path('cb'), 'in')
     await project.expect(['plan', '--out', 'p.json'], 0)
@@ -162,7 +162,7 @@ describe('e2e: several credentials (each local root its own cloud)', function ()
         bad: jobProfile({credentials: 'a', inputBucket: 'in', outputBucket: 'out-bad', command: ['sleep', '300']}),
         good: jobProfile({credentials: 'b', inputBucket: 'in', outputBucket: 'out-good', command: ['sleep', '300']}),
       },
-    }))
+    }), {noAnsi: true})
     seedBucket(project.path('ca'), 'in')
     seedBucket(project.path('cb'), 'in')
     const status = JSON.parse((await project.expect(['status', '--json'], 0)).stdout) as {deployments: Array<{profile: string; applied: boolean}>}
@@ -188,7 +188,7 @@ describe('e2e: several credentials (each local root its own cloud)', function ()
   })
 
   it('a finished job stays where it ran: its credential expiring later moves nothing', async () => {
-    project = new Project(twoClouds({command: ['sh', '-c', 'echo done > "$ANYCLOUD_OUTPUT/result.txt"'], persistBucket: true}))
+    project = new Project(twoClouds({command: ['sh', '-c', 'echo done > "$ANYCLOUD_OUTPUT/result.txt"'], persistBucket: true}), {noAnsi: true})
     seedBucket(project.path('ca'), 'in')
     seedBucket(project.path('cb'), 'in')
     await project.expect(['apply', '-y', '--wait'], 0)

@@ -23,7 +23,7 @@ describe('e2e: saved plans, approval and --wait', function () {
   })
 
   it('plan --out then apply PLANFILE applies exactly that plan; both JSON forms match the schema', async () => {
-    project = new Project(configYaml({profiles: {job: jobProfile()}}))
+    project = new Project(configYaml({profiles: {job: jobProfile()}}), {noAnsi: true})
     seedBucket(root(), 'e2e-input')
     const planned = await project.expect(['plan', '--out', 'p.json', '--detailed-exitcode'], 2)
     assert.match(planned.stderr, /Saved the plan to p\.json/)
@@ -45,7 +45,7 @@ describe('e2e: saved plans, approval and --wait', function () {
   })
 
   it('a saved plan is refused (exit 5) once another run moved the state, and changes nothing', async () => {
-    project = new Project(configYaml({profiles: {job: jobProfile()}}))
+    project = new Project(configYaml({profiles: {job: jobProfile()}}), {noAnsi: true})
     seedBucket(root(), 'e2e-input')
     await project.expect(['plan', '--out', 'first.json'], 0)
     await project.expect(['apply', '-y'], 0)
@@ -64,7 +64,7 @@ describe('e2e: saved plans, approval and --wait', function () {
   })
 
   it('a saved plan for a profile edited since is refused (exit 5)', async () => {
-    project = new Project(configYaml({profiles: {job: jobProfile()}}))
+    project = new Project(configYaml({profiles: {job: jobProfile()}}), {noAnsi: true})
     seedBucket(root(), 'e2e-input')
     await project.expect(['plan', '--out', 'p.json'], 0)
     project.write(configYaml({profiles: {job: jobProfile({command: ['sleep', '301']})}}))
@@ -74,7 +74,7 @@ describe('e2e: saved plans, approval and --wait', function () {
   })
 
   it('apply without -y in a non-interactive session refuses (exit 3) before touching anything; so does destroy', async () => {
-    project = new Project(configYaml({profiles: {job: jobProfile()}}))
+    project = new Project(configYaml({profiles: {job: jobProfile()}}), {noAnsi: true})
     seedBucket(root(), 'e2e-input')
     const ci = await project.expect(['apply'], 3)
     assert.match(ci.stderr, /refusing to apply without -y\/--auto-approve in a non-interactive session/)
@@ -88,7 +88,7 @@ describe('e2e: saved plans, approval and --wait', function () {
   })
 
   it('apply --wait exits 1 when the workload fails, and tears its machine down', async () => {
-    project = new Project(configYaml({profiles: {job: jobProfile({command: ['sh', '-c', 'echo failing; exit 3']})}}))
+    project = new Project(configYaml({profiles: {job: jobProfile({command: ['sh', '-c', 'echo failing; exit 3']})}}), {noAnsi: true})
     seedBucket(root(), 'e2e-input')
     const r = await project.expect(['apply', '-y', '--wait'], 1)
     assert.match(r.stderr, /job: workload failed \(exit 3\)/)
@@ -106,7 +106,7 @@ describe('e2e: saved plans, approval and --wait', function () {
   })
 
   it('apply --wait --json: one JSON document with the workload outcome', async () => {
-    project = new Project(configYaml({profiles: {job: jobProfile({command: ['true']})}}))
+    project = new Project(configYaml({profiles: {job: jobProfile({command: ['true']})}}), {noAnsi: true})
     seedBucket(root(), 'e2e-input')
     const r = await project.expect(['apply', '-y', '--wait', '--json'], 0)
     const doc = JSON.parse(r.stdout) as {workloads: Record<string, {phase: string; exitCode?: number}>}
