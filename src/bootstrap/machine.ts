@@ -62,6 +62,9 @@ export interface MachineStatus {
 export async function readMachineStatus(runner: CommandRunner, paths: MachinePaths): Promise<MachineStatus> {
   const lib = q(paths.lib)
   const cmd = [
+    // Program states first, files after: a run script records its exit code before it exits, so a
+    // workload seen EXITED here always has its exit file below (the other order races with its end).
+    `if [ -S ${q(paths.supervisorSocket)} ]; then supervisorctl -c ${q(paths.supervisordConf)} status ${q(paths.group + ':*')} ${q(paths.workloadGroup + ':*')} 2>/dev/null | awk '$2 ~ /^(STOPPED|STARTING|RUNNING|BACKOFF|STOPPING|EXITED|FATAL|UNKNOWN)$/ {printf "program\\t%s %s\\n", $1, $2}'; fi`,
     `f() { [ -f "$1" ] && printf '%s\\t%s\\n' "$2" "$(head -c 200 "$1" | tr -d '\\n')"; true; }`,
     `f ${lib}/bootstrap.hash hash`,
     `f ${lib}/workload.exit exit`,
@@ -69,7 +72,6 @@ export async function readMachineStatus(runner: CommandRunner, paths: MachinePat
     `f ${lib}/workload.spec spec`,
     `f ${lib}/last-sync-output sync-output`,
     `f ${lib}/last-sync-checkpoint sync-checkpoint`,
-    `if [ -S ${q(paths.supervisorSocket)} ]; then supervisorctl -c ${q(paths.supervisordConf)} status ${q(paths.group + ':*')} ${q(paths.workloadGroup + ':*')} 2>/dev/null | awk '$2 ~ /^(STOPPED|STARTING|RUNNING|BACKOFF|STOPPING|EXITED|FATAL|UNKNOWN)$/ {printf "program\\t%s %s\\n", $1, $2}'; fi`,
     'true',
   ].join('\n')
   const r = await runner.run(cmd, {timeoutMs: 60_000, idempotent: true})

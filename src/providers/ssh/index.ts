@@ -52,6 +52,7 @@ export class SshProvider implements Provider {
   private readonly spec: SshCredential
   private readonly storageProviders = new Map<string, Provider>()
   private readonly runners = new Map<string, Promise<CommandRunner>>()
+  /** Status reads in flight, by deployment. */
   private readonly statusCache = new Map<string, Promise<MachineStatus>>()
   /** Host keys seen on first contact in this run (also returned in the vm's outputs for state). */
   private readonly recorded = new Map<string, string>()
@@ -236,7 +237,12 @@ export class SshProvider implements Provider {
     if (!s) {
       // Paths only: no storage provider needed (destroy and status never prepare() them).
       s = this.connect(ctx).then((runner) => readMachineStatus(runner!, this.paths(key)))
-      s.catch(() => this.statusCache.delete(key))
+      // Shared by the reads in flight together (a refresh reads bootstrap and workload at once:
+      // one SSH command); a later read (apply --wait polling) asks the machine again.
+      const settled = s
+      settled.then(() => undefined, () => undefined).finally(() => {
+        if (this.statusCache.get(key) === settled) this.statusCache.delete(key)
+      })
       this.statusCache.set(key, s)
     }
     return s

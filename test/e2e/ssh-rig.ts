@@ -1,0 +1,83 @@
+/**
+ * The built CLI against an `ssh` credential: a throwaway sshd VM (test/bootstrap/helpers.ts), a
+ * temp project whose every command runs with ANYCLOUD_REMOTE_PREFIX (so nothing touches the real
+ * /etc or /mnt), ANYCLOUD_STORAGE_CHECK=2:1 and CI=true, a `local` storage credential, and
+ * snapshots of the process list taken after each command for the secret checks.
+ */
+import {writeFileSync} from 'node:fs'
+
+import {stringify as stringifyYaml} from 'yaml'
+
+import {processArgs, startVm, type Vm} from '../bootstrap/helpers.js'
+import {Project, type RunOptions, type RunResult} from './cli.js'
+
+export class SshProject extends Project {
+  /** Every CLI output so far (stdout and stderr of every command), for the secret checks. */
+  readonly outputs: string[] = []
+  /** `ps -eo args` snapshots taken after each command. */
+  readonly processLists: string[] = []
+
+  constructor(
+    yaml: string,
+    readonly vm: Vm,
+    private readonly fixedEnv: Record<string, string>,
+  ) {
+    super(yaml)
+  }
+
+  override env(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+    return super.env({...this.fixedEnv, ...extra})
+  }
+
+  override async run(args: string[], options: RunOptions = {}): Promise<RunResult> {
+    const r = await super.run(args, {timeoutMs: 120_000, ...options})
+    this.outputs.push(r.stdout, r.stderr)
+    this.snapshot()
+    return r
+  }
+
+  snapshot(): void {
+    this.processLists.push(processArgs().map((p) => p.args).join('\n'))
+  }
+
+  /** destroy -y with the same environment, then the VM goes (and every process it started with it). */
+  async stopAll(): Promise<void> {
+    try {
+      await this.cleanup()
+    } finally {
+      await this.vm.stop()
+    }
+  }
+}
+
+export interface SshProjectOptions {
+  vm?: Vm
+  /** sshd SetEnv for a fresh VM (e.g. a docker stand-in's PATH). */
+  vmEnv?: Record<string, string>
+  /** Pin this host key (`true`: the VM's real one); default: recorded on first contact. */
+  hostKey?: string | true
+  profiles: Record<string, Record<string, unknown>>
+  env?: Record<string, string>
+  project?: string
+}
+
+/** A VM (unless given) and a project whose `box` ssh credential reaches it, storage on `store` (local, root `cloud`). */
+export async function sshProject(options: SshProjectOptions): Promise<SshProject> {
+  const vm = options.vm ?? (await startVm({env: options.vmEnv}))
+  const host: Record<string, unknown> = {host: vm.sshd.host, port: vm.sshd.port, user: 'root', identityFile: './id_ed25519'}
+  if (options.hostKey) host.hostKey = options.hostKey === true ? vm.sshd.hostPublicKey : options.hostKey
+  const yaml = stringifyYaml({
+    version: 1,
+    project: options.project ?? 'sshe2e',
+    credentials: {box: {provider: 'ssh', hosts: [host], storage: 'store'}, store: {provider: 'local', root: 'cloud'}},
+    profiles: options.profiles,
+  })
+  const project = new SshProject(yaml, vm, {
+    ANYCLOUD_REMOTE_PREFIX: vm.prefix,
+    ANYCLOUD_STORAGE_CHECK: '2:1',
+    ANYCLOUD_SSH_WAIT_MS: '15000',
+    ...(options.env ?? {}),
+  })
+  writeFileSync(project.path('id_ed25519'), vm.sshd.privateKey, {mode: 0o600})
+  return project
+}
