@@ -42,6 +42,15 @@ describe('e2e: saved plans, approval and --wait', function () {
     assert.deepEqual(out.outcome.failed, [])
     assert.equal(project.state()!.deployments.job.id, saved.profiles.job.deploymentId, 'the deployment id the plan showed')
     assert.match((await project.expect(['plan', '--detailed-exitcode'], 0)).stderr, /^No changes\.$/m)
+
+    // A saved destroy plan is applied the same way.
+    await project.expect(['plan', '--destroy', '--out', 'd.json'], 0)
+    const destroyPlan = JSON.parse(readFileSync(project.path('d.json'), 'utf8')) as PlanDoc & {destroy?: boolean}
+    assertValidPlan(destroyPlan, validate)
+    assert.equal(destroyPlan.destroy, true)
+    await project.expect(['apply', 'd.json'], 0)
+    assert.deepEqual(project.state()!.deployments, {})
+    assert.deepEqual(machines(root()), [])
   })
 
   it('a saved plan is refused (exit 5) once another run moved the state, and changes nothing', async () => {
