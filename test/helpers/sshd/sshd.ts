@@ -343,10 +343,12 @@ class RigImpl implements SshdRig {
   }
 
   async #writeConfig(): Promise<void> {
-    const setEnv = Object.entries(this.options.env ?? {}).map(([key, value]) => {
+    const pairs = Object.entries(this.options.env ?? {}).map(([key, value]) => {
       if (!/^[A-Za-z_]\w*$/.test(key) || /["\n\\]/.test(value)) throw new Error(`cannot put ${key} into SetEnv`)
-      return `SetEnv "${key}=${value}"`
+      return `"${key}=${value}"`
     })
+    // One line: sshd takes the first SetEnv directive only (later ones are silently ignored).
+    const setEnv = pairs.length > 0 ? [`SetEnv ${pairs.join(' ')}`] : []
     const lines = [
       `Port ${this.port}`,
       `ListenAddress ${this.host}`,
