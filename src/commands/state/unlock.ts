@@ -11,7 +11,13 @@ export default class StateUnlock extends BaseCommand<typeof StateUnlock> {
   public async run(): Promise<void> {
     const {args, flags} = await this.parse(StateUnlock)
     const {config} = requireConfig({file: flags.file})
-    await openStateStore(config).unlock(args.lockId, {force: true})
+    const store = openStateStore(config)
+    if (!(await store.readLock())) {
+      // Nothing to release: say so rather than claim a release that did not happen.
+      this.say(`${store.description} is not locked; nothing to release.`)
+      return
+    }
+    await store.unlock(args.lockId, {force: true})
     this.say(`Released lock ${args.lockId}.`)
   }
 }
