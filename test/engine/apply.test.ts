@@ -43,10 +43,14 @@ describe('engine: applyPlan', function () {
     h = makeHarness({job: PROFILE, other: {...PROFILE, outputBucket: 'out-2'}})
   })
   afterEach(async () => {
-    await h.releaseAll()
-    const s = await h.open({lock: 'destroy'})
-    await planAndApply({session: s, reporter: new RecordingReporter(), destroy: true}).catch(() => undefined)
-    await h.cleanup()
+    // Tear down with plain providers; whatever happens, kill what is left and remove the dir.
+    try {
+      await h.releaseAll()
+      const s = await h.open({lock: 'destroy'})
+      await planAndApply({session: s, reporter: new RecordingReporter(), destroy: true}).catch(() => undefined)
+    } finally {
+      await h.cleanup()
+    }
   })
 
   it('saves state after every operation, intent first, one write at a time, serial +1 each', async () => {

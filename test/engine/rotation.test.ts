@@ -20,11 +20,14 @@ describe('engine: credential rotation at apply time', function () {
     h = makeHarness({job: {credentials: ['a', 'b'], runtime: 'process', spot: true, outputBucket: 'out', syncIntervalSeconds: 1, command: ['sleep', '300']}}, {a: 'ca', b: 'cb'})
   })
   afterEach(async () => {
-    await h.releaseAll()
-    // Tear down with unwrapped providers.
-    const s = await h.open({lock: 'destroy'})
-    await planAndApply({session: s, reporter: new RecordingReporter(), destroy: true}).catch(() => undefined)
-    await h.cleanup()
+    // Tear down with plain providers; whatever happens, kill what is left and remove the dir.
+    try {
+      await h.releaseAll()
+      const s = await h.open({lock: 'destroy'})
+      await planAndApply({session: s, reporter: new RecordingReporter(), destroy: true}).catch(() => undefined)
+    } finally {
+      await h.cleanup()
+    }
   })
 
   it('an AuthError from a create fails that credential over to the next listed one, and leaves nothing on the first', async () => {
