@@ -4,7 +4,8 @@
  *   2. Plan time for 1, 10, 100 profiles against a fake provider adding 50 ms to every call, next to
  *      the critical-path lower bound (round trips on the longest dependency chain x 50 ms; target
  *      within 2x at 100 profiles), with peak memory.
- *   Further sections (bootstrap over a 50 ms link) live in bench/*.ts and are run from here.
+ *   3. Bootstrap over a 50 ms link (bench/bootstrap.ts): anycloud's one-exec bootstrap vs the same
+ *      script in one `ssh host bash -s` (target within 1.5x), and the SSH round trips it used.
  */
 import {spawnSync} from 'node:child_process'
 import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
@@ -12,6 +13,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
+import {benchBootstrap} from './bootstrap.js'
 import {benchPlan} from './plan.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
@@ -57,6 +59,8 @@ async function main(): Promise<void> {
   }
   console.log('')
   await benchPlan()
+  console.log('')
+  await benchBootstrap()
 }
 
 await main()

@@ -381,8 +381,11 @@ function renderScript(spec: BootstrapSpec, p: MachinePaths, files: RenderedFile[
     'if [ "$changed" -gt 0 ]; then step files "ran:$changed"; else step files skipped; fi',
     // 3. anycloud's supervisord.
     `sctl() { supervisorctl -c ${q(p.supervisordConf)} "$@"; }`,
+    // Alive = its pidfile names a live supervisord of this configuration and its socket exists
+    // (no supervisorctl here: each call is a Python start-up, ~0.3 s).
     'started_supervisord=0',
-    'if sctl pid >/dev/null 2>&1 && [ -n "$(sctl pid 2>/dev/null | tr -dc 0-9)" ]; then step supervisord skipped',
+    `sup=$(cat ${q(`${spec.roots.lib}/supervisord.pid`)} 2>/dev/null || true)`,
+    `if [ -n "$sup" ] && [ -S ${q(p.supervisorSocket)} ] && tr '\0' ' ' < "/proc/$sup/cmdline" 2>/dev/null | grep -qF -- ${q(p.supervisordConf)}; then step supervisord skipped`,
     `else supervisord -c ${q(p.supervisordConf)}; for i in $(seq 1 100); do sctl pid >/dev/null 2>&1 && break; sleep 0.1; done; started_supervisord=1; step supervisord ran; fi`,
   )
   // 4. Storage reachable (retries cover identity propagation on real clouds), once per bootstrap hash.
@@ -402,11 +405,13 @@ function renderScript(spec: BootstrapSpec, p: MachinePaths, files: RenderedFile[
   }
   once('input', 'sync', 'input-sync', 'rclone-input.log')
   once('checkpoint', 'copy', 'checkpoint-restore', 'rclone-checkpoint-restore.log')
-  // 6. Upload programs running (supervisorctl update starts new or changed groups only; a
-  //    supervisord started above loaded them itself).
+  // 6. Upload programs running: a supervisord started above loaded them itself; otherwise
+  //    `supervisorctl update` (new or changed groups only) once per bootstrap hash.
   out.push(
-    'upd=$(sctl update 2>&1 || true)',
-    'if [ -n "$upd" ] || [ "$started_supervisord" = 1 ]; then step programs "ran"; else step programs skipped; fi',
+    `if [ "$started_supervisord" = 1 ] || [ ! -f ${marker('programs')} ]; then`,
+    '  if [ "$started_supervisord" = 0 ]; then sctl update >/dev/null || { echo "supervisorctl update failed" >&2; exit 43; }; fi',
+    `  rm -f ${q(p.lib)}/.programs-*; touch ${marker('programs')}; step programs ran`,
+    'else step programs skipped; fi',
     `echo ${q(hash)} > ${q(`${p.lib}/bootstrap.hash`)}`,
     'step done ok',
     '}',
