@@ -59,6 +59,8 @@ export interface SshProjectOptions {
   profiles: Record<string, Record<string, unknown>>
   env?: Record<string, string>
   project?: string
+  /** Another storage credential for the host's buckets (default: `store`, local, root `cloud`). */
+  storage?: {name: string; credential: Record<string, unknown>}
 }
 
 /** A VM (unless given) and a project whose `box` ssh credential reaches it, storage on `store` (local, root `cloud`). */
@@ -69,7 +71,11 @@ export async function sshProject(options: SshProjectOptions): Promise<SshProject
   const yaml = stringifyYaml({
     version: 1,
     project: options.project ?? 'sshe2e',
-    credentials: {box: {provider: 'ssh', hosts: [host], storage: 'store'}, store: {provider: 'local', root: 'cloud'}},
+    credentials: {
+      box: {provider: 'ssh', hosts: [host], storage: options.storage?.name ?? 'store'},
+      store: {provider: 'local', root: 'cloud'},
+      ...(options.storage ? {[options.storage.name]: options.storage.credential} : {}),
+    },
     profiles: options.profiles,
   })
   const project = new SshProject(yaml, vm, {
