@@ -73,7 +73,7 @@ describe(`ssh host with its buckets on an aws credential (s3rver), host ${PLACEM
     await project.expect(['validate'], 0)
     const plan = await project.expect(['plan'], 0)
     assert.match(plan.stderr, /its own keys are written to the machine's rclone env file/, 'the plan warns that long-lived keys go to the host')
-    const r = await project.expect(['apply', '-y'], 0)
+    const r = await project.expectSampled(['apply', '-y'], 0)
     assert.match(r.stderr, /job\.bucket\.output: created/)
     const id = project.state()!.deployments.job.id
     await until('count.txt in the S3 output bucket', async () => (await objects('ssh-aws-output')).includes('count.txt'), 20_000, 250)

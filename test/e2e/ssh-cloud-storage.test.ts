@@ -120,7 +120,7 @@ for (const make of [azure, gcp]) {
     })
 
     it('apply: input downloaded on the host, output and checkpoint uploaded to the cloud; secrets only in the 0600 rclone env file; destroy', async () => {
-      await project.expect(['apply', '-y'], 0)
+      await project.expectSampled(['apply', '-y'], 0)
       const id = project.state()!.deployments.job.id
       await until('count.txt in the output bucket', async () => (await cloud.list(bucket('output'))).includes('count.txt'), 20_000, 250)
       assert.equal((await cloud.read(bucket('output'), 'count.txt')).trim(), '5')

@@ -8,8 +8,8 @@ import {writeFileSync} from 'node:fs'
 
 import {stringify as stringifyYaml} from 'yaml'
 
-import {processArgs, startVm, type Vm} from '../bootstrap/helpers.js'
-import {Project, type RunOptions, type RunResult} from './cli.js'
+import {processArgs, startVm, until, type Vm} from '../bootstrap/helpers.js'
+import {finished, Project, type RunOptions, type RunResult} from './cli.js'
 
 export class SshProject extends Project {
   /** Every CLI output so far (stdout and stderr of every command), for the secret checks. */
@@ -33,6 +33,23 @@ export class SshProject extends Project {
     const r = await super.run(args, {timeoutMs: 120_000, ...options})
     this.outputs.push(r.stdout, r.stderr)
     this.snapshot()
+    return r
+  }
+
+  /**
+   * Runs a command and asserts its exit code while sampling the process list every ~20 ms until it
+   * ends (for the "no secret in any command line, during and after" checks).
+   */
+  async expectSampled(args: string[], code: number, options: RunOptions = {}): Promise<RunResult> {
+    const child = this.start(args, options)
+    await until(`anycloud ${args.join(' ')} to end`, () => {
+      this.snapshot()
+      return child.exitCode !== null || child.signalCode !== null
+    }, options.timeoutMs ?? 120_000, 20)
+    const r = await finished(child)
+    this.outputs.push(r.stdout, r.stderr)
+    this.snapshot()
+    if (r.code !== code) throw new Error(`anycloud ${args.join(' ')}: expected exit ${code}, got ${r.code ?? r.signal}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`)
     return r
   }
 

@@ -69,7 +69,7 @@ describe(`ssh provider end to end: the CLI against a host ${PLACEMENT.title}, lo
   })
 
   it('apply: the input appears under /mnt/input, the workload\'s output in the output bucket within two sync intervals; the host key is recorded', async () => {
-    const r = await project.expect(['apply', '-y'], 0)
+    const r = await project.expectSampled(['apply', '-y'], 0)
     assert.doesNotMatch(r.stderr + r.stdout, ANSI)
     assert.match(r.stderr, /Plan: 5 to create, 0 to update, 0 to replace, 0 to delete\./)
     assert.match(r.stderr, /job\.bootstrap: input-sync: ran/)
@@ -167,6 +167,7 @@ describe(`ssh provider end to end: the CLI against a host ${PLACEMENT.title}, lo
     const envFiles = [join(p.etc, 'rclone.env'), join(p.etc, 'workload.env')]
     assert.ok(readFileSync(envFiles[1], 'utf8').includes(`TOKEN=${CANARY}`), 'the canary is really used')
     for (const f of envFiles) assert.equal((await import('node:fs')).statSync(f).mode & 0o777, 0o600)
+    assert.ok(project.processLists.length > 20, 'the process list was sampled during the apply')
     const files = filesUnder(project.vm.prefix).filter((f) => !envFiles.includes(f))
     assert.ok(files.some((f) => f.endsWith('supervisord.log')) && files.some((f) => /rclone-output\.log$/.test(f)) && files.some((f) => f.endsWith('workload.log')))
     const leaks = leaksOf(CANARY, {
