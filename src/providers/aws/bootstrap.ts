@@ -11,19 +11,18 @@
  */
 import {existsSync, readFileSync} from 'node:fs'
 
-import {machinePaths, renderBootstrap, renderWorkload, type RenderedBootstrap, type RenderedWorkload} from '../../bootstrap/render.js'
+import {renderBootstrap, renderWorkload, type RenderedBootstrap, type RenderedWorkload} from '../../bootstrap/render.js'
 import {readMachineStatus, removeDeployment, runBootstrap, startWorkload, stopWorkload, streamLogs, type MachineStatus} from '../../bootstrap/machine.js'
-import {DEFAULT_ROOTS, type BootstrapSpec, type BucketMount} from '../../bootstrap/types.js'
+import type {BootstrapSpec} from '../../bootstrap/types.js'
+import {bootstrapSpec, bucketRequests, bucketWarnings, layoutPaths, machineLayout, REMOTE_NAMES, workloadSpec, type BucketRequest, type MachineLayout} from '../../bootstrap/spec.js'
 import {AnycloudError, ProviderError, UsageError} from '../../errors/index.js'
-import {addressOf, type ActualResource, type BucketRole, type DeploymentContext, type DesiredResource} from '../../model/resources.js'
+import {addressOf, type ActualResource, type DeploymentContext, type DesiredResource} from '../../model/resources.js'
 import type {CommandRunner} from '../../remote/command-runner.js'
 import {registerSecret} from '../../util/redact.js'
 import type {Provider, ProviderCallContext, RcloneRequest, ResourceLookup} from '../provider.js'
 import {describeInstance, keyPath, recordRegion, type ComputeContext, type InstanceView} from './compute.js'
 import {PROVIDER} from './errors.js'
 
-/** rclone remote names, one per bucket role (env names cannot carry hyphens). */
-const REMOTE: Record<BucketRole, string> = {input: 'ACINPUT', output: 'ACOUTPUT', checkpoint: 'ACCHECKPOINT'}
 
 export interface AwsMachineOptions {
   compute: ComputeContext
@@ -44,57 +43,25 @@ export class AwsMachine {
 
   constructor(private readonly o: AwsMachineOptions) {}
 
-  private roots(): {etc: string; lib: string; log: string; mnt: string} {
-    const prefix = this.o.env.ANYCLOUD_REMOTE_PREFIX ?? ''
-    return {etc: prefix + DEFAULT_ROOTS.etc, lib: prefix + DEFAULT_ROOTS.lib, log: prefix + DEFAULT_ROOTS.log, mnt: prefix + '/mnt'}
-  }
-
-  private storageCheck(): {retries: number; sleepSeconds: number} {
-    const m = /^(\d+):(\d+)$/.exec(this.o.env.ANYCLOUD_STORAGE_CHECK ?? '')
-    return m ? {retries: Number(m[1]), sleepSeconds: Number(m[2])} : {retries: 30, sleepSeconds: 15}
+  private layout(): MachineLayout {
+    return machineLayout(this.o.env)
   }
 
   /** One request per bucket the machine syncs: which credential serves it, and whether the instance role reaches it. */
-  bucketRequests(ctx: DeploymentContext): Array<{role: BucketRole; credential: string; request: RcloneRequest}> {
-    const p = ctx.profile
-    const here = this.o.storageOf(ctx.placement.credential)
-    const out: Array<{role: BucketRole; credential: string; request: RcloneRequest}> = []
-    const add = (role: BucketRole, bucket: string | undefined, credential: string) => {
-      if (bucket) out.push({role, credential, request: {bucket, role, deploymentId: ctx.deploymentId, instanceIdentity: credential === this.o.credential}})
-    }
-    add('input', p.inputBucket, p.inputStorage?.credential ?? here)
-    add('output', p.outputBucket, p.outputStorage?.credential ?? here)
-    if (p.spot) add('checkpoint', ctx.deploymentId, here)
-    return out
+  bucketRequests(ctx: DeploymentContext): BucketRequest[] {
+    return bucketRequests(ctx, this.o.storageOf(ctx.placement.credential), (credential) => credential === this.o.credential)
   }
 
+
   private spec(ctx: DeploymentContext): BootstrapSpec {
-    const roots = this.roots()
-    const buckets: BucketMount[] = this.bucketRequests(ctx).map(({role, credential, request}) => {
-      const provider = this.storage.get(credential)
-      if (!provider?.rcloneRemote) {
-        throw new UsageError(`credential '${credential}' (${provider?.kind ?? 'not loaded'}) cannot serve the ${role} bucket to an EC2 instance`, [], 'aws.storage-unavailable')
-      }
-      return {role, remote: REMOTE[role], spec: provider.rcloneRemote(request)}
-    })
-    const p = ctx.profile
-    return {
-      deploymentId: ctx.deploymentId, runtime: p.runtime, image: p.image, command: p.command, env: p.env, sensitiveEnv: p.sensitiveEnv,
-      gpus: p.gpus ?? (p.hardware.kind === 'gpu' ? 'all' : undefined), shmSize: p.shmSize, syncIntervalSeconds: p.syncIntervalSeconds, buckets,
-      storageCheck: this.storageCheck(), mountRoot: roots.mnt, roots: {etc: roots.etc, lib: roots.lib, log: roots.log},
-    }
+    return bootstrapSpec(ctx, this.layout(), this.bucketRequests(ctx), (c) => this.storage.get(c), 'an EC2 instance')
   }
 
   /** The workload's own files (run script, 0600 env file): they depend on the workload only, not on the buckets. */
   renderWorkload(ctx: DeploymentContext): RenderedWorkload {
-    const roots = this.roots()
-    const p = ctx.profile
-    return renderWorkload({
-      deploymentId: ctx.deploymentId, runtime: p.runtime, image: p.image, command: p.command, env: p.env, sensitiveEnv: p.sensitiveEnv,
-      gpus: p.gpus ?? (p.hardware.kind === 'gpu' ? 'all' : undefined), shmSize: p.shmSize, syncIntervalSeconds: p.syncIntervalSeconds, buckets: [],
-      storageCheck: this.storageCheck(), mountRoot: roots.mnt, roots: {etc: roots.etc, lib: roots.lib, log: roots.log},
-    })
+    return renderWorkload(workloadSpec(ctx, this.layout()))
   }
+
 
   /** Pure once {@link loadStorage} ran (the provider's prepare does). `secrets` empty at plan time. */
   render(ctx: DeploymentContext, secrets: Record<string, Record<string, string>>): RenderedBootstrap {
@@ -108,16 +75,16 @@ export class AwsMachine {
 
   warnings(ctx: DeploymentContext): string[] {
     try {
-      return this.spec(ctx).buckets.filter((b) => b.spec.warning).map((b) => `${b.role} bucket: ${b.spec.warning}`)
+      return bucketWarnings(this.spec(ctx))
     } catch {
       return []
     }
   }
 
   private paths(ctx: DeploymentContext) {
-    const roots = this.roots()
-    return machinePaths({deploymentId: ctx.deploymentId, roots: {etc: roots.etc, lib: roots.lib, log: roots.log}, mountRoot: roots.mnt})
+    return layoutPaths(this.layout(), ctx.deploymentId)
   }
+
 
   /** Drops what this run remembers about a deployment's machine (before its VM is created or deleted). */
   forget(ctx: DeploymentContext): void {
@@ -235,7 +202,7 @@ export class AwsMachine {
       const provider = this.storage.get(credential)!
       const values = (await provider.rcloneSecrets?.(request)) ?? {}
       for (const v of Object.values(values)) registerSecret(v)
-      secrets[REMOTE[role]] = values
+      secrets[REMOTE_NAMES[role]] = values
     }
     const rendered = this.render(call.deployment, secrets)
     if (typeof resource.attributes.hash === 'string' && resource.attributes.hash !== rendered.hash) {
@@ -272,9 +239,8 @@ export class AwsMachine {
     this.statusCache.delete(call.deployment.deploymentId)
     if (!(await this.liveVm(call))) return
     const runner = await this.connect(call, 'apply')
-    const roots = this.roots()
     call.progress('removing the programs, container and files anycloud wrote')
-    await removeDeployment(runner, this.paths(call.deployment), {etc: roots.etc, lib: roots.lib, log: roots.log})
+    await removeDeployment(runner, this.paths(call.deployment), this.layout().roots)
   }
 
   async logs(call: ProviderCallContext, options: {follow: boolean; write: (chunk: string) => void; signal?: AbortSignal}): Promise<void> {
