@@ -55,6 +55,8 @@ export interface MachineStatus {
   workload: {phase: WorkloadPhase | 'absent'; exitCode?: number; startedAt?: string; specHash?: string}
   /** supervisorctl states by program (`rclone-output: RUNNING`). */
   programs: Record<string, string>
+  /** Whether anycloud's supervisord runs (false after a reboot: the bootstrap must run again). */
+  supervisord: boolean
   lastSync: {output?: string; checkpoint?: string}
 }
 
@@ -65,6 +67,8 @@ export async function readMachineStatus(runner: CommandRunner, paths: MachinePat
     // Program states first, files after: a run script records its exit code before it exits, so a
     // workload seen EXITED here always has its exit file below (the other order races with its end).
     `if [ -S ${q(paths.supervisorSocket)} ]; then supervisorctl -c ${q(paths.supervisordConf)} status ${q(paths.group + ':*')} ${q(paths.workloadGroup + ':*')} 2>/dev/null | awk '$2 ~ /^(STOPPED|STARTING|RUNNING|BACKOFF|STOPPING|EXITED|FATAL|UNKNOWN)$/ {printf "program\\t%s %s\\n", $1, $2}'; fi`,
+    `sup=$(cat ${q(paths.supervisorPid)} 2>/dev/null || true)`,
+    `if [ -n "$sup" ] && tr '\\0' ' ' < "/proc/$sup/cmdline" 2>/dev/null | grep -qF -- ${q(paths.supervisordConf)}; then printf 'supervisord\\tup\\n'; fi`,
     `f() { [ -f "$1" ] && printf '%s\\t%s\\n' "$2" "$(head -c 200 "$1" | tr -d '\\n')"; true; }`,
     `f ${lib}/bootstrap.hash hash`,
     `f ${lib}/workload.exit exit`,
@@ -76,13 +80,14 @@ export async function readMachineStatus(runner: CommandRunner, paths: MachinePat
   ].join('\n')
   const r = await runner.run(cmd, {timeoutMs: 60_000, idempotent: true})
   if (r.exitCode !== 0) throw new AnycloudError(`cannot read the machine's status on ${runner.description}: ${redactSecrets(r.stderr.trim())}`, {code: 'machine.status', source: 'cloud'})
-  const status: MachineStatus = {workload: {phase: 'absent'}, programs: {}, lastSync: {}}
+  const status: MachineStatus = {workload: {phase: 'absent'}, programs: {}, supervisord: false, lastSync: {}}
   let started: string | undefined
   let exit: string | undefined
   for (const line of r.stdout.split('\n')) {
     const [key, value] = line.split('\t')
     if (value === undefined) continue
     if (key === 'hash') status.bootstrapHash = value.trim()
+    else if (key === 'supervisord') status.supervisord = value.trim() === 'up'
     else if (key === 'exit') exit = value.trim()
     else if (key === 'started') started = value.trim()
     else if (key === 'spec') status.workload.specHash = value.trim()

@@ -44,6 +44,7 @@ export interface MachinePaths {
   log: string
   supervisordConf: string
   supervisorSocket: string
+  supervisorPid: string
   programConf: string
   rcloneEnv: string
   workloadEnv: string
@@ -72,6 +73,7 @@ export function machinePaths(spec: Pick<BootstrapSpec, 'deploymentId' | 'roots' 
     log: `${spec.roots.log}/${id}`,
     supervisordConf: `${spec.roots.etc}/supervisord.conf`,
     supervisorSocket: `${spec.roots.lib}/supervisor.sock`,
+    supervisorPid: `${spec.roots.lib}/supervisord.pid`,
     programConf: `${spec.roots.etc}/conf.d/${id}.conf`,
     rcloneEnv: `${etc}/rclone.env`,
     workloadEnv: `${etc}/workload.env`,
@@ -222,7 +224,7 @@ export function renderBootstrap(spec: BootstrapSpec, secrets: Record<string, Rec
   add(p.supervisordConf, 0o644, [
     '; anycloud supervisord: one per machine, programs per deployment in conf.d/.',
     '[unix_http_server]', `file=${p.supervisorSocket}`, 'chmod=0700', '',
-    '[supervisord]', `logfile=${spec.roots.log}/supervisord.log`, `pidfile=${spec.roots.lib}/supervisord.pid`, `childlogdir=${spec.roots.log}`, '',
+    '[supervisord]', `logfile=${spec.roots.log}/supervisord.log`, `pidfile=${p.supervisorPid}`, `childlogdir=${spec.roots.log}`, '',
     '[rpcinterface:supervisor]', 'supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface', '',
     '[supervisorctl]', `serverurl=unix://${p.supervisorSocket}`, '',
     '[include]', `files = ${spec.roots.etc}/conf.d/*.conf`, '',
@@ -384,7 +386,7 @@ function renderScript(spec: BootstrapSpec, p: MachinePaths, files: RenderedFile[
     // Alive = its pidfile names a live supervisord of this configuration and its socket exists
     // (no supervisorctl here: each call is a Python start-up, ~0.3 s).
     'started_supervisord=0',
-    `sup=$(cat ${q(`${spec.roots.lib}/supervisord.pid`)} 2>/dev/null || true)`,
+    `sup=$(cat ${q(p.supervisorPid)} 2>/dev/null || true)`,
     `if [ -n "$sup" ] && [ -S ${q(p.supervisorSocket)} ] && tr '\0' ' ' < "/proc/$sup/cmdline" 2>/dev/null | grep -qF -- ${q(p.supervisordConf)}; then step supervisord skipped`,
     `else supervisord -c ${q(p.supervisordConf)}; for i in $(seq 1 100); do sctl pid >/dev/null 2>&1 && break; sleep 0.1; done; started_supervisord=1; step supervisord ran; fi`,
   )

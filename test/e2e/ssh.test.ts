@@ -145,6 +145,20 @@ describe(`ssh provider end to end: the CLI against a host ${PLACEMENT.title}, lo
     assert.match(human.stderr, /workload: running, last sync/)
   })
 
+  it('after a host reboot (every process gone, files kept) the plan re-runs the bootstrap and restarts the workload', async () => {
+    await project.vm.sshd.restart()
+    assert.equal(project.vm.processes().length, 0, 'the reboot took supervisord and the programs along')
+    const plan = JSON.parse((await project.expect(['plan', '--json'], 0)).stdout) as PlanJson
+    const changes = realChanges(plan)
+    assert.deepEqual(changes.map((c) => [c.address, c.action]), [['job.bootstrap', 'update'], ['job.workload', 'replace']])
+    assert.match(changes[1].reason, /lost/)
+    const r = await project.expect(['apply', '-y'], 0)
+    assert.match(r.stderr, /job\.bootstrap: supervisord: ran/)
+    assert.match(r.stderr, /job\.bootstrap: input-sync: skipped/, 'what is on the disk is kept')
+    await until('the workload to run again', () => processArgs().some((p) => p.args === 'sleep 4802'))
+    await project.expect(['plan', '--detailed-exitcode'], 0)
+  })
+
   it('logs prints the workload output and -f follows it until it ends; status then shows the exit code', async () => {
     const r = await project.expect(['logs', 'job'], 0)
     assert.match(r.stdout, /job started \(second\)/)

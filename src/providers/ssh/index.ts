@@ -22,28 +22,21 @@ import {isAbsolute, join, resolve} from 'node:path'
 import type {NamedCredential} from '../../config/types.js'
 import type {SshCredential, SshHost} from '../../config/schema-types.js'
 import {AnycloudError, AuthError, UsageError} from '../../errors/index.js'
-import {addressOf, type ActualResource, type BucketRole, type DeploymentContext, type DesiredResource, type ResourceKind, type ResourceRecord} from '../../model/resources.js'
+import {addressOf, type ActualResource, type DeploymentContext, type DesiredResource, type ResourceKind, type ResourceRecord} from '../../model/resources.js'
 import type {CommandRunner} from '../../remote/command-runner.js'
-import {renderBootstrap, renderWorkload, machinePaths, type MachinePaths, type RenderedBootstrap} from '../../bootstrap/render.js'
+import {renderBootstrap, renderWorkload, type MachinePaths, type RenderedBootstrap} from '../../bootstrap/render.js'
 import {readMachineStatus, removeDeployment, runBootstrap, startWorkload, stopWorkload, streamLogs, type MachineStatus} from '../../bootstrap/machine.js'
-import {DEFAULT_ROOTS, type BootstrapSpec, type BucketMount} from '../../bootstrap/types.js'
+import type {BootstrapSpec} from '../../bootstrap/types.js'
+import {bootstrapSpec, bucketRequests, bucketWarnings, layoutPaths, machineLayout, REMOTE_NAMES, workloadSpec, type BucketRequest, type MachineLayout} from '../../bootstrap/spec.js'
 import {registerSecret} from '../../util/redact.js'
 import type {Provider, ProviderCallContext, RcloneRequest, ResourceLookup} from '../provider.js'
 import type {ProviderFactory, ProviderFactoryOptions} from '../registry.js'
 
 const PROVIDER = 'ssh'
 
-function compareVersions(a: string, b: string): number {
-  const pa = a.split('.').map(Number)
-  const pb = b.split('.').map(Number)
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) if ((pa[i] ?? 0) !== (pb[i] ?? 0)) return (pa[i] ?? 0) - (pb[i] ?? 0)
-  return 0
-}
 
 export const createSshProvider: ProviderFactory = async (options) => new SshProvider(options)
 
-/** Remote names: one per bucket role (rclone env names cannot carry hyphens). */
-const REMOTE: Record<BucketRole, string> = {input: 'ACINPUT', output: 'ACOUTPUT', checkpoint: 'ACCHECKPOINT'}
 
 export class SshProvider implements Provider {
   readonly kind = 'ssh' as const
@@ -165,20 +158,13 @@ export class SshProvider implements Provider {
     return this.connectHost(ctx.records, ctx.deployment.profile.name, ctx.signal)
   }
 
-  private roots(): {etc: string; lib: string; log: string; mnt: string} {
-    const prefix = this.options.env.ANYCLOUD_REMOTE_PREFIX ?? ''
-    return {etc: prefix + DEFAULT_ROOTS.etc, lib: prefix + DEFAULT_ROOTS.lib, log: prefix + DEFAULT_ROOTS.log, mnt: prefix + '/mnt'}
+  private layout(): MachineLayout {
+    return machineLayout(this.options.env)
   }
 
   /** Where a deployment's files live on the host (no rendering, no storage provider needed). */
   private paths(deploymentId: string): MachinePaths {
-    const roots = this.roots()
-    return machinePaths({deploymentId, roots: {etc: roots.etc, lib: roots.lib, log: roots.log}, mountRoot: roots.mnt})
-  }
-
-  private storageCheck(): {retries: number; sleepSeconds: number} {
-    const m = /^(\d+):(\d+)$/.exec(this.options.env.ANYCLOUD_STORAGE_CHECK ?? '')
-    return m ? {retries: Number(m[1]), sleepSeconds: Number(m[2])} : {retries: 30, sleepSeconds: 15}
+    return layoutPaths(this.layout(), deploymentId)
   }
 
   /** The bootstrap spec of a deployment; `secrets` empty at plan time (the hash ignores values). */
@@ -186,49 +172,23 @@ export class SshProvider implements Provider {
     return renderBootstrap(this.bootstrapSpec(ctx), secrets)
   }
 
-  private bucketRequests(ctx: DeploymentContext): Array<{role: BucketRole; credential: string; request: RcloneRequest}> {
-    const p = ctx.profile
-    const out: Array<{role: BucketRole; credential: string; request: RcloneRequest}> = []
-    const storage = this.spec.storage ?? ''
-    const add = (role: BucketRole, bucket: string | undefined, credential: string | undefined) => {
-      if (bucket) out.push({role, credential: credential ?? storage, request: {bucket, role, deploymentId: ctx.deploymentId, instanceIdentity: false}})
-    }
-    add('input', p.inputBucket, p.inputStorage?.credential)
-    add('output', p.outputBucket, p.outputStorage?.credential)
-    if (p.spot) add('checkpoint', ctx.deploymentId, storage)
-    return out
+  private bucketRequests(ctx: DeploymentContext): BucketRequest[] {
+    // An ssh host has no instance identity: every bucket is reached with what its storage hands out.
+    return bucketRequests(ctx, this.spec.storage ?? '', () => false)
   }
 
   /** What the workload's files depend on (no buckets: those are the bootstrap's). */
   private workloadSpec(ctx: DeploymentContext): BootstrapSpec {
-    const roots = this.roots()
-    const p = ctx.profile
-    return {
-      deploymentId: ctx.deploymentId, runtime: p.runtime, image: p.image, command: p.command, env: p.env, sensitiveEnv: p.sensitiveEnv,
-      gpus: p.gpus ?? (p.hardware.kind === 'gpu' ? 'all' : undefined), shmSize: p.shmSize, syncIntervalSeconds: p.syncIntervalSeconds, buckets: [],
-      storageCheck: this.storageCheck(), mountRoot: roots.mnt, roots: {etc: roots.etc, lib: roots.lib, log: roots.log},
-    }
+    return workloadSpec(ctx, this.layout())
   }
 
   private bootstrapSpec(ctx: DeploymentContext): BootstrapSpec {
-    const roots = this.roots()
-    const buckets: BucketMount[] = this.bucketRequests(ctx).map(({role, credential, request}) => {
-      const provider = this.storageProviders.get(credential)
-      if (!provider?.rcloneRemote) throw new UsageError(`credential '${credential}' (${provider?.kind ?? 'unknown'}) cannot serve buckets to an ssh host`)
-      return {role, remote: REMOTE[role], spec: provider.rcloneRemote(request)}
-    })
-    const p = ctx.profile
-    return {
-      deploymentId: ctx.deploymentId, runtime: p.runtime, image: p.image, command: p.command, env: p.env, sensitiveEnv: p.sensitiveEnv,
-      gpus: p.gpus ?? (p.hardware.kind === 'gpu' ? 'all' : undefined), shmSize: p.shmSize, syncIntervalSeconds: p.syncIntervalSeconds, buckets,
-      storageCheck: this.storageCheck(), mountRoot: roots.mnt, roots: {etc: roots.etc, lib: roots.lib, log: roots.log},
-      rcloneMinVersion: buckets.map((b) => b.spec.rcloneMinVersion).filter((v): v is string => Boolean(v)).sort(compareVersions).at(-1),
-    }
+    return bootstrapSpec(ctx, this.layout(), this.bucketRequests(ctx), (c) => this.storageProviders.get(c), 'an ssh host')
   }
 
   /** Warnings the plan should carry (e.g. long-lived keys written to the host). */
   warnings(ctx: DeploymentContext): string[] {
-    return this.bootstrapSpec(ctx).buckets.filter((b) => b.spec.warning).map((b) => `${b.role} bucket: ${b.spec.warning}`)
+    return bucketWarnings(this.bootstrapSpec(ctx))
   }
 
   private status(ctx: ProviderCallContext): Promise<MachineStatus> {
@@ -258,7 +218,10 @@ export class SshProvider implements Provider {
       case 'bootstrap': {
         if (!ctx.records[addressOf(ctx.deployment.profile.name, 'vm')]) return null
         const s = await this.status(ctx)
-        return s.bootstrapHash ? {id: resource.name, attributes: {hash: s.bootstrapHash}, outputs: {programs: s.programs}} : null
+        if (!s.bootstrapHash) return null
+        // Files in place but anycloud's supervisord gone (the host rebooted): the bootstrap must
+        // run again (it restarts supervisord, every other step is skipped); the plan says why.
+        return {id: resource.name, attributes: {hash: s.supervisord ? s.bootstrapHash : '(supervisord is not running)'}, outputs: {programs: s.programs}}
       }
       case 'workload': {
         if (!ctx.records[addressOf(ctx.deployment.profile.name, 'vm')]) return null
@@ -307,7 +270,7 @@ export class SshProvider implements Provider {
       const provider = this.storageProviders.get(credential) ?? (await this.storage(credential))
       const values = (await provider.rcloneSecrets?.(request)) ?? {}
       for (const v of Object.values(values)) registerSecret(v)
-      secrets[REMOTE[role]] = values
+      secrets[REMOTE_NAMES[role]] = values
     }
     const rendered = this.render(ctx.deployment, secrets)
     if (resource.attributes.hash && resource.attributes.hash !== rendered.hash) {
@@ -326,7 +289,6 @@ export class SshProvider implements Provider {
   async delete(record: ResourceRecord, ctx: ProviderCallContext): Promise<void> {
     this.statusCache.delete(ctx.deployment.deploymentId)
     const runner = await this.connect(ctx)
-    const roots = this.roots()
     const paths = this.paths(ctx.deployment.deploymentId)
     switch (record.kind) {
       case 'workload':
@@ -335,7 +297,7 @@ export class SshProvider implements Provider {
         return
       case 'bootstrap':
         ctx.progress('removing the programs, container and files anycloud wrote')
-        await removeDeployment(runner!, paths, {etc: roots.etc, lib: roots.lib, log: roots.log})
+        await removeDeployment(runner!, paths, this.layout().roots)
         return
       case 'vm':
         // The host stays. What anycloud wrote went with the bootstrap.
