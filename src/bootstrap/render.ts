@@ -296,7 +296,7 @@ const PUT_FUNCTION = [
   '  local path="$1" mode="$2" want="$3" tmp',
   '  tmp="$path.anycloud.$$"',
   '  ( umask 077; base64 -d > "$tmp" )',
-  '  if [ -f "$path" ] && [ "$(sha256sum < "$path" | cut -d" " -f1)" = "$want" ] && [ "$(stat -c %a "$path")" = "${mode#0}" ]; then rm -f "$tmp"; return 0; fi',
+  '  if [ -f "$path" ] && [ ! -L "$path" ] && [ "$(sha256sum < "$path" | cut -d" " -f1)" = "$want" ] && [ "$(stat -c %a "$path")" = "${mode#0}" ]; then rm -f "$tmp"; return 0; fi',
   '  chmod "$mode" "$tmp" && mv -f "$tmp" "$path"',
   '  changed=$((changed + 1))',
   '}',

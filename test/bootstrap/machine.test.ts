@@ -92,6 +92,23 @@ describe(`bootstrap on a real host ${PLACEMENT.title}`, function () {
     ])
   })
 
+  it('puts a loosened or replaced secret file back: 0600 again, written through a new file (a symlink is replaced, not followed)', async () => {
+    const rendered = renderBootstrap(spec())
+    await runBootstrap(runner, rendered, progress)
+    const {chmodSync, symlinkSync, unlinkSync, lstatSync} = await import('node:fs')
+    chmodSync(rendered.paths.rcloneEnv, 0o644)
+    const decoy = join(buckets, 'decoy.txt')
+    writeFileSync(decoy, 'not anycloud\'s\n')
+    unlinkSync(rendered.paths.workloadEnv)
+    symlinkSync(decoy, rendered.paths.workloadEnv)
+    const run = await runBootstrap(runner, renderBootstrap(spec()), progress)
+    assert.equal(run.steps.find((x) => x.step === 'files')?.outcome, 'ran:2')
+    assert.equal(modeOf(rendered.paths.rcloneEnv), 0o600)
+    assert.ok(!lstatSync(rendered.paths.workloadEnv).isSymbolicLink())
+    assert.equal(modeOf(rendered.paths.workloadEnv), 0o600)
+    assert.equal(readFileSync(decoy, 'utf8'), 'not anycloud\'s\n', 'the symlink target was left alone')
+  })
+
   it('uploads what the workload writes within two sync intervals, with copy (nothing in the bucket is deleted)', async () => {
     const interval = 2
     writeFileSync(join(bucket('output'), 'from-another-job.txt'), 'keep me\n')
