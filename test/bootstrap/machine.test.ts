@@ -116,11 +116,9 @@ describe(`bootstrap on a real host ${PLACEMENT.title}`, function () {
     await runBootstrap(runner, rendered, progress)
     // The uploads run periodically: write where the workload would, and time its arrival.
     await until('a first upload', async () => (await readMachineStatus(runner, rendered.paths)).lastSync.output)
-    const t0 = Date.now()
     writeFileSync(join(rendered.paths.mounts.output, 'result.json'), '{"ok":true}\n')
+    // Deadline: two sync intervals, plus slack for rclone's own runs on a busy machine.
     await until('result.json in the output bucket', () => existsSync(join(bucket('output'), 'result.json')), 2 * interval * 1000 + 4_000, 50)
-    const elapsed = Date.now() - t0
-    assert.ok(elapsed <= 2 * interval * 1000 + 4_000, `arrived after ${elapsed} ms`)
     assert.equal(readFileSync(join(bucket('output'), 'from-another-job.txt'), 'utf8'), 'keep me\n', 'copy, never sync')
     const status = await readMachineStatus(runner, rendered.paths)
     assert.match(status.lastSync.output ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/)

@@ -76,9 +76,8 @@ describe(`ssh provider end to end: the CLI against a host ${PLACEMENT.title}, lo
     const p = paths()
     assert.equal(readFileSync(join(p.mnt, 'input', 'data.txt'), 'utf8'), 'one two three\n')
     await until('report.txt in /mnt/output', () => existsSync(join(p.mnt, 'output', 'report.txt')))
-    const t0 = Date.now()
+    // Deadline: two sync intervals (1 s each), plus slack for rclone's own runs on a busy machine.
     await until('report.txt in the output bucket', () => existsSync(join(p.bucket('e2e-output'), 'report.txt')), 2 * 1000 + 4_000, 25)
-    assert.ok(Date.now() - t0 <= 6_000)
     assert.equal(readFileSync(join(p.bucket('e2e-output'), 'report.txt'), 'utf8').trim(), '3')
     // The ${env:…} value reached the workload (only its hash is written out here).
     assert.equal(readFileSync(join(p.mnt, 'output', 'token.sha'), 'utf8').trim(), sha256(CANARY))
