@@ -191,45 +191,71 @@ export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
 
   const actionable = plan.changes.filter((c) => c.action === 'create' || c.action === 'update' || c.action === 'replace' || c.action === 'delete')
   const ids = new Set(actionable.map((c) => c.address))
-  const nodes: GraphNode[] = actionable.map((change) => {
-    let dependsOn: string[]
-    if (change.action === 'delete') {
-      // Reverse order: a resource goes after everything in its deployment that sits above it.
-      dependsOn = actionable.filter((o) => o.profile === change.profile && o.action === 'delete' && kindRank(o.address) > kindRank(change.address)).map((o) => o.address)
-    } else {
-      dependsOn = [
-        ...change.dependsOn.filter((d) => ids.has(d)),
-        // Deletes in the same deployment of higher kinds go first (e.g. old workload before a new VM).
-        ...actionable.filter((o) => o.profile === change.profile && o.action === 'delete' && kindRank(o.address) > kindRank(change.address)).map((o) => o.address),
-      ]
+  // A replace is two nodes: its delete half runs in reverse order with the other deletes (an old VM
+  // goes before its old security group), its create half in dependency order after it.
+  const DELETE_HALF = '#delete'
+  const removalsAbove = (change: Change) =>
+    actionable
+      .filter((o) => o.profile === change.profile && (o.action === 'delete' || o.action === 'replace') && kindRank(o.address) > kindRank(change.address))
+      .map((o) => (o.action === 'replace' ? o.address + DELETE_HALF : o.address))
+  const failed = (change: Change, error: unknown) => {
+    if (error instanceof AuthError && options.allowRotation) {
+      rotating.add(change.profile)
+      ;(result.authFailures[change.profile] ??= []).push(change.credential)
     }
-    return {
+    reporter.emit({type: 'change-failed', address: change.address, action: change.action, message: error instanceof Error ? error.message : String(error)})
+    return error
+  }
+  const guardRotation = (change: Change) => {
+    if (rotating.has(change.profile)) throw new AnycloudError(`skipped: credential ${change.credential} failed authentication`, {code: 'rotating', source: 'cloud'})
+  }
+  const started = new Map<string, number>()
+  const nodes: GraphNode[] = []
+  for (const change of actionable) {
+    if (change.action === 'replace') {
+      nodes.push({
+        id: change.address + DELETE_HALF,
+        dependsOn: removalsAbove(change),
+        run: async () => {
+          guardRotation(change)
+          const ctx = deploymentContext(change.profile)
+          reporter.emit({type: 'change-start', address: change.address, action: change.action})
+          started.set(change.address, Date.now())
+          const old = writer.doc.deployments[change.profile]?.resources[change.address]
+          try {
+            if (old && old.credential !== change.credential) {
+              // A move: the old credential may be the one that stopped authenticating. Its
+              // failure must neither block the new resource nor be blamed on the new credential.
+              await remove(change, ctx).catch((error: unknown) => {
+                reporter.emit({type: 'change-progress', address: change.address, message: `could not delete the old ${change.address} on credential '${old.credential}' (${(error as Error).message}); it is no longer tracked: delete '${old.name}' there by hand`})
+              })
+            } else await remove(change, ctx)
+          } catch (error) {
+            throw failed(change, error)
+          }
+        },
+      })
+    }
+    const dependsOn =
+      change.action === 'delete'
+        ? removalsAbove(change)
+        : [...change.dependsOn.filter((d) => ids.has(d)), ...removalsAbove(change), ...(change.action === 'replace' ? [change.address + DELETE_HALF] : [])]
+    nodes.push({
       id: change.address,
       dependsOn,
       run: async () => {
-        if (rotating.has(change.profile)) throw new AnycloudError(`skipped: credential ${change.credential} failed authentication`, {code: 'rotating', source: 'cloud'})
+        guardRotation(change)
         const ctx = deploymentContext(change.profile)
-        reporter.emit({type: 'change-start', address: change.address, action: change.action})
-        const started = Date.now()
+        if (change.action !== 'replace') {
+          reporter.emit({type: 'change-start', address: change.address, action: change.action})
+          started.set(change.address, Date.now())
+        }
         try {
           switch (change.action) {
             case 'create':
+            case 'replace':
               await create(change, ctx)
               break
-            case 'replace': {
-              const old = writer.doc.deployments[change.profile]?.resources[change.address]
-              if (old && old.credential !== change.credential) {
-                // A move: the old credential may be the one that stopped authenticating. Its
-                // failure must neither block the new resource nor be blamed on the new credential.
-                await remove(change, ctx).catch((error: unknown) => {
-                  reporter.emit({type: 'change-progress', address: change.address, message: `could not delete the old ${change.address} on credential '${old.credential}' (${(error as Error).message}); it is no longer tracked: delete '${old.name}' there by hand`})
-                })
-              } else {
-                await remove(change, ctx)
-              }
-              await create(change, ctx)
-              break
-            }
             case 'update': {
               const provider = await providers.get(change.credential)
               const record = writer.doc.deployments[change.profile]?.resources[change.address]
@@ -253,31 +279,31 @@ export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
               break
           }
           const note = notes.get(change.address)
-          reporter.emit({type: 'change-done', address: change.address, action: change.action, elapsedMs: Date.now() - started, ...(note ? {note} : {})})
+          reporter.emit({type: 'change-done', address: change.address, action: change.action, elapsedMs: Date.now() - (started.get(change.address) ?? Date.now()), ...(note ? {note} : {})})
         } catch (error) {
-          if (error instanceof AuthError && options.allowRotation) {
-            rotating.add(change.profile)
-            ;(result.authFailures[change.profile] ??= []).push(change.credential)
-          }
-          reporter.emit({type: 'change-failed', address: change.address, action: change.action, message: isAnycloudError(error) || error instanceof Error ? (error as Error).message : String(error)})
-          throw error
+          throw failed(change, error)
         }
       },
-    }
-  })
+    })
+  }
   const outcomes = await walkGraph(nodes, {
     concurrency: options.concurrency ?? 8,
     signal: options.signal,
     onSkip: (id, reason) => {
+      if (id.endsWith(DELETE_HALF)) return
       const change = actionable.find((c) => c.address === id)!
-      reporter.emit({type: 'change-skipped', address: id, action: change.action, reason})
+      reporter.emit({type: 'change-skipped', address: id, action: change.action, reason: reason.replaceAll(DELETE_HALF, '')})
     },
   })
   await writer.flush()
-  for (const [address, outcome] of outcomes) {
+  for (const [id, outcome] of outcomes) {
+    // A replace's delete half reports under its address only when it failed (then its create half was skipped).
+    const address = id.endsWith(DELETE_HALF) ? id.slice(0, -DELETE_HALF.length) : id
+    if (id.endsWith(DELETE_HALF) && outcome.status !== 'failed') continue
     if (outcome.status === 'done') result.done.push(address)
-    else if (outcome.status === 'skipped') result.skipped.push({address, reason: outcome.reason})
-    else result.failed.push({address, message: (outcome.error as Error)?.message ?? String(outcome.error), error: outcome.error})
+    else if (outcome.status === 'skipped') {
+      if (!outcomes.has(address + DELETE_HALF) || outcomes.get(address + DELETE_HALF)!.status !== 'failed') result.skipped.push({address, reason: outcome.reason.replaceAll(DELETE_HALF, '')})
+    } else result.failed.push({address, message: (outcome.error as Error)?.message ?? String(outcome.error), error: outcome.error})
   }
   result.interrupted = Boolean(options.signal?.aborted)
   result.state = writer.doc
