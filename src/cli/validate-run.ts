@@ -1,5 +1,5 @@
 import {type Diagnostic, formatDiagnostic, loadConfig, selectProfiles} from '../config/index.js'
-import {didYouMean} from '../config/did-you-mean.js'
+import {didYouMean} from '../model/did-you-mean.js'
 import {mergeProfile} from '../config/resolve.js'
 import {UsageError} from '../errors/index.js'
 import {ExitCode} from './exit-codes.js'

@@ -1,5 +1,5 @@
 import {type Diagnostic} from './diagnostics.js'
-import {didYouMean} from './did-you-mean.js'
+import {didYouMean} from '../model/did-you-mean.js'
 import {diagnosticAt, type LoadedDocument, pointer} from './load.js'
 import {IMPLICIT_LOCAL, mergeProfile, type MergedProfile} from './resolve.js'
 import type {NamedCredential} from './types.js'

@@ -3,7 +3,7 @@ import type {ErrorObject, ValidateFunction} from 'ajv'
 
 import {type Diagnostic} from './diagnostics.js'
 import validateFile from './schema-validator.generated.js'
-import {didYouMean} from './did-you-mean.js'
+import {didYouMean} from '../model/did-you-mean.js'
 import {diagnosticAt, type LoadedDocument, locate, segmentsOf} from './load.js'
 
 const require = createRequire(import.meta.url)

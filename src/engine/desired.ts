@@ -2,6 +2,7 @@ import type {NamedCredential, ResolvedProfile} from '../config/types.js'
 import {addressOf, type DeploymentContext, type DesiredResource, type ResourceKind} from '../model/resources.js'
 import type {Provider} from '../providers/provider.js'
 import {hashOf, sensitiveMarker} from '../util/hash.js'
+import {compact} from '../util/object.js'
 
 /** Order of kinds within a deployment: creation order, and the sort order of plans. */
 export const KIND_ORDER: readonly string[] = ['bucket.input', 'bucket.output', 'bucket.checkpoint', 'identity', 'network', 'sshkey', 'vm', 'bootstrap', 'workload']
@@ -109,7 +110,7 @@ export function desiredResources(options: DesiredOptions): DesiredResource[] {
     const provider = r.kind === 'bucket' ? options.storage[r.credential] : compute
     const extra = provider?.desiredAttributes?.(r, ctx)
     if (extra) r.attributes = {...r.attributes, ...extra}
-    r.attributes = Object.fromEntries(Object.entries(r.attributes).filter(([, v]) => v !== undefined))
+    r.attributes = compact(r.attributes)
   }
   return out
 }

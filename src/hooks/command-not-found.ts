@@ -1,6 +1,6 @@
 import type {Hook} from '@oclif/core'
 
-import {didYouMean} from '../config/did-you-mean.js'
+import {didYouMean} from '../model/did-you-mean.js'
 import {ExitCode} from '../cli/exit-codes.js'
 
 /** An unknown command is invalid usage: exit 3 (SPEC §3), not oclif's 2 (which CI reads as "changes pending"). */

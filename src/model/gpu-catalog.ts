@@ -20,6 +20,7 @@
  */
 
 import type {CloudProvider} from './continents.js'
+import {editDistance} from './did-you-mean.js'
 
 /** A GPU model anycloud knows by name. */
 export interface GpuInfo {
@@ -381,16 +382,4 @@ function closestName(input: string): string | undefined {
     if (distance <= 2 && (best === undefined || distance < best.distance)) best = {name: entry.info.name, distance}
   }
   return best?.name
-}
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({length: b.length + 1}, (_, j) => j)
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i]
-    for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
-    }
-    previous = current
-  }
-  return previous[b.length]!
 }

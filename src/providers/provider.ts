@@ -106,6 +106,18 @@ export interface ProviderCallContext {
   token?: string
 }
 
+/**
+ * The deployment a bucket record belongs to: a checkpoint bucket is named after it; other buckets
+ * carry it in their outputs (from the ownership tags read at create). Providers delete a bucket only
+ * when its tags name this deployment.
+ */
+export function bucketDeployment(record: ResourceRecord): string | undefined {
+  const d = record.outputs?.deployment
+  if (typeof d === 'string') return d
+  if (record.role === 'checkpoint') return record.name
+  return undefined
+}
+
 /** Ownership tags on everything anycloud creates (SPEC §6). */
 export function ownershipTags(project: string, deploymentId: string, address: string): Record<string, string> {
   return {'anycloud-managed': 'true', 'anycloud-project': project, 'anycloud-deployment': deploymentId, 'anycloud-address': address}

@@ -56,7 +56,7 @@ export class ProviderSet {
     let p = this.cache.get(name)
     if (!p) {
       const credential = this.options.credentials[name]
-      if (!credential) return Promise.reject(new UsageError(`unknown credential '${name}'`))
+      if (!credential) return Promise.reject(new UsageError(`unknown credential '${name}'; known: ${Object.keys(this.options.credentials).join(', ') || '(none)'}`))
       p = loadProviderFactory(credential.spec.provider).then((factory) =>
         factory({credential, configDir: this.options.configDir, credentials: this.options.credentials, providerFor: (n) => this.get(n), env: this.options.env}),
       )

@@ -10,7 +10,7 @@ import type {StateDocument, StateStore} from './types.js'
 export function openStateStore(config: ResolvedConfig): StateStore {
   const state = config.state
   if (state.backend === 'local') return new LocalStateStore(resolve(config.dir, state.path ?? '.anycloud'))
-  throw new UsageError(`state backend '${state.backend}' is not available in this version of anycloud`, ['Use `state: {backend: local}` (the default) for now.'], 'state.backend-unavailable')
+  throw new UsageError(`${config.file}: state backend '${state.backend}' is not available in this version of anycloud`, ['Use `state: {backend: local}` (the default) for now.'], 'state.backend-unavailable')
 }
 
 export function emptyState(project: string): StateDocument {

@@ -5,6 +5,7 @@ import {randomUUID} from 'node:crypto'
 
 import {AnycloudError, LockedError, UsageError} from '../errors/index.js'
 import {writeFileAtomic} from '../util/atomic-write.js'
+import {pidExists} from '../util/process.js'
 import type {LockInfo, StateDocument, StateStore} from './types.js'
 
 /**
@@ -77,7 +78,7 @@ export class LocalStateStore implements StateStore {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
         const holder = await this.readLock()
         // A holder on this host whose process is gone (killed, crashed) cannot release: take over.
-        if (attempt === 0 && holder && holder.host === hostname() && !isAlive(holder.pid)) {
+        if (attempt === 0 && holder && holder.host === hostname() && !pidExists(holder.pid)) {
           if (this.removeDeadLock(holder.id)) continue
           throw lockedError(this.description, await this.readLock())
         }
@@ -123,19 +124,10 @@ export class LocalStateStore implements StateStore {
       throw new UsageError(`${this.description} is not locked`)
     }
     if (holder.id !== lockId) throw new UsageError(`lock id ${lockId} does not match the lock on ${this.description} (held as ${holder.id} by ${holder.who}@${holder.host}); nothing was changed`)
-    if (options.force && holder.host === hostname() && holder.pid !== process.pid && isAlive(holder.pid)) {
+    if (options.force && holder.host === hostname() && holder.pid !== process.pid && pidExists(holder.pid)) {
       throw new UsageError(`the lock ${lockId} is held by a live process (pid ${holder.pid}, ${holder.operation}) on this host; it cannot be released while that run lives`, [`Stop that run (kill ${holder.pid}) or wait for it.`])
     }
     unlinkSync(this.lockPath)
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM'
   }
 }
 

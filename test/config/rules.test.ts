@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 
-import {didYouMean, editDistance} from '../../src/config/did-you-mean.js'
+import {didYouMean, editDistance} from '../../src/model/did-you-mean.js'
 import {loadText} from './helpers.js'
 
 const where = (list: Array<{line: number; column: number; path: string}>) => list.map((d) => `${d.line}:${d.column} ${d.path}`)

@@ -17,6 +17,7 @@ import type {S3Client} from '@aws-sdk/client-s3'
 import {ProviderError} from '../../errors/index.js'
 import {continentOf, isContinent, s3RegionFromLocationConstraint, type Continent} from '../../model/continents.js'
 import type {ActualResource, DesiredResource, ResourceRecord} from '../../model/resources.js'
+import {bucketDeployment} from '../provider.js'
 import type {AwsClients} from './clients.js'
 import {awsCall, awsCode, describeAwsError, httpStatus, PROVIDER, toProviderError} from './errors.js'
 import {ownedBy, tagList, tagMap} from './names.js'
@@ -222,14 +223,6 @@ async function confirmOurs(ctx: BucketContext, resource: DesiredResource, region
   return actual
 }
 
-/** The deployment a bucket record belongs to: the checkpoint bucket is named after it; others say so in outputs. */
-function recordDeployment(record: ResourceRecord): string | undefined {
-  const d = record.outputs?.deployment
-  if (typeof d === 'string') return d
-  if (record.role === 'checkpoint') return record.name
-  return undefined
-}
-
 /** Deletes every object (and version, and unfinished upload) of a bucket. */
 async function emptyBucket(ctx: BucketContext, name: string, region: string): Promise<number> {
   const {ListObjectsV2Command, DeleteObjectsCommand, ListObjectVersionsCommand, ListMultipartUploadsCommand, AbortMultipartUploadCommand} = await import('@aws-sdk/client-s3')
@@ -287,7 +280,7 @@ export async function deleteBucket(ctx: BucketContext, record: ResourceRecord, o
   if (!region) return {deleted: true}
   const tags = await bucketTags(ctx, name, region)
   if (!ownedBy(tags)) return {deleted: false, reason: 'not created by anycloud (no ownership tags)'}
-  const expected = recordDeployment(record)
+  const expected = bucketDeployment(record)
   if (expected !== undefined && tags['anycloud-deployment'] !== expected) {
     return {deleted: false, reason: `tagged for deployment '${tags['anycloud-deployment']}', not '${expected}'`}
   }

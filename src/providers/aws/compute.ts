@@ -27,6 +27,7 @@ import type {EC2Client, Instance} from '@aws-sdk/client-ec2'
 import {ProviderError, CapacityError, UsageError} from '../../errors/index.js'
 import {zonesFor} from '../../model/continents.js'
 import {resolveGpuInstance} from '../../model/gpu-catalog.js'
+import {sleep} from '../../util/process.js'
 import {addressOf, type ActualResource, type DeploymentContext, type DesiredResource, type ResourceRecord} from '../../model/resources.js'
 import {fingerprintSha256, generateHostKeyPair, parsePublicKey, renderCloudInitHostKeys, sameKey, type HostKeyPair} from '../../remote/host-keys.js'
 import {writeFileAtomic} from '../../util/atomic-write.js'
@@ -82,19 +83,6 @@ export interface ComputeContext {
   sshUser: string
   /** Zones per region learned from DescribeAvailabilityZones. */
   zones: Map<string, string[]>
-}
-
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (ms <= 0 || signal?.aborted) return resolve()
-    const timer = setTimeout(done, ms)
-    function done(): void {
-      clearTimeout(timer)
-      signal?.removeEventListener('abort', done)
-      resolve()
-    }
-    signal?.addEventListener('abort', done, {once: true})
-  })
 }
 
 function ec2Of(ctx: ComputeContext, region: string): Promise<EC2Client> {

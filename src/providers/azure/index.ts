@@ -32,9 +32,11 @@ import type {RcloneRemoteSpec} from '../../bootstrap/types.js'
 import {ProviderError, UsageError} from '../../errors/index.js'
 import {bucketNameProblems} from '../../model/bucket-names.js'
 import {canonicalRegion, continentOf} from '../../model/continents.js'
-import type {ActualResource, DesiredResource, ResourceKind, ResourceRecord} from '../../model/resources.js'
+import type {ActualResource, DesiredResource, ResourceRecord} from '../../model/resources.js'
 import {registerSecret} from '../../util/redact.js'
-import type {Provider, ProviderCallContext, RcloneRequest, ResourceLookup} from '../provider.js'
+import {bucketDeployment, type Provider, type RcloneRequest} from '../provider.js'
+import {compact} from '../../util/object.js'
+import {StorageOnlyProvider} from '../storage-only.js'
 import type {ProviderFactory} from '../registry.js'
 import {
   AZURITE_ACCOUNT,
@@ -78,10 +80,8 @@ export type AzureStorageAccess =
   | {mode: 'endpoint'; endpoint: BlobEndpoint; accountKey?: string; keySource?: string}
   | {mode: 'arm'; subscriptionId: string}
 
-export class AzureProvider implements Provider {
+export class AzureProvider extends StorageOnlyProvider implements Provider {
   readonly kind = 'azure' as const
-  /** No compute yet: only buckets (which every storage provider has). */
-  readonly kinds: ReadonlySet<ResourceKind> = new Set<ResourceKind>()
   readonly readConcurrency = 16
 
   private store?: Promise<AzureBlobStore>
@@ -91,7 +91,9 @@ export class AzureProvider implements Provider {
     readonly access: AzureStorageAccess,
     private readonly region: string | undefined,
     private readonly options: {maxTries?: number} = {},
-  ) {}
+  ) {
+    super()
+  }
 
   private get name(): string {
     return this.credential.name
@@ -197,7 +199,7 @@ export class AzureProvider implements Provider {
     if (!state) return {deleted: true}
     const tags = metadataToTags(state.metadata)
     if (tags['anycloud-managed'] !== 'true') return {deleted: false, reason: 'not created by anycloud (no ownership tags)'}
-    const expected = recordDeployment(record)
+    const expected = bucketDeployment(record)
     if (expected !== undefined && tags['anycloud-deployment'] !== expected) {
       return {deleted: false, reason: `owned by deployment '${tags['anycloud-deployment'] ?? '?'}', not '${expected}'`}
     }
@@ -210,25 +212,6 @@ export class AzureProvider implements Provider {
       throw toAzureError(error, `deleting container '${name}' of ${where}`, this.name, store.endpoint.url)
     }
     return {deleted: true}
-  }
-
-  // ---------------------------------------------------------------------------------------------
-  // Compute: not yet
-
-  async read(resource: ResourceLookup, _ctx: ProviderCallContext): Promise<ActualResource | null> {
-    throw this.noCompute(resource.kind)
-  }
-
-  async create(resource: DesiredResource, _ctx: ProviderCallContext): Promise<ActualResource> {
-    throw this.noCompute(resource.kind)
-  }
-
-  async update(resource: DesiredResource, _record: ResourceRecord, _ctx: ProviderCallContext): Promise<ActualResource> {
-    throw this.noCompute(resource.kind)
-  }
-
-  async delete(record: ResourceRecord, _ctx: ProviderCallContext): Promise<void> {
-    throw this.noCompute(record.kind)
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -339,9 +322,6 @@ export class AzureProvider implements Provider {
     )
   }
 
-  private noCompute(kind: ResourceKind): ProviderError {
-    return new ProviderError(`${AZURE_COMPUTE_UNAVAILABLE} (credential '${this.name}', resource kind '${kind}')`, 'provider.compute-unavailable', AZURE, this.name)
-  }
 }
 
 /** Resolves how a credential reaches storage. Throws UsageError for a malformed `endpoint`. */
@@ -359,17 +339,6 @@ export function azureStorageAccess(name: string, spec: AzureCredential, env: Nod
   if (fromEnv) return {mode: 'endpoint', endpoint, accountKey: fromEnv, keySource: AZURE_STORAGE_KEY_ENV}
   if (endpoint.accountName === AZURITE_ACCOUNT) return {mode: 'endpoint', endpoint, accountKey: AZURITE_WELL_KNOWN_KEY, keySource: 'azurite'}
   return {mode: 'endpoint', endpoint}
-}
-
-function recordDeployment(record: ResourceRecord): string | undefined {
-  const fromOutputs = record.outputs?.deployment
-  if (typeof fromOutputs === 'string') return fromOutputs
-  if (record.role === 'checkpoint') return record.name
-  return undefined
-}
-
-function compact(value: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined))
 }
 
 /** {@link ProviderFactory} of the `azure` provider (registry.ts imports it lazily). */

@@ -39,10 +39,12 @@ import type {GcpCredential} from '../../config/schema-types.js'
 import {AuthError, ProviderError, UsageError} from '../../errors/index.js'
 import {bucketNameProblems} from '../../model/bucket-names.js'
 import {canonicalRegion, zonesFor} from '../../model/continents.js'
-import type {ActualResource, DesiredResource, ResourceKind, ResourceRecord} from '../../model/resources.js'
+import type {ActualResource, DesiredResource, ResourceRecord} from '../../model/resources.js'
 import {hashOf, sha256} from '../../util/hash.js'
 import {registerSecret} from '../../util/redact.js'
-import type {Provider, ProviderCallContext, RcloneRequest, ResourceLookup} from '../provider.js'
+import {bucketDeployment, type Provider, type RcloneRequest} from '../provider.js'
+import {compact} from '../../util/object.js'
+import {StorageOnlyProvider} from '../storage-only.js'
 import type {ProviderFactory} from '../registry.js'
 import {GCP_DEFAULT_REGION, GcsStore, bucketLocation, labelValue, tagsToLabels, type BucketState} from './buckets.js'
 import {GCP, gcpStatus, toGcpError} from './errors.js'
@@ -80,10 +82,8 @@ interface ServiceAccountKey {
   fingerprint: string
 }
 
-export class GcpProvider implements Provider {
+export class GcpProvider extends StorageOnlyProvider implements Provider {
   readonly kind = 'gcp' as const
-  /** No compute yet: only buckets (which every storage provider has). */
-  readonly kinds: ReadonlySet<ResourceKind> = new Set<ResourceKind>()
   readonly readConcurrency = 16
 
   private store?: Promise<GcsStore>
@@ -96,7 +96,9 @@ export class GcpProvider implements Provider {
     readonly credential: NamedCredential,
     readonly settings: GcpSettings,
     private readonly storageOverrides: Partial<StorageOptions> = {},
-  ) {}
+  ) {
+    super()
+  }
 
   private get name(): string {
     return this.credential.name
@@ -194,7 +196,7 @@ export class GcpProvider implements Provider {
     }
     if (!state) return {deleted: true}
     if (state.labels['anycloud-managed'] !== 'true') return {deleted: false, reason: 'not created by anycloud (no ownership tags)'}
-    const expected = recordDeployment(record)
+    const expected = bucketDeployment(record)
     if (expected !== undefined && state.labels['anycloud-deployment'] !== labelValue(expected)) {
       return {deleted: false, reason: `owned by deployment '${state.labels['anycloud-deployment'] ?? '?'}', not '${expected}'`}
     }
@@ -212,25 +214,6 @@ export class GcpProvider implements Provider {
       throw toGcpError(error, `deleting bucket '${name}'`, this.name, this.settings.apiEndpoint)
     }
     return {deleted: false, reason: 'holds data'}
-  }
-
-  // ---------------------------------------------------------------------------------------------
-  // Compute: not yet
-
-  async read(resource: ResourceLookup, _ctx: ProviderCallContext): Promise<ActualResource | null> {
-    throw this.noCompute(resource.kind)
-  }
-
-  async create(resource: DesiredResource, _ctx: ProviderCallContext): Promise<ActualResource> {
-    throw this.noCompute(resource.kind)
-  }
-
-  async update(resource: DesiredResource, _record: ResourceRecord, _ctx: ProviderCallContext): Promise<ActualResource> {
-    throw this.noCompute(resource.kind)
-  }
-
-  async delete(record: ResourceRecord, _ctx: ProviderCallContext): Promise<void> {
-    throw this.noCompute(record.kind)
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -398,9 +381,6 @@ export class GcpProvider implements Provider {
     return this.key
   }
 
-  private noCompute(kind: ResourceKind): ProviderError {
-    return new ProviderError(`${GCP_COMPUTE_UNAVAILABLE} (credential '${this.name}', resource kind '${kind}')`, 'provider.compute-unavailable', GCP, this.name)
-  }
 }
 
 /** The provider's settings from a credential: `keyFile` resolved against `configDir`, region canonical. */
@@ -415,17 +395,6 @@ export function gcpSettings(spec: GcpCredential, configDir: string, env: NodeJS.
     ...(region ? {region} : {}),
     ...(adc ? {adcKeyFile: isAbsolute(adc) ? adc : resolve(adc)} : {}),
   }
-}
-
-function recordDeployment(record: ResourceRecord): string | undefined {
-  const fromOutputs = record.outputs?.deployment
-  if (typeof fromOutputs === 'string') return fromOutputs
-  if (record.role === 'checkpoint') return record.name
-  return undefined
-}
-
-function compact(value: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined))
 }
 
 /** {@link ProviderFactory} of the `gcp` provider (registry.ts imports it lazily). */

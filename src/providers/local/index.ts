@@ -34,6 +34,8 @@ import {AuthError, CapacityError, ProviderError, UsageError} from '../../errors/
 import {addressOf, type ActualResource, type BucketRole, type DeploymentContext, type DesiredResource, type ResourceKind, type ResourceRecord} from '../../model/resources.js'
 import {LocalRunner} from '../../remote/local-runner.js'
 import {writeFileAtomic} from '../../util/atomic-write.js'
+import {compact} from '../../util/object.js'
+import {sleep} from '../../util/process.js'
 import {redactSecrets} from '../../util/redact.js'
 import {ownershipTags, type Provider, type ProviderCallContext, type RcloneRequest, type ResourceLookup} from '../provider.js'
 import type {RcloneRemoteSpec} from '../../bootstrap/types.js'
@@ -726,22 +728,6 @@ async function isDirectory(path: string): Promise<boolean> {
 async function logTail(path: string): Promise<string> {
   const text = await readFile(path, 'utf8').catch(() => '')
   return text.trim().split('\n').slice(-3).join(' | ')
-}
-
-function compact(value: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined))
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms)
-    function done(): void {
-      clearTimeout(timer)
-      signal?.removeEventListener('abort', done)
-      resolve()
-    }
-    signal?.addEventListener('abort', done, {once: true})
-  })
 }
 
 /** {@link ProviderFactory} of the `local` provider (registry.ts imports it lazily). */

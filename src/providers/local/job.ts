@@ -3,6 +3,7 @@ import {readFile} from 'node:fs/promises'
 
 import type {BucketRole, WorkloadPhase} from '../../model/resources.js'
 import type {Runtime} from '../../config/types.js'
+import {pidExists} from '../../util/process.js'
 
 /**
  * The files the `local` provider and its supervisor exchange inside a machine workspace, and the
@@ -138,16 +139,6 @@ export async function readPid(path: string): Promise<number | undefined> {
   }
 }
 
-/** `kill(pid, 0)`: the process exists (EPERM: it exists but is not ours to signal). */
-function exists(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
-
 /**
  * Whether `pid` is alive AND still the process we started: pids are reused, and signalling a
  * stranger must never happen. Where /proc exists (Linux), the process's command line or
@@ -156,7 +147,7 @@ function exists(pid: number): boolean {
  * Elsewhere, existence is all we can check.
  */
 export function isOurProcess(pid: number | undefined, marker: string): boolean {
-  if (pid === undefined || pid <= 1 || !exists(pid)) return false
+  if (pid === undefined || pid <= 1 || !pidExists(pid)) return false
   let cmdline: string
   try {
     cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
