@@ -1,7 +1,7 @@
 import {createInterface} from 'node:readline'
 
 import {UsageError} from '../errors/index.js'
-import type {Reporter} from '../engine/events.js'
+import type {Reporter} from '../model/events.js'
 import {isPlainSession} from '../render/actions.js'
 import {PlainReporter} from '../render/reporters.js'
 import {ListrReporter} from '../render/listr-reporter.js'

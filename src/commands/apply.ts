@@ -3,7 +3,7 @@ import {existsSync, statSync} from 'node:fs'
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../cli/base-command.js'
-import {ExitCode} from '../cli/exit-codes.js'
+import {ExitCode} from '../errors/exit-codes.js'
 import {chooseReporter, confirmOrRefuse, interruptController, isInteractive} from '../cli/interaction.js'
 import {formatDiagnostic} from '../config/diagnostics.js'
 import {applySavedPlan, waitForWorkloads} from '../engine/saved-plan.js'

@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../cli/base-command.js'
-import {ExitCode} from '../cli/exit-codes.js'
+import {ExitCode} from '../errors/exit-codes.js'
 import {chooseReporter, confirmOrRefuse, interruptController, isInteractive} from '../cli/interaction.js'
 import {outcomeOf, planAndApply} from '../engine/run.js'
 import {openSession} from '../engine/session.js'

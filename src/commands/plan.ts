@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../cli/base-command.js'
-import {ExitCode} from '../cli/exit-codes.js'
+import {ExitCode} from '../errors/exit-codes.js'
 import {formatDiagnostic} from '../config/diagnostics.js'
 import {hasChanges} from '../engine/plan.js'
 import {savePlan} from '../engine/plan-file.js'

@@ -1,49 +1,19 @@
 import type {Credential, Profile, State} from './schema-types.js'
 
-export type ProviderKind = Credential['provider']
-export type Runtime = 'docker' | 'process'
+import type {ProviderKind, ResolvedProfile} from '../model/profile.js'
+
+export type {Hardware, ProviderKind, ResolvedProfile, Runtime} from '../model/profile.js'
+
+// model/ may not import config/: the provider list is written there and checked against the schema here.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false
+type Assert<T extends true> = T
+export type ProviderKindsAgree = Assert<Same<ProviderKind, Credential['provider']>>
 
 /** A credential by name, with where it was found. Secret fields hold interpolated values in memory only. */
 export interface NamedCredential {
   name: string
   origin: 'file' | 'store' | 'implicit'
   spec: Credential
-}
-
-/** Hardware as the user asked for it. */
-export type Hardware =
-  | {kind: 'vm'; vmType: string}
-  | {kind: 'gpu'; gpuType: string; name: string; count: number | 'all'}
-  | {kind: 'default'}
-
-/** One profile after defaults, the extends chain and the profile itself are merged. */
-export interface ResolvedProfile {
-  name: string
-  /** Ordered fallback list; at least one entry. */
-  credentials: string[]
-  hardware: Hardware
-  gpus?: 'all' | number
-  region?: string
-  zone?: string
-  spot: boolean
-  diskSizeGb?: number
-  shmSize?: string | number
-  image?: string
-  /** A list is exec'd as is; a string runs through `sh -c`. */
-  command?: string[] | string
-  env: Record<string, string>
-  /** Names of env entries whose value came from `${env:…}`: shown as (sensitive), stored only as hashes. */
-  sensitiveEnv: string[]
-  runtime: Runtime
-  inputBucket?: string
-  outputBucket?: string
-  inputStorage?: {credential: string; region?: string}
-  outputStorage?: {credential: string; region?: string}
-  persistBucket: boolean
-  persist: boolean
-  syncIntervalSeconds: number
-  /** The extends chain, nearest first. */
-  extendsChain: string[]
 }
 
 /** A whole anycloud.yaml, validated and resolved. */

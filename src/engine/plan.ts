@@ -1,59 +1,9 @@
-import type {Action, ActualResource, BucketRole, DesiredResource, Placement, ResourceKind, ResourceRecord, WorkloadPhase} from '../model/resources.js'
-import type {ProviderKind} from '../config/types.js'
+import type {Action, ActualResource, DesiredResource, ResourceKind, ResourceRecord, WorkloadPhase} from '../model/resources.js'
 import {stableStringify} from '../util/hash.js'
 import {kindRank} from './desired.js'
 
-/** One planned change (SPEC §4). `reason` is for humans only: apply never branches on it. */
-export interface Change {
-  address: string
-  profile: string
-  kind: ResourceKind
-  role?: BucketRole
-  action: Action
-  reason: string
-  credential: string
-  provider: ProviderKind
-  name: string
-  dependsOn: string[]
-  before: Record<string, unknown> | null
-  after: Record<string, unknown> | null
-  /** What refresh saw that state should remember (workload outcome, adopted ids). */
-  observed?: {id?: string; phase?: WorkloadPhase; exitCode?: number; outputs?: Record<string, unknown>}
-}
-
-export interface PlanSummary {
-  create: number
-  update: number
-  replace: number
-  delete: number
-}
-
-export interface PlanDiagnostic {
-  severity: 'error' | 'warning' | 'info'
-  message: string
-  profile?: string
-}
-
-export interface ProfilePlan {
-  deploymentId: string
-  placement: Placement
-  /** `run`: the job should be running; `done`: it finished and only what is kept remains. */
-  phase: 'run' | 'done'
-}
-
-/** The plan as data: pure function of (desired, actual), sorted, round-trips through JSON. */
-export interface Plan {
-  formatVersion: '1'
-  state: {lineage: string | null; serial: number}
-  profiles: Record<string, ProfilePlan>
-  changes: Change[]
-  summary: PlanSummary
-  diagnostics: PlanDiagnostic[]
-  /** Profiles the plan covers (a saved plan is applied to these only). */
-  scope: string[]
-  /** True for a destroy plan. */
-  destroy?: boolean
-}
+export type {Change, Plan, PlanDiagnostic, PlanSummary, ProfilePlan} from '../model/plan.js'
+import type {Change, Plan, PlanSummary} from '../model/plan.js'
 
 /** Attributes whose change can be applied in place, per kind; any other change forces replacement. */
 const UPDATABLE: Partial<Record<ResourceKind, ReadonlySet<string>>> = {

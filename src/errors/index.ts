@@ -1,4 +1,4 @@
-import {ExitCode} from '../cli/exit-codes.js'
+import {ExitCode} from './exit-codes.js'
 
 /** Where an error comes from: the user's input, a cloud's answer, or a bug in anycloud. */
 export type ErrorSource = 'user' | 'cloud' | 'internal'

@@ -1,7 +1,7 @@
 import type {Hook} from '@oclif/core'
 
 import {didYouMean} from '../model/did-you-mean.js'
-import {ExitCode} from '../cli/exit-codes.js'
+import {ExitCode} from '../errors/exit-codes.js'
 
 /** An unknown command is invalid usage: exit 3 (SPEC §3), not oclif's 2 (which CI reads as "changes pending"). */
 const hook: Hook<'command_not_found'> = async function (options) {

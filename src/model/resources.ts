@@ -1,4 +1,4 @@
-import type {ProviderKind, ResolvedProfile} from '../config/types.js'
+import type {ProviderKind, ResolvedProfile} from './profile.js'
 
 /** The kinds of resource a deployment is made of (SPEC §4). */
 export type ResourceKind = 'bucket' | 'identity' | 'network' | 'sshkey' | 'vm' | 'bootstrap' | 'workload'

@@ -73,6 +73,20 @@ export interface Provider {
   logs?(ctx: ProviderCallContext, options: {follow: boolean; write: (chunk: string) => void; signal?: AbortSignal}): Promise<void>
 }
 
+/** What a provider's factory gets (one per credential). Lives here, not in the registry, so providers never import the registry. */
+export interface ProviderFactoryOptions {
+  credential: NamedCredential
+  /** Directory of the anycloud.yaml: relative paths in credentials resolve against it. */
+  configDir: string
+  /** All known credentials (an ssh credential's storage names another one). */
+  credentials: Record<string, NamedCredential>
+  /** Builds (or reuses) the provider of another credential. */
+  providerFor(name: string): Promise<Provider>
+  env: NodeJS.ProcessEnv
+}
+
+export type ProviderFactory = (options: ProviderFactoryOptions) => Promise<Provider>
+
 export interface RcloneRequest {
   bucket: string
   role: BucketRole

@@ -1,19 +1,8 @@
 import type {NamedCredential, ProviderKind} from '../config/types.js'
 import {UsageError} from '../errors/index.js'
-import type {Provider} from './provider.js'
+import type {Provider, ProviderFactory} from './provider.js'
 
-export interface ProviderFactoryOptions {
-  credential: NamedCredential
-  /** Directory of the anycloud.yaml: relative paths in credentials resolve against it. */
-  configDir: string
-  /** All known credentials (an ssh credential's storage names another one). */
-  credentials: Record<string, NamedCredential>
-  /** Builds (or reuses) the provider of another credential. */
-  providerFor(name: string): Promise<Provider>
-  env: NodeJS.ProcessEnv
-}
-
-export type ProviderFactory = (options: ProviderFactoryOptions) => Promise<Provider>
+export type {ProviderFactory, ProviderFactoryOptions} from './provider.js'
 
 /**
  * Each provider's code is imported only when a profile uses it, so `validate` and an AWS-only

@@ -1,5 +1,5 @@
-import type {EngineEvent, Reporter} from '../engine/events.js'
-import type {Change} from '../engine/plan.js'
+import type {EngineEvent, Reporter} from '../model/events.js'
+import type {Change} from '../model/plan.js'
 import {redactSecrets} from '../util/redact.js'
 import {ACTION_STYLE} from './actions.js'
 import {plainLine} from './reporters.js'

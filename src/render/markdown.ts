@@ -1,4 +1,4 @@
-import type {Plan} from '../engine/plan.js'
+import type {Plan} from '../model/plan.js'
 import {renderPlanText, summaryLine} from './plan-text.js'
 
 /** GitHub refuses PR comments over 65,536 characters; stay under with room for the wrapper. */

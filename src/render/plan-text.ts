@@ -1,4 +1,4 @@
-import type {Change, Plan, PlanSummary} from '../engine/plan.js'
+import type {Change, Plan, PlanSummary} from '../model/plan.js'
 import {ACTION_STYLE, paint} from './actions.js'
 
 /** The one grammar of the summary line (SPEC §4), destroy plans included. */

@@ -1,4 +1,4 @@
-import type {EngineEvent, Reporter} from '../engine/events.js'
+import type {EngineEvent, Reporter} from '../model/events.js'
 import {ACTION_STYLE} from './actions.js'
 import {redactSecrets} from '../util/redact.js'
 

@@ -3,7 +3,7 @@ import {existsSync} from 'node:fs'
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
-import {ExitCode} from '../../cli/exit-codes.js'
+import {ExitCode} from '../../errors/exit-codes.js'
 import {requireConfig} from '../../config/index.js'
 import {knownCredentials} from '../../config/resolve.js'
 import type {NamedCredential} from '../../config/types.js'

@@ -27,7 +27,7 @@ import type {ActualResource, BucketRole, DeploymentContext, DesiredResource, Res
 import type {CommandRunner} from '../../remote/command-runner.js'
 import type {RcloneRemoteSpec} from '../../bootstrap/types.js'
 import type {Provider, ProviderCallContext, RcloneRequest, ResourceLookup} from '../provider.js'
-import type {ProviderFactory, ProviderFactoryOptions} from '../registry.js'
+import type {ProviderFactory, ProviderFactoryOptions} from '../provider.js'
 import {AwsMachine} from './bootstrap.js'
 import * as buckets from './buckets.js'
 import {AwsClients, type AwsSdkOverrides} from './clients.js'

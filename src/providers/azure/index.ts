@@ -37,7 +37,7 @@ import {registerSecret} from '../../util/redact.js'
 import {bucketDeployment, type Provider, type RcloneRequest} from '../provider.js'
 import {compact} from '../../util/object.js'
 import {StorageOnlyProvider} from '../storage-only.js'
-import type {ProviderFactory} from '../registry.js'
+import type {ProviderFactory} from '../provider.js'
 import {
   AZURITE_ACCOUNT,
   AZURITE_WELL_KNOWN_KEY,

@@ -45,7 +45,7 @@ import {registerSecret} from '../../util/redact.js'
 import {bucketDeployment, type Provider, type RcloneRequest} from '../provider.js'
 import {compact} from '../../util/object.js'
 import {StorageOnlyProvider} from '../storage-only.js'
-import type {ProviderFactory} from '../registry.js'
+import type {ProviderFactory} from '../provider.js'
 import {GCP_DEFAULT_REGION, GcsStore, bucketLocation, labelValue, tagsToLabels, type BucketState} from './buckets.js'
 import {GCP, gcpStatus, toGcpError} from './errors.js'
 

@@ -39,7 +39,7 @@ import {sleep} from '../../util/process.js'
 import {redactSecrets} from '../../util/redact.js'
 import {ownershipTags, type Provider, type ProviderCallContext, type RcloneRequest, type ResourceLookup} from '../provider.js'
 import type {RcloneRemoteSpec} from '../../bootstrap/types.js'
-import type {ProviderFactory} from '../registry.js'
+import type {ProviderFactory} from '../provider.js'
 import {readFaults} from './faults.js'
 import {
   INHERITED_ENV,
