@@ -58,6 +58,8 @@ export interface MachineStatus {
   /** Whether anycloud's supervisord runs (false after a reboot: the bootstrap must run again). */
   supervisord: boolean
   lastSync: {output?: string; checkpoint?: string}
+  /** The interruption notice the machine received (the notice program's JSON), if any. */
+  notice?: string
 }
 
 /** One command: bootstrap hash, workload state, program health, last sync times. */
@@ -76,6 +78,7 @@ export async function readMachineStatus(runner: CommandRunner, paths: MachinePat
     `f ${lib}/workload.spec spec`,
     `f ${lib}/last-sync-output sync-output`,
     `f ${lib}/last-sync-checkpoint sync-checkpoint`,
+    `f ${lib}/preempted notice`,
     'true',
   ].join('\n')
   const r = await runner.run(cmd, {timeoutMs: 60_000, idempotent: true})
@@ -93,6 +96,7 @@ export async function readMachineStatus(runner: CommandRunner, paths: MachinePat
     else if (key === 'spec') status.workload.specHash = value.trim()
     else if (key === 'sync-output') status.lastSync.output = value.trim()
     else if (key === 'sync-checkpoint') status.lastSync.checkpoint = value.trim()
+    else if (key === 'notice') status.notice = value.trim()
     else if (key === 'program') {
       const [name, state] = value.split(' ')
       status.programs[name.slice(name.indexOf(':') + 1)] = state

@@ -1,5 +1,6 @@
 import {shellQuote} from '../remote/shell.js'
 import {hashOf, sensitiveMarker, sha256} from '../util/hash.js'
+import {NOTICE_PROGRAM, noticeConfig} from './notice.js'
 import type {BootstrapSpec, BucketMount} from './types.js'
 
 /** One file the bootstrap writes on the machine. */
@@ -50,9 +51,12 @@ export interface MachinePaths {
   workloadEnv: string
   runWorkload: string
   syncScript: string
+  /** The interruption-notice watcher and its config (spot machines on clouds with a notice). */
+  noticeScript: string
+  noticeConfig: string
   mounts: {input: string; output: string; checkpoint: string}
   /** supervisorctl names. */
-  programs: {output: string; checkpoint: string; workload: string}
+  programs: {output: string; checkpoint: string; workload: string; notice: string}
   /** supervisord group of the upload programs. */
   group: string
   /**
@@ -79,8 +83,10 @@ export function machinePaths(spec: Pick<BootstrapSpec, 'deploymentId' | 'roots' 
     workloadEnv: `${etc}/workload.env`,
     runWorkload: `${etc}/run-workload.sh`,
     syncScript: `${etc}/sync.sh`,
+    noticeScript: `${etc}/notice-watch.py`,
+    noticeConfig: `${etc}/notice.json`,
     mounts: {input: `${spec.mountRoot}/input`, output: `${spec.mountRoot}/output`, checkpoint: `${spec.mountRoot}/checkpoint`},
-    programs: {output: `${group}:rclone-output`, checkpoint: `${group}:rclone-checkpoint`, workload: `${group}-workload:workload`},
+    programs: {output: `${group}:rclone-output`, checkpoint: `${group}:rclone-checkpoint`, workload: `${group}-workload:workload`, notice: `${group}:notice`},
     group,
     workloadGroup: `${group}-workload`,
     container: group,
@@ -159,6 +165,9 @@ export function renderWorkload(spec: BootstrapSpec): RenderedWorkload {
   const words = commandWords(spec.command)
   const log = q(`${p.log}/workload.log`)
   const record = [
+    // Stopped on an interruption notice: the notice program does the final upload, and the run
+    // records no exit code (the job did not end; the machine is being taken back).
+    `if [ -f ${q(p.lib)}/preempted ]; then echo "stopped on an interruption notice" >&2; exit "$code"; fi`,
     `${q(p.syncScript)} all || echo "final upload failed" >&2`,
     `echo "$code" > ${q(p.lib)}/workload.exit.tmp && mv -f ${q(p.lib)}/workload.exit.tmp ${q(p.lib)}/workload.exit`,
     'exit "$code"',
@@ -261,6 +270,13 @@ export function renderBootstrap(spec: BootstrapSpec, secrets: Record<string, Rec
     '',
   ].join('\n'))
 
+  // The interruption-notice watcher (spot machines on a cloud with a notice).
+  if (spec.notice) {
+    add(p.noticeScript, 0o755, NOTICE_PROGRAM)
+    const config = noticeConfig(spec.notice, {supervisordConf: p.supervisordConf, workloadProgram: p.programs.workload, syncScript: p.syncScript, lib: p.lib})
+    add(p.noticeConfig, 0o644, JSON.stringify(config, null, 2) + '\n')
+  }
+
   // supervisord programs: the periodic uploads (autostart) in one group, the workload (started
   // explicitly) in its own, so a changed upload program never restarts the workload.
   const program = (name: string, command: string, extra: string[]) => [`[program:${name}]`, `command=${command}`, ...extra, '']
@@ -268,11 +284,18 @@ export function renderBootstrap(spec: BootstrapSpec, secrets: Record<string, Rec
     program(`rclone-${r}`, `/bin/bash -c "while true; do ${p.syncScript} ${r} && sleep ${spec.syncIntervalSeconds}; done"`, [
       'autostart=true', 'autorestart=true', 'startsecs=5', 'startretries=999', `stdout_logfile=${p.log}/rclone-${r}.out`, 'redirect_stderr=true',
     ]))
+  const noticePrograms = spec.notice
+    ? program('notice', `/bin/sh -c "exec python3 ${p.noticeScript} ${p.noticeConfig}"`, [
+        'autostart=true', 'autorestart=true', 'startsecs=0', 'startretries=999', `stdout_logfile=${p.log}/notice.out`, 'redirect_stderr=true',
+      ])
+    : []
+  const groupMembers = [...uploads.map((r) => `rclone-${r}`), ...(spec.notice ? ['notice'] : [])]
   add(p.programConf, 0o644, [
     `; ${spec.deploymentId}: written by anycloud. Secrets are in ${p.rcloneEnv} and ${p.workloadEnv}, never here.`,
-    ...(uploads.length > 0 ? [`[group:${p.group}]`, `programs=${uploads.map((r) => `rclone-${r}`).join(',')}`, '', ...uploadPrograms] : []),
+    ...(groupMembers.length > 0 ? [`[group:${p.group}]`, `programs=${groupMembers.join(',')}`, '', ...uploadPrograms, ...noticePrograms] : []),
     `[group:${p.workloadGroup}]`, 'programs=workload', '',
-    ...program('workload', p.runWorkload, ['autostart=false', 'autorestart=false', 'startsecs=0', 'startretries=0', `stdout_logfile=${p.log}/workload.out`, 'redirect_stderr=true', 'stopwaitsecs=30']),
+    // On stop the run script passes SIGTERM on; the grace is the notice program's where there is one.
+    ...program('workload', p.runWorkload, ['autostart=false', 'autorestart=false', 'startsecs=0', 'startretries=0', `stdout_logfile=${p.log}/workload.out`, 'redirect_stderr=true', `stopwaitsecs=${spec.notice?.graceSeconds ?? 30}`]),
   ].join('\n'))
 
   const hash = hashOf({

@@ -1,6 +1,7 @@
 import {UsageError} from '../errors/index.js'
 import type {BucketRole, DeploymentContext} from '../model/resources.js'
 import type {Provider, RcloneRequest} from '../providers/provider.js'
+import type {NoticeSpec} from './notice.js'
 import {machinePaths, type MachinePaths} from './render.js'
 import {DEFAULT_ROOTS, type BootstrapSpec, type BucketMount} from './types.js'
 
@@ -83,14 +84,16 @@ export function workloadSpec(ctx: DeploymentContext, layout: MachineLayout): Boo
  * The whole spec. Pure once the storage providers are at hand (`providerOf`); `machine` names the
  * kind of machine in errors ("an ssh host", "an EC2 instance").
  */
-export function bootstrapSpec(ctx: DeploymentContext, layout: MachineLayout, requests: BucketRequest[], providerOf: (credential: string) => Provider | undefined, machine: string): BootstrapSpec {
+export function bootstrapSpec(ctx: DeploymentContext, layout: MachineLayout, requests: BucketRequest[], providerOf: (credential: string) => Provider | undefined, machine: string, options: {notice?: NoticeSpec} = {}): BootstrapSpec {
   const buckets: BucketMount[] = requests.map(({role, credential, request}) => {
     const provider = providerOf(credential)
     if (!provider?.rcloneRemote) throw new UsageError(`credential '${credential}' (${provider?.kind ?? 'not loaded'}) cannot serve the ${role} bucket to ${machine}`, [], 'bootstrap.storage-unavailable')
     return {role, remote: REMOTE_NAMES[role], spec: provider.rcloneRemote(request)}
   })
   const minimum = buckets.map((b) => b.spec.rcloneMinVersion).filter((v): v is string => Boolean(v)).sort(compareVersions).at(-1)
-  return {...workloadSpec(ctx, layout), buckets, ...(minimum ? {rcloneMinVersion: minimum} : {})}
+  // The notice watcher only on spot machines (an on-demand VM gets no interruption notice).
+  const notice = ctx.placement.spot ? options.notice : undefined
+  return {...workloadSpec(ctx, layout), buckets, ...(minimum ? {rcloneMinVersion: minimum} : {}), ...(notice ? {notice} : {})}
 }
 
 /** What the plan should say about how the machine reaches its buckets (e.g. long-lived keys written to it). */

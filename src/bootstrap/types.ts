@@ -1,4 +1,5 @@
 import type {BucketRole} from '../model/resources.js'
+import type {NoticeSpec} from './notice.js'
 
 /**
  * How rclone reaches one bucket, as the storage credential's provider describes it. `options` are
@@ -54,6 +55,8 @@ export interface BootstrapSpec {
   roots: {etc: string; lib: string; log: string}
   /** Minimum rclone version (GCS instance auth needs 1.62). */
   rcloneMinVersion?: string
+  /** Spot machines: the cloud's interruption notice, watched by a program that flushes on it. */
+  notice?: NoticeSpec
 }
 
 export const DEFAULT_ROOTS = {etc: '/etc/anycloud', lib: '/var/lib/anycloud', log: '/var/log/anycloud'} as const

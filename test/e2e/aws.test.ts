@@ -22,6 +22,7 @@ import {stringify} from 'yaml'
 
 import {disableSdkAmbientConfig, startFakeAws, type FakeAws} from '../helpers/fake-aws/index.js'
 import {SshdInstanceBackend} from '../helpers/fake-aws/sshd-backend.js'
+import {startNoticeEndpoint, type NoticeEndpoint} from '../helpers/notice-endpoint.js'
 import {netnsAvailable, stopAllSshd} from '../helpers/sshd/index.js'
 import {s3ClientConfig, startS3Emulator, type S3Emulator} from '../helpers/storage/index.js'
 import {Project, until} from './cli.js'
@@ -40,14 +41,17 @@ describe('e2e: aws provider against the fake EC2/IAM/STS and the S3 emulator, wi
   let s3rig: S3Emulator | undefined
   let s3: S3Client | undefined
   let project: Project | undefined
+  let notice: NoticeEndpoint | undefined
   let prefix = ''
 
   before(async function () {
     if (process.getuid?.() !== 0 || !(await netnsAvailable()).available) this.skip()
     disableSdkAmbientConfig()
     s3rig = await startS3Emulator()
+    // Spot VMs watch the interruption notice: here, an endpoint of the test (never the metadata address).
+    notice = await startNoticeEndpoint()
     prefix = mkdtempSync(join(tmpdir(), 'anycloud-aws-vm-'))
-    const backend = new SshdInstanceBackend({netns: true, forwardPorts: [Number(new URL(s3rig.endpoint).port)], sshd: {privateDirs: [prefix]}})
+    const backend = new SshdInstanceBackend({netns: true, forwardPorts: [Number(new URL(s3rig.endpoint).port), notice.port], sshd: {privateDirs: [prefix]}})
     fake = await startFakeAws({backend, users: [{...KEYS, userName: 'e2e'}]})
     s3 = new S3Client(s3ClientConfig(s3rig))
   })
@@ -57,6 +61,7 @@ describe('e2e: aws provider against the fake EC2/IAM/STS and the S3 emulator, wi
     s3?.destroy()
     await fake?.close()
     await s3rig?.stop()
+    await notice?.close()
     await stopAllSshd()
     if (prefix) rmSync(prefix, {recursive: true, force: true})
   })
@@ -107,6 +112,7 @@ describe('e2e: aws provider against the fake EC2/IAM/STS and the S3 emulator, wi
       ANYCLOUD_AWS_POLL_MS: '100',
       ANYCLOUD_REMOTE_PREFIX: prefix,
       ANYCLOUD_STORAGE_CHECK: '3:1',
+      ANYCLOUD_NOTICE_BASE: notice!.base,
     }
     return {project: p, env}
   }
@@ -156,6 +162,7 @@ describe('e2e: aws provider against the fake EC2/IAM/STS and the S3 emulator, wi
     assert.equal(instance.market, 'spot')
     await until('run-1.txt in the output bucket', async () => (await objects('e2e-output')).includes('run-1.txt'), 60_000, 200)
     assert.equal(await text('e2e-output', 'run-1.txt'), '3')
+    await until('the spot VM polling the notice endpoint', () => notice!.polls > 0, 30_000, 200)
     await until('the checkpoint uploaded', async () => (await objects(dep.id)).includes('count'), 60_000, 200)
     assert.equal(await text(dep.id, 'count'), '1')
     // Nothing secret in state: no private key, no secret key.

@@ -13,6 +13,7 @@ import {existsSync, readFileSync} from 'node:fs'
 
 import {renderBootstrap, renderWorkload, type RenderedBootstrap, type RenderedWorkload} from '../../bootstrap/render.js'
 import {readMachineStatus, removeDeployment, runBootstrap, startWorkload, stopWorkload, streamLogs, type MachineStatus} from '../../bootstrap/machine.js'
+import {noticeFor} from '../../bootstrap/notice.js'
 import type {BootstrapSpec} from '../../bootstrap/types.js'
 import {bootstrapSpec, bucketRequests, bucketWarnings, layoutPaths, machineLayout, REMOTE_NAMES, workloadSpec, type BucketRequest, type MachineLayout} from '../../bootstrap/spec.js'
 import {AnycloudError, ProviderError, UsageError} from '../../errors/index.js'
@@ -54,7 +55,7 @@ export class AwsMachine {
 
 
   private spec(ctx: DeploymentContext): BootstrapSpec {
-    return bootstrapSpec(ctx, this.layout(), this.bucketRequests(ctx), (c) => this.storage.get(c), 'an EC2 instance')
+    return bootstrapSpec(ctx, this.layout(), this.bucketRequests(ctx), (c) => this.storage.get(c), 'an EC2 instance', {notice: noticeFor('aws', this.o.env)})
   }
 
   /** The workload's own files (run script, 0600 env file): they depend on the workload only, not on the buckets. */
@@ -189,7 +190,7 @@ export class AwsMachine {
       attributes: lookup.record?.attributes ?? {},
       phase: s.workload.phase,
       ...(s.workload.exitCode !== undefined ? {exitCode: s.workload.exitCode} : {}),
-      outputs: {startedAt: s.workload.startedAt, lastSync: s.lastSync, programs: s.programs},
+      outputs: {startedAt: s.workload.startedAt, lastSync: s.lastSync, programs: s.programs, ...(s.notice ? {notice: s.notice} : {})},
     }
   }
 
