@@ -99,7 +99,9 @@ export async function readMachineStatus(runner: CommandRunner, paths: MachinePat
     else if (key === 'notice') status.notice = value.trim()
     else if (key === 'program') {
       const [name, state] = value.split(' ')
-      status.programs[name.slice(name.indexOf(':') + 1)] = state
+      // `anycloud-<id>:<id>-rclone-output` → `rclone-output`: callers see the deployment's own names.
+      const program = name.slice(name.indexOf(':') + 1)
+      status.programs[program.startsWith(paths.programPrefix) ? program.slice(paths.programPrefix.length) : program] = state
     }
   }
   const running = status.programs.workload === 'RUNNING' || status.programs.workload === 'STARTING'

@@ -55,8 +55,15 @@ export interface MachinePaths {
   noticeScript: string
   noticeConfig: string
   mounts: {input: string; output: string; checkpoint: string}
-  /** supervisorctl names. */
+  /** supervisorctl names (`group:program`). */
   programs: {output: string; checkpoint: string; workload: string; notice: string}
+  /**
+   * What every program name of this deployment starts with (`<deploymentId>-`): supervisord merges
+   * `[program:X]` sections of the same name across the included conf.d files (the file read last
+   * wins), so names must be unique per deployment or two deployments on one machine would run
+   * each other's scripts.
+   */
+  programPrefix: string
   /** supervisord group of the upload programs. */
   group: string
   /**
@@ -71,6 +78,7 @@ export function machinePaths(spec: Pick<BootstrapSpec, 'deploymentId' | 'roots' 
   const id = spec.deploymentId
   const etc = `${spec.roots.etc}/${id}`
   const group = `anycloud-${id}`
+  const program = (name: string) => `${id}-${name}`
   return {
     etc,
     lib: `${spec.roots.lib}/${id}`,
@@ -86,7 +94,8 @@ export function machinePaths(spec: Pick<BootstrapSpec, 'deploymentId' | 'roots' 
     noticeScript: `${etc}/notice-watch.py`,
     noticeConfig: `${etc}/notice.json`,
     mounts: {input: `${spec.mountRoot}/input`, output: `${spec.mountRoot}/output`, checkpoint: `${spec.mountRoot}/checkpoint`},
-    programs: {output: `${group}:rclone-output`, checkpoint: `${group}:rclone-checkpoint`, workload: `${group}-workload:workload`, notice: `${group}:notice`},
+    programs: {output: `${group}:${program('rclone-output')}`, checkpoint: `${group}:${program('rclone-checkpoint')}`, workload: `${group}-workload:${program('workload')}`, notice: `${group}:${program('notice')}`},
+    programPrefix: program(''),
     group,
     workloadGroup: `${group}-workload`,
     container: group,
@@ -279,7 +288,9 @@ export function renderBootstrap(spec: BootstrapSpec, secrets: Record<string, Rec
 
   // supervisord programs: the periodic uploads (autostart) in one group, the workload (started
   // explicitly) in its own, so a changed upload program never restarts the workload.
-  const program = (name: string, command: string, extra: string[]) => [`[program:${name}]`, `command=${command}`, ...extra, '']
+  // Section names carry the deployment (see MachinePaths.programPrefix); status reads strip it again.
+  const name = (base: string) => p.programPrefix + base
+  const program = (base: string, command: string, extra: string[]) => [`[program:${name(base)}]`, `command=${command}`, ...extra, '']
   const uploadPrograms = uploads.flatMap((r) =>
     program(`rclone-${r}`, `/bin/bash -c "while true; do ${p.syncScript} ${r} && sleep ${spec.syncIntervalSeconds}; done"`, [
       'autostart=true', 'autorestart=true', 'startsecs=5', 'startretries=999', `stdout_logfile=${p.log}/rclone-${r}.out`, 'redirect_stderr=true',
@@ -292,8 +303,8 @@ export function renderBootstrap(spec: BootstrapSpec, secrets: Record<string, Rec
   const groupMembers = [...uploads.map((r) => `rclone-${r}`), ...(spec.notice ? ['notice'] : [])]
   add(p.programConf, 0o644, [
     `; ${spec.deploymentId}: written by anycloud. Secrets are in ${p.rcloneEnv} and ${p.workloadEnv}, never here.`,
-    ...(groupMembers.length > 0 ? [`[group:${p.group}]`, `programs=${groupMembers.join(',')}`, '', ...uploadPrograms, ...noticePrograms] : []),
-    `[group:${p.workloadGroup}]`, 'programs=workload', '',
+    ...(groupMembers.length > 0 ? [`[group:${p.group}]`, `programs=${groupMembers.map(name).join(',')}`, '', ...uploadPrograms, ...noticePrograms] : []),
+    `[group:${p.workloadGroup}]`, `programs=${name('workload')}`, '',
     // On stop the run script passes SIGTERM on; the grace is the notice program's where there is one.
     ...program('workload', p.runWorkload, ['autostart=false', 'autorestart=false', 'startsecs=0', 'startretries=0', `stdout_logfile=${p.log}/workload.out`, 'redirect_stderr=true', `stopwaitsecs=${spec.notice?.graceSeconds ?? 30}`]),
   ].join('\n'))
@@ -408,10 +419,14 @@ function renderScript(spec: BootstrapSpec, p: MachinePaths, files: RenderedFile[
     `sctl() { supervisorctl -c ${q(p.supervisordConf)} "$@"; }`,
     // Alive = its pidfile names a live supervisord of this configuration and its socket exists
     // (no supervisorctl here: each call is a Python start-up, ~0.3 s).
+    // Several deployments may bootstrap one machine at once: one of them starts supervisord, under a lock.
+    `machine_lock() { exec 9>${q(`${spec.roots.lib}/.machine.lock`)}; flock -w 600 9 || { echo "another bootstrap holds ${spec.roots.lib}/.machine.lock" >&2; exit 44; }; }`,
+    'machine_lock',
     'started_supervisord=0',
     `sup=$(cat ${q(p.supervisorPid)} 2>/dev/null || true)`,
     `if [ -n "$sup" ] && [ -S ${q(p.supervisorSocket)} ] && tr '\0' ' ' < "/proc/$sup/cmdline" 2>/dev/null | grep -qF -- ${q(p.supervisordConf)}; then step supervisord skipped`,
     `else supervisord -c ${q(p.supervisordConf)}; for i in $(seq 1 100); do sctl pid >/dev/null 2>&1 && break; sleep 0.1; done; started_supervisord=1; step supervisord ran; fi`,
+    'flock -u 9',
   )
   // 4. Storage reachable (retries cover identity propagation on real clouds), once per bootstrap hash.
   const marker = (name: string) => q(`${p.lib}/.${name}-${hash}`)
@@ -434,7 +449,7 @@ function renderScript(spec: BootstrapSpec, p: MachinePaths, files: RenderedFile[
   //    `supervisorctl update` (new or changed groups only) once per bootstrap hash.
   out.push(
     `if [ "$started_supervisord" = 1 ] || [ ! -f ${marker('programs')} ]; then`,
-    '  if [ "$started_supervisord" = 0 ]; then sctl update >/dev/null || { echo "supervisorctl update failed" >&2; exit 43; }; fi',
+    '  if [ "$started_supervisord" = 0 ]; then machine_lock; sctl update >/dev/null || { echo "supervisorctl update failed" >&2; exit 43; }; flock -u 9; fi',
     `  rm -f ${q(p.lib)}/.programs-*; touch ${marker('programs')}; step programs ran`,
     'else step programs skipped; fi',
     `echo ${q(hash)} > ${q(`${p.lib}/bootstrap.hash`)}`,

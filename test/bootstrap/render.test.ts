@@ -114,14 +114,19 @@ describe('bootstrap rendering', () => {
     assert.throws(() => renderBootstrap(spec({env: {BAD: 'a\nb'}})), /newline/)
   })
 
-  it('puts the workload in its own supervisord group and the uploads in theirs', () => {
+  it('puts the workload in its own supervisord group and the uploads in theirs, every program name carrying the deployment', () => {
     const r = renderBootstrap(spec())
     const conf = fileOf(r, r.paths.programConf).content
-    assert.match(conf, new RegExp(`^\\[group:${r.paths.group}\\]\\nprograms=rclone-output,rclone-checkpoint$`, 'm'))
-    assert.match(conf, new RegExp(`^\\[group:${r.paths.workloadGroup}\\]\\nprograms=workload$`, 'm'))
-    assert.match(conf, /\[program:workload\]\ncommand=\/p\/etc\/anycloud\/bt-test-abc123\/run-workload\.sh\nautostart=false/)
-    assert.match(conf, /\[program:rclone-output\]\ncommand=\/bin\/bash -c "while true; do \/p\/etc\/anycloud\/bt-test-abc123\/sync\.sh output && sleep 1; done"/)
-    assert.equal(r.paths.programs.workload, `${r.paths.workloadGroup}:workload`)
+    assert.match(conf, new RegExp(`^\\[group:${r.paths.group}\\]\\nprograms=bt-test-abc123-rclone-output,bt-test-abc123-rclone-checkpoint$`, 'm'))
+    assert.match(conf, new RegExp(`^\\[group:${r.paths.workloadGroup}\\]\\nprograms=bt-test-abc123-workload$`, 'm'))
+    assert.match(conf, /\[program:bt-test-abc123-workload\]\ncommand=\/p\/etc\/anycloud\/bt-test-abc123\/run-workload\.sh\nautostart=false/)
+    assert.match(conf, /\[program:bt-test-abc123-rclone-output\]\ncommand=\/bin\/bash -c "while true; do \/p\/etc\/anycloud\/bt-test-abc123\/sync\.sh output && sleep 1; done"/)
+    assert.equal(r.paths.programs.workload, `${r.paths.workloadGroup}:bt-test-abc123-workload`)
+    // supervisord merges same-named [program:…] sections across conf.d files: no two deployments may share one.
+    const other = renderBootstrap(spec({deploymentId: 'bt-other-def456'}))
+    const sections = (x: typeof r) => [...fileOf(x, x.paths.programConf).content.matchAll(/^\[program:([^\]]+)\]$/gm)].map((m) => m[1])
+    assert.equal(sections(r).length, 3)
+    assert.deepEqual(sections(r).filter((n) => sections(other).includes(n)), [])
     const noUploads = renderBootstrap(spec({buckets: []}))
     assert.ok(!fileOf(noUploads, r.paths.programConf).content.includes(`[group:${r.paths.group}]`))
   })
