@@ -167,12 +167,12 @@ describe('interruption-notice program: one adapter per cloud against notice endp
     const notice = noticeFor('aws', {ANYCLOUD_NOTICE_BASE: 'http://127.0.0.1:9'})
     const withNotice = renderBootstrap(specFor('/p', {remotes: {checkpoint: localRemote('/b/c')}, notice}))
     const conf = withNotice.files.find((f) => f.path === withNotice.paths.programConf)!.content
-    assert.match(conf, /\[group:anycloud-bt-test-abc123\]\nprograms=rclone-checkpoint,notice\n/)
-    assert.match(conf, /\[program:notice\]\ncommand=\/bin\/sh -c "exec python3 \/p\/etc\/anycloud\/bt-test-abc123\/notice-watch.py \/p\/etc\/anycloud\/bt-test-abc123\/notice.json"/)
+    assert.match(conf, /\[group:anycloud-bt-test-abc123\]\nprograms=bt-test-abc123-rclone-checkpoint,bt-test-abc123-notice\n/)
+    assert.match(conf, /\[program:bt-test-abc123-notice\]\ncommand=\/bin\/sh -c "exec python3 \/p\/etc\/anycloud\/bt-test-abc123\/notice-watch.py \/p\/etc\/anycloud\/bt-test-abc123\/notice.json"/)
     assert.match(conf, /stopwaitsecs=90/, 'the workload gets the notice\'s grace period')
     const config = JSON.parse(withNotice.files.find((f) => f.path === withNotice.paths.noticeConfig)!.content) as Record<string, unknown>
     assert.equal(config.url, 'http://127.0.0.1:9/latest/meta-data/spot/instance-action')
-    assert.deepEqual(config.stop, ['supervisorctl', '-c', '/p/etc/anycloud/supervisord.conf', 'stop', 'anycloud-bt-test-abc123-workload:workload'])
+    assert.deepEqual(config.stop, ['supervisorctl', '-c', '/p/etc/anycloud/supervisord.conf', 'stop', 'anycloud-bt-test-abc123-workload:bt-test-abc123-workload'])
     assert.deepEqual(config.flush, ['/p/etc/anycloud/bt-test-abc123/sync.sh', 'all'])
     const without = renderBootstrap(specFor('/p', {remotes: {checkpoint: localRemote('/b/c')}}))
     assert.ok(!without.files.some((f) => f.path.endsWith('notice-watch.py')))
