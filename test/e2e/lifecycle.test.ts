@@ -73,11 +73,11 @@ describe('e2e: lifecycle on the local provider', function () {
     assert.equal(supervisor.length, 1)
     project.write(configYaml({profiles: {job: jobProfile({command: ['sh', '-c', 'echo changed > "$ANYCLOUD_OUTPUT/changed.txt"; exec sleep 300']})}}))
     const changed = await project.expect(['plan', '--detailed-exitcode'], 2)
-    assert.equal(lastLine(changed.stderr), 'Plan: 0 to create, 1 to update, 1 to replace, 0 to delete.')
+    assert.equal(lastLine(changed.stderr), 'Plan: 0 to create, 0 to update, 1 to replace, 0 to delete.')
     assert.match(changed.stderr, /# job\.workload must be replaced: command changed/)
     const json = planOf((await project.expect(['plan', '--json', '--detailed-exitcode'], 2)).stdout) as {changes: JsonChange[]}
-    // The command lives in the rendered job files (bootstrap, updated in place) and the workload (re-run); nothing else moves.
-    assert.deepEqual(visible(json), [['job.bootstrap', 'update'], ['job.workload', 'replace']])
+    // One rule for every provider: a changed command re-runs the workload (which writes its job files); nothing else moves.
+    assert.deepEqual(visible(json), [['job.workload', 'replace']])
     const workload = json.changes.find((c) => c.address === 'job.workload')!
     assert.match(workload.reason, /\bcommand\b/)
 

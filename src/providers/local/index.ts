@@ -598,6 +598,10 @@ export class LocalProvider implements Provider {
     }
 
     for (const f of WORKLOAD_FILES) await rm(join(workspace, f), {force: true})
+    // The job files as this workload wants them (command, image, env): a changed command or env
+    // value replaces the workload only, never the bootstrap.
+    const render = renderLocalBootstrap(ctx, {root: this.root, workspace, bucketDirs: this.bucketDirs(ctx)})
+    for (const name of [WORKSPACE_FILES.job, WORKSPACE_FILES.env]) writeFileAtomic(join(workspace, name), render.files[name].content, {mode: render.files[name].mode})
     const record: WorkloadRecord = {attributes: resource.attributes, specHash, bootstrapHash: bootstrap.hash, createdAt: new Date().toISOString(), token: ctx.token}
     writeFileAtomic(join(workspace, WORKSPACE_FILES.workload), JSON.stringify(record, null, 2) + '\n', {mode: 0o644})
 

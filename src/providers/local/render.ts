@@ -2,7 +2,7 @@ import {join} from 'node:path'
 
 import {UsageError} from '../../errors/index.js'
 import {addressOf, type BucketRole, type DeploymentContext} from '../../model/resources.js'
-import {hashOf, sha256} from '../../util/hash.js'
+import {hashOf} from '../../util/hash.js'
 import type {ProviderCallContext} from '../provider.js'
 import {bucketDir, machineDir, resolveLocalRoot, WORKSPACE_FILES} from './layout.js'
 import {formatEnvFile, type JobSpec} from './job.js'
@@ -18,10 +18,11 @@ export interface LocalBootstrapRender {
   /** By name relative to the workspace: `job.json` (0644) and `env` (0600). */
   files: Record<string, RenderedFile>
   /**
-   * 16 hex chars over the public job spec and a sha256 of each env value: the same profile gives the
-   * same hash, a changed command or env value a different one, and the hash reveals no value. It does
-   * not depend on where the root or the workspace is (paths are derived, not chosen), so the engine
-   * can compute it at plan time without the credential.
+   * 16 hex chars over the machine's part of the job (deployment, runtime, buckets, sync interval):
+   * the same profile gives the same hash; a changed command, image or env value does not change it
+   * (those replace the workload, which writes the files again). It does not depend on where the root
+   * or the workspace is (paths are derived, not chosen), so the engine can compute it at plan time
+   * without the credential.
    */
   hash: string
   workspace: string
@@ -37,7 +38,7 @@ export interface LocalBootstrapOptions {
 }
 
 /** Bumped when the rendered format changes, so existing workspaces get re-rendered. */
-const RENDER_VERSION = 1
+const RENDER_VERSION = 2
 
 /** The bucket names a profile uses, by role (the checkpoint bucket is named after the deployment, spot only). */
 export function bucketNames(ctx: DeploymentContext): Partial<Record<BucketRole, string>> {
@@ -83,18 +84,16 @@ export function renderLocalBootstrap(ctx: DeploymentContext | Pick<ProviderCallC
     .filter(([k]) => !anycloudEnv.some(([a]) => a === k))
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
 
-  // Public, root-independent description of the job + a digest per env value (never the value).
+  // The machine's part only (public, root-independent): which buckets, how often they sync, the
+  // runtime. What the workload runs (image, command, env, GPUs, shm) is the workload's: a changed
+  // command re-runs the workload alone, which writes these files again before it starts (the rule
+  // the ssh and cloud providers follow too).
   const hash = hashOf({
     v: RENDER_VERSION,
     deploymentId: d.deploymentId,
     runtime: profile.runtime,
-    image: profile.image ?? null,
-    command: profile.command ?? null,
-    shmSize: profile.shmSize ?? null,
-    gpus: profile.gpus ?? null,
     buckets: names,
     syncIntervalSeconds: profile.syncIntervalSeconds,
-    env: Object.fromEntries(userEnv.map(([k, v]) => [k, sha256(`${k}\0${v}`)])),
   })
 
   let envText: string

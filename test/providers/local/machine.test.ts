@@ -75,7 +75,7 @@ describe('local provider: vm, bootstrap, faults', () => {
     await rig.provider.checkAuth()
   })
 
-  it('renders a stable hash that tracks the command and secret values without revealing them', () => {
+  it('renders a stable bootstrap hash of the machine\'s part: a changed command or secret value leaves it alone (the workload is replaced instead)', () => {
     const base = profile({command: ['python', 'train.py'], env: {API_TOKEN: CANARY, MODE: 'fast'}, sensitiveEnv: ['API_TOKEN'], inputBucket: 'data', outputBucket: 'results'})
     const d = deployment(rig, base)
     const a = renderLocalBootstrap(d)
@@ -84,9 +84,11 @@ describe('local provider: vm, bootstrap, faults', () => {
     assert.match(a.hash, /^[0-9a-f]{16}$/)
     assert.equal(renderLocalBootstrap(d, {root: '/somewhere/else'}).hash, a.hash, 'independent of the root')
     const cmd = renderLocalBootstrap(deployment(rig, {...base, command: ['python', 'train.py', '--epochs', '2']}))
-    assert.notEqual(cmd.hash, a.hash)
+    assert.equal(cmd.hash, a.hash, 'the command is the workload\'s')
+    assert.ok(cmd.files['job.json'].content.includes('--epochs'), 'the rendered job carries the new command')
     const secret = renderLocalBootstrap(deployment(rig, {...base, env: {...base.env, API_TOKEN: CANARY + 'x'}}))
-    assert.notEqual(secret.hash, a.hash)
+    assert.equal(secret.hash, a.hash, 'env values are the workload\'s')
+    assert.notEqual(renderLocalBootstrap(deployment(rig, {...base, syncIntervalSeconds: 7})).hash, a.hash, 'the sync interval is the machine\'s')
     assert.ok(!secret.hash.includes(CANARY) && !a.hash.includes(CANARY))
     const job = a.files['job.json']
     assert.equal(job.mode, 0o644)
