@@ -1,10 +1,16 @@
 import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
+import type {Input, ParserOutput} from '@oclif/core/interfaces'
 
 import {ConfigError} from '../config/index.js'
 import {formatDiagnostic} from '../config/diagnostics.js'
 import {AnycloudError, isAnycloudError} from '../errors/index.js'
+import {Budget, setProcessBudget} from '../util/deadline.js'
+import {formatDuration} from '../util/duration.js'
 import {redactSecrets} from '../util/redact.js'
 import {ExitCode} from './exit-codes.js'
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Output = {[name: string]: any}
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
 
@@ -24,6 +30,26 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   public override async init(): Promise<void> {
     await super.init()
     this.jsonMode = this.argv.includes('--json')
+  }
+
+  /**
+   * Parses, then installs the command's `--timeout` budget (src/cli/budget-flags.ts) when the
+   * command has one: every cloud and SSH call sees it. A watchdog ends the process shortly after
+   * the budget if something still waits (a call that honoured no deadline: a bug, never a hang).
+   */
+  protected override async parse<F extends Output, B extends Output, A extends Output>(options?: Input<F, B, A>, argv?: string[]): Promise<ParserOutput<F, B, A>> {
+    const parsed = await super.parse(options, argv)
+    const timeout = (parsed.flags as {timeout?: unknown}).timeout
+    if (typeof timeout === 'number') {
+      const label = `the --timeout ${formatDuration(timeout)} budget`
+      setProcessBudget(new Budget(label, timeout))
+      const watchdog = setTimeout(() => {
+        process.stderr.write(`Error: anycloud ${this.id?.replaceAll(':', ' ') ?? ''} did not stop within ${label} (plus ${WATCHDOG_GRACE_MS / 1000}s): exiting.\n`)
+        process.exit(ExitCode.Failed)
+      }, timeout + WATCHDOG_GRACE_MS)
+      watchdog.unref()
+    }
+    return parsed
   }
 
   /** Writes the one JSON document of a --json run to stdout. */
@@ -73,5 +99,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     return this.exit(exitCode)
   }
 }
+
+/** How long past its `--timeout` a command may take to stop (release the lock, save state) before the watchdog exits. */
+const WATCHDOG_GRACE_MS = 15_000
 
 export {AnycloudError}

@@ -3,6 +3,7 @@ import {existsSync, statSync} from 'node:fs'
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../cli/base-command.js'
+import {budgetFlags} from '../cli/budget-flags.js'
 import {ExitCode} from '../errors/exit-codes.js'
 import {chooseReporter, confirmOrRefuse, interruptController, isInteractive} from '../cli/interaction.js'
 import {formatDiagnostic} from '../config/diagnostics.js'
@@ -20,6 +21,7 @@ Without PLANFILE a fresh plan is made and shown first. A saved plan is applied e
   static override strict = false
   static override args = {planfile: Args.string({description: 'A plan saved with `anycloud plan --out FILE`, or a profile name.'})}
   static override flags = {
+    ...budgetFlags,
     'auto-approve': Flags.boolean({char: 'y', description: 'Apply without asking (required when not interactive).', default: false}),
     json: Flags.boolean({description: 'Print the plan and the outcome as one JSON document on stdout.', default: false}),
     wait: Flags.boolean({description: 'Wait for the workloads to finish, then tear down what they no longer need; exit 1 if one failed.', default: false}),

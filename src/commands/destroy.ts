@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../cli/base-command.js'
+import {budgetFlags} from '../cli/budget-flags.js'
 import {ExitCode} from '../errors/exit-codes.js'
 import {chooseReporter, confirmOrRefuse, interruptController, isInteractive} from '../cli/interaction.js'
 import {outcomeOf, planAndApply} from '../engine/run.js'
@@ -16,6 +17,7 @@ Input buckets are never touched; an output bucket is deleted only when anycloud 
   static override strict = false
   static override args = {profile: Args.string({description: 'Profiles to destroy (default: all).'})}
   static override flags = {
+    ...budgetFlags,
     'auto-approve': Flags.boolean({char: 'y', description: 'Destroy without asking (required when not interactive).', default: false}),
     json: Flags.boolean({description: 'Print the plan and the outcome as one JSON document on stdout.', default: false}),
   }

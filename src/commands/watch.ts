@@ -3,6 +3,7 @@ import {setTimeout as delay} from 'node:timers/promises'
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../cli/base-command.js'
+import {budgetFlags} from '../cli/budget-flags.js'
 import {interruptController} from '../cli/interaction.js'
 import {outcomeOf, planAndApply} from '../engine/run.js'
 import {openSession} from '../engine/session.js'
@@ -17,6 +18,7 @@ Profiles never applied are left alone (apply them first).`
   static override strict = false
   static override args = {profile: Args.string({description: 'Profiles to watch (default: all applied ones).'})}
   static override flags = {
+    ...budgetFlags,
     interval: Flags.integer({description: 'Seconds between reconciliations.', default: 30, min: 1}),
     once: Flags.boolean({description: 'Reconcile once and exit.', default: false}),
   }

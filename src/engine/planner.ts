@@ -13,6 +13,7 @@ import type {Reporter} from './events.js'
 import {createLimiter, memoize} from './limit.js'
 import {type Change, diffDeployment, type Plan, type PlanDiagnostic, type ProfilePlan, sortChanges, summarize} from './plan.js'
 import {hashOf} from '../util/hash.js'
+import {currentBudget, withinBudget} from '../util/deadline.js'
 
 export interface PlanOptions {
   config: ResolvedConfig
@@ -49,8 +50,18 @@ export function newDeploymentId(project: string, profile: string): string {
   }
 }
 
-/** Refreshes what the profiles and the state know, then diffs. The cloud is only read. */
+/** A refresh's budget when the command has no `--timeout` (SPEC §3: a few minutes, never a hang). */
+export const REFRESH_BUDGET_MS = 5 * 60_000
+
+/**
+ * Refreshes what the profiles and the state know, then diffs. The cloud is only read. Runs under
+ * the command's `--timeout` budget, else under {@link REFRESH_BUDGET_MS}.
+ */
 export async function planChanges(options: PlanOptions): Promise<Plan> {
+  return withinBudget('the refresh\'s default 5m budget (give more with --timeout)', currentBudget() ? undefined : REFRESH_BUDGET_MS, () => refreshAndDiff(options))
+}
+
+async function refreshAndDiff(options: PlanOptions): Promise<Plan> {
   const started = Date.now()
   const {config, state, providers, reporter} = options
   // Reads are bounded per credential: each cloud account has its own API rate limits.

@@ -15,6 +15,13 @@ import type {BucketRole} from '../model/resources.js'
  * - Errors the engine acts on are typed: AuthError (rotate credential), CapacityError (next
  *   zone/region), NotFoundError, ThrottledError (retry budget spent). Anything else fails the node.
  * - Only resources carrying anycloud's ownership tags are deleted.
+ * - Nothing waits forever. Every cloud SDK/HTTP call and every SSH connect or command runs under a
+ *   deadline: its own (a minute or two for an API call with its retries) cut to the command's
+ *   `--timeout` budget, found with `currentBudget()`. Wrap calls with `callWithDeadline` (or, for
+ *   an SDK client, wrap its `send` once, as aws/clients.ts `withDeadlines` does) from
+ *   src/util/deadline.ts; when one runs out it raises a DeadlineError that names the call, the
+ *   endpoint, the credential and what was tried (attempts, last failure). An endpoint that never
+ *   answers over HTTP is a ProviderError saying the same, never an AuthError.
  */
 export interface Provider {
   readonly kind: ProviderKind

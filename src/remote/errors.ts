@@ -81,8 +81,10 @@ export class RemoteCommandTimeoutError extends AnycloudError {
     readonly timeoutMs: number,
     /** Output received before the timeout (may help the message renderer). */
     readonly partial: {stdout: string; stderr: string},
+    /** The limit that ended it when it is not the command's own (`the --timeout 3s budget`). */
+    readonly limit?: string,
   ) {
-    super(`A command on ${where} did not finish within ${formatMs(timeoutMs)}; it was stopped.`, {
+    super(`A command on ${where} did not finish within ${formatMs(timeoutMs)}${limit ? ` (${limit})` : ''}; it was stopped.`, {
       code: 'remote.timeout',
       source: 'cloud',
     })

@@ -17,6 +17,8 @@ import {
   formatHostPort,
 } from './errors.js'
 import {fingerprintSha256, parsePublicKey, publicKeyLineFromBlob} from './host-keys.js'
+import {currentBudget} from '../util/deadline.js'
+import {formatDuration} from '../util/duration.js'
 import {READ_FILE_MISSING, composeReadFile, composeRun, composeStop, composeUpload} from './shell.js'
 
 /**
@@ -75,6 +77,8 @@ export interface SshConnectOptions {
   reconnectTimeoutMs?: number
   /** Stops waiting for SSH. */
   signal?: AbortSignal
+  /** The anycloud credential this connection belongs to, named in errors (never a secret). */
+  credential?: string
   /** Called after each failed attempt that will be retried (progress output, tests). */
   onRetry?: (info: ConnectRetryInfo) => void
 }
@@ -123,7 +127,7 @@ export async function connectSsh(options: SshConnectOptions): Promise<SshRunner>
     roundTrips: 0,
     retries: 0,
   }
-  const connection = await establish(settings, trust, stats, settings.waitTimeoutMs, options.signal)
+  const connection = await establish(settings, trust, stats, settings.waitTimeoutMs, options.signal, 'its wait for SSH')
   return new SshRunner(settings, trust, stats, connection)
 }
 
@@ -188,15 +192,23 @@ export class SshRunner implements CommandRunner {
 
   async #exec(line: string, options: RunOptions, idempotent: boolean, binary = false, token?: string): Promise<ExecResult> {
     throwIfAborted(options.signal, this.description)
-    const deadline = options.timeoutMs === undefined ? undefined : Date.now() + options.timeoutMs
-    const first = await this.#ensureConnected()
+    // The command's own limit, cut to the command's --timeout budget when that ends first.
+    const budget = currentBudget()
+    let deadline = options.timeoutMs === undefined ? undefined : Date.now() + options.timeoutMs
+    let limit: string | undefined
+    if (budget && (deadline === undefined || budget.deadline < deadline)) {
+      deadline = budget.deadline
+      limit = budget.label
+    }
+    options = {...options, ...(deadline !== undefined ? {timeoutMs: Math.max(0, deadline - Date.now())} : {}), ...(limit ? {limitLabel: limit} : {})} as RunOptions
+    const first = await this.#ensureConnected(deadline)
     try {
       return await this.#execOnce(first, line, options, deadline, binary, token)
     } catch (error) {
       if (!(error instanceof LostDuringRun)) throw error
       let next: Connection
       try {
-        next = await this.#reconnect()
+        next = await this.#reconnect(deadline)
       } catch (reconnectError) {
         // A changed host key or a refused login is its own answer, not "the connection dropped".
         if (reconnectError instanceof HostKeyMismatchError || reconnectError instanceof HostKeyPolicyError || reconnectError instanceof SshAuthError) {
@@ -226,17 +238,19 @@ export class SshRunner implements CommandRunner {
     }
   }
 
-  async #ensureConnected(): Promise<Connection> {
+  async #ensureConnected(deadline?: number): Promise<Connection> {
     if (this.#closed) throw new AnycloudError(`The SSH runner for ${this.description} is closed.`, {code: 'ssh.closed', source: 'internal'})
     if (this.#reconnecting) return this.#reconnecting
     if (!this.#connection.closed) return this.#connection
-    return this.#reconnect()
+    return this.#reconnect(deadline)
   }
 
-  #reconnect(): Promise<Connection> {
+  /** Reconnects within `reconnectTimeoutMs`, never past `deadline` (the command's own or its budget's). */
+  #reconnect(deadline?: number): Promise<Connection> {
     this.#reconnecting ??= (async () => {
       try {
-        const connection = await establish(this.#settings, this.#trust, this.stats, this.#settings.reconnectTimeoutMs, undefined)
+        const wait = Math.min(this.#settings.reconnectTimeoutMs, deadline === undefined ? Infinity : Math.max(0, deadline - Date.now()))
+        const connection = await establish(this.#settings, this.#trust, this.stats, wait, undefined, wait < this.#settings.reconnectTimeoutMs ? 'the command\'s deadline' : 'its reconnect deadline')
         this.#connection = connection
         this.stats.reconnects++
         if (this.#closed) await connection.end()
@@ -332,8 +346,9 @@ export class SshRunner implements CommandRunner {
       if (connection.closed) return fail(new LostDuringRun(connection.lastError))
       if (deadline !== undefined) {
         const remaining = deadline - Date.now()
-        if (remaining <= 0) return fail(new RemoteCommandTimeoutError(where, options.timeoutMs ?? 0, partial()))
-        timers.push(setTimeout(() => stop(new RemoteCommandTimeoutError(where, options.timeoutMs ?? remaining, partial())), remaining))
+        const label = (options as {limitLabel?: string}).limitLabel
+        if (remaining <= 0) return fail(new RemoteCommandTimeoutError(where, options.timeoutMs ?? 0, partial(), label))
+        timers.push(setTimeout(() => stop(new RemoteCommandTimeoutError(where, options.timeoutMs ?? remaining, partial(), label)), remaining))
       }
       options.signal?.addEventListener('abort', onAbort, {once: true})
 
@@ -414,6 +429,7 @@ interface Settings {
   backoffMaxMs: number
   retryAuthFailures: boolean
   onRetry: ((info: ConnectRetryInfo) => void) | undefined
+  credential: string | undefined
 }
 
 function resolveSettings(options: SshConnectOptions): Settings {
@@ -442,6 +458,7 @@ function resolveSettings(options: SshConnectOptions): Settings {
     backoffMaxMs: options.backoff?.maxMs ?? 15_000,
     retryAuthFailures: options.retryAuthFailures ?? false,
     onRetry: options.onRetry,
+    credential: options.credential,
   }
 }
 
@@ -583,15 +600,23 @@ async function establish(
   stats: SshRunnerStats,
   timeoutMs: number,
   signal: AbortSignal | undefined,
+  limitLabel: string,
 ): Promise<Connection> {
   const where = `${settings.user}@${formatHostPort(settings.host, settings.port)}`
   const started = Date.now()
+  // Never past the command's --timeout budget.
+  const budget = currentBudget()
+  let limit = `${limitLabel}, ${formatDuration(timeoutMs)}`
+  if (budget && budget.deadline < started + timeoutMs) {
+    timeoutMs = Math.max(0, budget.deadline - started)
+    limit = budget.label
+  }
   const deadline = started + timeoutMs
   let backoff = settings.backoffInitialMs
   for (let attempt = 1; ; attempt++) {
     throwIfAborted(signal, where)
     stats.connectAttempts++
-    const readyTimeout = Math.max(1_000, Math.min(settings.readyTimeoutMs, deadline - Date.now()))
+    const readyTimeout = Math.max(500, Math.min(settings.readyTimeoutMs, deadline - Date.now()))
     try {
       const client = await connectOnce(settings, trust, readyTimeout, signal)
       stats.connects++
@@ -603,7 +628,8 @@ async function establish(
       const now = Date.now()
       if (now >= deadline) {
         throw new SshUnreachableError(
-          `Could not connect to ${where} within ${Math.round(timeoutMs / 1000)}s (${attempt} attempts): ${failure.error.message}`,
+          `Could not connect to ${where}${settings.credential ? ` (credential '${settings.credential}')` : ''} within ${formatDuration(now - started)} (${limit}): ` +
+            `tried ${attempt} SSH connection${attempt === 1 ? '' : 's'}; last: ${failure.error.message}`,
           failure.error,
         )
       }

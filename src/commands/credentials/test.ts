@@ -3,6 +3,7 @@ import {existsSync} from 'node:fs'
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
+import {budgetFlags} from '../../cli/budget-flags.js'
 import {ExitCode} from '../../errors/exit-codes.js'
 import {requireConfig} from '../../config/index.js'
 import {knownCredentials} from '../../config/resolve.js'
@@ -15,7 +16,7 @@ export default class CredentialsTest extends BaseCommand<typeof CredentialsTest>
   static override description = 'Check that credentials authenticate (one cheap read-only call per credential).'
   static override strict = false
   static override args = {name: Args.string({description: 'Credentials to test (default: all known).'})}
-  static override flags = {json: Flags.boolean({description: 'Print results as JSON on stdout.', default: false})}
+  static override flags = {...budgetFlags, json: Flags.boolean({description: 'Print results as JSON on stdout.', default: false})}
 
   public async run(): Promise<void> {
     const {flags, argv} = await this.parse(CredentialsTest)

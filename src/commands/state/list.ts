@@ -1,12 +1,13 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
+import {budgetFlags} from '../../cli/budget-flags.js'
 import {openStateStore} from '../../state/index.js'
 import {requireConfig} from '../../config/index.js'
 
 export default class StateList extends BaseCommand<typeof StateList> {
   static override description = 'List the resource addresses in state.'
-  static override flags = {json: Flags.boolean({description: 'Print as JSON on stdout.', default: false})}
+  static override flags = {...budgetFlags, json: Flags.boolean({description: 'Print as JSON on stdout.', default: false})}
 
   public async run(): Promise<void> {
     const {flags} = await this.parse(StateList)

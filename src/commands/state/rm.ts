@@ -1,10 +1,12 @@
 import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
+import {budgetFlags} from '../../cli/budget-flags.js'
 import {openSession} from '../../engine/session.js'
 import {UsageError} from '../../errors/index.js'
 
 export default class StateRm extends BaseCommand<typeof StateRm> {
+  static override flags = {...budgetFlags}
   static override description = 'Forget a resource: remove it from state without touching the cloud (it is then no longer managed).'
   static override args = {address: Args.string({description: 'Resource address, e.g. train.vm.', required: true})}
 

@@ -1,12 +1,14 @@
 import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
+import {budgetFlags} from '../../cli/budget-flags.js'
 import {openStateStore} from '../../state/index.js'
 import {requireConfig} from '../../config/index.js'
 import {UsageError} from '../../errors/index.js'
 import {redactSecrets} from '../../util/redact.js'
 
 export default class StateShow extends BaseCommand<typeof StateShow> {
+  static override flags = {...budgetFlags}
   static override description = 'Show one resource in state as JSON (state never holds secret values).'
   static override args = {address: Args.string({description: 'Resource address, e.g. train.vm.', required: true})}
 

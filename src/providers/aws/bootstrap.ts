@@ -152,6 +152,7 @@ export class AwsMachine {
           // cloud-init installs the login key after sshd starts.
           retryAuthFailures: true,
           signal: call.signal,
+          credential: this.o.credential,
         })
       })()
       runner.catch(() => this.runners.delete(key))

@@ -20,6 +20,8 @@ import type {STSClient} from '@aws-sdk/client-sts'
 import type {AwsCredentialIdentity, AwsCredentialIdentityProvider} from '@aws-sdk/types'
 
 import type {AwsCredential, NamedCredential} from '../../config/types.js'
+import {AnycloudError, ProviderError} from '../../errors/index.js'
+import {callWithDeadline} from '../../util/deadline.js'
 import {registerSecret} from '../../util/redact.js'
 
 /** Settings merged into every SDK client (tests pass a fast retry strategy here). */
@@ -32,6 +34,72 @@ export interface AwsSdkOverrides {
 
 /** Default attempts per call (first try included): a bounded budget, a little above the SDK's 3. */
 export const DEFAULT_MAX_ATTEMPTS = 5
+
+/** One HTTP attempt's limit (the SDK then retries); without `throwOnRequestTimeout` the SDK only warns. */
+export const ATTEMPT_TIMEOUT_MS = 60_000
+/** One call's limit, its retries included (and never past the command's `--timeout` budget). */
+export const CALL_TIMEOUT_MS = 120_000
+
+/** The parts of an SDK client and command the deadline wrapper touches. */
+interface SdkClientLike {
+  send(command: unknown, options?: unknown, cb?: unknown): Promise<unknown>
+}
+interface SdkCommandLike {
+  constructor: {name: string}
+  middlewareStack: {add(mw: unknown, options: Record<string, unknown>): void}
+}
+
+/**
+ * Gives every `send` of an SDK client a deadline ({@link CALL_TIMEOUT_MS}, cut to the command's
+ * `--timeout` budget) and, when it runs out or the endpoint never answers over HTTP, an error that
+ * names the call, the endpoint, the credential and what was tried (attempts, last failure).
+ * Waiters and paginators go through `send` too.
+ */
+export function withDeadlines<C extends SdkClientLike>(client: C, service: string, credential: string, defaultEndpoint: string): C {
+  const send = client.send.bind(client)
+  client.send = ((command: SdkCommandLike, options?: {abortSignal?: AbortSignal} | ((...a: unknown[]) => void), cb?: unknown) => {
+    if (typeof options === 'function' || cb !== undefined) return send(command, options, cb)
+    const call = `${service}:${command.constructor.name.replace(/Command$/, '')}`
+    const seen = {attempts: 0, endpoint: defaultEndpoint, last: undefined as string | undefined}
+    command.middlewareStack.add(
+      (next: (args: {request?: {protocol?: string; hostname?: string; port?: number}}) => Promise<unknown>) => async (args: {request?: {protocol?: string; hostname?: string; port?: number}}) => {
+        seen.attempts++
+        const r = args.request
+        if (r?.hostname) seen.endpoint = `${r.protocol ?? 'https:'}//${r.hostname}${r.port ? `:${r.port}` : ''}`
+        try {
+          return await next(args)
+        } catch (error) {
+          seen.last = describeFailure(error)
+          throw error
+        }
+      },
+      // Inside the SDK's retry loop (finalizeRequest, high priority): once per HTTP attempt.
+      {step: 'finalizeRequest', priority: 'low', name: 'anycloudAttemptCounter', override: true},
+    )
+    const tried = () => `${seen.attempts} attempt${seen.attempts === 1 ? '' : 's'}${seen.last ? `; last: ${seen.last}` : seen.attempts > 0 ? '; no response yet' : ''}`
+    return callWithDeadline({call, endpoint: defaultEndpoint, credential, timeoutMs: CALL_TIMEOUT_MS, signal: options?.abortSignal, tried}, (signal) =>
+      send(command, {...(options ?? {}), abortSignal: signal}),
+    ).catch((error: unknown) => {
+      // No HTTP answer at all (refused, reset, timed out): say where and how often.
+      const e = error as {$metadata?: {httpStatusCode?: number}; name?: string}
+      if (seen.attempts > 0 && !e?.$metadata?.httpStatusCode && error instanceof Error && !(error instanceof AnycloudError) && !options?.abortSignal?.aborted) {
+        throw new ProviderError(`${call} to ${seen.endpoint} (credential '${credential}') got no HTTP answer; tried: ${tried()}`, 'cloud.unreachable', 'aws', credential, error, [
+          `Check that ${seen.endpoint} is reachable from here (address, firewall, proxy), and the endpoints of credential '${credential}'.`,
+        ])
+      }
+      throw error
+    })
+  }) as C['send']
+  return client
+}
+
+function describeFailure(error: unknown): string {
+  const e = error as {code?: string; name?: string; message?: string; $metadata?: {httpStatusCode?: number}}
+  const status = e?.$metadata?.httpStatusCode
+  const code = typeof e?.code === 'string' ? e.code : e?.name
+  const message = e?.message && e.message !== code ? e.message : ''
+  return `${code ?? 'error'}${message ? `: ${message}` : ''}${status ? ` (HTTP ${status})` : ''}`
+}
 
 export function awsSpec(credential: NamedCredential): AwsCredential {
   if (credential.spec.provider !== 'aws') throw new TypeError(`credential '${credential.name}' is not an aws credential`)
@@ -117,7 +185,7 @@ export class AwsClients {
       ...(endpoint ? {endpoint} : {}),
       maxAttempts: o.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
       ...(o.retryStrategy ? {retryStrategy: o.retryStrategy} : {retryMode: o.retryMode ?? 'standard'}),
-      requestHandler: {connectionTimeout: 10_000, requestTimeout: 120_000},
+      requestHandler: {connectionTimeout: 10_000, requestTimeout: ATTEMPT_TIMEOUT_MS, throwOnRequestTimeout: true},
     }
   }
 
@@ -127,11 +195,11 @@ export class AwsClients {
       c = (async () => {
         const {S3Client} = await import('@aws-sdk/client-s3')
         const endpoint = this.spec.endpoints?.s3
-        return new S3Client({
+        return this.instrument(new S3Client({
           ...(await this.base(region, endpoint)),
           // An S3-compatible store or emulator: path-style, and no aws-chunked bodies (they often cannot decode them).
           ...(endpoint ? {forcePathStyle: true, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED'} : {followRegionRedirects: true}),
-        })
+        }), 's3', region, endpoint)
       })()
       c.catch(() => this.s3s.delete(region))
       this.s3s.set(region, c)
@@ -144,7 +212,7 @@ export class AwsClients {
     if (!c) {
       c = (async () => {
         const {EC2Client} = await import('@aws-sdk/client-ec2')
-        return new EC2Client(await this.base(region, this.spec.endpoints?.ec2))
+        return this.instrument(new EC2Client(await this.base(region, this.spec.endpoints?.ec2)), 'ec2', region, this.spec.endpoints?.ec2)
       })()
       c.catch(() => this.ec2s.delete(region))
       this.ec2s.set(region, c)
@@ -157,7 +225,7 @@ export class AwsClients {
     if (!this.iamClient) {
       this.iamClient = (async () => {
         const {IAMClient} = await import('@aws-sdk/client-iam')
-        return new IAMClient(await this.base('us-east-1', this.spec.endpoints?.iam))
+        return this.instrument(new IAMClient(await this.base('us-east-1', this.spec.endpoints?.iam)), 'iam', 'us-east-1', this.spec.endpoints?.iam)
       })()
       this.iamClient.catch(() => (this.iamClient = undefined))
     }
@@ -169,12 +237,17 @@ export class AwsClients {
     if (!c) {
       c = (async () => {
         const {STSClient} = await import('@aws-sdk/client-sts')
-        return new STSClient(await this.base(region, this.spec.endpoints?.sts))
+        return this.instrument(new STSClient(await this.base(region, this.spec.endpoints?.sts)), 'sts', region, this.spec.endpoints?.sts)
       })()
       c.catch(() => this.stss.delete(region))
       this.stss.set(region, c)
     }
     return c
+  }
+
+  private instrument<C extends SdkClientLike>(client: C, service: string, region: string, endpoint: string | undefined): C {
+    const host = service === 'iam' ? 'https://iam.amazonaws.com' : `https://${service}.${region}.amazonaws.com`
+    return withDeadlines(client, service, this.credential.name, endpoint ?? host)
   }
 
   /** Closes the HTTP agents (tests; a CLI run simply exits). */

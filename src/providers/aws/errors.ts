@@ -13,7 +13,7 @@
  * Service codes differ per protocol: EC2 puts the wire code in `name`, IAM/STS put the modelled
  * exception name in `name` and the wire code in `Code`, S3 HEAD requests have only a status.
  */
-import {AuthError, CapacityError, NotFoundError, ProviderError, ThrottledError} from '../../errors/index.js'
+import {AnycloudError, AuthError, CapacityError, NotFoundError, ProviderError, ThrottledError} from '../../errors/index.js'
 
 export const PROVIDER = 'aws'
 
@@ -120,7 +120,8 @@ export function describeAwsError(error: unknown): string {
  * us-east-1`), `credential` the anycloud credential. Already-typed errors pass through.
  */
 export function toProviderError(error: unknown, what: string, credential: string, options: {notFound?: (code: string, status?: number) => boolean} = {}): Error {
-  if (error instanceof ProviderError) return error
+  // Typed already (a ProviderError, a call that ran out of time: DeadlineError).
+  if (error instanceof AnycloudError) return error
   const code = awsCode(error)
   const status = httpStatus(error)
   const detail = describeAwsError(error)

@@ -106,7 +106,7 @@ export class AwsProvider implements Provider {
           const mapped = toProviderError(error, 'GetCallerIdentity', this.credential.name)
           // No credential found by the chain, or a profile that does not exist: an auth failure too.
           const name = (error as Error)?.name ?? ''
-          if (!(mapped instanceof AuthError) && (name === 'CredentialsProviderError' || /credential|profile/i.test((error as Error)?.message ?? '') && !(error as {$metadata?: unknown}).$metadata)) {
+          if (!(mapped instanceof AuthError) && !(error instanceof AnycloudError) && (name === 'CredentialsProviderError' || /credential|profile/i.test((error as Error)?.message ?? '') && !(error as {$metadata?: unknown}).$metadata)) {
             throw new AuthError(`aws credential '${this.credential.name}': no usable credentials (${(error as Error).message})`, PROVIDER, this.credential.name, error)
           }
           throw mapped

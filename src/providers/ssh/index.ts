@@ -145,7 +145,7 @@ export class SshProvider implements Provider {
         connectSsh({
           host: h.host, port: h.port ?? 22, user: h.user, privateKey: this.privateKey(h),
           hostKey: pinned ? {kind: 'pinned', keys: [pinned]} : {kind: 'record-first', onRecord: async (key) => void this.recorded.set(label, key)},
-          waitTimeoutMs: Number(this.options.env.ANYCLOUD_SSH_WAIT_MS ?? 60_000), signal,
+          waitTimeoutMs: Number(this.options.env.ANYCLOUD_SSH_WAIT_MS ?? 60_000), signal, credential: this.credential.name,
         }),
       )
       runner.catch(() => this.runners.delete(label))
