@@ -5,7 +5,7 @@ import {parseDuration} from '../util/duration.js'
 /**
  * `--timeout DURATION` (SPEC §3): the total budget of a command that reaches a cloud or takes the
  * state lock. Every cloud and SSH call inside has its own deadline too and stops at the budget's
- * end; BaseCommand installs it (src/util/deadline.ts) once the flags are parsed.
+ * end; BaseCommand installs it (src/remote/deadline.ts) once the flags are parsed.
  */
 export const timeoutFlag = Flags.custom<number>({
   description: 'Total time budget for the command (e.g. 90s, 5m, 1h); every cloud and SSH call inside also has its own deadline. Default: no total limit, the refresh gets 5m.',

@@ -13,7 +13,7 @@ import type {Reporter} from './events.js'
 import {createLimiter, memoize} from './limit.js'
 import {type Change, diffDeployment, type Plan, type PlanDiagnostic, type ProfilePlan, sortChanges, summarize} from './plan.js'
 import {hashOf} from '../util/hash.js'
-import {currentBudget, withinBudget} from '../util/deadline.js'
+import {currentBudget, withinBudget} from '../remote/deadline.js'
 
 export interface PlanOptions {
   config: ResolvedConfig

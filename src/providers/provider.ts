@@ -19,7 +19,7 @@ import type {BucketRole} from '../model/resources.js'
  *   deadline: its own (a minute or two for an API call with its retries) cut to the command's
  *   `--timeout` budget, found with `currentBudget()`. Wrap calls with `callWithDeadline` (or, for
  *   an SDK client, wrap its `send` once, as aws/clients.ts `withDeadlines` does) from
- *   src/util/deadline.ts; when one runs out it raises a DeadlineError that names the call, the
+ *   src/remote/deadline.ts; when one runs out it raises a DeadlineError that names the call, the
  *   endpoint, the credential and what was tried (attempts, last failure). An endpoint that never
  *   answers over HTTP is a ProviderError saying the same, never an AuthError.
  */

@@ -17,7 +17,7 @@ import {
   formatHostPort,
 } from './errors.js'
 import {fingerprintSha256, parsePublicKey, publicKeyLineFromBlob} from './host-keys.js'
-import {currentBudget} from '../util/deadline.js'
+import {currentBudget} from './deadline.js'
 import {formatDuration} from '../util/duration.js'
 import {READ_FILE_MISSING, composeReadFile, composeRun, composeStop, composeUpload} from './shell.js'
 

@@ -21,7 +21,7 @@ import type {AwsCredentialIdentity, AwsCredentialIdentityProvider} from '@aws-sd
 
 import type {AwsCredential, NamedCredential} from '../../config/types.js'
 import {AnycloudError, ProviderError} from '../../errors/index.js'
-import {callWithDeadline} from '../../util/deadline.js'
+import {callWithDeadline} from '../../remote/deadline.js'
 import {registerSecret} from '../../util/redact.js'
 
 /** Settings merged into every SDK client (tests pass a fast retry strategy here). */

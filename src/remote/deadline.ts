@@ -1,7 +1,7 @@
 import {AsyncLocalStorage} from 'node:async_hooks'
 
 import {AnycloudError} from '../errors/index.js'
-import {formatDuration} from './duration.js'
+import {formatDuration} from '../util/duration.js'
 
 /**
  * Deadlines for everything that waits on something remote (SPEC §3: no hangs).

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict'
 
-import {Budget, callWithDeadline, currentBudget, DeadlineError, setProcessBudget, withinBudget} from '../../src/util/deadline.js'
+import {Budget, callWithDeadline, currentBudget, DeadlineError, setProcessBudget, withinBudget} from '../../src/remote/deadline.js'
 import {formatDuration, parseDuration} from '../../src/util/duration.js'
 
 const never = () => new Promise<never>(() => undefined)
 
-describe('util/deadline: budgets and per-call deadlines', () => {
+describe('remote/deadline: budgets and per-call deadlines', () => {
   afterEach(() => setProcessBudget(undefined))
 
   it('parses and formats durations', () => {
