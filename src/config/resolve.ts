@@ -111,6 +111,7 @@ export function toResolvedProfile(name: string, merged: MergedProfile, credentia
     inputStorage: storage(f.inputStorageCredentials, f.inputStorageRegion),
     outputStorage: storage(f.outputStorageCredentials, f.outputStorageRegion),
     persistBucket: bool(f.persistBucket),
+    ...(spotFallbackOf(f.spotFallback) ? {spotFallback: spotFallbackOf(f.spotFallback)} : {}),
     persist: bool(f.persist),
     syncIntervalSeconds: typeof f.syncIntervalSeconds === 'number' ? f.syncIntervalSeconds : DEFAULT_SYNC_INTERVAL_SECONDS,
     extendsChain: merged.chain,
@@ -125,4 +126,13 @@ export function knownCredentials(fileCredentials: unknown, stored: Record<string
     for (const [name, spec] of Object.entries(fileCredentials as Record<string, Credential>)) out[name] = {name, origin: 'file', spec}
   }
   return out
+}
+
+function spotFallbackOf(v: unknown): ResolvedProfile['spotFallback'] {
+  if (!v || typeof v !== 'object') return undefined
+  const o = v as Record<string, unknown>
+  const out: NonNullable<ResolvedProfile['spotFallback']> = {}
+  if (typeof o.afterPreemptions === 'number') out.afterPreemptions = o.afterPreemptions
+  if (typeof o.afterMinutesWithoutCapacity === 'number') out.afterMinutesWithoutCapacity = o.afterMinutesWithoutCapacity
+  return Object.keys(out).length > 0 ? out : undefined
 }

@@ -182,6 +182,7 @@ export function checkRules(ctx: RuleContext): RuleResult {
     if (!broken && m.fields.image === undefined && m.fields.command === undefined) error(['profiles', name], `profile '${name}' has nothing to run: set image (a container) or command (runtime: process)`, true)
     if (f.runtime === 'docker' && typeof m.fields.image !== 'string') error(at('runtime'), 'runtime docker needs an image: set image, or use runtime: process to run the command on the host')
     if (f.persistBucket === true && f.spot !== true) warn(at('persistBucket'), 'persistBucket has no effect without spot: only spot deployments have a checkpoint bucket')
+    if (f.spotFallback !== undefined && f.spot !== true) warn(at('spotFallback'), 'spotFallback has no effect without spot: an on-demand profile has nothing to fall back from')
     if (typeof f.inputBucket === 'string' && f.inputBucket === f.outputBucket) {
       const both = typeof rawOf('inputBucket') === 'string' && String(rawOf('inputBucket')).includes('${') ? 'both come from the environment and are equal' : `both are '${f.inputBucket}'`
       error(at('outputBucket'), `inputBucket and outputBucket must differ (${both}): the input is read-only and synced down, the output is uploaded`)

@@ -409,6 +409,19 @@ export interface Defaults {
    */
   persistBucket?: boolean
   /**
+   * When a spot deployment moves to on-demand capacity (bounded: no retry loop without an end). Either limit, whichever is reached first; the plan says which.
+   */
+  spotFallback?: {
+    /**
+     * Move to on-demand once the deployment has been preempted this many times.
+     */
+    afterPreemptions?: number
+    /**
+     * Move to on-demand once no spot capacity was found (in any allowed zone) for this many minutes.
+     */
+    afterMinutesWithoutCapacity?: number
+  }
+  /**
    * Keep the VM after the workload exits.
    */
   persist?: boolean
@@ -509,6 +522,19 @@ export interface Profile {
    * Keep the checkpoint bucket after the job completes (spot only).
    */
   persistBucket?: boolean
+  /**
+   * When a spot deployment moves to on-demand capacity (bounded: no retry loop without an end). Either limit, whichever is reached first; the plan says which.
+   */
+  spotFallback?: {
+    /**
+     * Move to on-demand once the deployment has been preempted this many times.
+     */
+    afterPreemptions?: number
+    /**
+     * Move to on-demand once no spot capacity was found (in any allowed zone) for this many minutes.
+     */
+    afterMinutesWithoutCapacity?: number
+  }
   /**
    * Keep the VM after the workload exits.
    */

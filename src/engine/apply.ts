@@ -120,6 +120,18 @@ export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
           reporter.emit({type: 'attempt', profile: change.profile, credential: change.credential, provider: change.provider, region: placement.region, zone, outcome: 'no-capacity', message: error.message})
         }
       }
+      if (ctx.placement.spot && (lastError || !actual)) {
+        // No spot capacity anywhere the profile allows: remembered for spotFallback.afterMinutesWithoutCapacity.
+        await writer.update((doc) => {
+          const d = doc.deployments[change.profile]
+          if (d) d.spot = {preemptions: 0, counted: [], ...d.spot, noCapacitySince: d.spot?.noCapacitySince ?? new Date().toISOString()}
+        })
+      } else if (actual && writer.doc.deployments[change.profile]?.spot?.noCapacitySince) {
+        await writer.update((doc) => {
+          const d = doc.deployments[change.profile]
+          if (d?.spot) delete d.spot.noCapacitySince
+        })
+      }
       if (lastError || !actual) {
         throw new AnycloudError(`no capacity for ${change.address} in ${candidates.filter(Boolean).join(', ') || ctx.placement.region}: ${(lastError as Error)?.message ?? 'unknown'}`, {code: 'cloud.capacity', source: 'cloud', cause: lastError})
       }
@@ -155,6 +167,17 @@ export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
       delete d.resources[change.address]
       if (change.kind === 'workload' && change.action === 'delete') delete d.workload
       if (Object.keys(d.resources).length === 0 && (plan.destroy || !config.profiles[change.profile])) delete doc.deployments[change.profile]
+    })
+  }
+
+  // Spot bookkeeping the plan carries (preemptions counted, the on-demand fallback).
+  const spotUpdates = Object.entries(plan.profiles).filter(([name, pp]) => pp.spot && writer.doc.deployments[name])
+  if (spotUpdates.length > 0) {
+    await writer.update((doc) => {
+      for (const [name, pp] of spotUpdates) {
+        const d = doc.deployments[name]
+        if (d) d.spot = {...pp.spot!, ...(d.spot?.noCapacitySince && !pp.spot!.onDemand ? {noCapacitySince: d.spot.noCapacitySince} : {})}
+      }
     })
   }
 

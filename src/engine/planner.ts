@@ -9,6 +9,7 @@ import type {Provider, ProviderCallContext} from '../providers/provider.js'
 import type {ProviderSet} from '../providers/registry.js'
 import type {DeploymentRecord, StateDocument} from '../state/types.js'
 import {desiredResources, storageCredentialOf, workloadAttributes} from './desired.js'
+import {spotDecision} from './spot.js'
 import type {Reporter} from './events.js'
 import {createLimiter, memoize} from './limit.js'
 import {type Change, diffDeployment, type Plan, type PlanDiagnostic, type ProfilePlan, sortChanges, summarize} from './plan.js'
@@ -31,6 +32,8 @@ export interface PlanOptions {
   excludeCredentials?: Record<string, string[]>
   /** Concurrent cloud reads. */
   readConcurrency?: number
+  /** The time the plan is made at (spotFallback's minutes without capacity); tests pass a fake clock. */
+  now?: Date
 }
 
 /** The plan failed before any change: every problem found, all at once. */
@@ -169,7 +172,7 @@ async function refreshAndDiff(options: PlanOptions): Promise<Plan> {
       await compute.prepare?.(ctx)
       for (const sp of Object.values(storageProviders)) if (sp !== compute) await sp.prepare?.(ctx)
     }
-    const runDesired = options.destroy ? [] : desiredResources({ctx, credentials: config.credentials, compute, storage: storageProviders, phase: 'run'})
+    let runDesired = options.destroy ? [] : desiredResources({ctx, credentials: config.credentials, compute, storage: storageProviders, phase: 'run'})
     type Lookup = {address: string; kind: DesiredResource['kind']; name: string; credential: string; record?: ResourceRecord}
     const lookups = new Map<string, Lookup>()
     for (const r of Object.values(records)) lookups.set(r.address, {address: r.address, kind: r.kind, name: r.name, credential: r.credential, record: r})
@@ -232,6 +235,14 @@ async function refreshAndDiff(options: PlanOptions): Promise<Plan> {
       }
     }
 
+    // Spot bookkeeping from the provider's own signal (a VM the cloud took back), and the bounded
+    // fallback: once it fires, the deployment runs on-demand (the checkpoint bucket stays).
+    const spot = options.destroy ? {changed: false, onDemand: false} as ReturnType<typeof spotDecision> : spotDecision(profile, record?.spot, actual[addressOf(profile.name, 'vm')], options.now ?? new Date())
+    if (spot.onDemand && placement.spot) {
+      placement.spot = false
+      runDesired = desiredResources({ctx, credentials: config.credentials, compute, storage: storageProviders, phase: 'run'})
+    }
+
     // 4. Desired resources, given what the workload did; then the diff.
     const workloadRecord = records[workloadAddress]
     const workloadActual = actual[workloadAddress] ?? null
@@ -263,7 +274,12 @@ async function refreshAndDiff(options: PlanOptions): Promise<Plan> {
       return 'no longer part of the profile'
     }
     const deployment = diffDeployment({desired, records, actual, replace, phase, deleteReason, workloadMemory: memory})
-    profiles[profile.name] = {deploymentId, placement, phase}
+    if (spot.fired) {
+      const vm = deployment.find((c) => c.address === addressOf(profile.name, 'vm'))
+      if (vm && vm.action !== 'no-op') vm.reason = `${vm.reason}; ${spot.fired}`
+      diagnostics.push({severity: 'warning', profile: profile.name, message: spot.fired})
+    }
+    profiles[profile.name] = {deploymentId, placement, phase, ...(spot.changed && spot.record ? {spot: spot.record} : {})}
     changes.push(...deployment)
   }
 

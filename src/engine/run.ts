@@ -11,6 +11,8 @@ export interface ConvergeOptions {
   signal?: AbortSignal
   replace?: string[]
   destroy?: boolean
+  /** The time plans are made at (a fake clock in tests). */
+  now?: () => Date
   /** Asked once with the plan; resolves false to stop without changes. */
   confirm?: (plan: Plan) => Promise<boolean>
   /** Called with each plan before it is applied (rendering). */
@@ -36,7 +38,7 @@ export async function planAndApply(options: ConvergeOptions): Promise<ConvergeRe
   for (let attempt = 1; attempt <= 10; attempt++) {
     const plan = await planChanges({
       config: session.config, profiles, state: session.state, providers: session.providers, reporter, stateDir: session.store.localDir,
-      replace: attempt === 1 ? options.replace : [], destroy: options.destroy, excludeCredentials: excluded,
+      replace: attempt === 1 ? options.replace : [], destroy: options.destroy, excludeCredentials: excluded, now: options.now?.(),
     })
     first ??= plan
     await options.onPlan?.(plan, attempt)

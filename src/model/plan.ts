@@ -1,4 +1,5 @@
 // The plan as data (SPEC §4): what the engine produces, render shows and apply consumes.
+import type {SpotRecord} from './resources.js'
 import type {Action, BucketRole, Placement, ResourceKind, WorkloadPhase} from './resources.js'
 import type {ProviderKind} from './profile.js'
 
@@ -38,6 +39,8 @@ export interface ProfilePlan {
   placement: Placement
   /** `run`: the job should be running; `done`: it finished and only what is kept remains. */
   phase: 'run' | 'done'
+  /** Spot deployments: preemptions counted and the on-demand fallback, as apply will record them. */
+  spot?: SpotRecord
 }
 
 /** The plan as data: pure function of (desired, actual), sorted, round-trips through JSON. */

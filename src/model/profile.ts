@@ -33,6 +33,8 @@ export interface ResolvedProfile {
   inputStorage?: {credential: string; region?: string}
   outputStorage?: {credential: string; region?: string}
   persistBucket: boolean
+  /** Spot only: when the deployment moves to on-demand capacity. */
+  spotFallback?: {afterPreemptions?: number; afterMinutesWithoutCapacity?: number}
   persist: boolean
   syncIntervalSeconds: number
   /** The extends chain, nearest first. */

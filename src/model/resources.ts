@@ -99,6 +99,23 @@ export interface ActualResource {
   exitCode?: number
   /** VMs: gone for a reason the plan should explain (e.g. `Server.SpotInstanceTermination`). */
   note?: string
+  /** VMs: the cloud took the machine back (spot interruption, GCE preemption, Azure eviction). */
+  preempted?: boolean
+}
+
+/**
+ * A spot deployment's history, kept in state: which VMs the cloud took back, since when no spot
+ * capacity was found, and whether (and why) it moved to on-demand (`spotFallback`).
+ */
+export interface SpotRecord {
+  preemptions: number
+  /** Ids of the preempted VMs already counted (the latest few), so a re-plan never counts one twice. */
+  counted: string[]
+  lastPreemptedAt?: string
+  /** First apply that found no spot capacity in any allowed zone, since the last VM that launched. */
+  noCapacitySince?: string
+  /** Set once spotFallback fired: the deployment runs on-demand from then on. */
+  onDemand?: {reason: string; since: string}
 }
 
 /** Everything a provider needs to act on one deployment's resource. */

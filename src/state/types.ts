@@ -1,4 +1,4 @@
-import type {Placement, ResourceRecord, WorkloadPhase} from '../model/resources.js'
+import type {Placement, ResourceRecord, SpotRecord, WorkloadPhase} from '../model/resources.js'
 
 /** The state document (SPEC §7). Never holds a secret value. */
 export interface StateDocument {
@@ -22,6 +22,8 @@ export interface DeploymentRecord {
   workload?: {phase: WorkloadPhase; exitCode?: number; specHash?: string; finishedAt?: string}
   /** Pinned SSH host keys by `host:port` (public keys only). */
   hostKeys?: Record<string, string>
+  /** Spot deployments: preemptions and the on-demand fallback. */
+  spot?: SpotRecord
 }
 
 export interface LockInfo {

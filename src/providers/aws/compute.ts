@@ -558,7 +558,9 @@ export async function readVm(ctx: ComputeContext, lookup: ResourceLookup, call: 
   const hostKey = (lookup.record?.outputs?.instanceId === view.id ? (lookup.record?.outputs?.hostKey as string | undefined) : undefined) ?? view.tags[TAG_HOST_KEY]
   const outputs = vmOutputs(view, region, ctx.sshUser, hostKey)
   if (!LIVE_STATES.includes(view.state)) {
-    return {id: view.id, attributes, outputs, note: view.reason ?? `instance ${view.state}`}
+    // EC2 says a spot interruption took it back (Server.SpotInstanceTermination / …Shutdown).
+    const preempted = /^Server\.SpotInstance/.test(view.reason ?? '')
+    return {id: view.id, attributes, outputs, note: view.reason ?? `instance ${view.state}`, ...(preempted ? {preempted} : {})}
   }
   return {id: view.id, attributes, outputs}
 }

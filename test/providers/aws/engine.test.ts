@@ -192,4 +192,80 @@ describe('aws provider under the engine (fake EC2/IAM/STS + S3 emulator)', funct
     assert.equal(rec.status, 'created')
     assert.equal(rec.id, [...rigs.fake.state.instances.keys()][0])
   })
+
+  describe('spotFallback', () => {
+    /** One watch-like round: plan and apply with a fresh session; the plan and what failed. */
+    async function round(now?: Date) {
+      const session = await open(['second'], 'apply')
+      const r = await planAndApply({session, reporter: new RecordingReporter(), ...(now ? {now: () => now} : {})})
+      await session.release()
+      return {plan: r.plan, failed: outcomeOf(r.results).failed, state: session.state!}
+    }
+    const liveInstance = () => [...rigs.fake.state.instances.values()].find((i) => i.state !== 'terminated')!
+
+    it('afterPreemptions: 2 — the first preemption is replaced on spot, the second moves the profile to on-demand and the plan says why', async () => {
+      writeConfig(['second'], {spot: true, spotFallback: {afterPreemptions: 2}})
+      const first = await round()
+      assert.deepEqual(first.failed, [])
+      assert.equal(liveInstance().market, 'spot')
+
+      await rigs.fake.preempt(liveInstance().instanceId)
+      const second = await round()
+      assert.deepEqual(second.failed, [])
+      const vm1 = second.plan.changes.find((c) => c.address === 'job.vm')!
+      assert.equal(vm1.action, 'replace')
+      assert.equal(vm1.reason, 'VM no longer exists (Server.SpotInstanceTermination)', 'one preemption: no fallback yet')
+      assert.equal(second.plan.profiles.job.placement.spot, true)
+      assert.equal(second.plan.profiles.job.spot?.preemptions, 1)
+      assert.equal(second.state.deployments.job.spot?.preemptions, 1)
+      assert.equal(liveInstance().market, 'spot', 'still spot after one preemption')
+
+      // A plan that is not applied counts nothing twice: the same preempted VM is one preemption.
+      await rigs.fake.preempt(liveInstance().instanceId)
+      const look = await open(['second'])
+      const {planChanges} = await import('../../../src/engine/planner.js')
+      const dry = await planChanges({config: look.config, profiles: look.profiles, state: look.state, providers: look.providers, reporter: new RecordingReporter(), stateDir: look.store.localDir})
+      await look.release()
+      assert.equal(dry.profiles.job.spot?.preemptions, 2)
+
+      const third = await round()
+      assert.deepEqual(third.failed, [])
+      const vm2 = third.plan.changes.find((c) => c.address === 'job.vm')!
+      assert.equal(vm2.action, 'replace')
+      assert.equal(vm2.reason, 'VM no longer exists (Server.SpotInstanceTermination); spotFallback: 2 preemptions reached afterPreemptions (2): moving to on-demand')
+      assert.equal(third.plan.profiles.job.placement.spot, false)
+      assert.ok(third.plan.diagnostics.some((d) => d.severity === 'warning' && /moving to on-demand/.test(d.message)))
+      assert.equal(liveInstance().market, 'on-demand')
+      assert.equal(third.state.deployments.job.spot?.preemptions, 2)
+      assert.match(third.state.deployments.job.spot?.onDemand?.reason ?? '', /afterPreemptions \(2\)/)
+      assert.equal(third.state.deployments.job.placement?.spot, false)
+
+      // It stays on-demand: the next plan has no changes.
+      const fourth = await round()
+      assert.deepEqual(fourth.plan.changes.filter((c) => c.action !== 'no-op' && c.action !== 'read').map((c) => `${c.address} ${c.action}: ${c.reason}`), [])
+    })
+
+    it('afterMinutesWithoutCapacity: no spot capacity in any zone is remembered; once the minutes pass, the plan moves to on-demand and it launches', async () => {
+      writeConfig(['second'], {spot: true, spotFallback: {afterMinutesWithoutCapacity: 10}})
+      const fault = rigs.fake.faults.insufficientCapacity({spotOnly: true})
+      const t0 = new Date()
+      const first = await round(t0)
+      assert.ok(first.failed.some((f) => f.address === 'job.vm' && /no capacity/.test(f.message)), JSON.stringify(first.failed.map((f) => f.message)))
+      const since = first.state.deployments.job.spot?.noCapacitySince
+      assert.ok(since, 'the capacity failure is recorded')
+
+      // Nine minutes later: still spot, still no capacity, the first failure's time is kept.
+      const early = await round(new Date(Date.parse(since) + 9 * 60_000))
+      assert.equal(early.plan.profiles.job.placement.spot, true)
+      assert.ok(early.failed.some((f) => f.address === 'job.vm'))
+      assert.equal(early.state.deployments.job.spot?.noCapacitySince, since)
+
+      const late = await round(new Date(Date.parse(since) + 10 * 60_000))
+      assert.deepEqual(late.failed, [])
+      assert.equal(late.plan.profiles.job.placement.spot, false)
+      assert.match(late.plan.changes.find((c) => c.address === 'job.vm')!.reason, /spotFallback: no spot capacity for 10 min .* reached afterMinutesWithoutCapacity \(10\): moving to on-demand$/)
+      assert.equal(liveInstance().market, 'on-demand')
+      assert.ok(fault.hits > 0)
+    })
+  })
 })
