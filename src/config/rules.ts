@@ -15,7 +15,7 @@ const ENV_ONLY = /^\$\{env:[A-Za-z_][A-Za-z0-9_]*\}$/
 /** Values under a secret-sounding name that are evidently not the secret itself: a path, a URL, a reference. */
 const NOT_A_SECRET_VALUE = /^(\/|\.{1,2}\/|~\/|[A-Za-z]:\\)|:\/\/|\$\{env:/
 /** Secret-bearing credential fields: the schema refuses any literal there (one error, not two). */
-const CREDENTIAL_SECRET_FIELDS = new Set(['accessKeyId', 'secretAccessKey', 'sessionToken', 'clientSecret'])
+const CREDENTIAL_SECRET_FIELDS = new Set(['accessKeyId', 'secretAccessKey', 'sessionToken', 'clientSecret', 'accessToken'])
 /** The schema's own pattern for `project`: when it fails, the schema has already said so. */
 const PROJECT_PATTERN = /^[a-z][a-z0-9-]{0,23}$/
 const KNOWN_PROVIDERS = new Set(['aws', 'azure', 'gcp', 'ssh', 'local'])

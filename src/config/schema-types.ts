@@ -223,7 +223,7 @@ export interface AzureCredential {
   description?: string
 }
 /**
- * Google Cloud: a project, with a service-account key file or application default credentials.
+ * Google Cloud: a project, with a service-account key file, a short-lived access token, or application default credentials.
  */
 export interface GcpCredential {
   /**
@@ -238,6 +238,10 @@ export interface GcpCredential {
    * Path to a service-account JSON key file (a path, not the key itself); application default credentials when absent.
    */
   keyFile?: string
+  /**
+   * A short-lived OAuth 2.0 access token (e.g. from workload identity federation in CI), sent as the bearer to every Google API. Secret-bearing: only a `${env:NAME}` reference is accepted, never a literal value.
+   */
+  accessToken?: string
   /**
    * Default region for this credential, e.g. `us-east-1`, `eastus`, `us-central1`.
    */

@@ -1,32 +1,38 @@
 /**
- * The `gcp` provider: for now only its STORAGE side (GCS buckets, and how rclone on a machine
- * reaches them), so that an ssh host (or another cloud) can keep its buckets on GCS. GCE compute
- * comes later: `kinds` is empty and read/create/update/delete of any other kind raise a clear
- * error.
+ * The `gcp` provider (SPEC §6, issue 11): GCS buckets, a service account per deployment, and jobs
+ * on Compute Engine VMs over SSH.
  *
- * Client (`@google-cloud/storage` 7, imported on first use):
- * - `apiEndpoint` set (an emulator such as the test suite's GCS fake): requests go there, and are
- *   not authenticated unless `keyFile` is set too (then the key signs them:
- *   `useAuthWithCustomEndpoint`, for private endpoints of the real service);
- * - else the real GCS with `keyFile` (a service-account JSON key, relative to anycloud.yaml's
- *   directory), or application default credentials.
- *
- * Buckets (provider.ts): labels carry the ownership tags (GCS label rules: buckets.ts); the
- * location is the requested region when it is a GCP region, else the credential's region, else
- * us-central1; `readBucket` reports the location, its continent (`continentOfGcsLocation`), owned
- * and empty. A 409 on create is resolved by reading the bucket: ours (labelled
- * `anycloud-managed=true`) → adopted; readable without our labels → "name taken"; 403 → taken by
- * another project (names are global). Deletes only owned buckets of the record's deployment;
- * GCS itself refuses to delete a non-empty bucket, so "kept because it holds data" is race-free.
+ * Resources and files (the same split as the aws provider):
+ * - buckets (buckets.ts and below): GCS, labelled with anycloud's ownership tags, location from
+ *   the region, uniform bucket-level access, public access prevented; a 409 on create is read as
+ *   "ours" (adopted) or "taken" (by this project without our labels, or by another project: 403).
+ * - `identity` (identity.ts): a service account per deployment with bucket-level Storage Object
+ *   Admin (Viewer for the input) bindings, written with etag read-modify-write.
+ * - `network`, `sshkey`, `vm` (compute.ts): the SSH firewall rule on a per-deployment target tag,
+ *   the login key (local ed25519 pair; public half in the VM's `ssh-keys` metadata), and the VM
+ *   (Ubuntu LTS family, spot with termination DELETE, GPUs, requestId on every insert, host key
+ *   from cloud-init user data, pinned).
+ * - `bootstrap`, `workload` (bootstrap.ts): the machine logic shared with the ssh and aws
+ *   providers, over SSH.
+ * - clients (clients.ts): one credential source feeding every client (keyFile, accessToken,
+ *   application default credentials; never the metadata server off GCE); `apiEndpoint` serves
+ *   GCE, IAM and GCS alike, credentials always sent.
+ * - errors (errors.ts): client errors → AuthError / CapacityError / ThrottledError / NotFoundError,
+ *   and the retry wrapper (the compute client retries nothing itself).
  *
  * rclone (RcloneRemoteSpec):
- * - instance identity: `env_auth` (the VM's service account; needs rclone ≥ 1.62 on the machine,
- *   `rcloneMinVersion` on the returned spec), no secret;
+ * - instance identity (a GCE VM of this credential): `env_auth` (the VM's service account; needs
+ *   rclone ≥ 1.62 on the machine, `rcloneMinVersion` on the returned spec), `no_check_bucket`
+ *   (objectAdmin has no storage.buckets.get), no secret;
  * - otherwise the storage credential's own service-account key as `service_account_credentials`,
  *   with a `warning` naming the credential (SPEC: "for GCS, the storage credential's own keys are
  *   written, and the plan says so"); the key comes from `keyFile`, else from the file
  *   GOOGLE_APPLICATION_CREDENTIALS names;
  * - `apiEndpoint` without `keyFile` (an emulator): `endpoint` + `anonymous`, no secret.
+ *
+ * Knobs (environment): ANYCLOUD_GCP_SSH_USER (login user; default `anycloud`), ANYCLOUD_GCP_POLL_MS,
+ * ANYCLOUD_GCP_METADATA=1 (anycloud runs on GCE: its metadata server may supply credentials), and,
+ * shared with the ssh provider, ANYCLOUD_REMOTE_PREFIX and ANYCLOUD_STORAGE_CHECK.
  */
 import {readFileSync} from 'node:fs'
 import {isAbsolute, resolve} from 'node:path'
@@ -36,16 +42,20 @@ import type {StorageOptions} from '@google-cloud/storage'
 import type {RcloneRemoteSpec} from '../../bootstrap/types.js'
 import type {NamedCredential} from '../../config/types.js'
 import type {GcpCredential} from '../../config/schema-types.js'
-import {AuthError, ProviderError, UsageError} from '../../errors/index.js'
+import {AnycloudError, AuthError, ProviderError, UsageError} from '../../errors/index.js'
 import {bucketNameProblems} from '../../model/bucket-names.js'
 import {canonicalRegion, zonesFor} from '../../model/continents.js'
-import type {ActualResource, DesiredResource, ResourceRecord} from '../../model/resources.js'
+import type {ActualResource, BucketRole, DeploymentContext, DesiredResource, ResourceKind, ResourceRecord} from '../../model/resources.js'
+import type {CommandRunner} from '../../remote/command-runner.js'
 import {hashOf, sha256} from '../../util/hash.js'
 import {registerSecret} from '../../util/redact.js'
-import {bucketDeployment, type Provider, type RcloneRequest} from '../provider.js'
+import {bucketDeployment, type Provider, type ProviderCallContext, type RcloneRequest, type ResourceLookup} from '../provider.js'
 import {compact} from '../../util/object.js'
-import {StorageOnlyProvider} from '../storage-only.js'
-import type {ProviderFactory} from '../provider.js'
+import type {ProviderFactory, ProviderFactoryOptions} from '../provider.js'
+import {GcpMachine} from './bootstrap.js'
+import {GcpClients, gcloudAdcPath, type GcpSettings} from './clients.js'
+import * as compute from './compute.js'
+import * as identity from './identity.js'
 import {GCP_DEFAULT_REGION, GcsStore, bucketLocation, labelValue, tagsToLabels, type BucketState} from './buckets.js'
 import {GCP, gcpStatus, toGcpError} from './errors.js'
 
@@ -55,23 +65,14 @@ export {gcpErrorInfo, toGcpError} from './errors.js'
 /** rclone's GCS backend reads instance (metadata server) credentials with `env_auth` only from 1.62 on. */
 export const GCS_INSTANCE_AUTH_MIN_RCLONE = '1.62'
 
-export const GCP_COMPUTE_UNAVAILABLE = 'compute on gcp is not available yet: use this credential as storage for an ssh host or another cloud'
-
 /** An rclone remote for GCS; `rcloneMinVersion` is the least rclone the machine needs for it. */
 export interface GcsRcloneRemoteSpec extends RcloneRemoteSpec {
   rcloneMinVersion?: string
 }
 
-/** Where the provider's settings come from (resolved from the credential, no I/O). */
-export interface GcpSettings {
-  project: string
-  /** Absolute path of the service-account key file, when the credential names one. */
-  keyFile?: string
-  apiEndpoint?: string
-  region?: string
-  /** GOOGLE_APPLICATION_CREDENTIALS: the key rclone gets when `keyFile` is not set. */
-  adcKeyFile?: string
-}
+export type {GcpSettings} from './clients.js'
+export {machineFor, schedulingFor, classifyInsertFailure, renderUserData, DEFAULT_TIMING, type GcpTiming} from './compute.js'
+export {requestIdOf, serviceAccountId, vmName, firewallName, sshTag} from './names.js'
 
 /** A service-account key as rclone takes it. */
 interface ServiceAccountKey {
@@ -82,12 +83,25 @@ interface ServiceAccountKey {
   fingerprint: string
 }
 
-export class GcpProvider extends StorageOnlyProvider implements Provider {
+/** Options beyond the credential (the factory's, tests' timing and storage overrides). */
+export interface GcpProviderExtras {
+  factory?: ProviderFactoryOptions
+  timing?: Partial<compute.GcpTiming>
+  env?: NodeJS.ProcessEnv
+}
+
+export class GcpProvider implements Provider {
   readonly kind = 'gcp' as const
   readonly readConcurrency = 16
+  readonly kinds: ReadonlySet<ResourceKind> = new Set<ResourceKind>(['identity', 'network', 'sshkey', 'vm', 'bootstrap', 'workload'])
+  readonly clients: GcpClients
 
   private store?: Promise<GcsStore>
   private key?: ServiceAccountKey
+  private readonly compute: compute.ComputeContext
+  private readonly machine: GcpMachine
+  private readonly prepared = new Map<string, Promise<void>>()
+  private readonly storageProviders = new Map<string, Provider>()
 
   /**
    * @param storageOverrides extra `Storage` options (tests: retry settings); never credentials.
@@ -96,8 +110,20 @@ export class GcpProvider extends StorageOnlyProvider implements Provider {
     readonly credential: NamedCredential,
     readonly settings: GcpSettings,
     private readonly storageOverrides: Partial<StorageOptions> = {},
+    private readonly extras: GcpProviderExtras = {},
   ) {
-    super()
+    this.clients = new GcpClients(settings, credential.name)
+    const env = extras.env ?? extras.factory?.env ?? {}
+    const poll = Number(env.ANYCLOUD_GCP_POLL_MS)
+    const timing: compute.GcpTiming = {...compute.DEFAULT_TIMING, ...(env.ANYCLOUD_GCP_POLL_MS && Number.isFinite(poll) && poll >= 0 ? {pollMs: poll} : {}), ...(extras.timing ?? {})}
+    this.compute = {clients: this.clients, project: settings.project, credential: credential.name, timing, sshUser: env.ANYCLOUD_GCP_SSH_USER || compute.DEFAULT_SSH_USER, zones: new Map()}
+    this.machine = new GcpMachine({
+      compute: this.compute,
+      env,
+      credential: credential.name,
+      storageFor: (name) => this.storageProvider(name),
+      storageOf: (name) => this.storageOf(name),
+    })
   }
 
   private get name(): string {
@@ -121,9 +147,9 @@ export class GcpProvider extends StorageOnlyProvider implements Provider {
     return this.settings.region ?? GCP_DEFAULT_REGION
   }
 
-  /** `us-central1-a`… where GCP's naming is known (GCE itself is not here yet). */
+  /** The zones of a region: as GCE listed them (prepare learns them), else the fixed table. */
   zones(region: string): string[] {
-    return [...(zonesFor('gcp', region) ?? [])]
+    return compute.zonesOf(this.compute, region)
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -233,7 +259,7 @@ export class GcpProvider extends StorageOnlyProvider implements Provider {
     if (request.instanceIdentity) {
       return {
         type: 'google cloud storage',
-        options: {...endpoint, env_auth: 'true', bucket_policy_only: 'true'},
+        options: {...endpoint, env_auth: 'true', bucket_policy_only: 'true', no_check_bucket: 'true'},
         path: request.bucket,
         secretOptions: [],
         secretsFingerprint: '',
@@ -256,6 +282,186 @@ export class GcpProvider extends StorageOnlyProvider implements Provider {
     const spec = this.rcloneRemote(request)
     if (!spec.secretOptions.includes('service_account_credentials')) return {}
     return {service_account_credentials: this.serviceAccountKey().json}
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Plan time
+
+  /** The credential whose storage holds a credential's buckets (an ssh host's `storage`). */
+  private storageOf(name: string): string {
+    const c = this.extras.factory?.credentials[name]
+    if (c?.spec.provider === 'ssh' && c.spec.storage) return c.spec.storage
+    return name
+  }
+
+  private async storageProvider(name: string): Promise<Provider> {
+    if (name === this.credential.name) return this
+    let p = this.storageProviders.get(name)
+    if (!p) {
+      if (!this.extras.factory) throw new ProviderError(`gcp credential '${this.name}' cannot reach credential '${name}' (no provider set)`, 'gcp.internal', GCP, this.name)
+      p = await this.extras.factory.providerFor(name)
+      this.storageProviders.set(name, p)
+    }
+    return p
+  }
+
+  /** The deployment's buckets on this credential's storage (what the service account is bound to). */
+  private bucketsHere(ctx: DeploymentContext): Array<{role: BucketRole; name: string}> {
+    return this.machine
+      .bucketRequests(ctx)
+      .filter((r) => r.credential === this.credential.name)
+      .map((r) => ({role: r.role, name: r.request.bucket}))
+  }
+
+  async prepare(ctx: DeploymentContext): Promise<void> {
+    const key = `${ctx.deploymentId}|${ctx.placement.credential}|${ctx.placement.region}`
+    let p = this.prepared.get(key)
+    if (!p) {
+      p = (async () => {
+        if (ctx.placement.credential !== this.credential.name) return
+        await compute.learnZones(this.compute, ctx.placement.region).catch(() => undefined)
+        await this.machine.loadStorage(ctx)
+        for (const {credential} of this.machine.bucketRequests(ctx)) {
+          if (credential === this.credential.name) continue
+          const sp = await this.storageProvider(credential)
+          await sp.prepare?.(ctx)
+        }
+      })()
+      p.catch(() => this.prepared.delete(key))
+      this.prepared.set(key, p)
+    }
+    return p
+  }
+
+  desiredAttributes(resource: DesiredResource, ctx: DeploymentContext): Record<string, unknown> {
+    switch (resource.kind) {
+      case 'vm': {
+        const m = compute.machineFor(ctx)
+        return {machineType: m.machineType, ...(m.accelerator ? {accelerator: `${m.accelerator.type}:${m.accelerator.count}`} : {})}
+      }
+      case 'bootstrap':
+        return {hash: this.machine.render(ctx, {}).hash}
+      default:
+        return {}
+    }
+  }
+
+  warnings(ctx: DeploymentContext): string[] {
+    return this.machine.warnings(ctx)
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Identity, network, login key, VM, bootstrap, workload
+
+  private identityContext(): identity.IdentityContext {
+    return {
+      clients: this.clients,
+      project: this.settings.project,
+      credential: this.name,
+      retry: this.compute.timing.retry,
+      propagationTimeoutMs: this.compute.timing.iamPropagationTimeoutMs,
+      initialBackoffMs: Math.min(1_000, Math.max(1, this.compute.timing.pollMs)),
+      bucket: async (name) => (await this.gcs()).bucket(name),
+      bucketsHere: (call) => this.bucketsHere(call.deployment),
+    }
+  }
+
+  async read(resource: ResourceLookup, ctx: ProviderCallContext): Promise<ActualResource | null> {
+    switch (resource.kind) {
+      case 'identity':
+        return identity.readIdentity(this.identityContext(), resource, ctx)
+      case 'network':
+        return compute.readNetwork(this.compute, resource, ctx)
+      case 'sshkey':
+        return compute.readSshKey(this.compute, resource, ctx)
+      case 'vm':
+        return compute.readVm(this.compute, resource, ctx)
+      case 'bootstrap':
+        return this.machine.readBootstrap(resource, ctx)
+      case 'workload':
+        return this.machine.readWorkload(resource, ctx)
+      default:
+        throw this.unsupported(resource.kind)
+    }
+  }
+
+  async create(resource: DesiredResource, ctx: ProviderCallContext): Promise<ActualResource> {
+    switch (resource.kind) {
+      case 'identity':
+        return identity.createIdentity(this.identityContext(), resource, ctx)
+      case 'network':
+        return compute.createNetwork(this.compute, resource, ctx)
+      case 'sshkey':
+        return compute.createSshKey(this.compute, resource, ctx)
+      case 'vm':
+        this.machine.forget(ctx.deployment)
+        return compute.createVm(this.compute, resource, ctx)
+      case 'bootstrap':
+        await this.prepare(ctx.deployment)
+        return this.machine.bootstrap(resource, ctx)
+      case 'workload':
+        return this.machine.startWorkload(resource, ctx)
+      default:
+        throw this.unsupported(resource.kind)
+    }
+  }
+
+  async update(resource: DesiredResource, record: ResourceRecord, ctx: ProviderCallContext): Promise<ActualResource> {
+    switch (resource.kind) {
+      case 'identity':
+        return identity.updateIdentity(this.identityContext(), resource, record, ctx)
+      case 'bootstrap':
+        await this.prepare(ctx.deployment)
+        return this.machine.bootstrap(resource, ctx)
+      case 'workload':
+        return this.machine.startWorkload(resource, ctx)
+      case 'network':
+      case 'sshkey':
+      case 'vm': {
+        const actual = await this.read({address: record.address, kind: record.kind, name: record.name, record}, ctx)
+        if (!actual) throw new ProviderError(`${record.address} no longer exists: run \`anycloud plan\` again`, 'gcp.missing', GCP, this.name)
+        return actual
+      }
+      default:
+        throw this.unsupported(resource.kind)
+    }
+  }
+
+  async delete(record: ResourceRecord, ctx: ProviderCallContext): Promise<void> {
+    switch (record.kind) {
+      case 'identity':
+        return identity.deleteIdentity(this.identityContext(), record, ctx)
+      case 'network':
+        return compute.deleteNetwork(this.compute, record, ctx)
+      case 'sshkey':
+        return compute.deleteSshKey(this.compute, record, ctx)
+      case 'vm':
+        this.machine.forget(ctx.deployment)
+        return compute.deleteVm(this.compute, record, ctx)
+      case 'bootstrap':
+        return this.machine.removeBootstrap(ctx)
+      case 'workload':
+        return this.machine.stopWorkload(ctx)
+      default:
+        throw this.unsupported(record.kind)
+    }
+  }
+
+  async connect(ctx: ProviderCallContext): Promise<CommandRunner | undefined> {
+    return this.machine.connect(ctx, 'read')
+  }
+
+  async logs(ctx: ProviderCallContext, options: {follow: boolean; write: (chunk: string) => void; signal?: AbortSignal}): Promise<void> {
+    return this.machine.logs(ctx, options)
+  }
+
+  async close(): Promise<void> {
+    await this.machine.close()
+    await this.clients.close()
+  }
+
+  private unsupported(kind: ResourceKind): Error {
+    return new AnycloudError(`the gcp provider has no '${kind}' resources`, {code: 'provider.kind', source: 'internal'})
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -318,13 +524,18 @@ export class GcpProvider extends StorageOnlyProvider implements Provider {
   private gcs(): Promise<GcsStore> {
     if (!this.store) {
       const {project, keyFile, apiEndpoint} = this.settings
-      const options: StorageOptions & {projectId: string} = {
-        ...this.storageOverrides,
-        projectId: project,
-        ...(apiEndpoint ? {apiEndpoint, useAuthWithCustomEndpoint: Boolean(keyFile)} : {}),
-        ...(keyFile ? {keyFilename: keyFile} : {}),
-      }
-      this.store = GcsStore.open(options).catch((error: unknown) => {
+      void keyFile
+      this.store = (async () => {
+        // The same credential source as the compute and IAM clients, as an auth client of storage's own library copy.
+        const auth = await this.clients.storageAuth()
+        const options: StorageOptions & {projectId: string} = {
+          ...this.storageOverrides,
+          projectId: project,
+          ...(apiEndpoint ? {apiEndpoint} : {}),
+          ...auth,
+        }
+        return GcsStore.open(options)
+      })().catch((error: unknown) => {
         this.store = undefined
         throw error
       })
@@ -391,6 +602,9 @@ export function gcpSettings(spec: GcpCredential, configDir: string, env: NodeJS.
   return {
     project: spec.project,
     ...(keyFile ? {keyFile} : {}),
+    ...(spec.accessToken ? {accessToken: spec.accessToken} : {}),
+    ...(env.ANYCLOUD_GCP_METADATA === '1' ? {onGce: true} : {}),
+    gcloudAdcFile: gcloudAdcPath(env),
     ...(spec.apiEndpoint ? {apiEndpoint: spec.apiEndpoint.replace(/\/+$/, '')} : {}),
     ...(region ? {region} : {}),
     ...(adc ? {adcKeyFile: isAbsolute(adc) ? adc : resolve(adc)} : {}),
@@ -403,5 +617,5 @@ export const createGcpProvider: ProviderFactory = async (options) => {
   if (spec.provider !== 'gcp') {
     throw new UsageError(`credential '${options.credential.name}' is a ${spec.provider} credential, not a gcp one`, [], 'provider.mismatch')
   }
-  return new GcpProvider(options.credential, gcpSettings(spec, options.configDir, options.env))
+  return new GcpProvider(options.credential, gcpSettings(spec, options.configDir, options.env), {}, {factory: options, env: options.env})
 }

@@ -34,8 +34,13 @@ describe('gcp provider: labels, locations, settings and errors (no I/O)', functi
   })
 
   it('resolves keyFile against the config directory and reads GOOGLE_APPLICATION_CREDENTIALS', function () {
-    assert.deepEqual(gcpSettings({provider: 'gcp', project: 'p', keyFile: 'keys/sa.json', region: 'US-EAST1', apiEndpoint: 'http://127.0.0.1:1/'}, '/cfg', {GOOGLE_APPLICATION_CREDENTIALS: '/adc.json'}), {
+    assert.deepEqual(gcpSettings({provider: 'gcp', project: 'p', keyFile: 'keys/sa.json', region: 'US-EAST1', apiEndpoint: 'http://127.0.0.1:1/'}, '/cfg', {GOOGLE_APPLICATION_CREDENTIALS: '/adc.json', HOME: '/home/u'}), {
       project: 'p', keyFile: '/cfg/keys/sa.json', apiEndpoint: 'http://127.0.0.1:1', region: 'us-east1', adcKeyFile: '/adc.json',
+      gcloudAdcFile: '/home/u/.config/gcloud/application_default_credentials.json',
+    })
+    // accessToken (interpolated from ${env:…}) and the on-GCE opt-in; CLOUDSDK_CONFIG moves gcloud's file.
+    assert.deepEqual(gcpSettings({provider: 'gcp', project: 'p', accessToken: 'ya29.x'}, '/cfg', {ANYCLOUD_GCP_METADATA: '1', CLOUDSDK_CONFIG: '/g'}), {
+      project: 'p', accessToken: 'ya29.x', onGce: true, gcloudAdcFile: '/g/application_default_credentials.json',
     })
   })
 

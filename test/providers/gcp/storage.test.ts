@@ -83,9 +83,9 @@ describe('gcp provider: storage on the GCS fake', function () {
     rig.faults.clear()
   })
 
-  it('is registered lazily under `gcp` and manages no compute kinds', async function () {
+  it('is registered lazily under `gcp` and manages the compute kinds', async function () {
     assert.equal(await loadProviderFactory('gcp'), createGcpProvider)
-    assert.equal(provider.kinds.size, 0)
+    assert.deepEqual([...provider.kinds].sort(), ['bootstrap', 'identity', 'network', 'sshkey', 'vm', 'workload'])
     assert.equal(provider.defaultRegion(), 'us-east1')
     assert.deepEqual(provider.zones('us-east1'), ['us-east1-b', 'us-east1-c', 'us-east1-d'])
     assert.equal((await makeProvider({})).defaultRegion(), 'us-central1')
@@ -228,12 +228,6 @@ describe('gcp provider: storage on the GCS fake', function () {
     await assert.rejects(provider.createBucket(desiredBucket('My_Bucket', 'output', CRED, 'gcp'), {region: 'us-east1', tags: tagsFor('output')}), UsageError)
   })
 
-  it('compute operations say compute on gcp is not available yet', async function () {
-    const ctx = {} as never
-    await assert.rejects(provider.read({address: 'train.vm', kind: 'vm', name: 'x'}, ctx), /compute on gcp is not available yet: use this credential as storage for an ssh host or another cloud/)
-    await assert.rejects(provider.update({...desiredBucket('xyz', 'output', CRED, 'gcp'), kind: 'bootstrap'}, recordOf(desiredBucket('xyz', 'output', CRED, 'gcp'), 'x'), ctx), /compute on gcp is not available yet/)
-  })
-
   it('rclone round trip, anonymous against the emulator, with exactly the provider\'s spec', async function () {
     await provider.createBucket(desiredBucket('rclone-trip', 'output', CRED, 'gcp'), {region: 'us-east1', tags: tagsFor('output')})
     for (const instanceIdentity of [false, true]) {
@@ -291,7 +285,7 @@ describe('gcp provider: storage on the GCS fake', function () {
     it('instance identity: env_auth, no secret, rclone >= 1.62 noted', function () {
       assert.deepEqual(keyed.rcloneRemote(request('rclone-key', 'output', {instanceIdentity: true})), {
         type: 'google cloud storage',
-        options: {endpoint: rig.apiEndpoint, env_auth: 'true', bucket_policy_only: 'true'},
+        options: {endpoint: rig.apiEndpoint, env_auth: 'true', bucket_policy_only: 'true', no_check_bucket: 'true'},
         path: 'rclone-key',
         secretOptions: [],
         secretsFingerprint: '',
@@ -346,7 +340,7 @@ describe('gcp provider: storage on the GCS fake', function () {
     const adcOnly = await makeProvider({})
     assert.throws(() => adcOnly.rcloneRemote(request('some-bucket', 'output')), (e: unknown) => e instanceof UsageError && e.code === 'gcp.no-key-file' && /keyFile/.test(e.suggestions.join(' ')))
     // Instance identity needs no key.
-    assert.deepEqual(adcOnly.rcloneRemote(request('some-bucket', 'output', {instanceIdentity: true})).options, {env_auth: 'true', bucket_policy_only: 'true'})
+    assert.deepEqual(adcOnly.rcloneRemote(request('some-bucket', 'output', {instanceIdentity: true})).options, {env_auth: 'true', bucket_policy_only: 'true', no_check_bucket: 'true'})
     // GOOGLE_APPLICATION_CREDENTIALS pointing at a user credential is refused with a reason.
     const dir = await dirs.make()
     await writeFile(join(dir, 'adc.json'), JSON.stringify({type: 'authorized_user', client_id: 'x', client_secret: 'y', refresh_token: 'z'}))
