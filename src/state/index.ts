@@ -1,16 +1,16 @@
 import {randomUUID} from 'node:crypto'
-import {resolve} from 'node:path'
+import {join, resolve} from 'node:path'
 
 import type {ResolvedConfig} from '../config/types.js'
-import {UsageError} from '../errors/index.js'
-import {LocalStateStore} from './local-store.js'
+import {openRemoteStore} from './backends.js'
+import {ERRORED_STATE_FILE, LocalStateStore} from './local-store.js'
 import type {StateDocument, StateStore} from './types.js'
 
-/** The state store the config names. Remote backends (s3, gcs, azure) are not built yet. */
-export function openStateStore(config: ResolvedConfig): StateStore {
+/** The state store the config names: a local file, or an object in S3, GCS or Azure Blob. */
+export function openStateStore(config: ResolvedConfig, env: NodeJS.ProcessEnv = process.env): StateStore {
   const state = config.state
-  if (state.backend === 'local') return new LocalStateStore(resolve(config.dir, state.path ?? '.anycloud'))
-  throw new UsageError(`${config.file}: state backend '${state.backend}' is not available in this version of anycloud`, ['Use `state: {backend: local}` (the default) for now.'], 'state.backend-unavailable')
+  if (state.backend === 'local') return new LocalStateStore(resolve(config.dir, state.path ?? '.anycloud'), process.cwd(), join(config.dir, ERRORED_STATE_FILE))
+  return openRemoteStore(config, env)
 }
 
 export function emptyState(project: string): StateDocument {

@@ -1,11 +1,12 @@
 import {existsSync, mkdirSync, readFileSync, unlinkSync, openSync, writeSync, closeSync, fsyncSync, renameSync, linkSync} from 'node:fs'
-import {hostname, userInfo} from 'node:os'
-import {join, relative} from 'node:path'
+import {hostname} from 'node:os'
+import {dirname, join, relative} from 'node:path'
 import {randomUUID} from 'node:crypto'
 
-import {AnycloudError, LockedError, UsageError} from '../errors/index.js'
+import {AnycloudError, UsageError} from '../errors/index.js'
 import {writeFileAtomic} from '../util/atomic-write.js'
 import {pidExists} from '../util/process.js'
+import {lockedError, newLockInfo} from './lock-info.js'
 import type {LockInfo, StateDocument, StateStore} from './types.js'
 
 /**
@@ -17,11 +18,13 @@ export class LocalStateStore implements StateStore {
   readonly path: string
   readonly lockPath: string
   readonly description: string
+  readonly erroredPath: string
   /** Test hook: crash-point injection between the temp file and the rename. */
   beforeRename?: (temp: string) => void
 
-  constructor(readonly localDir: string, displayBase = process.cwd()) {
+  constructor(readonly localDir: string, displayBase = process.cwd(), erroredPath?: string) {
     this.path = join(localDir, 'state.json')
+    this.erroredPath = erroredPath ?? join(dirname(localDir), ERRORED_STATE_FILE)
     this.lockPath = join(localDir, 'state.lock')
     this.description = relative(displayBase, this.path) || this.path
   }
@@ -63,7 +66,7 @@ export class LocalStateStore implements StateStore {
 
   async lock(operation: string): Promise<LockInfo> {
     mkdirSync(this.localDir, {recursive: true, mode: 0o700})
-    const info: LockInfo = {id: randomUUID(), operation, who: safeUser(), host: hostname(), pid: process.pid, created: new Date().toISOString()}
+    const info = newLockInfo(operation)
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
         const fd = openSync(this.lockPath, 'wx', 0o600)
@@ -131,19 +134,5 @@ export class LocalStateStore implements StateStore {
   }
 }
 
-function safeUser(): string {
-  try {
-    return userInfo().username
-  } catch {
-    return 'unknown'
-  }
-}
-
-function lockedError(description: string, holder: LockInfo | undefined): LockedError {
-  if (!holder) return new LockedError(`${description} is locked by another run`, 'unknown')
-  return new LockedError(
-    `${description} is locked by another run: ${holder.operation} by ${holder.who}@${holder.host} (pid ${holder.pid}) since ${holder.created}; lock id ${holder.id}`,
-    holder.id,
-    [`Wait for that run to finish. If it died on another machine, release the lock with \`anycloud state unlock ${holder.id}\`.`],
-  )
-}
+/** The name of the file a state that could not be saved goes to (SPEC §7). */
+export const ERRORED_STATE_FILE = 'errored.anycloud-state.json'

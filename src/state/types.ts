@@ -33,17 +33,28 @@ export interface LockInfo {
   host: string
   pid: number
   created: string
+  /** The CI run that holds the lock, when known (GitHub Actions, GitLab CI). */
+  ciUrl?: string
 }
 
 export interface StateStore {
   /** For messages: `.anycloud/state.json`. */
   readonly description: string
-  /** The directory for local companions of the state (key files, errored state). */
+  /** The directory for local companions of the state (key files). */
   readonly localDir: string
+  /** Where a state that could not be saved is written (0600), to be pushed with `state push`. */
+  readonly erroredPath: string
   read(): Promise<StateDocument | undefined>
   /** Writes a new version; refuses to overwrite a different lineage or an older serial. */
   write(document: StateDocument): Promise<void>
   lock(operation: string): Promise<LockInfo>
   unlock(lockId: string, options?: {force?: boolean}): Promise<void>
   readLock(): Promise<LockInfo | undefined>
+  /**
+   * Fails unless the store really refuses a conditional create on an existing key (remote
+   * stores; a lock on a store that ignores the condition could never fail). Local: a no-op.
+   */
+  probe?(): Promise<void>
+  /** Closes clients and stops lease renewal (idempotent). */
+  close?(): Promise<void>
 }
