@@ -8,6 +8,7 @@ import {Budget, setProcessBudget} from '../remote/deadline.js'
 import {formatDuration} from '../util/duration.js'
 import {redactSecrets} from '../util/redact.js'
 import {ExitCode} from './exit-codes.js'
+import {normalizeLockArgv} from './lock-flags.js'
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Output = {[name: string]: any}
@@ -29,6 +30,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   public override async init(): Promise<void> {
     await super.init()
+    this.argv = normalizeLockArgv(this.argv)
     this.jsonMode = this.argv.includes('--json')
   }
 

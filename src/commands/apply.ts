@@ -4,6 +4,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../cli/base-command.js'
 import {budgetFlags} from '../cli/budget-flags.js'
+import {lockFlags, lockOptions} from '../cli/lock-flags.js'
 import {ExitCode} from '../errors/exit-codes.js'
 import {chooseReporter, confirmOrRefuse, interruptController, isInteractive} from '../cli/interaction.js'
 import {formatDiagnostic} from '../config/diagnostics.js'
@@ -22,6 +23,7 @@ Without PLANFILE a fresh plan is made and shown first. A saved plan is applied e
   static override args = {planfile: Args.string({description: 'A plan saved with `anycloud plan --out FILE`, or a profile name.'})}
   static override flags = {
     ...budgetFlags,
+    ...lockFlags,
     'auto-approve': Flags.boolean({char: 'y', description: 'Apply without asking (required when not interactive).', default: false}),
     json: Flags.boolean({description: 'Print the plan and the outcome as one JSON document on stdout.', default: false}),
     wait: Flags.boolean({description: 'Wait for the workloads to finish, then tear down what they no longer need; exit 1 if one failed.', default: false}),
@@ -36,7 +38,7 @@ Without PLANFILE a fresh plan is made and shown first. A saved plan is applied e
     if (!planFile && !flags['auto-approve'] && !isInteractive()) {
       throw new UsageError('refusing to apply without -y/--auto-approve in a non-interactive session', ['Review `anycloud plan`, then run `anycloud apply -y`, or save a plan with `anycloud plan --out plan.json` and run `anycloud apply plan.json`.'], 'usage.needs-approval')
     }
-    const session = await openSession({file: flags.file, profiles, lock: 'apply'})
+    const session = await openSession({file: flags.file, profiles, lock: 'apply', ...lockOptions(flags), onWarning: (m) => this.say(`Warning: ${m}`)})
     const {reporter, listr} = chooseReporter(flags.json)
     const interrupt = interruptController(() => reporter.emit({type: 'interrupt', message: 'Interrupt received: finishing operations in flight, then stopping (press Ctrl-C again to exit now).'}))
     try {
@@ -66,6 +68,8 @@ Without PLANFILE a fresh plan is made and shown first. A saved plan is applied e
       await listr?.stop()
       let waited
       if (flags.wait && outcome.failed.length === 0 && !outcome.interrupted) {
+        // Not held while the workloads merely run: other runs may apply other profiles meanwhile.
+        await session.unlock()
         waited = await waitForWorkloads({session, reporter, signal: interrupt.signal})
       }
       const summary = `Apply ${outcome.failed.length > 0 ? 'failed' : outcome.interrupted ? 'interrupted' : 'complete'}: ${outcome.done.length} done, ${outcome.failed.length} failed, ${outcome.skipped.length} skipped.`

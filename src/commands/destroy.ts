@@ -2,6 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../cli/base-command.js'
 import {budgetFlags} from '../cli/budget-flags.js'
+import {lockFlags, lockOptions} from '../cli/lock-flags.js'
 import {ExitCode} from '../errors/exit-codes.js'
 import {chooseReporter, confirmOrRefuse, interruptController, isInteractive} from '../cli/interaction.js'
 import {outcomeOf, planAndApply} from '../engine/run.js'
@@ -18,6 +19,7 @@ Input buckets are never touched; an output bucket is deleted only when anycloud 
   static override args = {profile: Args.string({description: 'Profiles to destroy (default: all).'})}
   static override flags = {
     ...budgetFlags,
+    ...lockFlags,
     'auto-approve': Flags.boolean({char: 'y', description: 'Destroy without asking (required when not interactive).', default: false}),
     json: Flags.boolean({description: 'Print the plan and the outcome as one JSON document on stdout.', default: false}),
   }
@@ -25,7 +27,7 @@ Input buckets are never touched; an output bucket is deleted only when anycloud 
   public async run(): Promise<void> {
     const {flags, argv} = await this.parse(Destroy)
     if (!flags['auto-approve'] && !isInteractive()) throw new UsageError('refusing to destroy without -y/--auto-approve in a non-interactive session', ['Run `anycloud plan --destroy` to review, then `anycloud destroy -y`.'], 'usage.needs-approval')
-    const session = await openSession({file: flags.file, profiles: argv as string[], lock: 'destroy'})
+    const session = await openSession({file: flags.file, profiles: argv as string[], lock: 'destroy', ...lockOptions(flags), onWarning: (m) => this.say(`Warning: ${m}`)})
     const {reporter, listr} = chooseReporter(flags.json)
     const interrupt = interruptController(() => reporter.emit({type: 'interrupt', message: 'Interrupt received: finishing operations in flight, then stopping.'}))
     try {

@@ -2,6 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../cli/base-command.js'
 import {budgetFlags} from '../cli/budget-flags.js'
+import {lockFlags} from '../cli/lock-flags.js'
 import {interruptController} from '../cli/interaction.js'
 import {openSession} from '../engine/session.js'
 import {UsageError} from '../errors/index.js'
@@ -10,7 +11,7 @@ import {redactSecrets} from '../util/redact.js'
 export default class Logs extends BaseCommand<typeof Logs> {
   static override description = 'Print the workload\'s output; -f follows it until the workload ends or Ctrl-C.'
   static override args = {profile: Args.string({description: 'The profile.', required: true})}
-  static override flags = {...budgetFlags, follow: Flags.boolean({char: 'F', aliases: ['follow'], description: 'Follow the output.', default: false})}
+  static override flags = {...budgetFlags, ...lockFlags, follow: Flags.boolean({char: 'F', aliases: ['follow'], description: 'Follow the output.', default: false})}
 
   public async run(): Promise<void> {
     const argv = this.argv.map((a) => (a === '-f' && !this.argv.includes('--file') ? '--follow' : a))

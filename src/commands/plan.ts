@@ -2,6 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../cli/base-command.js'
 import {budgetFlags} from '../cli/budget-flags.js'
+import {lockFlags} from '../cli/lock-flags.js'
 import {ExitCode} from '../errors/exit-codes.js'
 import {formatDiagnostic} from '../config/diagnostics.js'
 import {hasChanges} from '../engine/plan.js'
@@ -20,6 +21,7 @@ export default class Plan extends BaseCommand<typeof Plan> {
   static override args = {profile: Args.string({description: 'Profiles to plan (default: all).'})}
   static override flags = {
     ...budgetFlags,
+    ...lockFlags,
     out: Flags.string({description: 'Save the plan to FILE for `anycloud apply FILE`.'}),
     'detailed-exitcode': Flags.boolean({description: 'Exit 0 when there are no changes, 2 when changes are pending.', default: false}),
     json: Flags.boolean({description: 'Print the plan as one JSON document on stdout.', default: false, exclusive: ['markdown']}),

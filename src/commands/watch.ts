@@ -4,6 +4,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../cli/base-command.js'
 import {budgetFlags} from '../cli/budget-flags.js'
+import {lockFlags, lockOptions} from '../cli/lock-flags.js'
 import {interruptController} from '../cli/interaction.js'
 import {outcomeOf, planAndApply} from '../engine/run.js'
 import {openSession} from '../engine/session.js'
@@ -19,6 +20,7 @@ Profiles never applied are left alone (apply them first).`
   static override args = {profile: Args.string({description: 'Profiles to watch (default: all applied ones).'})}
   static override flags = {
     ...budgetFlags,
+    ...lockFlags,
     interval: Flags.integer({description: 'Seconds between reconciliations.', default: 30, min: 1}),
     once: Flags.boolean({description: 'Reconcile once and exit.', default: false}),
   }
@@ -34,7 +36,7 @@ Profiles never applied are left alone (apply them first).`
     try {
       while (!stopping) {
         try {
-          const session = await openSession({file: flags.file, profiles: argv as string[], lock: 'watch'})
+          const session = await openSession({file: flags.file, profiles: argv as string[], lock: 'watch', ...lockOptions(flags), onWarning: (m) => this.say(`Warning: ${m}`)})
           try {
             session.profiles = session.profiles.filter((p) => session.state?.deployments[p.name])
             if (session.profiles.length > 0) {

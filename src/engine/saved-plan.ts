@@ -51,7 +51,9 @@ export interface WorkloadOutcome {
 
 /**
  * `apply --wait`: polls the workloads of the session's profiles until each finished (or was lost),
- * then converges once more so finished jobs are torn down (unless persist).
+ * then converges once more so finished jobs are torn down (unless persist). The state lock is not
+ * held while polling (other runs may apply other profiles meanwhile); it is taken again for the
+ * teardown.
  */
 export async function waitForWorkloads(options: {session: Session; reporter: Reporter; signal?: AbortSignal; pollMs?: number}): Promise<Record<string, WorkloadOutcome>> {
   const {session, reporter} = options
@@ -81,6 +83,14 @@ export async function waitForWorkloads(options: {session: Session; reporter: Rep
       poll = Math.min(poll * 2, 5000)
     }
   }
-  if (!options.signal?.aborted) await planAndApply({session, reporter, signal: options.signal})
+  if (!options.signal?.aborted) {
+    // The lock is held per operation: not while waiting, again for the teardown (on fresh state).
+    await session.relock()
+    try {
+      await planAndApply({session, reporter, signal: options.signal})
+    } finally {
+      await session.unlock()
+    }
+  }
   return outcomes
 }

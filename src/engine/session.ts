@@ -2,7 +2,9 @@ import {requireConfig, selectProfiles} from '../config/index.js'
 import type {Diagnostic} from '../config/diagnostics.js'
 import type {ResolvedConfig, ResolvedProfile} from '../config/types.js'
 import {ProviderSet} from '../providers/registry.js'
+import {acquireLock, refuseWhileErrored} from '../state/acquire.js'
 import {openStateStore} from '../state/index.js'
+import {recordLastBackend} from './state-transfer.js'
 import type {LockInfo, StateDocument, StateStore} from '../state/types.js'
 import {registerSecret} from '../util/redact.js'
 
@@ -12,6 +14,17 @@ export interface SessionOptions {
   env?: NodeJS.ProcessEnv
   /** Take the state lock for this operation (apply, destroy, state rm, watch). */
   lock?: string
+  /** `--lock=false`: run without the lock (and without the store's honesty probe). */
+  noLock?: boolean
+  /** `--lock-timeout`: wait this long for a held lock, with backoff; default: fail at once (exit 4). */
+  lockTimeoutMs?: number
+  /** Problems worth telling the user that do not fail the command (a lock that could not be released). */
+  onWarning?: (message: string) => void
+  signal?: AbortSignal
+  /** `state push`: may run while an errored state waits to be pushed (it is how it gets pushed). */
+  allowErrored?: boolean
+  /** Record the backend in `.anycloud/last-backend.json` (for `state migrate`); default true. */
+  recordBackend?: boolean
 }
 
 /** Everything a command needs: the resolved config, state, providers, and the lock when taken. */
@@ -23,8 +36,14 @@ export interface Session {
   state: StateDocument | undefined
   providers: ProviderSet
   lock?: LockInfo
-  /** Releases the lock (idempotent). */
+  /** Releases the lock and closes providers and the store (idempotent). */
   release(): Promise<void>
+  /**
+   * Locks are held per operation: `unlock()` lets go of the lock while the command only waits
+   * (`apply --wait`), `relock()` takes it again and re-reads the state before the next change.
+   */
+  unlock(): Promise<void>
+  relock(): Promise<void>
   /** Re-reads state (after an apply, or between watch iterations). */
   reload(): Promise<StateDocument | undefined>
 }
@@ -39,10 +58,31 @@ export async function openSession(options: SessionOptions): Promise<Session> {
     for (const k of ['accessKeyId', 'secretAccessKey', 'sessionToken', 'clientSecret']) if (typeof spec[k] === 'string') registerSecret(spec[k] as string)
   }
   const profiles = selectProfiles(config, options.profiles ?? [])
-  const store = openStateStore(config)
+  const store = openStateStore(config, env)
+  const lockWith = async (): Promise<LockInfo | undefined> => {
+    if (!options.lock || options.noLock) return undefined
+    return acquireLock(store, options.lock, {timeoutMs: options.lockTimeoutMs, signal: options.signal})
+  }
   let lock: LockInfo | undefined
-  if (options.lock) lock = await store.lock(options.lock)
+  try {
+    if (options.lock && !options.allowErrored) refuseWhileErrored(store)
+    lock = await lockWith()
+  } catch (error) {
+    await store.close?.()
+    throw error
+  }
   let released = false
+  const unlock = async () => {
+    const held = lock
+    lock = undefined
+    session.lock = undefined
+    if (!held) return
+    try {
+      await store.unlock(held.id)
+    } catch (error) {
+      options.onWarning?.(`could not release the state lock ${held.id} on ${store.description}: ${(error as Error).message}. If no run holds it, release it with \`anycloud state unlock ${held.id}\`.`)
+    }
+  }
   const session: Session = {
     config,
     warnings,
@@ -55,13 +95,23 @@ export async function openSession(options: SessionOptions): Promise<Session> {
       if (released) return
       released = true
       await session.providers.closeAll()
-      if (lock) await store.unlock(lock.id).catch(() => undefined)
+      await unlock()
+      await store.close?.()
+    },
+    unlock,
+    relock: async () => {
+      if (!lock) {
+        lock = await lockWith()
+        session.lock = lock
+      }
+      await session.reload()
     },
     reload: async () => {
       session.state = await store.read()
       return session.state
     },
   }
+  if (options.recordBackend !== false) recordLastBackend(config)
   try {
     await session.reload()
   } catch (error) {

@@ -1,3 +1,4 @@
+import {saveErroredState} from '../state/acquire.js'
 import type {StateDocument, StateStore} from '../state/types.js'
 import {emptyState} from '../state/index.js'
 
@@ -7,6 +8,8 @@ import {emptyState} from '../state/index.js'
  */
 export class StateWriter {
   private chain: Promise<void> = Promise.resolve()
+  /** The error of the last write, cleared by a later successful one. */
+  private failure: unknown
   doc: StateDocument
 
   constructor(private readonly store: StateStore, current: StateDocument | undefined, project: string) {
@@ -18,13 +21,24 @@ export class StateWriter {
     change(this.doc)
     const run = async () => {
       this.doc.serial += 1
-      await this.store.write(structuredClone(this.doc))
+      try {
+        await this.store.write(structuredClone(this.doc))
+        this.failure = undefined
+      } catch (error) {
+        this.failure = error
+        throw error
+      }
     }
     this.chain = this.chain.then(run, run)
     return this.chain
   }
 
-  flush(): Promise<void> {
-    return this.chain
+  /**
+   * Waits for the writes in flight. When the last one failed, the run's state goes to the
+   * errored-state file and the error says how to push it (SPEC §7).
+   */
+  async flush(): Promise<void> {
+    await this.chain.catch(() => undefined)
+    if (this.failure !== undefined) throw saveErroredState(this.store, this.doc, this.failure)
   }
 }

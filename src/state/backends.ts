@@ -2,9 +2,9 @@
  * Builds the remote state stores from the `state:` block and the credential it names. Every
  * cloud SDK is imported lazily, on the first call that needs it.
  */
-import {join} from 'node:path'
+import {join, resolve} from 'node:path'
 
-import type {AzureCredential, GcpCredential, NamedCredential, ResolvedConfig} from '../config/types.js'
+import type {AwsCredential, AzureCredential, GcpCredential, NamedCredential, ResolvedConfig} from '../config/types.js'
 import {UsageError} from '../errors/index.js'
 import {registerSecret} from '../util/redact.js'
 import {ERRORED_STATE_FILE} from './local-store.js'
@@ -46,11 +46,10 @@ export function openRemoteStore(config: ResolvedConfig, env: NodeJS.ProcessEnv =
     case 's3': {
       const credential = stateCredential(config, 's3', state.credentials)
       const key = state.key ?? defaultKey(config.project)
-      let clients: Promise<import('../providers/aws/clients.js').AwsClients> | undefined
-      const client = async () => {
-        clients ??= import('../providers/aws/clients.js').then(({AwsClients}) => new AwsClients(credential, env))
-        const c = await clients
-        return c.s3(state.region ?? c.defaultRegion())
+      let s3: Promise<import('@aws-sdk/client-s3').S3Client> | undefined
+      const client = () => {
+        s3 ??= s3Client(credential, state.region, env)
+        return s3
       }
       return new RemoteStateStore({objects: new S3Objects(client, state.bucket), key, description: `s3://${state.bucket}/${key}`, localDir, erroredPath})
     }
@@ -61,8 +60,9 @@ export function openRemoteStore(config: ResolvedConfig, env: NodeJS.ProcessEnv =
       let storage: Promise<import('@google-cloud/storage').Storage> | undefined
       const client = () => {
         storage ??= (async () => {
-          const {gcpSettings} = await import('../providers/gcp/index.js')
-          const settings = gcpSettings(credential.spec as GcpCredential, config.dir, env)
+          const spec = credential.spec as GcpCredential
+          const keyFile = spec.keyFile ? resolve(config.dir, spec.keyFile) : undefined
+          const settings = {project: spec.project, apiEndpoint: spec.apiEndpoint?.replace(/\/+$/, ''), keyFile}
           const {Storage} = await import('@google-cloud/storage')
           return new Storage({
             projectId: settings.project,
@@ -124,3 +124,30 @@ function azureEndpoint(config: ResolvedConfig, credential: NamedCredential, stor
 
 /** Azurite's public development key (documented by Microsoft; not a secret). */
 const AZURITE_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=='
+
+/**
+ * An S3 client for the state credential: its static keys (from `${env:…}`), else its named
+ * profile, else the default chain; its `endpoints.s3` (path style, no aws-chunked bodies).
+ */
+async function s3Client(credential: NamedCredential, region: string | undefined, env: NodeJS.ProcessEnv): Promise<import('@aws-sdk/client-s3').S3Client> {
+  const spec = credential.spec as AwsCredential
+  const {S3Client} = await import('@aws-sdk/client-s3')
+  let credentials
+  if (spec.accessKeyId && spec.secretAccessKey) {
+    registerSecret(spec.secretAccessKey)
+    registerSecret(spec.sessionToken)
+    credentials = {accessKeyId: spec.accessKeyId, secretAccessKey: spec.secretAccessKey, ...(spec.sessionToken ? {sessionToken: spec.sessionToken} : {})}
+  } else {
+    const {fromIni, fromNodeProviderChain} = await import('@aws-sdk/credential-providers')
+    credentials = spec.profile ? fromIni({profile: spec.profile}) : fromNodeProviderChain()
+  }
+  const endpoint = spec.endpoints?.s3
+  return new S3Client({
+    region: region ?? spec.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
+    credentials,
+    maxAttempts: 5,
+    retryMode: 'standard',
+    requestHandler: {connectionTimeout: 10_000, requestTimeout: 60_000},
+    ...(endpoint ? {endpoint, forcePathStyle: true, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED'} : {followRegionRedirects: true}),
+  })
+}

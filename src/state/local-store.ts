@@ -45,8 +45,8 @@ export class LocalStateStore implements StateStore {
     }
   }
 
-  async write(document: StateDocument): Promise<void> {
-    const current = await this.read()
+  async write(document: StateDocument, options: {force?: boolean} = {}): Promise<void> {
+    const current = options.force ? undefined : await this.read()
     if (current && current.lineage !== document.lineage) {
       throw new AnycloudError(`refusing to overwrite ${this.description}: it belongs to lineage ${current.lineage}, this run has ${document.lineage}`, {code: 'state.lineage', source: 'user'})
     }

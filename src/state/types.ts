@@ -45,8 +45,12 @@ export interface StateStore {
   /** Where a state that could not be saved is written (0600), to be pushed with `state push`. */
   readonly erroredPath: string
   read(): Promise<StateDocument | undefined>
-  /** Writes a new version; refuses to overwrite a different lineage or an older serial. */
-  write(document: StateDocument): Promise<void>
+  /**
+   * Writes a new version; refuses to overwrite a different lineage or an older serial (unless
+   * `force`: `state push --force`). Remote stores also make the write conditional on the version
+   * last read, so a run that lost its lock never overwrites newer state.
+   */
+  write(document: StateDocument, options?: {force?: boolean}): Promise<void>
   lock(operation: string): Promise<LockInfo>
   unlock(lockId: string, options?: {force?: boolean}): Promise<void>
   readLock(): Promise<LockInfo | undefined>

@@ -1,0 +1,31 @@
+import {Args, Flags} from '@oclif/core'
+
+import {BaseCommand} from '../../cli/base-command.js'
+import {budgetFlags} from '../../cli/budget-flags.js'
+import {lockFlags, lockOptions} from '../../cli/lock-flags.js'
+import {openSession} from '../../engine/session.js'
+import {pushState} from '../../engine/state-transfer.js'
+
+export default class StatePush extends BaseCommand<typeof StatePush> {
+  static override description = `Upload a state file (an errored state left by a failed save, or a pulled copy) as the stored state.
+Its lineage must match and its serial be newer than what is stored, unless --force. An errored state file is removed once pushed.`
+  static override examples = ['<%= config.bin %> state push errored.anycloud-state.json']
+  static override args = {file: Args.string({description: 'The state file.', required: true})}
+  static override flags = {
+    ...budgetFlags,
+    ...lockFlags,
+    force: Flags.boolean({description: 'Replace the stored state even when the lineage differs or the serial is not newer.', default: false}),
+  }
+
+  public async run(): Promise<void> {
+    const {args, flags} = await this.parse(StatePush)
+    const session = await openSession({file: flags.file, lock: 'state push', allowErrored: true, ...lockOptions(flags), onWarning: (m) => this.say(`Warning: ${m}`)})
+    try {
+      const r = await pushState(session.store, args.file, {force: flags.force})
+      this.say(`Pushed ${args.file} to ${session.store.description}: lineage ${r.written.lineage}, serial ${r.written.serial}${r.previous ? ` (was serial ${r.previous.serial})` : ''}.`)
+      if (r.clearedErrored) this.say(`Removed ${args.file}: the state is whole again.`)
+    } finally {
+      await session.release()
+    }
+  }
+}
