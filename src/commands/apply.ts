@@ -38,7 +38,7 @@ Without PLANFILE a fresh plan is made and shown first. A saved plan is applied e
     if (!planFile && !flags['auto-approve'] && !isInteractive()) {
       throw new UsageError('refusing to apply without -y/--auto-approve in a non-interactive session', ['Review `anycloud plan`, then run `anycloud apply -y`, or save a plan with `anycloud plan --out plan.json` and run `anycloud apply plan.json`.'], 'usage.needs-approval')
     }
-    const session = await openSession({file: flags.file, profiles, lock: 'apply', ...lockOptions(flags), onWarning: (m) => this.say(`Warning: ${m}`)})
+    const session = await openSession({file: flags.file, profiles, lock: 'apply', ...lockOptions(flags, (m) => this.say(m))})
     const {reporter, listr} = chooseReporter(flags.json)
     const interrupt = interruptController(() => reporter.emit({type: 'interrupt', message: 'Interrupt received: finishing operations in flight, then stopping (press Ctrl-C again to exit now).'}))
     try {

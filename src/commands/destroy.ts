@@ -27,7 +27,7 @@ Input buckets are never touched; an output bucket is deleted only when anycloud 
   public async run(): Promise<void> {
     const {flags, argv} = await this.parse(Destroy)
     if (!flags['auto-approve'] && !isInteractive()) throw new UsageError('refusing to destroy without -y/--auto-approve in a non-interactive session', ['Run `anycloud plan --destroy` to review, then `anycloud destroy -y`.'], 'usage.needs-approval')
-    const session = await openSession({file: flags.file, profiles: argv as string[], lock: 'destroy', ...lockOptions(flags), onWarning: (m) => this.say(`Warning: ${m}`)})
+    const session = await openSession({file: flags.file, profiles: argv as string[], lock: 'destroy', ...lockOptions(flags, (m) => this.say(m))})
     const {reporter, listr} = chooseReporter(flags.json)
     const interrupt = interruptController(() => reporter.emit({type: 'interrupt', message: 'Interrupt received: finishing operations in flight, then stopping.'}))
     try {

@@ -36,7 +36,7 @@ Profiles never applied are left alone (apply them first).`
     try {
       while (!stopping) {
         try {
-          const session = await openSession({file: flags.file, profiles: argv as string[], lock: 'watch', ...lockOptions(flags), onWarning: (m) => this.say(`Warning: ${m}`)})
+          const session = await openSession({file: flags.file, profiles: argv as string[], lock: 'watch', ...lockOptions(flags, (m) => this.say(m))})
           try {
             session.profiles = session.profiles.filter((p) => session.state?.deployments[p.name])
             if (session.profiles.length > 0) {

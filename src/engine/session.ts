@@ -20,6 +20,8 @@ export interface SessionOptions {
   lockTimeoutMs?: number
   /** Problems worth telling the user that do not fail the command (a lock that could not be released). */
   onWarning?: (message: string) => void
+  /** Told once when a held lock is waited for (`--lock-timeout`). */
+  onLockWait?: (message: string) => void
   signal?: AbortSignal
   /** `state push`: may run while an errored state waits to be pushed (it is how it gets pushed). */
   allowErrored?: boolean
@@ -60,8 +62,20 @@ export async function openSession(options: SessionOptions): Promise<Session> {
   const profiles = selectProfiles(config, options.profiles ?? [])
   const store = openStateStore(config, env)
   const lockWith = async (): Promise<LockInfo | undefined> => {
-    if (!options.lock || options.noLock) return undefined
-    return acquireLock(store, options.lock, {timeoutMs: options.lockTimeoutMs, signal: options.signal})
+    if (!options.lock) return undefined
+    if (options.noLock) {
+      options.onWarning?.(`running ${options.lock} without the state lock (--lock=false): nothing stops another run from changing ${store.description} at the same time`)
+      return undefined
+    }
+    let told = false
+    return acquireLock(store, options.lock, {
+      timeoutMs: options.lockTimeoutMs,
+      signal: options.signal,
+      onWait: (error) => {
+        if (!told) options.onLockWait?.(`Waiting for the state lock (up to the --lock-timeout): ${error.message}`)
+        told = true
+      },
+    })
   }
   let lock: LockInfo | undefined
   try {

@@ -20,7 +20,7 @@ The old copy is found where the previous backend kept it (the local .anycloud/ b
 
   public async run(): Promise<void> {
     const {flags} = await this.parse(StateMigrate)
-    const session = await openSession({file: flags.file, lock: 'state migrate', recordBackend: false, ...lockOptions(flags), onWarning: (m) => this.say(`Warning: ${m}`)})
+    const session = await openSession({file: flags.file, lock: 'state migrate', recordBackend: false, ...lockOptions(flags, (m) => this.say(m))})
     try {
       const source = migrationSource(session.config, session.store, flags['from-file'])
       this.say(`Moving the state from ${source.description} to ${session.store.description}.`)

@@ -19,7 +19,7 @@ Its lineage must match and its serial be newer than what is stored, unless --for
 
   public async run(): Promise<void> {
     const {args, flags} = await this.parse(StatePush)
-    const session = await openSession({file: flags.file, lock: 'state push', allowErrored: true, ...lockOptions(flags), onWarning: (m) => this.say(`Warning: ${m}`)})
+    const session = await openSession({file: flags.file, lock: 'state push', allowErrored: true, ...lockOptions(flags, (m) => this.say(m))})
     try {
       const r = await pushState(session.store, args.file, {force: flags.force})
       this.say(`Pushed ${args.file} to ${session.store.description}: lineage ${r.written.lineage}, serial ${r.written.serial}${r.previous ? ` (was serial ${r.previous.serial})` : ''}.`)

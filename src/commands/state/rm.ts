@@ -13,7 +13,7 @@ export default class StateRm extends BaseCommand<typeof StateRm> {
 
   public async run(): Promise<void> {
     const {args, flags} = await this.parse(StateRm)
-    const session = await openSession({file: flags.file, lock: 'state rm', ...lockOptions(flags), onWarning: (m) => this.say(`Warning: ${m}`)})
+    const session = await openSession({file: flags.file, lock: 'state rm', ...lockOptions(flags, (m) => this.say(m))})
     try {
       const state = session.state
       const dep = Object.values(state?.deployments ?? {}).find((d) => d.resources[args.address])
