@@ -214,7 +214,24 @@ export interface AzureCredential {
    */
   region?: string
   /**
-   * Endpoint override for Azure Blob storage and ARM (emulators and tests).
+   * Which Azure cloud: its Resource Manager and login hosts. Default `public`.
+   */
+  cloud?: 'public' | 'china' | 'usgov'
+  /**
+   * Overrides of the cloud's endpoints (Azure Stack, emulators, tests). The credential is always sent to them.
+   */
+  endpoints?: {
+    /**
+     * Azure Resource Manager base URL, e.g. `https://management.azure.com`.
+     */
+    resourceManager?: string
+    /**
+     * Microsoft Entra login (authority host) URL, e.g. `https://login.microsoftonline.com`.
+     */
+    login?: string
+  }
+  /**
+   * Blob service endpoint of one existing storage account (storage-only use: azurite, or `https://ACCOUNT.blob.core.windows.net`), reached with its shared key.
    */
   endpoint?: string
   /**

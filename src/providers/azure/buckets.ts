@@ -13,9 +13,13 @@
  */
 import type {BlobServiceClient, StorageSharedKeyCredential} from '@azure/storage-blob'
 
+import {NotFoundError, ProviderError} from '../../errors/index.js'
 import type {Continent} from '../../model/continents.js'
 import type {BucketRole} from '../../model/resources.js'
-import {isAzureNotFound, hasAzureCode} from './errors.js'
+import {sleep} from '../../util/process.js'
+import {registerSecret} from '../../util/redact.js'
+import type {AzureClients} from './clients.js'
+import {AZURE, armErrorInfo, isAzureNotFound, hasAzureCode} from './errors.js'
 
 /** `anycloud` (8) + the longest continent code `latam` (5) + 11 = 24, Azure's account name limit. */
 export const SUBSCRIPTION_PREFIX_LENGTH = 11
@@ -222,4 +226,242 @@ export class AzureBlobStore {
     )
     return `${this.containerUrl(name)}?${sas.toString()}`
   }
+}
+
+// -------------------------------------------------------------------------------------------------
+// Through Azure Resource Manager (no `endpoint`): continent accounts, containers via ARM
+
+/** Where each continent's shared account lives (the data's region). */
+export const CONTINENT_ACCOUNT_REGION: Readonly<Record<Continent, string>> = {
+  us: 'eastus',
+  ca: 'canadacentral',
+  latam: 'brazilsouth',
+  eu: 'westeurope',
+  apac: 'southeastasia',
+  aus: 'australiaeast',
+  mea: 'uaenorth',
+}
+
+/** The tag of a continent account naming its continent. */
+export const CONTINENT_TAG = 'anycloud-continent'
+
+/** A continent's storage account as ARM reports it. */
+export interface StorageAccountInfo {
+  name: string
+  group: string
+  continent: Continent
+  location: string
+  /** `primaryEndpoints.blob` (data plane), without a trailing slash. */
+  blobEndpoint: string
+  id: string
+}
+
+/** The ARM id of a container: the scope of its role assignments. */
+export function containerScope(subscriptionId: string, account: StorageAccountInfo, container: string): string {
+  return `/subscriptions/${subscriptionId}/resourceGroups/${account.group}/providers/Microsoft.Storage/storageAccounts/${account.name}/blobServices/default/containers/${container}`
+}
+
+/** The continent an account name stands for (`anycloud{continent}{prefix}`), if it is one of ours. */
+export function continentOfAccount(name: string, subscriptionId: string): Continent | undefined {
+  for (const c of Object.keys(CONTINENT_ACCOUNT_REGION) as Continent[]) if (storageAccountName(c, subscriptionId) === name) return c
+  return undefined
+}
+
+/** What {@link ArmStorage} needs from the provider. */
+export interface ArmStorageContext {
+  clients: AzureClients
+  credential: string
+  /** Bounds the wait for another applier's account create (default 2 min). */
+  accountWaitMs?: number
+  progress?: (line: string) => void
+}
+
+/** A container as ARM reports it, with its account. */
+export interface ArmContainer {
+  account: StorageAccountInfo
+  name: string
+  metadata: Record<string, string>
+}
+
+/**
+ * Continent accounts and their containers through ARM (`@azure/arm-storage`): the CLI's own
+ * principal needs no Storage Blob data role to create, find or delete containers. The data plane
+ * (emptiness, SAS for ssh hosts) uses the account key ARM lists (`listKeys`).
+ */
+export class ArmStorage {
+  private readonly accounts = new Map<Continent, Promise<StorageAccountInfo | undefined>>()
+  private readonly stores = new Map<string, Promise<AzureBlobStore>>()
+  private listed: Promise<StorageAccountInfo[]> | undefined
+
+  constructor(private readonly ctx: ArmStorageContext) {}
+
+  private get sub(): string {
+    return this.ctx.clients.subscriptionId
+  }
+
+  private info(a: {name?: string; id?: string; location?: string; tags?: Record<string, string>; primaryEndpoints?: {blob?: string}}, continent: Continent): StorageAccountInfo {
+    const name = a.name ?? ''
+    return {
+      name,
+      group: groupOfId(a.id ?? '') ?? storageResourceGroup(continent),
+      continent,
+      location: a.location ?? CONTINENT_ACCOUNT_REGION[continent],
+      blobEndpoint: (a.primaryEndpoints?.blob ?? `https://${name}.blob.core.windows.net/`).replace(/\/+$/, ''),
+      id: a.id ?? '',
+    }
+  }
+
+  /** The continent's account when it exists (and finished creating), else undefined. */
+  findAccount(continent: Continent): Promise<StorageAccountInfo | undefined> {
+    let p = this.accounts.get(continent)
+    if (!p) {
+      p = this.getAccount(continent)
+      p.catch(() => this.accounts.delete(continent))
+      this.accounts.set(continent, p)
+    }
+    return p
+  }
+
+  private async getAccount(continent: Continent): Promise<StorageAccountInfo | undefined> {
+    const storage = await this.ctx.clients.storage()
+    const name = storageAccountName(continent, this.sub)
+    const group = storageResourceGroup(continent)
+    try {
+      const a = await this.ctx.clients.call(`reading storage account '${name}' in resource group '${group}'`, () => storage.storageAccounts.getProperties(group, name))
+      if (a.provisioningState && a.provisioningState !== 'Succeeded') return undefined
+      return this.info(a, continent)
+    } catch (error) {
+      if (error instanceof NotFoundError) return undefined
+      throw error
+    }
+  }
+
+  /** Every continent account of this subscription (the containers of a bucket name are looked up in each). */
+  listAccounts(): Promise<StorageAccountInfo[]> {
+    if (!this.listed) {
+      this.listed = (async () => {
+        const out: StorageAccountInfo[] = []
+        for (const c of Object.keys(CONTINENT_ACCOUNT_REGION) as Continent[]) {
+          const a = await this.findAccount(c)
+          if (a) out.push(a)
+        }
+        return out
+      })()
+      this.listed.catch(() => (this.listed = undefined))
+    }
+    return this.listed
+  }
+
+  /**
+   * The continent's account, created on first use, race-safe: GET; else ensure the group and PUT;
+   * on a conflict (another applier, a throttled PUT that went through) read again until it shows up
+   * in our group. A name taken outside this subscription is fatal and says so.
+   */
+  async ensureAccount(continent: Continent): Promise<StorageAccountInfo> {
+    const found = await this.findAccount(continent)
+    if (found) return found
+    this.accounts.delete(continent)
+    this.listed = undefined
+    const storage = await this.ctx.clients.storage()
+    const resources = await this.ctx.clients.resources()
+    const name = storageAccountName(continent, this.sub)
+    const group = storageResourceGroup(continent)
+    const location = CONTINENT_ACCOUNT_REGION[continent]
+    const tags = {'anycloud-managed': 'true', [CONTINENT_TAG]: continent}
+    this.ctx.progress?.(`creating storage account ${name} (${continent}) in ${location}`)
+    await this.ctx.clients.call(`creating resource group '${group}'`, () => resources.resourceGroups.createOrUpdate(group, {location, tags}))
+    try {
+      await this.ctx.clients.call(`creating storage account '${name}' in '${group}'`, () =>
+        storage.storageAccounts.create(group, name, {
+          location,
+          kind: 'StorageV2',
+          sku: {name: 'Standard_LRS'},
+          accessTier: 'Hot',
+          allowBlobPublicAccess: false,
+          minimumTlsVersion: 'TLS1_2',
+          enableHttpsTrafficOnly: true,
+          tags,
+        } as never, this.ctx.clients.lro as never),
+      )
+    } catch (error) {
+      const code = armErrorInfo((error as {cause?: unknown}).cause ?? error).code
+      if (code === 'StorageAccountInAnotherResourceGroup') {
+        throw new ProviderError(`azure: storage account '${name}' exists in another resource group of subscription ${this.sub}, not in '${group}'`, 'azure.storage-account-elsewhere', AZURE, this.ctx.credential, error, [
+          `Move it to resource group '${group}' (az resource move), or delete it if it holds nothing you need.`,
+        ])
+      }
+      if (code !== 'StorageAccountAlreadyTaken' && code !== 'StorageAccountAlreadyExists' && code !== 'StorageAccountOperationInProgress') throw error
+      // Somebody made it: ours (a racing apply) shows up in our group; anybody else's never does.
+      const deadline = Date.now() + (this.ctx.accountWaitMs ?? 120_000)
+      for (let pause = 500; ; pause = Math.min(pause * 2, 10_000)) {
+        this.accounts.delete(continent)
+        const a = await this.findAccount(continent)
+        if (a) return a
+        if (Date.now() >= deadline) {
+          throw new ProviderError(`azure: the storage account name '${name}' is taken outside subscription ${this.sub} (${code}): anycloud cannot create the ${continent} account`, 'azure.storage-name-taken', AZURE, this.ctx.credential, error, [
+            'Storage account names are global across Azure. Use another subscription, or ask whoever holds the name to release it.',
+          ])
+        }
+        await sleep(pause)
+      }
+    }
+    this.accounts.delete(continent)
+    const made = await this.findAccount(continent)
+    if (!made) throw new ProviderError(`azure: storage account '${name}' did not show up after it was created`, 'azure.storage', AZURE, this.ctx.credential)
+    return made
+  }
+
+  /** The data plane of an account, with the key ARM lists. */
+  store(account: StorageAccountInfo): Promise<AzureBlobStore> {
+    let s = this.stores.get(account.name)
+    if (!s) {
+      s = (async () => {
+        const storage = await this.ctx.clients.storage()
+        const keys = await this.ctx.clients.call(`listing the keys of storage account '${account.name}'`, () => storage.storageAccounts.listKeys(account.group, account.name))
+        const key = keys.keys?.find((k) => k.value)?.value
+        if (!key) throw new ProviderError(`azure: storage account '${account.name}' listed no usable key`, 'azure.storage-no-key', AZURE, this.ctx.credential, undefined, ['The account may forbid shared-key access (allowSharedKeyAccess=false): anycloud needs it for emptiness checks and SAS URLs.'])
+        registerSecret(key)
+        return AzureBlobStore.open(parseBlobEndpoint(account.blobEndpoint), key)
+      })()
+      s.catch(() => this.stores.delete(account.name))
+      this.stores.set(account.name, s)
+    }
+    return s
+  }
+
+  async getContainer(account: StorageAccountInfo, name: string): Promise<ArmContainer | null> {
+    const storage = await this.ctx.clients.storage()
+    try {
+      const c = await this.ctx.clients.call(`reading container '${name}' of storage account '${account.name}'`, () => storage.blobContainers.get(account.group, account.name, name))
+      return {account, name, metadata: (c.metadata ?? {}) as Record<string, string>}
+    } catch (error) {
+      if (error instanceof NotFoundError) return null
+      throw error
+    }
+  }
+
+  /** The container of that name in any continent account of this subscription. */
+  async findContainer(name: string): Promise<ArmContainer | null> {
+    for (const account of await this.listAccounts()) {
+      const c = await this.getContainer(account, name)
+      if (c) return c
+    }
+    return null
+  }
+
+  async createContainer(account: StorageAccountInfo, name: string, metadata: Record<string, string>): Promise<void> {
+    const storage = await this.ctx.clients.storage()
+    await this.ctx.clients.call(`creating container '${name}' in storage account '${account.name}'`, () => storage.blobContainers.create(account.group, account.name, name, {publicAccess: 'None', metadata} as never))
+  }
+
+  async deleteContainer(account: StorageAccountInfo, name: string): Promise<void> {
+    const storage = await this.ctx.clients.storage()
+    await this.ctx.clients.call(`deleting container '${name}' of storage account '${account.name}'`, () => storage.blobContainers.delete(account.group, account.name, name))
+    // Confirm: ARM answers 404 once it is gone.
+    if (await this.getContainer(account, name)) throw new ProviderError(`azure: container '${name}' of '${account.name}' still exists after its delete`, 'azure.container-delete', AZURE, this.ctx.credential)
+  }
+}
+
+function groupOfId(id: string): string | undefined {
+  return /\/resourceGroups\/([^/]+)/i.exec(id)?.[1]
 }

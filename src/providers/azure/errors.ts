@@ -8,7 +8,7 @@
  * (`ECONNREFUSED`) and no status. Codes: Blob service error codes, "Common REST API error codes"
  * (notes/azure-provider.md §3).
  */
-import {AuthError, NotFoundError, ProviderError, ThrottledError} from '../../errors/index.js'
+import {AuthError, CapacityError, NotFoundError, ProviderError, ThrottledError} from '../../errors/index.js'
 
 export const AZURE = 'azure'
 
@@ -91,4 +91,137 @@ export function toAzureError(error: unknown, what: string, credential: string, w
     return new ProviderError(`azure: ${what}: timed out talking to ${where ?? 'the blob endpoint'}`, 'azure.unreachable', AZURE, credential, error)
   }
   return new ProviderError(`azure: ${what} failed: ${status ? `HTTP ${status} ` : ''}${detail}`, 'azure.storage', AZURE, credential, error)
+}
+
+// -------------------------------------------------------------------------------------------------
+// Azure Resource Manager (notes/azure-provider.md §2, §5)
+
+/** Where an ARM error sends the engine. */
+export type ArmErrorClass = 'capacity' | 'retry' | 'auth' | 'config' | 'not-found' | 'other'
+
+/**
+ * The code and message of an ARM failure. A failed initial call is a `RestError` (`statusCode`,
+ * `code` from the body's `error.code`); a failed long-running operation is a plain Error whose
+ * message reads "The long-running operation has failed. <code>. <message>" (HLC and modular alike).
+ */
+export function armErrorInfo(error: unknown): AzureErrorInfo {
+  const info = azureErrorInfo(error)
+  const lro = /has failed\.\s*([A-Za-z][\w.]*)\.\s*([\s\S]*)$/.exec(info.message)
+  if (!info.code && lro) return {status: info.status, code: lro[1], message: lro[2]!.trim() || info.message}
+  // Identity errors (token endpoint refusals) and az CLI errors carry a name, not a code.
+  const name = error && typeof error === 'object' ? (error as {name?: unknown}).name : undefined
+  if (!info.code && typeof name === 'string' && IDENTITY_ERRORS.has(name)) return {...info, code: name}
+  return info
+}
+
+/** Error classes of @azure/identity: the credential could not get a token. */
+const IDENTITY_ERRORS = new Set(['AuthenticationError', 'AuthenticationRequiredError', 'CredentialUnavailableError', 'AggregateAuthenticationError'])
+
+const ARM_CAPACITY = new Set([
+  'SkuNotAvailable',
+  'AllocationFailed',
+  'ZonalAllocationFailed',
+  'OverconstrainedAllocationRequest',
+  'OverconstrainedZonalAllocationRequest',
+  'SpotVMQuotaExceeded',
+])
+const ARM_RETRY = new Set([
+  'TooManyRequests',
+  'RetryableError',
+  'InternalExecutionError',
+  'InternalServerError',
+  'ServerTimeout',
+  'StorageAccountOperationInProgress',
+  'AnotherOperationInProgress',
+  'NicReservedForAnotherVm',
+  'OperationPreempted',
+  'Conflict',
+])
+const ARM_AUTH = new Set([
+  'AuthorizationFailed',
+  'AuthenticationFailed',
+  'InvalidAuthenticationToken',
+  'InvalidAuthenticationTokenTenant',
+  'InvalidAuthenticationTokenAudience',
+  'ExpiredAuthenticationToken',
+  'ReadOnlyDisabledSubscription',
+  'SubscriptionNotFound',
+  'DisabledSubscription',
+  'MissingSubscriptionRegistration',
+  'LinkedAuthorizationFailed',
+  ...IDENTITY_ERRORS,
+])
+const ARM_CONFIG = new Set([
+  'InvalidParameter',
+  'ImageNotFound',
+  'PlatformImageNotFound',
+  'InvalidTemplateDeployment',
+  'PropertyChangeNotAllowed',
+  'EvictionPolicyCanBeSetOnlyOnLowPriorityVirtualMachines',
+  'VariablePriceGreaterThanProvidedMaxPrice',
+  'MaxPriceValueInvalid',
+  'InvalidResourceReference',
+  'AccountNameInvalid',
+  'InvalidRequestFormat',
+  'LocationNotAvailableForResourceType',
+  'NoRegisteredProviderFound',
+])
+
+/** The notes' §5 table: capacity/quota → next region or size; transient → retry; credential → next credential; bad request → fail fast. */
+export function classifyArm(info: AzureErrorInfo): ArmErrorClass {
+  const code = info.code ?? ''
+  if (code === 'OperationNotAllowed' && /quota/i.test(info.message)) return 'capacity'
+  if (ARM_CAPACITY.has(code)) return 'capacity'
+  if (ARM_AUTH.has(code) || info.status === 401) return 'auth'
+  if (info.status === 403) return 'auth'
+  if (ARM_CONFIG.has(code)) return 'config'
+  if (info.status === 404 || /NotFound$/.test(code)) return 'not-found'
+  if (ARM_RETRY.has(code) || info.status === 429 || (info.status !== undefined && info.status >= 500)) return 'retry'
+  if (info.status === undefined && code && NETWORK_CODES.has(code)) return 'retry'
+  return 'other'
+}
+
+/**
+ * The typed error of a failed ARM call: AuthError (next credential), CapacityError (next region or
+ * size; `where` names the region), ThrottledError (retries spent), NotFoundError, else a
+ * ProviderError naming the code, the operation and, for bad requests, what to fix.
+ */
+export function toArmError(error: unknown, what: string, credential: string, where?: string): Error {
+  if (error instanceof ProviderError) return error
+  const info = armErrorInfo(error)
+  const detail = info.code && !info.message.includes(info.code) ? `${info.code}: ${info.message}` : info.message
+  switch (classifyArm(info)) {
+    case 'auth':
+      return new AuthError(
+        `azure credential '${credential}': ${what} was refused: ${detail}${info.code === 'AuthorizationFailed' && /roleAssignments/i.test(info.message) ? ' (creating role assignments needs Owner, User Access Administrator or Role Based Access Control Administrator)' : ''}`,
+        AZURE,
+        credential,
+        error,
+      )
+    case 'capacity':
+      return new CapacityError(`azure: ${what}${where ? ` in ${where}` : ''}: ${detail}`, AZURE, where, error)
+    case 'not-found':
+      return new NotFoundError(`azure: ${what}: not found (${detail})`, AZURE, error)
+    case 'retry':
+      if (info.status === 429 || info.code === 'TooManyRequests') return new ThrottledError(`azure: ${what}: Azure Resource Manager kept throttling (${detail}) and the retry budget ran out`, AZURE, error)
+      if (info.status === undefined && info.code && NETWORK_CODES.has(info.code)) {
+        return new ProviderError(`azure: ${what}: cannot reach Azure Resource Manager (${detail})`, 'azure.unreachable', AZURE, credential, error, ['Check the credential\'s `cloud`/`endpoints` and the network.'])
+      }
+      return new ProviderError(`azure: ${what} failed after retries: ${detail}`, 'azure.transient', AZURE, credential, error, ['A transient Azure error: apply again.'])
+    case 'config':
+      return new ProviderError(`azure: ${what} was rejected as invalid: ${detail}`, 'azure.invalid-request', AZURE, credential, error, ['Check the profile (vmType, gpuType, region, diskSizeGb) in anycloud.yaml.'])
+    default:
+      return new ProviderError(`azure: ${what} failed: ${info.status ? `HTTP ${info.status} ` : ''}${detail}`, 'azure.arm', AZURE, credential, error)
+  }
+}
+
+/** The Retry-After (seconds) of a throttled RestError, if any. */
+export function retryAfterMs(error: unknown): number | undefined {
+  const headers = (error as {response?: {headers?: {get?(name: string): string | undefined}}})?.response?.headers
+  const v = headers?.get?.('retry-after')
+  if (v === undefined) return undefined
+  const n = Number(v)
+  if (Number.isFinite(n)) return Math.max(0, n * 1000)
+  const at = Date.parse(v)
+  return Number.isFinite(at) ? Math.max(0, at - Date.now()) : undefined
 }

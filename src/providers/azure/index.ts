@@ -1,56 +1,71 @@
 /**
- * The `azure` provider: for now only its STORAGE side (buckets as Blob containers, and how rclone
- * on a machine reaches them), so that an ssh host (or another cloud) can keep its buckets on
- * Azure. Azure compute comes later: `kinds` is empty and read/create/update/delete of any other
- * kind raise a clear error.
+ * The `azure` provider (SPEC §6, issue 10): blob containers in continent-shared storage accounts,
+ * and jobs on Azure VMs, through Azure Resource Manager with the real `@azure/arm-*` SDKs.
  *
- * Two ways to reach storage:
- * - **`endpoint` set** (azurite, or one existing real account): the account is the one the URL
- *   names (`http://127.0.0.1:10000/devstoreaccount1`, `https://myacct.blob.core.windows.net`),
- *   reached with its shared key, taken from, in order: the credential's `clientSecret` (a
- *   `${env:…}` reference; used as the account key only when `tenantId`/`clientId` are not set,
- *   i.e. when it is not a service principal's secret), the `AZURE_STORAGE_KEY` environment
- *   variable, or, for azurite's `devstoreaccount1`, azurite's published development key.
- * - **no `endpoint`** (the real cloud): containers live in the continent's shared account
- *   `anycloud{continent}{subscriptionPrefix}` (buckets.ts). Creating and finding that account needs
- *   Azure Resource Manager (`@azure/arm-storage`), which this version does not ship, so every
- *   storage call raises `azure.storage-unavailable` naming the workaround (an `endpoint`).
+ * Files, as the aws provider's:
+ * - clients.ts: credentials (service principal from `${env:…}` or the Azure CLI login; never the
+ *   metadata-probing default chain), `cloud`/`endpoints`, lazily built ARM clients, a retry budget.
+ * - buckets.ts: containers in `anycloud{continent}{subscriptionPrefix}` (resource group
+ *   `anycloud-storage-{continent}`, created on first use, race-safe, never deleted by a destroy),
+ *   made and deleted through ARM; the data plane (emptiness, SAS) with the key ARM lists.
+ * - identity.ts: `PROFILE.identity`, a user-assigned managed identity with Storage Blob Data
+ *   Contributor on each of the deployment's containers (container scope).
+ * - compute.ts: `PROFILE.network` (region group + shared VNet; NSG SSH-only, Standard public IP,
+ *   NIC), `PROFILE.sshkey` (local key pair), `PROFILE.vm` (Ubuntu 24.04 LTS gen2, spot Delete/-1,
+ *   GPU sizes from the catalog, host key through cloud-init custom data, pinned).
+ * - bootstrap.ts: `PROFILE.bootstrap` / `PROFILE.workload` over SSH (shared machine logic).
+ * - errors.ts, names.ts.
  *
- * Bucket semantics (provider.ts): containers carry the ownership tags as metadata
- * (`anycloud_managed`…); `readBucket` → `{id: container URL, owned, empty, region, continent}`;
- * `createBucket` is idempotent (an existing container with anycloud's metadata is adopted; one
- * without is "name taken"); `deleteBucket` deletes only owned containers of the record's
- * deployment, keeps a non-empty one unless forced.
+ * Storage-only mode: with the credential's `endpoint` set (azurite, or one existing account), the
+ * provider keeps its earlier behaviour: the account the URL names, reached with its shared key
+ * (`clientSecret` without tenantId/clientId, AZURE_STORAGE_KEY, or azurite's published key); it
+ * then manages no compute.
  *
- * rclone (RcloneRemoteSpec): with instance identity, `{type: azureblob, account, use_msi: true}`;
- * without (ssh hosts), a container SAS with a bounded lifetime as `sas_url` (the only form rclone
- * 1.60 accepts against azurite), minted at apply time by `rcloneSecrets` and never stored.
+ * rclone (RcloneRemoteSpec): on an Azure VM of this credential, `{type: azureblob, account,
+ * use_msi: true}` plus `msi_client_id` (the identity's client id, learned at apply time); elsewhere
+ * (ssh hosts, other clouds' VMs, or ANYCLOUD_AZURE_BLOB_AUTH=sas) a container SAS as `sas_url`,
+ * minted at apply time and never stored.
+ *
+ * Knobs (environment): ANYCLOUD_AZURE_SSH_USER (login user; default `anycloud`, the VM's admin),
+ * ANYCLOUD_AZURE_POLL_MS (long-running operation and VM polls), ANYCLOUD_AZURE_BLOB_AUTH
+ * (`msi` or `sas`), and, shared with the ssh provider, ANYCLOUD_REMOTE_PREFIX and
+ * ANYCLOUD_STORAGE_CHECK.
  */
 import type {NamedCredential} from '../../config/types.js'
 import type {AzureCredential} from '../../config/schema-types.js'
 import type {RcloneRemoteSpec} from '../../bootstrap/types.js'
-import {ProviderError, UsageError} from '../../errors/index.js'
+import {AnycloudError, AuthError, ProviderError, UsageError} from '../../errors/index.js'
 import {bucketNameProblems} from '../../model/bucket-names.js'
-import {canonicalRegion, continentOf} from '../../model/continents.js'
-import type {ActualResource, DesiredResource, ResourceRecord} from '../../model/resources.js'
+import {canonicalRegion, continentOf, type Continent} from '../../model/continents.js'
+import type {ActualResource, DeploymentContext, DesiredResource, ResourceKind, ResourceRecord} from '../../model/resources.js'
+import type {CommandRunner} from '../../remote/command-runner.js'
 import {registerSecret} from '../../util/redact.js'
-import {bucketDeployment, type Provider, type RcloneRequest} from '../provider.js'
+import {bucketDeployment, type Provider, type ProviderCallContext, type RcloneRequest, type ResourceLookup} from '../provider.js'
 import {compact} from '../../util/object.js'
-import {StorageOnlyProvider} from '../storage-only.js'
-import type {ProviderFactory} from '../provider.js'
+import type {ProviderFactory, ProviderFactoryOptions} from '../provider.js'
+import {AzureMachine} from './bootstrap.js'
 import {
   AZURITE_ACCOUNT,
   AZURITE_WELL_KNOWN_KEY,
+  ArmStorage,
   AzureBlobStore,
   SAS_DEFAULT_SECONDS,
   SAS_PERMISSIONS,
+  containerScope,
   metadataToTags,
   parseBlobEndpoint,
+  storageAccountName,
   tagsToMetadata,
+  type ArmContainer,
   type BlobEndpoint,
   type ContainerState,
 } from './buckets.js'
-import {AZURE, hasAzureCode, toAzureError} from './errors.js'
+import {AzureClients, type AzureSdkOverrides} from './clients.js'
+import * as compute from './compute.js'
+import {ADMIN_USER, DEFAULT_TIMING, vmSizeFor, type AzureTiming, type ComputeContext} from './compute.js'
+import {AZURE, armErrorInfo, hasAzureCode, toAzureError} from './errors.js'
+import * as identity from './identity.js'
+import {deploymentResourceName} from './names.js'
 
 export {
   AZURITE_ACCOUNT,
@@ -65,42 +80,112 @@ export {
   tagsToMetadata,
   type BlobEndpoint,
 } from './buckets.js'
-export {azureErrorInfo, toAzureError} from './errors.js'
+export {azureErrorInfo, toAzureError, armErrorInfo, classifyArm, toArmError} from './errors.js'
+export {AZURE_CLOUDS, cloudEndpoints, authMode, type AzureSdkOverrides} from './clients.js'
+export {DEFAULT_TIMING, DEFAULT_VM_SIZE, vmSizeFor, vmBody, renderCustomData, ubuntuImage, isArmSize, taggedResources, type AzureTiming} from './compute.js'
+export {deploymentResourceName, regionGroup, roleAssignmentName, STORAGE_BLOB_DATA_CONTRIBUTOR} from './names.js'
+export {CONTINENT_ACCOUNT_REGION, containerScope} from './buckets.js'
 
 /** The region used when neither the profile nor the credential sets one. */
 export const AZURE_DEFAULT_REGION = 'eastus'
 /** The environment variable holding a storage account's shared key (endpoint mode). */
 export const AZURE_STORAGE_KEY_ENV = 'AZURE_STORAGE_KEY'
 
-/** The message of every non-bucket operation until Azure compute lands. */
-export const AZURE_COMPUTE_UNAVAILABLE = 'compute on azure is not available yet: use this credential as storage for an ssh host or another cloud'
-
 /** How the provider reaches blob storage, resolved from the credential (no I/O). */
 export type AzureStorageAccess =
   | {mode: 'endpoint'; endpoint: BlobEndpoint; accountKey?: string; keySource?: string}
   | {mode: 'arm'; subscriptionId: string}
 
-export class AzureProvider extends StorageOnlyProvider implements Provider {
+/** Options beyond the credential (tests: the fake's CA, fast polls and retries). */
+export interface AzureProviderOptions {
+  maxTries?: number
+  factory?: ProviderFactoryOptions
+  sdk?: AzureSdkOverrides
+  timing?: Partial<AzureTiming>
+}
+
+const COMPUTE_KINDS: ReadonlySet<ResourceKind> = new Set<ResourceKind>(['identity', 'network', 'sshkey', 'vm', 'bootstrap', 'workload'])
+
+export class AzureProvider implements Provider {
   readonly kind = 'azure' as const
   readonly readConcurrency = 16
+  readonly kinds: ReadonlySet<ResourceKind>
 
   private store?: Promise<AzureBlobStore>
+  private arm?: {clients: AzureClients; storage: ArmStorage; compute: ComputeContext; machine: AzureMachine; identity: identity.IdentityContext}
+  /** Continent of each bucket on this credential known this run (rclone's `account`). */
+  private readonly continents = new Map<string, Continent>()
+  private readonly storageProviders = new Map<string, Provider>()
+  private readonly prepared = new Map<string, Promise<void>>()
+  private readonly env: NodeJS.ProcessEnv
 
   constructor(
     readonly credential: NamedCredential,
     readonly access: AzureStorageAccess,
     private readonly region: string | undefined,
-    private readonly options: {maxTries?: number} = {},
+    private readonly options: AzureProviderOptions = {},
   ) {
-    super()
+    this.env = options.factory?.env ?? {}
+    this.kinds = access.mode === 'arm' ? COMPUTE_KINDS : new Set<ResourceKind>()
+    if (access.mode === 'arm') {
+      const clients = new AzureClients(credential, this.sdkOverrides())
+      const poll = Number(this.env.ANYCLOUD_AZURE_POLL_MS)
+      const timing: AzureTiming = {...DEFAULT_TIMING, ...(this.env.ANYCLOUD_AZURE_POLL_MS && Number.isFinite(poll) ? {pollMs: poll} : {}), ...(options.timing ?? {})}
+      const compute: ComputeContext = {clients, credential: credential.name, timing, sshUser: this.env.ANYCLOUD_AZURE_SSH_USER || ADMIN_USER}
+      const storage = new ArmStorage({clients, credential: credential.name})
+      const blobAuth = this.env.ANYCLOUD_AZURE_BLOB_AUTH ?? 'msi'
+      if (blobAuth !== 'msi' && blobAuth !== 'sas') throw new UsageError(`ANYCLOUD_AZURE_BLOB_AUTH must be msi or sas, not '${blobAuth}'`)
+      const machine = new AzureMachine({
+        compute,
+        env: this.env,
+        credential: credential.name,
+        storageFor: (name) => this.storageProvider(name),
+        storageOf: (name) => this.storageOf(name),
+        useIdentity: blobAuth === 'msi',
+      })
+      this.arm = {clients, storage, compute, machine, identity: {clients, credential: credential.name, storage, timing, clientIds: new Map()}}
+    }
+  }
+
+  private sdkOverrides(): AzureSdkOverrides {
+    const o = {...(this.options.sdk ?? {})}
+    const poll = Number(this.env.ANYCLOUD_AZURE_POLL_MS)
+    if (o.updateIntervalInMs === undefined && this.env.ANYCLOUD_AZURE_POLL_MS && Number.isFinite(poll)) o.updateIntervalInMs = poll
+    return o
   }
 
   private get name(): string {
     return this.credential.name
   }
 
-  /** Lists at most one container: a wrong or revoked key answers 403 → AuthError. */
+  /** The ARM side, or a clear error in storage-only (endpoint) mode. */
+  private armOrFail(kind: string) {
+    if (!this.arm) {
+      throw new ProviderError(
+        `azure credential '${this.name}' sets \`endpoint\` (one storage account, storage only): it cannot manage ${kind}`,
+        'provider.compute-unavailable',
+        AZURE,
+        this.name,
+        undefined,
+        ['Remove `endpoint` (and give a service principal or use `az login`) to run VMs on Azure; keep it to use this credential as storage for an ssh host or another cloud.'],
+      )
+    }
+    return this.arm
+  }
+
+  /**
+   * Endpoint mode: lists at most one container (a wrong key answers 403). ARM: a token, then one
+   * resource group listing: a refused login or an unknown subscription is an AuthError, so the
+   * engine moves to the next credential.
+   */
   async checkAuth(): Promise<{account?: string}> {
+    if (this.arm) {
+      const {clients} = this.arm
+      const what = `authenticating to Azure (subscription ${clients.subscriptionId}, ${clients.mode === 'service-principal' ? `service principal ${clients.spec.clientId}` : 'Azure CLI login'})`
+      const resources = await clients.resources()
+      await clients.call(what, () => resources.resourceGroups.list({top: 1}).byPage().next())
+      return {account: `subscription ${clients.subscriptionId} (${clients.endpoints.resourceManager})`}
+    }
     const store = await this.blobStore()
     try {
       await store.probe()
@@ -114,16 +199,92 @@ export class AzureProvider extends StorageOnlyProvider implements Provider {
     return this.region ?? AZURE_DEFAULT_REGION
   }
 
-  /** Azure zones are `1`–`3` per subscription and region; the cloud picks (compute is not here yet). */
+  /** The cloud picks the zone (anycloud pins none, as SkyPilot). */
   zones(_region: string): string[] {
     return []
   }
 
-  // ---------------------------------------------------------------------------------------------
-  // Buckets
+  // ---- plan-time ------------------------------------------------------------------------------
+
+  private storageOf(name: string): string {
+    const c = this.options.factory?.credentials[name]
+    if (c?.spec.provider === 'ssh' && c.spec.storage) return c.spec.storage
+    return name
+  }
+
+  private async storageProvider(name: string): Promise<Provider> {
+    if (name === this.credential.name) return this
+    let p = this.storageProviders.get(name)
+    if (!p) {
+      if (!this.options.factory) throw new ProviderError(`azure credential '${this.name}' cannot reach credential '${name}' here`, 'azure.no-factory', AZURE, this.name)
+      p = await this.options.factory.providerFor(name)
+      this.storageProviders.set(name, p)
+    }
+    return p
+  }
+
+  /** The continent of the account holding a bucket: found this run, else the deployment's or the default region's. */
+  private continentFor(bucket: string, region?: string): Continent {
+    return this.continents.get(bucket) ?? continentOf('azure', region ?? this.defaultRegion()) ?? 'us'
+  }
+
+  async prepare(ctx: DeploymentContext): Promise<void> {
+    const key = `${ctx.deploymentId}|${ctx.placement.credential}|${ctx.placement.region}`
+    let p = this.prepared.get(key)
+    if (!p) {
+      p = (async () => {
+        if (!this.arm) return
+        const placementContinent = ctx.placement.provider === 'azure' ? continentOf('azure', ctx.placement.region) : undefined
+        for (const b of [ctx.profile.inputBucket, ctx.profile.outputBucket, ctx.deploymentId]) {
+          if (b && !this.continents.has(b)) {
+            const found = await this.arm.storage.findContainer(b).catch(() => null)
+            const c = found?.account.continent ?? placementContinent
+            if (c) this.continents.set(b, c)
+          }
+        }
+        if (ctx.placement.credential === this.credential.name) {
+          await this.arm.machine.loadStorage(ctx)
+          for (const {credential} of this.arm.machine.bucketRequests(ctx)) {
+            if (credential === this.credential.name) continue
+            const sp = await this.storageProvider(credential)
+            await sp.prepare?.(ctx)
+          }
+        }
+      })()
+      p.catch(() => this.prepared.delete(key))
+      this.prepared.set(key, p)
+    }
+    return p
+  }
+
+  desiredAttributes(resource: DesiredResource, ctx: DeploymentContext): Record<string, unknown> {
+    if (!this.arm) return {}
+    switch (resource.kind) {
+      case 'vm':
+        return {vmSize: vmSizeFor(ctx)}
+      case 'network':
+        return {region: ctx.placement.region}
+      case 'bootstrap':
+        return {hash: this.arm.machine.render(ctx, {}).hash}
+      default:
+        return {}
+    }
+  }
+
+  warnings(ctx: DeploymentContext): string[] {
+    return this.arm ? this.arm.machine.warnings(ctx) : []
+  }
+
+  // ---- buckets --------------------------------------------------------------------------------
 
   async readBucket(name: string): Promise<ActualResource | null> {
     this.checkName(name)
+    if (this.arm) {
+      const c = await this.arm.storage.findContainer(name)
+      if (!c) return null
+      this.continents.set(name, c.account.continent)
+      return this.armActual(c)
+    }
     const store = await this.blobStore()
     let state: ContainerState | null
     try {
@@ -134,14 +295,51 @@ export class AzureProvider extends StorageOnlyProvider implements Provider {
     return state ? this.actual(store, state) : null
   }
 
+  private async armActual(c: ArmContainer): Promise<ActualResource> {
+    const tags = metadataToTags(c.metadata)
+    const owned = tags['anycloud-managed'] === 'true'
+    const store = await this.arm!.storage.store(c.account)
+    let empty: boolean
+    try {
+      empty = await store.isEmpty(c.name)
+    } catch (error) {
+      throw toAzureError(error, `listing blobs of container '${c.name}' in storage account '${c.account.name}'`, this.name, c.account.blobEndpoint)
+    }
+    return {
+      id: containerScope(this.arm!.clients.subscriptionId, c.account, c.name),
+      attributes: {name: c.name},
+      region: c.account.location,
+      continent: c.account.continent,
+      empty,
+      owned,
+      outputs: compact({account: c.account.name, group: c.account.group, url: `${c.account.blobEndpoint}/${c.name}`, deployment: owned ? tags['anycloud-deployment'] : undefined}),
+    }
+  }
+
   /**
-   * Creates the container with the ownership tags as metadata. Idempotent: when the name exists
-   * already, a container carrying `anycloud_managed=true` is adopted as is; one without is
-   * somebody else's and the create fails ("name taken"), touching nothing.
+   * Creates the container with the ownership tags as metadata. Idempotent: an existing container
+   * carrying `anycloud_managed=true` is adopted; one without is "name taken". Through ARM, the
+   * container goes in the continent account of `ctx.region` (created on first use).
    */
   async createBucket(resource: DesiredResource, ctx: {region: string; tags: Record<string, string>}): Promise<ActualResource> {
     const name = resource.name
     this.checkName(name)
+    if (this.arm) {
+      const region = canonicalRegion('azure', ctx.region) ?? ctx.region
+      const continent = continentOf('azure', region) ?? continentOf('azure', this.defaultRegion()) ?? 'us'
+      const storage = this.arm.storage
+      const account = await storage.ensureAccount(continent)
+      let c = await storage.getContainer(account, name)
+      if (!c) {
+        await storage.createContainer(account, name, tagsToMetadata(ctx.tags))
+        c = await storage.getContainer(account, name)
+        if (!c) throw new ProviderError(`azure: container '${name}' in storage account '${account.name}' vanished right after it was created`, 'azure.storage', AZURE, this.name)
+      }
+      this.continents.set(name, continent)
+      const actual = await this.armActual(c)
+      if (!actual.owned) throw this.taken(name, `storage account '${account.name}'`)
+      return actual
+    }
     const store = await this.blobStore()
     const where = `storage account '${store.accountName}'`
     try {
@@ -167,27 +365,38 @@ export class AzureProvider extends StorageOnlyProvider implements Provider {
     }
     if (!state) throw new ProviderError(`azure: container '${name}' in ${where} vanished right after it was created`, 'azure.storage', AZURE, this.name)
     const actual = this.actual(store, state)
-    if (!actual.owned) {
-      throw new ProviderError(
-        `azure: the name '${name}' is taken: a container of that name already exists in ${where} and was not created by anycloud`,
-        'azure.bucket-taken',
-        AZURE,
-        this.name,
-        undefined,
-        ['Pick another bucket name in anycloud.yaml, or name this container as an input bucket (anycloud never writes to or deletes what it did not create).'],
-      )
-    }
+    if (!actual.owned) throw this.taken(name, where)
     return actual
+  }
+
+  private taken(name: string, where: string): ProviderError {
+    return new ProviderError(
+      `azure: the name '${name}' is taken: a container of that name already exists in ${where} and was not created by anycloud`,
+      'azure.bucket-taken',
+      AZURE,
+      this.name,
+      undefined,
+      ['Pick another bucket name in anycloud.yaml, or name this container as an input bucket (anycloud never writes to or deletes what it did not create).'],
+    )
   }
 
   /**
    * Deletes a container only when its metadata carries anycloud's tags and, when the record names
-   * its deployment (`outputs.deployment`, or a checkpoint bucket's name), that deployment. Without
-   * `force` a container holding any blob is kept. A missing container is success.
+   * its deployment, that deployment. Without `force` a container holding any blob is kept. A
+   * missing container is success. The storage account is never deleted.
    */
   async deleteBucket(record: ResourceRecord, options: {force: boolean}): Promise<{deleted: boolean; reason?: string}> {
     const name = record.name
     this.checkName(name)
+    if (this.arm) {
+      const c = await this.arm.storage.findContainer(name)
+      if (!c) return {deleted: true}
+      const verdict = this.mayDelete(record, metadataToTags(c.metadata))
+      if (verdict) return verdict
+      if (!options.force && !(await this.armActual(c)).empty) return {deleted: false, reason: 'holds data'}
+      await this.arm.storage.deleteContainer(c.account, name)
+      return {deleted: true}
+    }
     const store = await this.blobStore()
     const where = `storage account '${store.accountName}'`
     let state: ContainerState | null
@@ -197,12 +406,8 @@ export class AzureProvider extends StorageOnlyProvider implements Provider {
       throw toAzureError(error, `reading container '${name}' of ${where}`, this.name, store.endpoint.url)
     }
     if (!state) return {deleted: true}
-    const tags = metadataToTags(state.metadata)
-    if (tags['anycloud-managed'] !== 'true') return {deleted: false, reason: 'not created by anycloud (no ownership tags)'}
-    const expected = bucketDeployment(record)
-    if (expected !== undefined && tags['anycloud-deployment'] !== expected) {
-      return {deleted: false, reason: `owned by deployment '${tags['anycloud-deployment'] ?? '?'}', not '${expected}'`}
-    }
+    const verdict = this.mayDelete(record, metadataToTags(state.metadata))
+    if (verdict) return verdict
     // Azure has no "delete only if empty": between this check and the delete a new blob could
     // still arrive. Callers delete output buckets only after their workload stopped writing.
     if (!options.force && !state.empty) return {deleted: false, reason: 'holds data'}
@@ -214,17 +419,31 @@ export class AzureProvider extends StorageOnlyProvider implements Provider {
     return {deleted: true}
   }
 
-  // ---------------------------------------------------------------------------------------------
-  // rclone
+  private mayDelete(record: ResourceRecord, tags: Record<string, string>): {deleted: false; reason: string} | undefined {
+    if (tags['anycloud-managed'] !== 'true') return {deleted: false, reason: 'not created by anycloud (no ownership tags)'}
+    const expected = bucketDeployment(record)
+    if (expected !== undefined && tags['anycloud-deployment'] !== expected) {
+      return {deleted: false, reason: `owned by deployment '${tags['anycloud-deployment'] ?? '?'}', not '${expected}'`}
+    }
+    return undefined
+  }
+
+  // ---- rclone ---------------------------------------------------------------------------------
 
   /**
-   * Pure. Instance identity: `use_msi` with the account (no secret; the VM's managed identity
-   * needs a Storage Blob Data role on the container). Otherwise one secret option, `sas_url`: a
-   * SAS for that container alone, minted per apply (so no fingerprint: it must not make every plan
-   * show a change).
+   * Pure. Instance identity (an Azure VM of this credential): `use_msi` with the account, and the
+   * identity's client id as an apply-time option (not known at plan time; not secret, but it goes
+   * with the minted options). Otherwise `sas_url`: a SAS for that container alone, minted per apply.
    */
   rcloneRemote(request: RcloneRequest): RcloneRemoteSpec {
     this.checkName(request.bucket)
+    if (this.arm) {
+      if (request.instanceIdentity) {
+        const account = storageAccountName(this.continentFor(request.bucket), this.arm.clients.subscriptionId)
+        return {type: 'azureblob', options: {account, use_msi: 'true'}, path: request.bucket, secretOptions: ['msi_client_id'], secretsFingerprint: ''}
+      }
+      return {type: 'azureblob', options: {}, path: request.bucket, secretOptions: ['sas_url'], secretsFingerprint: ''}
+    }
     const endpoint = this.endpointOrUnavailable()
     if (request.instanceIdentity) {
       return {type: 'azureblob', options: {account: endpoint.accountName, use_msi: 'true'}, path: request.bucket, secretOptions: [], secretsFingerprint: ''}
@@ -233,21 +452,157 @@ export class AzureProvider extends StorageOnlyProvider implements Provider {
   }
 
   /**
-   * `{sas_url}`: `<endpoint>/<container>?<SAS>` signed with the account key, permissions by role
-   * (input `rl`, output `racwl`, checkpoint `racwdl`), lifetime `expiresInSeconds` (default and
-   * maximum 7 days). `{}` with instance identity.
+   * `{msi_client_id}` with instance identity (the deployment's managed identity, read from ARM if
+   * this run has not seen it), else `{sas_url}`: `<blob endpoint>/<container>?<SAS>` signed with
+   * the account key, permissions by role (input `rl`, output `racwl`, checkpoint `racwdl`),
+   * lifetime `expiresInSeconds` (default and maximum 7 days).
    */
   async rcloneSecrets(request: RcloneRequest): Promise<Record<string, string>> {
     this.checkName(request.bucket)
+    if (this.arm) {
+      if (request.instanceIdentity) {
+        const clientId = this.arm.identity.clientIds.get(request.deploymentId) ?? (await this.findClientId(request.deploymentId))
+        return {msi_client_id: clientId}
+      }
+      const c = await this.arm.storage.findContainer(request.bucket)
+      if (!c) throw new ProviderError(`azure: container '${request.bucket}' not found in any anycloud storage account: cannot mint its SAS`, 'azure.container-missing', AZURE, this.name)
+      const store = await this.arm.storage.store(c.account)
+      return {sas_url: this.mintSas(store, request)}
+    }
     if (request.instanceIdentity) {
       this.endpointOrUnavailable()
       return {}
     }
     const store = await this.blobStore()
+    return {sas_url: this.mintSas(store, request)}
+  }
+
+  private mintSas(store: AzureBlobStore, request: RcloneRequest): string {
     const sasUrl = store.containerSasUrl(request.bucket, SAS_PERMISSIONS[request.role], request.expiresInSeconds ?? SAS_DEFAULT_SECONDS)
     registerSecret(sasUrl)
     registerSecret(new URL(sasUrl).searchParams.get('sig') ?? undefined)
-    return {sas_url: sasUrl}
+    return sasUrl
+  }
+
+  /** The client id of a deployment's identity, looked up by its deterministic name across the subscription. */
+  private async findClientId(deploymentId: string): Promise<string> {
+    const {clients} = this.arm!
+    const msi = await clients.msi()
+    const name = deploymentResourceName(deploymentId, 'id')
+    const found = await clients.call(`finding managed identity '${name}'`, async () => {
+      for await (const i of msi.userAssignedIdentities.listBySubscription()) if (i.name === name && i.clientId) return i.clientId
+      return undefined
+    })
+    if (!found) throw new ProviderError(`azure: the managed identity ${name} of deployment ${deploymentId} does not exist: rclone on the VM cannot use it`, 'azure.identity-missing', AZURE, this.name)
+    return found
+  }
+
+  // ---- other resources ------------------------------------------------------------------------
+
+  async read(resource: ResourceLookup, ctx: ProviderCallContext): Promise<ActualResource | null> {
+    const arm = this.armOrFail(resource.kind)
+    switch (resource.kind) {
+      case 'identity':
+        return identity.readIdentity(arm.identity, resource.record, ctx)
+      case 'network':
+        return compute.readNetwork(arm.compute, resource, ctx)
+      case 'sshkey':
+        return compute.readSshKey(arm.compute, resource, ctx)
+      case 'vm':
+        return compute.readVm(arm.compute, resource, ctx)
+      case 'bootstrap':
+        return arm.machine.readBootstrap(resource, ctx)
+      case 'workload':
+        return arm.machine.readWorkload(resource, ctx)
+      default:
+        throw this.unsupported(resource.kind)
+    }
+  }
+
+  async create(resource: DesiredResource, ctx: ProviderCallContext): Promise<ActualResource> {
+    const arm = this.armOrFail(resource.kind)
+    switch (resource.kind) {
+      case 'identity':
+        return identity.createIdentity(arm.identity, resource, ctx)
+      case 'network':
+        return compute.createNetwork(arm.compute, resource, ctx)
+      case 'sshkey':
+        return compute.createSshKey(arm.compute, resource, ctx)
+      case 'vm':
+        arm.machine.forget(ctx.deployment)
+        return compute.createVm(arm.compute, resource, ctx)
+      case 'bootstrap':
+        await this.prepare(ctx.deployment)
+        return arm.machine.bootstrap(resource, ctx)
+      case 'workload':
+        return arm.machine.startWorkload(resource, ctx)
+      default:
+        throw this.unsupported(resource.kind)
+    }
+  }
+
+  async update(resource: DesiredResource, record: ResourceRecord, ctx: ProviderCallContext): Promise<ActualResource> {
+    const arm = this.armOrFail(resource.kind)
+    switch (resource.kind) {
+      case 'identity':
+        return identity.updateIdentity(arm.identity, resource, record, ctx)
+      case 'bootstrap':
+        await this.prepare(ctx.deployment)
+        return arm.machine.bootstrap(resource, ctx)
+      case 'workload':
+        return arm.machine.startWorkload(resource, ctx)
+      case 'network':
+      case 'sshkey':
+      case 'vm': {
+        const actual = await this.read({address: record.address, kind: record.kind, name: record.name, record}, ctx)
+        if (!actual || actual.note) throw new ProviderError(`${record.address} no longer exists: run \`anycloud plan\` again`, 'azure.missing', AZURE, this.name)
+        return actual
+      }
+      default:
+        throw this.unsupported(resource.kind)
+    }
+  }
+
+  async delete(record: ResourceRecord, ctx: ProviderCallContext): Promise<void> {
+    const arm = this.armOrFail(record.kind)
+    switch (record.kind) {
+      case 'identity':
+        return identity.deleteIdentity(arm.identity, record, ctx)
+      case 'network':
+        return compute.deleteNetwork(arm.compute, record, ctx)
+      case 'sshkey':
+        return compute.deleteSshKey(arm.compute, record, ctx)
+      case 'vm':
+        arm.machine.forget(ctx.deployment)
+        return compute.deleteVm(arm.compute, record, ctx)
+      case 'bootstrap':
+        return arm.machine.removeBootstrap(ctx)
+      case 'workload':
+        return arm.machine.stopWorkload(ctx)
+      default:
+        throw this.unsupported(record.kind)
+    }
+  }
+
+  async connect(ctx: ProviderCallContext): Promise<CommandRunner | undefined> {
+    return this.arm ? this.arm.machine.connect(ctx, 'read') : undefined
+  }
+
+  async logs(ctx: ProviderCallContext, options: {follow: boolean; write: (chunk: string) => void; signal?: AbortSignal}): Promise<void> {
+    return this.armOrFail('logs').machine.logs(ctx, options)
+  }
+
+  async close(): Promise<void> {
+    await this.arm?.machine.close()
+  }
+
+  /** The ARM clients (tests and the live suite's tag sweep). */
+  get clients(): AzureClients | undefined {
+    return this.arm?.clients
+  }
+
+  private unsupported(kind: ResourceKind): Error {
+    return new AnycloudError(`the azure provider has no '${kind}' resources`, {code: 'provider.kind', source: 'internal'})
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -283,13 +638,13 @@ export class AzureProvider extends StorageOnlyProvider implements Provider {
 
   private endpointOrUnavailable(): BlobEndpoint {
     if (this.access.mode === 'endpoint') return this.access.endpoint
-    throw this.armUnavailable()
+    throw new ProviderError(`azure credential '${this.name}': no blob endpoint`, 'azure.storage', AZURE, this.name)
   }
 
   private blobStore(): Promise<AzureBlobStore> {
     if (!this.store) {
       const access = this.access
-      if (access.mode !== 'endpoint') return Promise.reject(this.armUnavailable())
+      if (access.mode !== 'endpoint') return Promise.reject(new ProviderError(`azure credential '${this.name}': no blob endpoint`, 'azure.storage', AZURE, this.name))
       if (!access.accountKey) {
         return Promise.reject(
           new UsageError(
@@ -308,20 +663,6 @@ export class AzureProvider extends StorageOnlyProvider implements Provider {
     }
     return this.store
   }
-
-  private armUnavailable(): ProviderError {
-    return new ProviderError(
-      `azure credential '${this.name}': storage on Azure without an \`endpoint\` needs Azure Resource Manager (to create and find the continent's storage account anycloud{continent}{subscription}), which is not available in this version of anycloud yet`,
-      'azure.storage-unavailable',
-      AZURE,
-      this.name,
-      undefined,
-      [
-        'To use an existing storage account, set the credential\'s `endpoint` to its blob URL (https://ACCOUNT.blob.core.windows.net) and give its key through clientSecret: ${env:NAME} or AZURE_STORAGE_KEY.',
-      ],
-    )
-  }
-
 }
 
 /** Resolves how a credential reaches storage. Throws UsageError for a malformed `endpoint`. */
@@ -341,8 +682,15 @@ export function azureStorageAccess(name: string, spec: AzureCredential, env: Nod
   return {mode: 'endpoint', endpoint}
 }
 
+/** The factory's options plus test knobs (the fake's CA, fast polls and retries). */
+export interface AzureFactoryOptions extends ProviderFactoryOptions {
+  sdk?: AzureSdkOverrides
+  timing?: Partial<AzureTiming>
+}
+
 /** {@link ProviderFactory} of the `azure` provider (registry.ts imports it lazily). */
-export const createAzureProvider: ProviderFactory = async (options) => {
+export const createAzureProvider: ProviderFactory = async (factoryOptions) => {
+  const options = factoryOptions as AzureFactoryOptions
   const spec = options.credential.spec
   if (spec.provider !== 'azure') {
     throw new UsageError(`credential '${options.credential.name}' is a ${spec.provider} credential, not an azure one`, [], 'provider.mismatch')
@@ -350,5 +698,5 @@ export const createAzureProvider: ProviderFactory = async (options) => {
   const access = azureStorageAccess(options.credential.name, spec, options.env)
   if (access.mode === 'endpoint' && access.keySource !== 'azurite') registerSecret(access.accountKey)
   const region = spec.region ? (canonicalRegion('azure', spec.region) ?? spec.region) : undefined
-  return new AzureProvider(options.credential, access, region)
+  return new AzureProvider(options.credential, access, region, {factory: options, ...(options.sdk ? {sdk: options.sdk} : {}), ...(options.timing ? {timing: options.timing} : {})})
 }
