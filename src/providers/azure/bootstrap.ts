@@ -14,6 +14,7 @@ import {existsSync, readFileSync} from 'node:fs'
 
 import {renderBootstrap, renderWorkload, type RenderedBootstrap, type RenderedWorkload} from '../../bootstrap/render.js'
 import {readMachineStatus, removeDeployment, runBootstrap, startWorkload, stopWorkload, streamLogs, type MachineStatus} from '../../bootstrap/machine.js'
+import {noticeFor} from '../../bootstrap/notice.js'
 import type {BootstrapSpec} from '../../bootstrap/types.js'
 import {bootstrapSpec, bucketRequests, bucketWarnings, layoutPaths, machineLayout, REMOTE_NAMES, workloadSpec, type BucketRequest, type MachineLayout} from '../../bootstrap/spec.js'
 import {AnycloudError, ProviderError, UsageError} from '../../errors/index.js'
@@ -21,7 +22,7 @@ import {addressOf, type ActualResource, type DeploymentContext, type DesiredReso
 import type {CommandRunner} from '../../remote/command-runner.js'
 import {registerSecret} from '../../util/redact.js'
 import type {Provider, ProviderCallContext, RcloneRequest, ResourceLookup} from '../provider.js'
-import {describeVm, keyPath, recordRegion, vmLive, type ComputeContext, type VmView} from './compute.js'
+import {describeVm, keyPath, recordRegion, vmLive, vmName, type ComputeContext, type VmView} from './compute.js'
 import {AZURE as PROVIDER} from './errors.js'
 
 
@@ -57,7 +58,7 @@ export class AzureMachine {
 
 
   private spec(ctx: DeploymentContext): BootstrapSpec {
-    return bootstrapSpec(ctx, this.layout(), this.bucketRequests(ctx), (c) => this.storage.get(c), 'an Azure VM')
+    return bootstrapSpec(ctx, this.layout(), this.bucketRequests(ctx), (c) => this.storage.get(c), 'an Azure VM', {notice: noticeFor('azure', this.o.env, {resourceName: vmName(ctx.deploymentId)})})
   }
 
   /** The workload's own files (run script, 0600 env file): they depend on the workload only, not on the buckets. */
@@ -154,6 +155,7 @@ export class AzureMachine {
           // cloud-init installs the login key after sshd starts.
           retryAuthFailures: true,
           signal: call.signal,
+          credential: this.o.credential,
         })
       })()
       runner.catch(() => this.runners.delete(key))
@@ -192,7 +194,7 @@ export class AzureMachine {
       attributes: lookup.record?.attributes ?? {},
       phase: s.workload.phase,
       ...(s.workload.exitCode !== undefined ? {exitCode: s.workload.exitCode} : {}),
-      outputs: {startedAt: s.workload.startedAt, lastSync: s.lastSync, programs: s.programs},
+      outputs: {startedAt: s.workload.startedAt, lastSync: s.lastSync, programs: s.programs, ...(s.notice ? {notice: s.notice} : {})},
     }
   }
 

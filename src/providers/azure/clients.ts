@@ -27,7 +27,8 @@ import type {ResourceManagementClient} from '@azure/arm-resources'
 import type {StorageManagementClient} from '@azure/arm-storage'
 
 import type {AzureCredential, NamedCredential} from '../../config/types.js'
-import {UsageError} from '../../errors/index.js'
+import {AnycloudError, UsageError} from '../../errors/index.js'
+import {callWithDeadline} from '../../remote/deadline.js'
 import {sleep} from '../../util/process.js'
 import {registerSecret} from '../../util/redact.js'
 import {armErrorInfo, classifyArm, retryAfterMs, toArmError} from './errors.js'
@@ -188,14 +189,17 @@ export class AzureClients {
    * Retry-After asks (else a doubling pause), while the budget lasts. Then (or for any other
    * failure) the typed error of {@link toArmError}.
    */
-  async call<T>(what: string, fn: () => Promise<T>, options: {where?: string; signal?: AbortSignal; retry?: (code: string | undefined) => boolean} = {}): Promise<T> {
+  async call<T>(what: string, fn: () => Promise<T>, options: {where?: string; signal?: AbortSignal; retry?: (code: string | undefined) => boolean; timeoutMs?: number} = {}): Promise<T> {
     const budget = this.overrides.retryBudgetMs ?? 3 * 60_000
     const deadline = Date.now() + budget
     let pause = 1000
     for (;;) {
       try {
-        return await fn()
+        // Nothing waits forever: the call's own deadline (long enough for a VM's long-running
+        // operation), cut to the command's budget.
+        return await callWithDeadline({call: what, endpoint: this.endpoints.resourceManager, credential: this.credential.name, timeoutMs: options.timeoutMs ?? 30 * 60_000, ...(options.signal ? {signal: options.signal} : {})}, () => fn())
       } catch (error) {
+        if (error instanceof AnycloudError) throw error
         const info = armErrorInfo(error)
         const again = classifyArm(info) === 'retry' || options.retry?.(info.code) === true
         if (again && !options.signal?.aborted) {

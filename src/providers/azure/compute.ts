@@ -421,6 +421,7 @@ export async function readVm(ctx: ComputeContext, lookup: ResourceLookup, call: 
       attributes: record.attributes,
       outputs: record.outputs ?? {},
       note: spot ? 'Azure evicted the spot VM: eviction policy Delete removed it' : `Azure no longer has VM ${vmName(d)} (deleted outside anycloud?)`,
+      ...(spot ? {preempted: true} : {}),
     }
   }
   if (!ownedBy(v.tags, d)) return null

@@ -8,7 +8,7 @@
  * (`ECONNREFUSED`) and no status. Codes: Blob service error codes, "Common REST API error codes"
  * (notes/azure-provider.md §3).
  */
-import {AuthError, CapacityError, NotFoundError, ProviderError, ThrottledError} from '../../errors/index.js'
+import {AnycloudError, AuthError, CapacityError, NotFoundError, ProviderError, ThrottledError} from '../../errors/index.js'
 
 export const AZURE = 'azure'
 
@@ -187,7 +187,7 @@ export function classifyArm(info: AzureErrorInfo): ArmErrorClass {
  * ProviderError naming the code, the operation and, for bad requests, what to fix.
  */
 export function toArmError(error: unknown, what: string, credential: string, where?: string): Error {
-  if (error instanceof ProviderError) return error
+  if (error instanceof AnycloudError) return error
   const info = armErrorInfo(error)
   const detail = info.code && !info.message.includes(info.code) ? `${info.code}: ${info.message}` : info.message
   switch (classifyArm(info)) {
