@@ -169,7 +169,7 @@ async function refreshAndDiff(options: PlanOptions): Promise<Plan> {
     const callCtx = (): ProviderCallContext => ({deployment: ctx, records, progress: () => {}})
     const workloadAddress = addressOf(profile.name, 'workload')
     if (!options.destroy) {
-      await compute.prepare?.(ctx)
+      await compute.prepare?.(ctx, records)
       for (const sp of Object.values(storageProviders)) if (sp !== compute) await sp.prepare?.(ctx)
     }
     let runDesired = options.destroy ? [] : desiredResources({ctx, credentials: config.credentials, compute, storage: storageProviders, phase: 'run'})

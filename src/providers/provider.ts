@@ -69,8 +69,11 @@ export interface Provider {
   /** Things the plan should say about a deployment (e.g. long-lived keys written to a host). Pure. */
   warnings?(ctx: DeploymentContext): string[]
 
-  /** Loads what `desiredAttributes` needs (e.g. other credentials' providers) before a deployment is planned. */
-  prepare?(ctx: DeploymentContext): Promise<void>
+  /**
+   * Loads what `desiredAttributes` needs (e.g. other credentials' providers, the ssh host chosen
+   * among several) before a deployment is planned. `records` is what state holds for it.
+   */
+  prepare?(ctx: DeploymentContext, records?: Readonly<Record<string, ResourceRecord>>): Promise<void>
 
   /** A runner on the deployment's machine (for logs, refresh over SSH); undefined when there is none. */
   connect?(ctx: ProviderCallContext): Promise<CommandRunner | undefined>

@@ -49,6 +49,8 @@ export class SshProvider implements Provider {
   private readonly statusCache = new Map<string, Promise<MachineStatus>>()
   /** Host keys seen on first contact in this run (also returned in the vm's outputs for state). */
   private readonly recorded = new Map<string, string>()
+  /** The host each deployment uses, chosen at plan time among several `hosts` (with what the plan says about it). */
+  private readonly chosen = new Map<string, {host: SshHost; note?: string}>()
 
   constructor(private readonly options: ProviderFactoryOptions) {
     this.credential = options.credential
@@ -97,23 +99,64 @@ export class SshProvider implements Provider {
     return []
   }
 
-  async prepare(ctx: DeploymentContext): Promise<void> {
+  async prepare(ctx: DeploymentContext, records: Readonly<Record<string, ResourceRecord>> = {}): Promise<void> {
     for (const name of [this.spec.storage, ctx.profile.inputStorage?.credential, ctx.profile.outputStorage?.credential]) if (name) await this.storage(name)
+    if (this.spec.hosts.length > 1 && !this.chosen.has(ctx.deploymentId)) {
+      // A deployment stays on the host it runs on; a new one goes to the first host that answers.
+      const vm = records[addressOf(ctx.profile.name, 'vm')]
+      const recorded = this.hostByAddress(vm?.outputs.address) ?? this.hostByAddress(vm?.attributes.host)
+      this.chosen.set(ctx.deploymentId, recorded ? {host: recorded} : await this.chooseHost(ctx, records))
+    }
+  }
+
+  /**
+   * `hosts` in order of preference: the first that accepts a connection and presents the host key
+   * it must (pinned in the file, or recorded earlier) is the deployment's. Each host gets
+   * ANYCLOUD_SSH_PROBE_MS (default 10 s) to answer.
+   */
+  private async chooseHost(ctx: DeploymentContext, records: Readonly<Record<string, ResourceRecord>>): Promise<{host: SshHost; note: string}> {
+    const skipped: string[] = []
+    const waitMs = Number(this.options.env.ANYCLOUD_SSH_PROBE_MS ?? 10_000)
+    for (const h of this.spec.hosts) {
+      try {
+        await this.connectHost(h, records, ctx.profile.name, undefined, waitMs)
+        const rest = skipped.length > 0 ? `; skipped ${skipped.join('; ')}` : ''
+        return {host: h, note: `host ${this.address(h)} chosen: the first of ${this.spec.hosts.length} hosts of credential '${this.credential.name}' that answered with its host key${rest}`}
+      } catch (error) {
+        if (error instanceof UsageError) throw error
+        skipped.push(`${this.address(h)} (${(error as Error).message})`)
+      }
+    }
+    throw new AnycloudError(`no host of ssh credential '${this.credential.name}' could be used for profile '${ctx.profile.name}': ${skipped.join('; ')}`, {
+      code: 'ssh.no-host', source: 'cloud',
+      suggestions: ['Check that one of the hosts is up, reachable on its SSH port, and presents the host key pinned for it.'],
+    })
   }
 
   desiredAttributes(resource: DesiredResource, ctx: DeploymentContext): Record<string, unknown> {
-    if (resource.kind === 'vm') {
-      const h = this.host()
-      return {host: `${h.user}@${h.host}:${h.port ?? 22}`, region: undefined, spot: undefined}
-    }
+    if (resource.kind === 'vm') return {host: this.address(this.hostFor(ctx.deploymentId)), region: undefined, spot: undefined}
     if (resource.kind === 'bootstrap') return {hash: this.render(ctx, {}).hash}
     return {}
   }
 
   // ---- machine ---------------------------------------------------------------------------------
 
-  private host(): SshHost {
-    return this.spec.hosts[0]
+  /**
+   * The deployment's host: the one planned for its vm (`planned`), chosen in this run, named by its
+   * vm record, else the first listed.
+   */
+  private hostFor(deploymentId: string, records?: Readonly<Record<string, ResourceRecord>>, profile?: string, planned?: unknown): SshHost {
+    const vm = profile && records ? records[addressOf(profile, 'vm')] : undefined
+    return this.hostByAddress(planned) ?? this.chosen.get(deploymentId)?.host ?? this.hostByAddress(vm?.outputs.address) ?? this.hostByAddress(vm?.attributes.host) ?? this.spec.hosts[0]
+  }
+
+  private hostByAddress(address: unknown): SshHost | undefined {
+    return typeof address === 'string' ? this.spec.hosts.find((h) => this.address(h) === address) : undefined
+  }
+
+  /** `user@host:port`, as the plan and state show it. */
+  private address(h: SshHost): string {
+    return `${h.user}@${this.hostLabel(h)}`
   }
 
   private identityFile(h: SshHost): string | undefined {
@@ -134,28 +177,30 @@ export class SshProvider implements Provider {
   }
 
   /** One connection per host per run; the host key pinned, recorded in state, or recorded now. */
-  private connectHost(records: Readonly<Record<string, ResourceRecord>>, profile: string, signal?: AbortSignal): Promise<CommandRunner> {
-    const h = this.host()
+  private connectHost(h: SshHost, records: Readonly<Record<string, ResourceRecord>>, profile: string, signal?: AbortSignal, waitMs?: number): Promise<CommandRunner> {
     const label = this.hostLabel(h)
-    let runner = this.runners.get(label)
+    // By user too: two entries for one address may log in (and pin keys) differently.
+    let runner = this.runners.get(this.address(h))
     if (!runner) {
-      const recordedKey = (records[addressOf(profile, 'vm')]?.outputs.hostKey as string | undefined) ?? this.recorded.get(label)
+      const vm = records[addressOf(profile, 'vm')]
+      const recordedKey = (vm && this.hostByAddress(vm.outputs.address) === h ? (vm.outputs.hostKey as string | undefined) : undefined) ?? this.recorded.get(label)
       const pinned = h.hostKey ?? recordedKey
       runner = import('../../remote/ssh-runner.js').then(({connectSsh}) =>
         connectSsh({
           host: h.host, port: h.port ?? 22, user: h.user, privateKey: this.privateKey(h),
           hostKey: pinned ? {kind: 'pinned', keys: [pinned]} : {kind: 'record-first', onRecord: async (key) => void this.recorded.set(label, key)},
-          waitTimeoutMs: Number(this.options.env.ANYCLOUD_SSH_WAIT_MS ?? 60_000), signal, credential: this.credential.name,
+          waitTimeoutMs: waitMs ?? Number(this.options.env.ANYCLOUD_SSH_WAIT_MS ?? 60_000), signal, credential: this.credential.name,
         }),
       )
-      runner.catch(() => this.runners.delete(label))
-      this.runners.set(label, runner)
+      runner.catch(() => this.runners.delete(this.address(h)))
+      this.runners.set(this.address(h), runner)
     }
     return runner
   }
 
   async connect(ctx: ProviderCallContext): Promise<CommandRunner | undefined> {
-    return this.connectHost(ctx.records, ctx.deployment.profile.name, ctx.signal)
+    const {deployment} = ctx
+    return this.connectHost(this.hostFor(deployment.deploymentId, ctx.records, deployment.profile.name), ctx.records, deployment.profile.name, ctx.signal)
   }
 
   private layout(): MachineLayout {
@@ -188,7 +233,8 @@ export class SshProvider implements Provider {
 
   /** Warnings the plan should carry (e.g. long-lived keys written to the host). */
   warnings(ctx: DeploymentContext): string[] {
-    return bucketWarnings(this.bootstrapSpec(ctx))
+    const note = this.chosen.get(ctx.deploymentId)?.note
+    return [...(note ? [note] : []), ...bucketWarnings(this.bootstrapSpec(ctx))]
   }
 
   private status(ctx: ProviderCallContext): Promise<MachineStatus> {
@@ -239,14 +285,15 @@ export class SshProvider implements Provider {
 
   async create(resource: DesiredResource, ctx: ProviderCallContext): Promise<ActualResource> {
     this.statusCache.delete(ctx.deployment.deploymentId)
-    const h = this.host()
     switch (resource.kind) {
       case 'vm': {
-        ctx.progress(`connecting to ${h.user}@${this.hostLabel(h)}`)
-        const runner = await this.connectHost(ctx.records, ctx.deployment.profile.name, ctx.signal)
+        const h = this.hostFor(ctx.deployment.deploymentId, ctx.records, ctx.deployment.profile.name, resource.attributes.host)
+        this.chosen.set(ctx.deployment.deploymentId, {host: h})
+        ctx.progress(`connecting to ${this.address(h)}`)
+        const runner = await this.connectHost(h, ctx.records, ctx.deployment.profile.name, ctx.signal)
         const r = await runner.run('uname -sm', {timeoutMs: 30_000, idempotent: true})
         const hostKey = h.hostKey ?? (ctx.records[resource.address]?.outputs.hostKey as string | undefined) ?? this.recorded.get(this.hostLabel(h))
-        return {id: `${h.user}@${this.hostLabel(h)}`, attributes: resource.attributes, outputs: {address: `${h.user}@${this.hostLabel(h)}`, hostKey, system: r.stdout.trim()}}
+        return {id: this.address(h), attributes: {...resource.attributes, host: this.address(h)}, outputs: {address: this.address(h), hostKey, system: r.stdout.trim()}}
       }
       case 'bootstrap':
         return this.bootstrap(resource, ctx)
