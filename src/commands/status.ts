@@ -33,7 +33,17 @@ export default class Status extends BaseCommand<typeof Status> {
       this.say(`${d.profile}: ${d.deploymentId} on ${where}`)
       this.say(`  workload: ${d.workload.phase}${d.workload.exitCode !== undefined ? ` (exit ${d.workload.exitCode})` : ''}${d.workload.lastSync ? `, last sync ${JSON.stringify(d.workload.lastSync)}` : ''}`)
       if (d.address) this.say(`  machine: ${d.address}`)
+      if (d.spot) {
+        const c = d.spot.newestCheckpoint
+        this.say(`  spot: ${d.spot.preemptions} preemption${d.spot.preemptions === 1 ? '' : 's'}${d.spot.onDemand ? `, on-demand now (${d.spot.onDemand})` : ''}; newest checkpoint: ${c ? `${c.key}, ${formatAge(c.ageSeconds)} old` : 'none'}`)
+      }
       for (const r of d.resources) this.say(`  ${r.address.padEnd(28)} ${r.exists === null ? 'unknown' : r.exists ? 'exists ' : 'missing'}  ${r.id}`)
     }
   }
+}
+
+function formatAge(seconds: number): string {
+  if (seconds < 120) return `${seconds} s`
+  if (seconds < 7200) return `${Math.round(seconds / 60)} min`
+  return `${Math.round(seconds / 3600)} h`
 }

@@ -1,3 +1,4 @@
+import type {DeploymentRecord} from '../state/types.js'
 import {addressOf, type ResourceRecord} from '../model/resources.js'
 import type {Session} from './session.js'
 
@@ -20,6 +21,17 @@ export interface DeploymentStatus {
   resources: ResourceStatus[]
   /** A profile in the file that was never applied. */
   applied: boolean
+  /** Spot deployments: how often the cloud took the VM back, the on-demand fallback, and the newest checkpoint object. */
+  spot?: SpotStatus
+}
+
+export interface SpotStatus {
+  preemptions: number
+  lastPreemptedAt?: string
+  /** Why the deployment runs on-demand now (spotFallback fired). */
+  onDemand?: string
+  /** The newest object in the checkpoint bucket and its age; null when the bucket is empty or was not readable. */
+  newestCheckpoint: {key: string; modified: string; ageSeconds: number} | null
 }
 
 /** What runs where, read live (read-only) from the providers; falls back to state when unreachable. */
@@ -61,6 +73,7 @@ export async function collectStatus(session: Session): Promise<DeploymentStatus[
       ...(machineAddress(vm) ? {address: machineAddress(vm)} : {}),
       resources: resources.sort((a, b) => a.address.localeCompare(b.address)),
       applied: true,
+      ...(profile?.spot || dep.spot ? {spot: await spotStatus(session, dep)} : {}),
     })
   }
   return out
@@ -72,4 +85,25 @@ function machineAddress(vm: ResourceStatus | undefined): string | undefined {
   const o = vm.outputs
   const a = o.address ?? o.publicIp ?? o.host ?? o.workspace ?? o.path
   return typeof a === 'string' && a !== '' ? a : undefined
+}
+
+/** Preemptions and fallback from state; the checkpoint bucket's newest object read live (read-only). */
+async function spotStatus(session: Session, dep: DeploymentRecord): Promise<SpotStatus> {
+  let newest: SpotStatus['newestCheckpoint'] = null
+  const bucket = dep.resources[addressOf(dep.profile, 'bucket', 'checkpoint')]
+  if (bucket) {
+    try {
+      const provider = await session.providers.get(bucket.credential)
+      const o = await provider.newestObject?.(bucket.name)
+      if (o) newest = {...o, ageSeconds: Math.max(0, Math.round((Date.now() - Date.parse(o.modified)) / 1000))}
+    } catch {
+      newest = null
+    }
+  }
+  return {
+    preemptions: dep.spot?.preemptions ?? 0,
+    ...(dep.spot?.lastPreemptedAt ? {lastPreemptedAt: dep.spot.lastPreemptedAt} : {}),
+    ...(dep.spot?.onDemand ? {onDemand: dep.spot.onDemand.reason} : {}),
+    newestCheckpoint: newest,
+  }
 }

@@ -48,6 +48,8 @@ export interface Provider {
   /** Buckets on this credential's storage. */
   readBucket(name: string): Promise<ActualResource | null>
   createBucket(resource: DesiredResource, ctx: {region: string; tags: Record<string, string>}): Promise<ActualResource>
+  /** The most recently written object of a bucket (status: age of the newest checkpoint); null when empty or missing. */
+  newestObject?(bucket: string): Promise<{key: string; modified: string} | null>
   /** Deletes a bucket anycloud owns. `force` empties it first (checkpoint buckets); otherwise a non-empty bucket is kept. */
   deleteBucket(record: ResourceRecord, options: {force: boolean}): Promise<{deleted: boolean; reason?: string}>
 

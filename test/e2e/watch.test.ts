@@ -39,7 +39,8 @@ profiles:
     writeFileSync(project.path('go'), '')
     await until('the finished job to be torn down', () => machines(project.path('cloud')).length === 0, 60_000)
     assert.ok(existsSync(project.path('cloud', 'buckets', 'watch-out', 'result.txt')), 'the output reached the bucket before teardown')
-    await stderrMatch(watch, /Plan: 0 to create, 0 to update, 0 to replace, [1-9]\d* to delete\./)
+    // One log line per decision: the teardown's deletes, each with its reason and outcome.
+    await stderrMatch(watch, /Z job\.vm: delete \(workload completed \(exit 0\): tearing down \(persist is off\)\): done in \d+\.\ds/)
 
     watch.kill('SIGINT')
     const r = await finished(watch)
@@ -71,10 +72,34 @@ profiles:
     const watch = project.start(['watch', '--once'])
     const r = await finished(watch)
     assert.equal(r.code, 0, r.stderr)
-    assert.match(r.stderr, /job\.workload: (replacing|creating)/)
+    assert.match(r.stderr, /Z job\.workload: (replace|create) \(.*\): done/)
     assert.deepEqual(machines(project.path('cloud')), [machine])
     const after = await project.expect(['status', '--json'], 0)
     const status = JSON.parse(after.stdout) as {deployments: Array<{workload: {phase: string}}>}
     assert.equal(status.deployments[0].workload.phase, 'running')
+  })
+
+  it('--json: one JSON object per decision on stdout; the lock is held per reconcile, not for the watch\'s life; SIGINT stops it', async () => {
+    project = new Project(yaml('sleep 300'))
+    await project.expect(['apply', '-y'], 0)
+    const watch = project.start(['watch', '--interval', '1', '--json'])
+    const decisions = () => watch.out.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as {time: string; action: string; outcome: string; reason: string})
+    await until('two reconciles', () => decisions().length >= 2, 60_000)
+    for (const d of decisions()) {
+      assert.equal(d.action, 'none')
+      assert.equal(d.outcome, 'done')
+      assert.equal(d.reason, 'No changes.')
+      assert.match(d.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/)
+    }
+    // Between reconciles the lock is free (another run could take it).
+    const lock = project.path('.anycloud', 'state.lock')
+    await until('the lock free while watch waits', () => !existsSync(lock), 20_000, 10)
+    assert.equal(watch.exitCode, null, 'watch still runs')
+
+    watch.kill('SIGINT')
+    const r = await finished(watch)
+    assert.equal(r.code, 0, r.stderr)
+    assert.ok(!existsSync(lock), 'the lock is released')
+    for (const line of r.stdout.split('\n').filter(Boolean)) JSON.parse(line)
   })
 })

@@ -310,3 +310,37 @@ export async function deleteBucket(ctx: BucketContext, record: ResourceRecord, o
   ctx.regions.delete(name)
   return {deleted: true}
 }
+
+/** The most recently written object of a bucket (`status` shows the newest checkpoint's age); null when empty or missing. */
+export async function newestObject(ctx: BucketContext, name: string): Promise<{key: string; modified: string} | null> {
+  const {ListObjectsV2Command, ListObjectsCommand} = await import('@aws-sdk/client-s3')
+  const region = await bucketRegion(ctx, name)
+  const s3 = await s3For(ctx, region)
+  let newest: {key: string; modified: string} | null = null
+  const consider = (contents: Array<{Key?: string; LastModified?: Date}> | undefined) => {
+    for (const o of contents ?? []) {
+      if (o.Key === undefined || !o.LastModified) continue
+      const modified = new Date(o.LastModified).toISOString()
+      if (!newest || modified > newest.modified) newest = {key: o.Key, modified}
+    }
+  }
+  let token: string | undefined
+  try {
+    do {
+      const page = await s3.send(new ListObjectsV2Command({Bucket: name, ContinuationToken: token}))
+      consider(page.Contents)
+      token = page.IsTruncated ? page.NextContinuationToken : undefined
+    } while (token)
+  } catch (error) {
+    if (awsCode(error) === 'NoSuchBucket') return null
+    // S3-compatible stores that cannot page a V2 listing (see isEmpty): V1 with markers.
+    if (!ctx.clients.spec.endpoints?.s3) throw toProviderError(error, `ListObjectsV2 ${name}`, ctx.credential)
+    let marker: string | undefined
+    do {
+      const page = await awsCall(`ListObjects ${name}`, ctx.credential, () => s3.send(new ListObjectsCommand({Bucket: name, Marker: marker})))
+      consider(page.Contents)
+      marker = page.IsTruncated ? page.Contents?.at(-1)?.Key : undefined
+    } while (marker)
+  }
+  return newest
+}

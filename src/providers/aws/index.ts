@@ -241,6 +241,10 @@ export class AwsProvider implements Provider {
     return buckets.createBucket(this.bucketContext(), resource, {region: this.awsRegion(ctx.region), tags: ctx.tags})
   }
 
+  async newestObject(name: string): Promise<{key: string; modified: string} | null> {
+    return buckets.newestObject(this.bucketContext(), name)
+  }
+
   async deleteBucket(record: ResourceRecord, options: {force: boolean}): Promise<{deleted: boolean; reason?: string}> {
     return buckets.deleteBucket(this.bucketContext(), record, options)
   }

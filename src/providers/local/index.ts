@@ -22,7 +22,7 @@
  */
 import {execFile, spawn} from 'node:child_process'
 import {closeSync, existsSync, openSync} from 'node:fs'
-import {mkdir, open, readFile, rm, rmdir, stat} from 'node:fs/promises'
+import {mkdir, open, readdir, readFile, rm, rmdir, stat} from 'node:fs/promises'
 import {userInfo} from 'node:os'
 import {isAbsolute, join} from 'node:path'
 import {StringDecoder} from 'node:string_decoder'
@@ -216,6 +216,20 @@ export class LocalProvider implements Provider {
    * `force` removes the contents first (checkpoint buckets); otherwise a non-empty bucket is kept
    * (`{deleted: false, reason: 'holds data'}`). A missing bucket is success.
    */
+  /** The most recently modified file under the bucket's directory. */
+  async newestObject(name: string): Promise<{key: string; modified: string} | null> {
+    const dir = bucketDir(this.root, name)
+    if (!(await isDirectory(dir))) return null
+    let newest: {key: string; modified: string} | null = null
+    for (const entry of await readdir(dir, {recursive: true, withFileTypes: true})) {
+      if (!entry.isFile()) continue
+      const path = join(entry.parentPath ?? entry.path, entry.name)
+      const modified = (await stat(path)).mtime.toISOString()
+      if (!newest || modified > newest.modified) newest = {key: path.slice(dir.length + 1), modified}
+    }
+    return newest
+  }
+
   async deleteBucket(record: ResourceRecord, options: {force: boolean}): Promise<{deleted: boolean; reason?: string}> {
     const name = record.name
     const dir = bucketDir(this.root, name)
