@@ -11,6 +11,8 @@ import {fileURLToPath} from 'node:url'
 
 import {stringify as stringifyYaml} from 'yaml'
 
+import {planInOutput, recordPlan} from './plan-golden.js'
+
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 export const BIN = join(REPO, 'bin', 'run.js')
 
@@ -87,6 +89,8 @@ export class Project {
     } finally {
       clearTimeout(timer)
     }
+    const plan = planInOutput(args, result.stdout)
+    if (plan) recordPlan(plan, this.dir)
     if (this.options.noAnsi && this.env(options.env).CI && (ANSI.test(result.stdout) || ANSI.test(result.stderr))) {
       throw new Error(`anycloud ${args.join(' ')} printed an escape code with CI=true:\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr}`)
     }
