@@ -152,6 +152,8 @@ export async function removeDeployment(runner: CommandRunner, paths: MachinePath
     `if [ -S ${q(paths.supervisorSocket)} ]; then ${sctl} update >/dev/null 2>&1 || true; fi`,
     `if command -v docker >/dev/null 2>&1; then docker rm -f ${q(paths.container)} >/dev/null 2>&1 || true; fi`,
     `rm -rf ${q(paths.etc)} ${q(paths.lib)} ${q(paths.log)} ${q(paths.mounts.input)} ${q(paths.mounts.output)} ${q(paths.mounts.checkpoint)}`,
+    // Say so when something stayed (a refused rm, an immutable file): the caller decides what that means.
+    `for d in ${q(paths.etc)} ${q(paths.lib)} ${q(paths.log)}; do if [ -e "$d" ]; then echo "could not remove $d" >&2; exit 1; fi; done`,
     `if [ -z "$(ls -A ${q(roots.etc + '/conf.d')} 2>/dev/null)" ]; then`,
     `  if [ -S ${q(paths.supervisorSocket)} ]; then ${sctl} shutdown >/dev/null 2>&1 || true; fi`,
     `  for i in $(seq 1 50); do [ -S ${q(paths.supervisorSocket)} ] || break; sleep 0.1; done`,

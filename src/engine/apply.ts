@@ -9,6 +9,7 @@ import {kindRank} from './desired.js'
 import type {Reporter} from './events.js'
 import {type GraphNode, walkGraph} from './graph.js'
 import type {Change, Plan} from './plan.js'
+import {livesOnMachine} from './machine-reach.js'
 import {StateWriter} from './state-writer.js'
 
 export interface ApplyOptions {
@@ -148,6 +149,10 @@ export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
     })
   }
 
+  /** Whether this apply deletes (or replaces, deleting the old one) the profile's machine. */
+  const machineGoes = (profile: string) =>
+    plan.changes.some((c) => c.profile === profile && c.kind === 'vm' && (c.action === 'delete' || c.action === 'replace'))
+
   const remove = async (change: Change, ctx: DeploymentContext) => {
     const record = writer.doc.deployments[change.profile]?.resources[change.address]
     if (!record) return
@@ -158,6 +163,18 @@ export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
       const persisted = record.role === 'checkpoint' && (ctx.profile.persistBucket || (!config.profiles[change.profile] && record.attributes.persist === true))
       const outcome = persisted ? {deleted: false, reason: 'persistBucket is on'} : await provider.deleteBucket(record, {force: record.role === 'checkpoint'})
       if (!outcome.deleted) notes.set(change.address, `kept bucket '${record.name}' (${outcome.reason ?? 'not deleted'}); anycloud no longer tracks it`)
+    } else if (livesOnMachine(record.kind) && !provider.keepsMachine && machineGoes(change.profile)) {
+      // The machine is deleted in this apply: what lives on it goes with it. Cleaning up first
+      // (stopping the workload runs its final upload) is best effort: an unreachable, failing or
+      // already-gone machine is a warning and never keeps the VM and its cloud resources alive.
+      try {
+        await provider.delete(record, callContext(change, ctx))
+      } catch (error) {
+        if (options.signal?.aborted) throw error
+        const what = record.kind === 'workload' ? 'stop the workload (and its final output upload)' : 'remove the programs and files anycloud wrote'
+        reporter.emit({type: 'diagnostic', severity: 'warning', profile: change.profile, message: `${change.address}: could not ${what} on the machine, which is deleted anyway: ${(error as Error).message}`})
+        notes.set(change.address, `left to the machine's deletion (the cleanup on it failed: see the warning)`)
+      }
     } else {
       await provider.delete(record, callContext(change, ctx))
     }

@@ -8,6 +8,7 @@ import {addressOf, parseAddress, type ActualResource, type DeploymentContext, ty
 import type {Provider, ProviderCallContext} from '../providers/provider.js'
 import type {ProviderSet} from '../providers/registry.js'
 import type {DeploymentRecord, StateDocument} from '../state/types.js'
+import {isMachineUnreachable, livesOnMachine, recordedAsActual, unknownWarning} from './machine-reach.js'
 import {desiredResources, storageCredentialOf, workloadAttributes} from './desired.js'
 import {spotDecision} from './spot.js'
 import type {Reporter} from './events.js'
@@ -184,6 +185,11 @@ async function refreshAndDiff(options: PlanOptions): Promise<Plan> {
         return await limitOn(r.credential, () => provider.read({address: r.address, kind: r.kind, name: r.name, record: r.record}, callCtx()))
       } catch (error) {
         if (isAnycloudError(error) && error.code === 'cloud.not-found') return null
+        // An unreachable or failing machine never stops a plan (nor the destroy that must delete it).
+        if (livesOnMachine(r.kind) && r.record && isMachineUnreachable(error)) {
+          diagnostics.push({severity: 'warning', profile: profile.name, message: unknownWarning(r.address, error)})
+          return recordedAsActual(r.record)
+        }
         throw error
       }
     }

@@ -30,6 +30,14 @@ export interface Provider {
   readonly kinds: ReadonlySet<ResourceKind>
   /** How many reads the engine may have in flight on this credential at once (default 64). */
   readonly readConcurrency?: number
+  /**
+   * The machine outlives its `vm` record (ssh hosts: deleting `vm` leaves the host). Then removing
+   * the `workload` and `bootstrap` IS the cleanup and must succeed. Otherwise (cloud VMs, local
+   * workspaces) the machine goes with its `vm`: when the same apply deletes or replaces the `vm`,
+   * the engine treats the on-machine deletes as best effort (a failure is a warning, never a
+   * reason to keep the VM and its cloud resources).
+   */
+  readonly keepsMachine?: boolean
 
   /**
    * Provider-specific desired attributes merged over the engine's (pure, no I/O): e.g. the

@@ -144,6 +144,8 @@ export class SshRunner implements CommandRunner {
   #connection: Connection
   #reconnecting: Promise<Connection> | undefined
   #closed = false
+  /** A reconnect that found the host unreachable: later calls in this run fail at once with it. */
+  #gaveUp: Error | undefined
 
   /** @internal Use {@link connectSsh}. */
   constructor(settings: Settings, trust: HostTrust, stats: SshRunnerStats, connection: Connection) {
@@ -242,6 +244,7 @@ export class SshRunner implements CommandRunner {
     if (this.#closed) throw new AnycloudError(`The SSH runner for ${this.description} is closed.`, {code: 'ssh.closed', source: 'internal'})
     if (this.#reconnecting) return this.#reconnecting
     if (!this.#connection.closed) return this.#connection
+    if (this.#gaveUp) throw new SshUnreachableError(`${this.description} stopped answering earlier in this run: ${this.#gaveUp.message}`, this.#gaveUp)
     return this.#reconnect(deadline)
   }
 
@@ -255,6 +258,9 @@ export class SshRunner implements CommandRunner {
         this.stats.reconnects++
         if (this.#closed) await connection.end()
         return connection
+      } catch (error) {
+        if (error instanceof SshUnreachableError) this.#gaveUp = error
+        throw error
       } finally {
         this.#reconnecting = undefined
       }

@@ -19,6 +19,7 @@ import {bootstrapSpec, bucketRequests, bucketWarnings, layoutPaths, machineLayou
 import {AnycloudError, ProviderError, UsageError} from '../../errors/index.js'
 import {addressOf, type ActualResource, type DeploymentContext, type DesiredResource} from '../../model/resources.js'
 import type {CommandRunner} from '../../remote/command-runner.js'
+import {SshUnreachableError} from '../../remote/errors.js'
 import {registerSecret} from '../../util/redact.js'
 import type {Provider, ProviderCallContext, RcloneRequest, ResourceLookup} from '../provider.js'
 import {describeInstance, keyPath, recordRegion, type ComputeContext, type InstanceView} from './compute.js'
@@ -37,6 +38,8 @@ export interface AwsMachineOptions {
 
 export class AwsMachine {
   private readonly runners = new Map<string, Promise<CommandRunner>>()
+  /** Machines found unreachable in this run: reads and cleanups fail at once instead of waiting again. */
+  private readonly unreachable = new Map<string, Error>()
   private readonly statusCache = new Map<string, Promise<MachineStatus>>()
   private readonly vmCache = new Map<string, Promise<InstanceView | undefined>>()
   /** Providers of the storage credentials seen so far (rcloneRemote is pure and needs them at hand). */
@@ -91,6 +94,7 @@ export class AwsMachine {
   forget(ctx: DeploymentContext): void {
     this.statusCache.delete(ctx.deploymentId)
     this.vmCache.delete(ctx.deploymentId)
+    this.unreachable.delete(ctx.deploymentId)
     const runner = this.runners.get(ctx.deploymentId)
     this.runners.delete(ctx.deploymentId)
     runner?.then((r) => r.close()).catch(() => undefined)
@@ -121,6 +125,8 @@ export class AwsMachine {
    */
   connect(call: ProviderCallContext, mode: 'apply' | 'read'): Promise<CommandRunner> {
     const key = call.deployment.deploymentId
+    const gone = this.unreachable.get(key)
+    if (gone && mode === 'read') return Promise.reject(gone)
     let runner = this.runners.get(key)
     if (!runner) {
       runner = (async () => {
@@ -149,13 +155,18 @@ export class AwsMachine {
           // The key anycloud generated and handed to the instance through cloud-init.
           hostKey: {kind: 'pinned', keys: [hostKey]},
           waitTimeoutMs: mode === 'apply' ? this.o.compute.timing.sshWaitMs : this.o.compute.timing.sshReadWaitMs,
+          // A running VM whose SSH drops comes back quickly or not at all (then the cleanup is best effort).
+          reconnectTimeoutMs: this.o.compute.timing.sshReadWaitMs,
           // cloud-init installs the login key after sshd starts.
           retryAuthFailures: true,
           signal: call.signal,
           credential: this.o.credential,
         })
       })()
-      runner.catch(() => this.runners.delete(key))
+      runner.catch((error: unknown) => {
+        this.runners.delete(key)
+        if (error instanceof SshUnreachableError) this.unreachable.set(key, error)
+      })
       this.runners.set(key, runner)
     }
     return runner
@@ -231,7 +242,8 @@ export class AwsMachine {
   async stopWorkload(call: ProviderCallContext): Promise<void> {
     this.statusCache.delete(call.deployment.deploymentId)
     if (!(await this.liveVm(call))) return
-    const runner = await this.connect(call, 'apply')
+    // The VM runs already: waiting as for a booting one (sshWaitMs) would only hold up a destroy.
+    const runner = await this.connect(call, 'read')
     call.progress('stopping the workload (its final upload runs first)')
     await stopWorkload(runner, this.paths(call.deployment))
   }
@@ -240,7 +252,7 @@ export class AwsMachine {
   async removeBootstrap(call: ProviderCallContext): Promise<void> {
     this.statusCache.delete(call.deployment.deploymentId)
     if (!(await this.liveVm(call))) return
-    const runner = await this.connect(call, 'apply')
+    const runner = await this.connect(call, 'read')
     call.progress('removing the programs, container and files anycloud wrote')
     await removeDeployment(runner, this.paths(call.deployment), this.layout().roots)
   }

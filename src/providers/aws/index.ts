@@ -17,7 +17,8 @@
  * - errors (errors.ts): SDK errors → AuthError / CapacityError / ThrottledError / NotFoundError.
  *
  * Knobs (environment): ANYCLOUD_AWS_SSH_USER (the image's login user; default `ubuntu`),
- * ANYCLOUD_AWS_POLL_MS (instance polls), and, shared with the ssh provider,
+ * ANYCLOUD_AWS_POLL_MS (instance polls), ANYCLOUD_AWS_SSH_READ_WAIT_MS (how long a refresh, `logs`
+ * or a cleanup waits for a running VM's SSH; default 30 s), and, shared with the ssh provider,
  * ANYCLOUD_REMOTE_PREFIX and ANYCLOUD_STORAGE_CHECK (see src/providers/ssh).
  */
 import type {NamedCredential} from '../../config/types.js'
@@ -72,7 +73,13 @@ export class AwsProvider implements Provider {
     this.clients = new AwsClients(options.credential, options.env, options.sdk)
     const env = options.env
     const poll = Number(env.ANYCLOUD_AWS_POLL_MS)
-    const timing: AwsTiming = {...DEFAULT_TIMING, ...(Number.isFinite(poll) && poll >= 0 && env.ANYCLOUD_AWS_POLL_MS ? {pollMs: poll} : {}), ...(options.timing ?? {})}
+    const readWait = Number(env.ANYCLOUD_AWS_SSH_READ_WAIT_MS)
+    const timing: AwsTiming = {
+      ...DEFAULT_TIMING,
+      ...(Number.isFinite(poll) && poll >= 0 && env.ANYCLOUD_AWS_POLL_MS ? {pollMs: poll} : {}),
+      ...(Number.isFinite(readWait) && readWait > 0 ? {sshReadWaitMs: readWait} : {}),
+      ...(options.timing ?? {}),
+    }
     this.compute = {clients: this.clients, credential: this.credential.name, timing, sshUser: env.ANYCLOUD_AWS_SSH_USER || DEFAULT_SSH_USER, zones: new Map()}
     this.machine = new AwsMachine({
       compute: this.compute,

@@ -42,11 +42,15 @@ export class SshProvider implements Provider {
   readonly kind = 'ssh' as const
   readonly credential: NamedCredential
   readonly kinds: ReadonlySet<ResourceKind> = new Set<ResourceKind>(['vm', 'bootstrap', 'workload'])
+  /** The host is the user's: deleting `vm` leaves it, so the workload and bootstrap deletes must reach it. */
+  readonly keepsMachine = true
   private readonly spec: SshCredential
   private readonly storageProviders = new Map<string, Provider>()
   private readonly runners = new Map<string, Promise<CommandRunner>>()
   /** Status reads in flight, by deployment. */
   private readonly statusCache = new Map<string, Promise<MachineStatus>>()
+  /** Hosts that did not answer in this run. */
+  private readonly unreachable = new Map<string, Error>()
   /** Host keys seen on first contact in this run (also returned in the vm's outputs for state). */
   private readonly recorded = new Map<string, string>()
   /** The host each deployment uses, chosen at plan time among several `hosts` (with what the plan says about it). */
@@ -180,6 +184,9 @@ export class SshProvider implements Provider {
   private connectHost(h: SshHost, records: Readonly<Record<string, ResourceRecord>>, profile: string, signal?: AbortSignal, waitMs?: number): Promise<CommandRunner> {
     const label = this.hostLabel(h)
     // By user too: two entries for one address may log in (and pin keys) differently.
+    // A host that did not answer earlier in this run fails at once (a refresh already waited for it).
+    const gone = this.unreachable.get(this.address(h))
+    if (gone) return Promise.reject(gone)
     let runner = this.runners.get(this.address(h))
     if (!runner) {
       const vm = records[addressOf(profile, 'vm')]
@@ -192,7 +199,10 @@ export class SshProvider implements Provider {
           waitTimeoutMs: waitMs ?? Number(this.options.env.ANYCLOUD_SSH_WAIT_MS ?? 60_000), signal, credential: this.credential.name,
         }),
       )
-      runner.catch(() => this.runners.delete(this.address(h)))
+      runner.catch((error: unknown) => {
+        this.runners.delete(this.address(h))
+        if ((error as {code?: string})?.code === 'ssh.unreachable') this.unreachable.set(this.address(h), error as Error)
+      })
       this.runners.set(this.address(h), runner)
     }
     return runner
@@ -333,18 +343,37 @@ export class SshProvider implements Provider {
     return this.create(resource, ctx)
   }
 
+  /**
+   * The host stays (it is the user's), so removing the workload and anycloud's files IS the
+   * delete: it must reach the host. When it cannot, the error says so at once (the host already
+   * failed to answer in this run, or within ANYCLOUD_SSH_WAIT_MS) and offers `state rm`.
+   */
   async delete(record: ResourceRecord, ctx: ProviderCallContext): Promise<void> {
     this.statusCache.delete(ctx.deployment.deploymentId)
-    const runner = await this.connect(ctx)
     const paths = this.paths(ctx.deployment.deploymentId)
+    const onHost = async (what: string, fn: (runner: CommandRunner) => Promise<void>) => {
+      try {
+        await fn((await this.connect(ctx))!)
+      } catch (error) {
+        if (!(error instanceof AnycloudError) || !['ssh.unreachable', 'ssh.connection-lost', 'remote.timeout', 'timeout', 'ssh.auth-failed'].includes(error.code)) throw error
+        const p = ctx.deployment.profile.name
+        const forget = `anycloud state rm ${p}.workload && anycloud state rm ${p}.bootstrap && anycloud state rm ${p}.vm`
+        throw new AnycloudError(
+          `cannot ${what} on ${this.address(this.hostFor(ctx.deployment.deploymentId, ctx.records, p))} (credential '${this.credential.name}'): ${error.message}. ` +
+            'The host stays after a destroy, so anycloud must reach it to remove what it put there: bring it back and run the command again, ' +
+            `or, if it is gone for good (or you will clean it by hand), forget the records: ${forget}`,
+          {code: 'ssh.cleanup-unreachable', source: 'cloud', cause: error, suggestions: [`To forget the records: ${forget}`]},
+        )
+      }
+    }
     switch (record.kind) {
       case 'workload':
         ctx.progress('stopping the workload (its final upload runs first)')
-        await stopWorkload(runner!, paths)
+        await onHost('stop the workload', (runner) => stopWorkload(runner, paths))
         return
       case 'bootstrap':
         ctx.progress('removing the programs, container and files anycloud wrote')
-        await removeDeployment(runner!, paths, this.layout().roots)
+        await onHost('remove the programs and files anycloud wrote', (runner) => removeDeployment(runner, paths, this.layout().roots))
         return
       case 'vm':
         // The host stays. What anycloud wrote went with the bootstrap.
