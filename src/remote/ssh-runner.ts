@@ -52,7 +52,8 @@ export interface SshConnectOptions {
   hostKey: HostKeyPolicy
   /**
    * Prefix privileged work (every `run`, `upload`, `readFile`) with `sudo -n`.
-   * Default: `true` unless `user` is `root`.
+   * Default: decided on the host after login by `id -u` (not by the user's name): `sudo -n`
+   * unless the login is uid 0.
    */
   sudo?: boolean
   /**
@@ -128,7 +129,18 @@ export async function connectSsh(options: SshConnectOptions): Promise<SshRunner>
     retries: 0,
   }
   const connection = await establish(settings, trust, stats, settings.waitTimeoutMs, options.signal, 'its wait for SSH')
-  return new SshRunner(settings, trust, stats, connection)
+  const runner = new SshRunner(settings, trust, stats, connection)
+  if (options.sudo === undefined) {
+    // Escalation follows the uid the login really has, not the user's name.
+    const id = await runner.run('id -u', {timeoutMs: 30_000, idempotent: true, signal: options.signal})
+    const uid = id.stdout.trim()
+    if (id.exitCode !== 0 || !/^\d+$/.test(uid)) {
+      await runner.close().catch(() => undefined)
+      throw new SshUnreachableError(`Could not tell which user ${runner.description} logs in as (\`id -u\` exited ${id.exitCode}: ${lastLine(id.stderr) || 'no output'}).`)
+    }
+    runner.escalate(uid !== '0')
+  }
+  return runner
 }
 
 /** A {@link CommandRunner} over one SSH connection. Create it with {@link connectSsh}. */
@@ -136,7 +148,9 @@ export class SshRunner implements CommandRunner {
   /** `user@host:port` */
   readonly description: string
   /** Whether privileged work is prefixed with `sudo -n`. */
-  readonly sudo: boolean
+  get sudo(): boolean {
+    return this.#settings.sudo
+  }
   /** Live counters (the object is updated in place). */
   readonly stats: SshRunnerStats
   readonly #settings: Settings
@@ -153,8 +167,12 @@ export class SshRunner implements CommandRunner {
     this.#trust = trust
     this.stats = stats
     this.#connection = connection
-    this.sudo = settings.sudo
     this.description = `${settings.user}@${formatHostPort(settings.host, settings.port)}`
+  }
+
+  /** @internal Sets escalation once the login's uid is known (see {@link connectSsh}). */
+  escalate(sudo: boolean): void {
+    this.#settings.sudo = sudo
   }
 
   /** The host key this runner verified (`type base64`): what `record-first` recorded, or the pinned key seen. */
@@ -454,7 +472,8 @@ function resolveSettings(options: SshConnectOptions): Settings {
     user: options.user,
     privateKey: options.privateKey,
     passphrase: options.passphrase,
-    sudo: options.sudo ?? options.user !== 'root',
+    // Until `id -u` answers (connectSsh), commands run as the login itself.
+    sudo: options.sudo ?? false,
     waitTimeoutMs: options.waitTimeoutMs ?? 10 * 60_000,
     reconnectTimeoutMs: options.reconnectTimeoutMs ?? 2 * 60_000,
     readyTimeoutMs: options.readyTimeoutMs ?? 20_000,

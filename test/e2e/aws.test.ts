@@ -24,6 +24,7 @@ import {disableSdkAmbientConfig, startFakeAws, type FakeAws} from '../helpers/fa
 import {SshdInstanceBackend} from '../helpers/fake-aws/sshd-backend.js'
 import {startNoticeEndpoint, type NoticeEndpoint} from '../helpers/notice-endpoint.js'
 import {netnsAvailable, stopAllSshd} from '../helpers/sshd/index.js'
+import {ensureSudoUser} from '../helpers/sshd/sudo-user.js'
 import {s3ClientConfig, startS3Emulator, type S3Emulator} from '../helpers/storage/index.js'
 import {Project, until} from './cli.js'
 
@@ -46,6 +47,8 @@ describe('e2e: aws provider against the fake EC2/IAM/STS and the S3 emulator, wi
 
   before(async function () {
     if (process.getuid?.() !== 0 || !(await netnsAvailable()).available) this.skip()
+    // The VMs log in as the image's non-root user with passwordless sudo (the provider's default `ubuntu`).
+    ensureSudoUser('ubuntu')
     disableSdkAmbientConfig()
     s3rig = await startS3Emulator()
     // Spot VMs watch the interruption notice: here, an endpoint of the test (never the metadata address).
@@ -108,7 +111,6 @@ describe('e2e: aws provider against the fake EC2/IAM/STS and the S3 emulator, wi
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       AWS_CONFIG_FILE: '/nonexistent',
       AWS_SHARED_CREDENTIALS_FILE: '/nonexistent',
-      ANYCLOUD_AWS_SSH_USER: 'root',
       ANYCLOUD_AWS_POLL_MS: '100',
       ANYCLOUD_REMOTE_PREFIX: prefix,
       ANYCLOUD_STORAGE_CHECK: '3:1',

@@ -9,6 +9,7 @@ import {writeFileSync} from 'node:fs'
 import {stringify as stringifyYaml} from 'yaml'
 
 import {processArgs, startVm, until, type Vm} from '../bootstrap/helpers.js'
+import {ensureSudoUser} from '../helpers/sshd/sudo-user.js'
 import {finished, Project, type RunOptions, type RunResult} from './cli.js'
 
 export class SshProject extends Project {
@@ -78,12 +79,15 @@ export interface SshProjectOptions {
   project?: string
   /** Another storage credential for the host's buckets (default: `store`, local, root `cloud`). */
   storage?: {name: string; credential: Record<string, unknown>}
+  /** Login user (default root); a non-root one gets passwordless sudo (ensureSudoUser), as on cloud images. */
+  user?: string
 }
 
 /** A VM (unless given) and a project whose `box` ssh credential reaches it, storage on `store` (local, root `cloud`). */
 export async function sshProject(options: SshProjectOptions): Promise<SshProject> {
   const vm = options.vm ?? (await startVm({env: options.vmEnv}))
-  const host: Record<string, unknown> = {host: vm.sshd.host, port: vm.sshd.port, user: 'root', identityFile: './id_ed25519'}
+  const user = options.user && options.user !== 'root' ? ensureSudoUser(options.user) : 'root'
+  const host: Record<string, unknown> = {host: vm.sshd.host, port: vm.sshd.port, user, identityFile: './id_ed25519'}
   if (options.hostKey) host.hostKey = options.hostKey === true ? vm.sshd.hostPublicKey : options.hostKey
   const yaml = stringifyYaml({
     version: 1,

@@ -61,7 +61,8 @@ describe(`ssh provider end to end: the CLI against a host ${PLACEMENT.title}, lo
   const status = async (): Promise<StatusJson> => JSON.parse((await project.expect(['status', '--json'], 0)).stdout) as StatusJson
 
   before(async () => {
-    project = await sshProject({profiles: {job: profile()}, env: {SSH_E2E_TOKEN: CANARY}})
+    // Logged in as a non-root user with passwordless sudo, as on a cloud image.
+    project = await sshProject({profiles: {job: profile()}, env: {SSH_E2E_TOKEN: CANARY}, user: 'ubuntu'})
     seedBucket(project.path('cloud'), 'e2e-input', {'data.txt': 'one two three\n'})
   })
   after(async () => {
@@ -83,7 +84,11 @@ describe(`ssh provider end to end: the CLI against a host ${PLACEMENT.title}, lo
     assert.equal(readFileSync(join(p.mnt, 'output', 'token.sha'), 'utf8').trim(), sha256(CANARY))
     const vm = state().deployments.job.resources['job.vm'] as unknown as {outputs: {hostKey: string; address: string}}
     assert.equal(vm.outputs.hostKey, project.vm.sshd.hostPublicKey.split(' ').slice(0, 2).join(' '), 'recorded on first contact')
-    assert.equal(vm.outputs.address, `root@${project.vm.sshd.host}:${project.vm.sshd.port}`)
+    assert.equal(vm.outputs.address, `ubuntu@${project.vm.sshd.host}:${project.vm.sshd.port}`)
+    // The work ran as root through sudo (escalation decided by `id -u`): its files are root's.
+    const {statSync} = await import('node:fs')
+    assert.equal(statSync(join(p.mnt, 'output', 'report.txt')).uid, 0)
+    assert.equal(statSync(p.etc).uid, 0)
   })
 
   it('a second apply changes nothing and runs no install step; the bootstrap re-run by hand says skipped for every step', async () => {
@@ -136,7 +141,7 @@ describe(`ssh provider end to end: the CLI against a host ${PLACEMENT.title}, lo
     assert.equal(d.workload.phase, 'running')
     assert.match(d.workload.lastSync?.output ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/)
     assert.match(d.workload.lastSync?.checkpoint ?? '', /^\d{4}-\d\d-\d\dT/)
-    assert.equal(d.address, `root@${project.vm.sshd.host}:${project.vm.sshd.port}`)
+    assert.equal(d.address, `ubuntu@${project.vm.sshd.host}:${project.vm.sshd.port}`)
     const boot = d.resources.find((x) => x.address === 'job.bootstrap')!
     assert.equal(boot.exists, true)
     assert.equal((boot.outputs.programs as Record<string, string>).workload, 'RUNNING')

@@ -209,7 +209,10 @@ class RigImpl implements SshdRig {
     const client = generateHostKeyPair('anycloud-test-client')
     this.privateKey = client.privateKey
     this.publicKey = client.publicKey
-    await writeFile(join(this.dir, 'authorized_keys'), `${client.publicKey}\n`, {mode: 0o600})
+    // sshd reads the authorized keys as the user logging in: a non-root login (a cloud image's
+    // `ubuntu`) must be able to reach this public file; the private files here stay 0600.
+    await chmod(this.dir, 0o711)
+    await writeFile(join(this.dir, 'authorized_keys'), `${client.publicKey}\n`, {mode: 0o644})
     await this.#writeHostKey(this.options.hostKey ?? generateHostKeyPair('anycloud-test-host'))
     await mkdir('/run/sshd', {recursive: true, mode: 0o755})
     await this.#prepareOverlays()
