@@ -446,7 +446,7 @@ export async function readVm(ctx: ComputeContext, lookup: ResourceLookup, c: Pro
   if (!view) {
     if (recorded && recorded.status === 'created' && zone) {
       const why = await preemptionOf(ctx, zone, name, typeof recorded.outputs?.instanceId === 'string' ? recorded.outputs.instanceId : recorded.id)
-      if (why) return {id: recorded.id, attributes: recorded.attributes, outputs: recorded.outputs, note: why}
+      if (why) return {id: recorded.id, attributes: recorded.attributes, outputs: recorded.outputs, note: why, preempted: true}
     }
     return null
   }

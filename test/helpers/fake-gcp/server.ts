@@ -317,6 +317,9 @@ export class FakeGcp {
     const query = Object.fromEntries(url.searchParams.entries())
     const chunks: Buffer[] = []
     for await (const c of req) chunks.push(c as Buffer)
+    const method = req.method ?? 'GET'
+    const path = url.pathname
+    if (this.options.storage && !path.startsWith('/compute/') && !path.startsWith('/v1/') && !path.startsWith('/__fake/')) return this.proxy(req, res, Buffer.concat(chunks), method, path, query)
     const raw = Buffer.concat(chunks).toString('utf8')
     let body: Record<string, unknown> = {}
     if (raw) {
@@ -326,10 +329,7 @@ export class FakeGcp {
         return this.send(res, 400, {error: {code: 400, message: 'Invalid JSON payload received.', errors: [{reason: 'parseError', domain: 'global', message: 'parse error'}]}})
       }
     }
-    const method = req.method ?? 'GET'
-    const path = url.pathname
     if (path.startsWith('/__fake/')) return this.admin(method, path, body, res)
-    if (this.options.storage && !path.startsWith('/compute/') && !path.startsWith('/v1/')) return this.proxy(req, res, Buffer.concat(chunks), method, path, query)
     const entry: FakeGcpRequest = {method, path, query, status: 0, auth: 'none', ...(raw ? {body} : {})}
     this.requests.push(entry)
     const iam = path.startsWith('/v1/')
@@ -377,7 +377,8 @@ export class FakeGcp {
     const entry: FakeGcpRequest = {method, path, query, status: 0, auth: who.kind, ...(who.principal ? {principal: who.principal} : {})}
     this.requests.push(entry)
     const target = new URL(req.url ?? '/', this.options.storage)
-    const headers = {...req.headers, host: target.host, 'content-length': String(raw.length)}
+    // The Host header is kept: the GCS fake builds selfLink/mediaLink from it, so downloads come back here.
+    const headers = {...req.headers, 'content-length': String(raw.length)}
     delete headers['transfer-encoding']
     const up = http.request(target, {method, headers}, (r) => {
       entry.status = r.statusCode ?? 0

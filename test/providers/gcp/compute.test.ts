@@ -260,6 +260,7 @@ describe('gcp provider: compute, identity and credentials against the fake GCE/I
       const rec = recordOf('train.vm', 'vm', dep.deploymentId, a)
       const read = await provider.read({address: 'train.vm', kind: 'vm', name: dep.deploymentId, record: rec}, callOf(dep, {...records, 'train.vm': rec}))
       assert.equal(read?.note, 'compute.instances.preempted: Instance was preempted.')
+      assert.equal(read?.preempted, true)
       const wl = await provider.read({address: 'train.workload', kind: 'workload', name: dep.deploymentId, record: recordOf('train.workload', 'workload', dep.deploymentId, {id: 'w', attributes: {}})}, callOf(dep, {...records, 'train.vm': rec}))
       assert.equal(wl?.phase, 'lost')
       await provider.delete(rec, callOf(dep, records))
