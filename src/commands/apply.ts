@@ -5,6 +5,7 @@ import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base-command.js'
 import {budgetFlags} from '../cli/budget-flags.js'
 import {lockFlags, lockOptions} from '../cli/lock-flags.js'
+import {appendStepSummary} from '../cli/step-summary.js'
 import {ExitCode} from '../errors/exit-codes.js'
 import {chooseReporter, confirmOrRefuse, interruptController, isInteractive} from '../cli/interaction.js'
 import {formatDiagnostic} from '../config/diagnostics.js'
@@ -13,6 +14,7 @@ import {outcomeOf, planAndApply} from '../engine/run.js'
 import {openSession} from '../engine/session.js'
 import {UsageError} from '../errors/index.js'
 import {useColor} from '../render/actions.js'
+import {renderPlanMarkdown} from '../render/markdown.js'
 import {renderPlanText, visibleChanges} from '../render/plan-text.js'
 
 export default class Apply extends BaseCommand<typeof Apply> {
@@ -73,6 +75,9 @@ Without PLANFILE a fresh plan is made and shown first. A saved plan is applied e
         waited = await waitForWorkloads({session, reporter, signal: interrupt.signal})
       }
       const summary = `Apply ${outcome.failed.length > 0 ? 'failed' : outcome.interrupted ? 'interrupted' : 'complete'}: ${outcome.done.length} done, ${outcome.failed.length} failed, ${outcome.skipped.length} skipped.`
+      // After apply the new deployments' ids are known: the summary shows them.
+      const applied = {...plan, profiles: Object.fromEntries(Object.entries(plan.profiles).map(([name, p]) => [name, {...p, newDeployment: false}]))}
+      appendStepSummary(renderPlanMarkdown(applied, {project: session.config.project, title: 'apply', footer: `**${summary}**`}))
       if (flags.json) this.writeJson({plan, outcome: {done: outcome.done, failed: outcome.failed.map((f) => ({address: f.address, message: f.message})), skipped: outcome.skipped, interrupted: outcome.interrupted}, ...(waited ? {workloads: waited} : {})})
       else {
         for (const f of outcome.failed) this.say(`Error: ${f.address}: ${f.message}`)

@@ -3,6 +3,7 @@ import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base-command.js'
 import {budgetFlags} from '../cli/budget-flags.js'
 import {lockFlags} from '../cli/lock-flags.js'
+import {appendStepSummary} from '../cli/step-summary.js'
 import {ExitCode} from '../errors/exit-codes.js'
 import {formatDiagnostic} from '../config/diagnostics.js'
 import {hasChanges} from '../engine/plan.js'
@@ -34,6 +35,7 @@ export default class Plan extends BaseCommand<typeof Plan> {
     const {flags, argv} = await this.parse(Plan)
     const session = await openSession({file: flags.file, profiles: argv as string[]})
     let plan
+    const project = session.config.project
     try {
       for (const w of session.warnings) this.say(formatDiagnostic(w))
       const reporter = new PlainReporter()
@@ -46,8 +48,9 @@ export default class Plan extends BaseCommand<typeof Plan> {
       await session.release()
     }
     if (flags.out) savePlan(flags.out, plan)
+    appendStepSummary(renderPlanMarkdown(plan, {project}))
     if (flags.json) this.writeJson(plan)
-    else if (flags.markdown) process.stdout.write(renderPlanMarkdown(plan))
+    else if (flags.markdown) process.stdout.write(renderPlanMarkdown(plan, {project}))
     else process.stderr.write('\n' + renderPlanText(plan, {color: useColor()}))
     if (flags.out && !flags.json) this.say(`\nSaved the plan to ${flags.out}. Apply exactly this plan with: anycloud apply ${flags.out}`)
     if (flags['detailed-exitcode'] && hasChanges(plan)) this.exit(ExitCode.ChangesPending)

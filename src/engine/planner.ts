@@ -285,7 +285,7 @@ async function refreshAndDiff(options: PlanOptions): Promise<Plan> {
       if (vm && vm.action !== 'no-op') vm.reason = `${vm.reason}; ${spot.fired}`
       diagnostics.push({severity: 'warning', profile: profile.name, message: spot.fired})
     }
-    profiles[profile.name] = {deploymentId, placement, phase, ...(spot.changed && spot.record ? {spot: spot.record} : {})}
+    profiles[profile.name] = {deploymentId, ...(record ? {} : {newDeployment: true}), placement, phase, ...(spot.changed && spot.record ? {spot: spot.record} : {})}
     changes.push(...deployment)
   }
 

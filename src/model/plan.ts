@@ -36,6 +36,8 @@ export interface PlanDiagnostic {
 
 export interface ProfilePlan {
   deploymentId: string
+  /** Never applied: `deploymentId` is the one this plan's apply will assign (shown as `(known after apply)`). */
+  newDeployment?: boolean
   placement: Placement
   /** `run`: the job should be running; `done`: it finished and only what is kept remains. */
   phase: 'run' | 'done'

@@ -1,5 +1,6 @@
 import type {Change, Plan, PlanSummary} from '../model/plan.js'
 import {ACTION_STYLE, paint} from './actions.js'
+import {maskNewDeploymentIds} from './known-after-apply.js'
 
 /** The one grammar of the summary line (SPEC §4), destroy plans included. */
 export function summaryLine(summary: PlanSummary): string {
@@ -13,7 +14,7 @@ function value(v: unknown): string {
   return v === undefined ? '(none)' : JSON.stringify(v).replace(/"\(sensitive\):[0-9a-f]+"/g, '(sensitive)')
 }
 
-function attributeLines(change: Change): string[] {
+export function attributeLines(change: Change): string[] {
   const before = change.before ?? {}
   const after = change.after ?? {}
   if (change.action === 'create') {
@@ -57,5 +58,5 @@ export function renderPlanText(plan: Plan, options: {color?: boolean} = {}): str
   for (const d of plan.diagnostics) lines.push(`${d.severity}: ${d.profile ? d.profile + ': ' : ''}${d.message}`)
   if (plan.diagnostics.length > 0) lines.push('')
   lines.push(paint(summaryLine(plan.summary), 'bold', color))
-  return lines.join('\n') + '\n'
+  return maskNewDeploymentIds(plan, lines.join('\n') + '\n')
 }

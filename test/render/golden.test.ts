@@ -40,7 +40,7 @@ function destroyPlan(): Plan {
 describe('render: golden files', () => {
   it('the human plan', () => golden('plan.txt', renderPlanText(fixedPlan())))
   it('the human plan with colour (a terminal)', () => golden('plan-color.txt', renderPlanText(fixedPlan(), {color: true})))
-  it('the markdown plan', () => golden('plan.md', renderPlanMarkdown(fixedPlan())))
+  it('the markdown plan', () => golden('plan.md', renderPlanMarkdown(fixedPlan(), {project: 'acme'})))
   it('a plan with no changes', () => golden('no-changes.txt', renderPlanText(noChanges())))
   it('a destroy plan', () => golden('destroy.txt', renderPlanText(destroyPlan())))
   it('the golden files themselves hold what the contract says', () => {
@@ -52,6 +52,6 @@ describe('render: golden files', () => {
     assert.match(readFileSync(join(GOLDEN, 'plan-color.txt'), 'utf8'), /\u001B\[32m  \+ train\.bucket\.output\u001B\[0m/)
     assert.equal(readFileSync(join(GOLDEN, 'no-changes.txt'), 'utf8'), 'No changes.\n')
     assert.equal(readFileSync(join(GOLDEN, 'destroy.txt'), 'utf8').trimEnd().split('\n').at(-1), 'Plan: 0 to create, 0 to update, 0 to replace, 10 to delete.')
-    assert.equal(readFileSync(join(GOLDEN, 'plan.md'), 'utf8').split('\n')[0], 'Plan: 2 to create, 1 to update, 3 to replace, 2 to delete.')
+    assert.deepEqual(readFileSync(join(GOLDEN, 'plan.md'), 'utf8').split('\n').slice(0, 3), ['### anycloud plan: acme', '', '**Plan: 2 to create, 1 to update, 3 to replace, 2 to delete.**'])
   })
 })

@@ -101,28 +101,43 @@ function hugePlan(profiles = 400): Plan {
 }
 
 describe('render: markdown for pull-request comments', () => {
-  it('starts with the summary line and holds the plan in a collapsible section', () => {
-    const md = renderPlanMarkdown(fixedPlan())
-    assert.equal(md.split('\n')[0], 'Plan: 2 to create, 1 to update, 3 to replace, 2 to delete.')
-    assert.match(md, /<details><summary>[^<]+<\/summary>\n\n```diff\n[\s\S]*\n```\n\n<\/details>\n$/)
-    assert.ok(md.includes(renderPlanText(fixedPlan())), 'the full plan when it fits')
+  it('a heading with the project, the summary line, then the changes in a diff block GitHub colours (+ green, - red, ! changed)', () => {
+    const md = renderPlanMarkdown(fixedPlan(), {project: 'acme'})
+    const lines = md.split('\n')
+    assert.equal(lines[0], '### anycloud plan: acme')
+    assert.equal(lines[2], '**Plan: 2 to create, 1 to update, 3 to replace, 2 to delete.**')
+    assert.doesNotMatch(md, /<details>/, 'not collapsed at 8 changes')
+    const block = md.slice(md.indexOf('```diff\n') + 8, md.lastIndexOf('```'))
+    assert.ok(block.split('\n').includes('+ train.bucket.output'), 'a create starts with + in column 0')
+    assert.ok(block.split('\n').includes('- eval.vm'), 'a delete starts with -')
+    assert.ok(block.split('\n').includes('! ~ train.identity'), 'an update is a changed (!) line showing ~')
+    assert.ok(block.split('\n').includes('! -/+ train.vm'), 'a replace is a changed (!) line, not a red one')
+    assert.ok(block.split('\n').includes('+     region = "us-east-1"') || block.split('\n').some((l) => /^\+ {5}region = /.test(l)), 'attributes carry their change\'s marker')
+    for (const line of block.split('\n').filter((l) => l !== '')) assert.match(line, /^[-+!#]/, `every line is marked or a comment: ${line}`)
     assert.doesNotMatch(md, /\u001B/)
+    assert.doesNotMatch(md, /eval\.workload/, 'no-ops are not listed')
+  })
+
+  it('past 20 changes the diff is collapsed in a details section', () => {
+    const plan = hugePlan(6)
+    const md = renderPlanMarkdown(plan, {project: 'acme'})
+    assert.match(md, /<details><summary>Show all 24 changes<\/summary>\n\n```diff\n[\s\S]*\n```\n\n<\/details>\n$/)
+    assert.doesNotMatch(renderPlanMarkdown(hugePlan(5)), /<details>/, '20 changes stay open')
   })
 
   it('a huge plan is cut to at most 65,000 characters, on a line boundary, with a note', () => {
     const plan = hugePlan(400)
     const full = renderPlanText(plan)
     assert.ok(full.length > 2 * MARKDOWN_LIMIT, `the test plan is big enough (${full.length})`)
-    const md = renderPlanMarkdown(plan)
+    const md = renderPlanMarkdown(plan, {project: 'acme'})
     assert.ok(md.length <= 65_000, `${md.length} characters`)
     assert.ok(md.length > 60_000, 'the budget is used, not wasted')
-    assert.equal(md.split('\n')[0], 'Plan: 1600 to create, 0 to update, 0 to replace, 0 to delete.')
-    assert.match(md, /plan cut to fit a pull-request comment/)
+    assert.equal(md.split('\n')[2], '**Plan: 1600 to create, 0 to update, 0 to replace, 0 to delete.**')
+    assert.match(md, /cut here to fit a pull-request comment/)
     assert.match(md, /```\n\n<\/details>\n$/, 'the code block and the section are closed')
-    // Every kept line is a whole line of the full plan.
-    const body = md.slice(md.indexOf('```diff\n') + 8, md.indexOf('\n… (plan cut'))
-    assert.ok(full.startsWith(body), 'cut on a line boundary')
-    assert.equal(body.at(-1), '\n')
+    const body = md.slice(md.indexOf('```diff\n') + 8, md.indexOf('# … cut here'))
+    assert.equal(body.at(-1), '\n', 'cut on a line boundary')
+    assert.ok(renderPlanMarkdown(plan, {limit: 10_000_000}).includes(body), 'the kept lines are the start of the whole diff')
   })
 
   it('a smaller limit is honoured too, and a code fence in a reason cannot break out of the block', () => {
@@ -131,5 +146,23 @@ describe('render: markdown for pull-request comments', () => {
     const md = renderPlanMarkdown(plan, {limit: 900})
     assert.ok(md.length <= 900, String(md.length))
     assert.equal(md.match(/```/g)!.length, 2)
+  })
+
+  it('a never-applied profile shows its deployment id as (known after apply) in text and markdown; JSON keeps the id', () => {
+    const plan = fixedPlan()
+    const serve = plan.profiles.serve!
+    serve.newDeployment = true
+    const id = serve.deploymentId
+    for (const out of [renderPlanText(plan), renderPlanMarkdown(plan, {project: 'acme'})]) {
+      assert.ok(!out.includes(id), 'the minted id is not shown')
+      assert.match(out, /serve.*deployment `?\(known after apply\)`?/)
+    }
+    assert.ok(renderPlanText(plan).includes(plan.profiles.train!.deploymentId), 'an applied deployment keeps its id')
+    assert.ok(JSON.stringify(plan).includes(id))
+    // Two plans minting different ids render the same.
+    const other = structuredClone(plan)
+    other.profiles.serve!.deploymentId = 'acme-serve-zzzzzz'
+    other.changes = other.changes.map((c) => (c.profile === 'serve' ? {...c, name: c.name.replace(id, 'acme-serve-zzzzzz')} : c))
+    assert.equal(renderPlanMarkdown(other, {project: 'acme'}), renderPlanMarkdown(plan, {project: 'acme'}))
   })
 })
