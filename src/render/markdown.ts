@@ -1,5 +1,5 @@
 import type {Change, Plan} from '../model/plan.js'
-import {maskNewDeploymentIds} from './known-after-apply.js'
+import {displayPlan, maskNewDeploymentIds} from './known-after-apply.js'
 import {attributeLines, summaryLine, visibleChanges} from './plan-text.js'
 
 /** GitHub refuses PR comments over 65,536 characters; stay under with room for the wrapper. */
@@ -39,7 +39,8 @@ export interface MarkdownOptions {
  * the changes as a ```diff block that GitHub colours, collapsed past 20 changes, cut to fit 65,000
  * characters with a note. Deterministic; never-applied deployment ids read `(known after apply)`.
  */
-export function renderPlanMarkdown(plan: Plan, options: MarkdownOptions = {}): string {
+export function renderPlanMarkdown(original: Plan, options: MarkdownOptions = {}): string {
+  const plan = displayPlan(original)
   const limit = options.limit ?? MARKDOWN_LIMIT
   const verb = options.title ?? (plan.destroy ? 'destroy plan' : 'plan')
   const changes = visibleChanges(plan)

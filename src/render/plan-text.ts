@@ -1,6 +1,6 @@
 import type {Change, Plan, PlanSummary} from '../model/plan.js'
 import {ACTION_STYLE, paint} from './actions.js'
-import {maskNewDeploymentIds} from './known-after-apply.js'
+import {displayPlan, maskNewDeploymentIds} from './known-after-apply.js'
 
 /** The one grammar of the summary line (SPEC §4), destroy plans included. */
 export function summaryLine(summary: PlanSummary): string {
@@ -33,7 +33,8 @@ export function visibleChanges(plan: Plan): Change[] {
 }
 
 /** The Terraform-style human plan. Deterministic: golden files pin it. */
-export function renderPlanText(plan: Plan, options: {color?: boolean} = {}): string {
+export function renderPlanText(original: Plan, options: {color?: boolean} = {}): string {
+  const plan = displayPlan(original)
   const color = options.color ?? false
   const lines: string[] = []
   const changes = visibleChanges(plan)
