@@ -440,7 +440,8 @@ export class AzureProvider implements Provider {
     if (this.arm) {
       if (request.instanceIdentity) {
         const account = storageAccountName(this.continentFor(request.bucket), this.arm.clients.subscriptionId)
-        return {type: 'azureblob', options: {account, use_msi: 'true'}, path: request.bucket, secretOptions: ['msi_client_id'], secretsFingerprint: ''}
+        // A container-scoped role cannot create or list containers: no_check_container (rclone ≥ 1.61).
+        return {type: 'azureblob', options: {account, use_msi: 'true', no_check_container: 'true'}, path: request.bucket, secretOptions: ['msi_client_id'], secretsFingerprint: '', rcloneMinVersion: '1.61.0'}
       }
       return {type: 'azureblob', options: {}, path: request.bucket, secretOptions: ['sas_url'], secretsFingerprint: ''}
     }
