@@ -10,7 +10,7 @@ import type {ProviderSet} from '../providers/registry.js'
 import type {DeploymentRecord, StateDocument} from '../state/types.js'
 import {isMachineUnreachable, livesOnMachine, recordedAsActual, unknownWarning} from './machine-reach.js'
 import {desiredResources, storageCredentialOf, workloadAttributes} from './desired.js'
-import {spotDecision} from './spot.js'
+import {credentialsRenewal, spotDecision} from './spot.js'
 import type {Reporter} from './events.js'
 import {createLimiter, memoize} from './limit.js'
 import {type Change, diffDeployment, type Plan, type PlanDiagnostic, type ProfilePlan, sortChanges, summarize} from './plan.js'
@@ -280,6 +280,13 @@ async function refreshAndDiff(options: PlanOptions): Promise<Plan> {
       return 'no longer part of the profile'
     }
     const deployment = diffDeployment({desired, records, actual, replace, phase, deleteReason, workloadMemory: memory})
+    // Minted storage credentials close to expiry: the bootstrap is updated (re-minted, env file rewritten).
+    const boot = deployment.find((c) => c.address === addressOf(profile.name, 'bootstrap'))
+    const renew = boot?.action === 'no-op' ? credentialsRenewal(records[boot.address]?.outputs, options.now ?? new Date()) : undefined
+    if (boot && renew) {
+      boot.action = 'update'
+      boot.reason = renew
+    }
     if (spot.fired) {
       const vm = deployment.find((c) => c.address === addressOf(profile.name, 'vm'))
       if (vm && vm.action !== 'no-op') vm.reason = `${vm.reason}; ${spot.fired}`

@@ -46,3 +46,24 @@ export function spotDecision(profile: ResolvedProfile, recorded: SpotRecord | un
   }
   return {record, changed, onDemand: false}
 }
+
+/** Renew minted storage credentials when this much of their life is left (at most 6 h before expiry). */
+const RENEW_FRACTION = 0.25
+const RENEW_MAX_MS = 6 * 3600 * 1000
+
+/**
+ * Whether the short-lived storage credentials a bootstrap wrote (STS: 36 h at most) are due to be
+ * re-minted: the reason for the plan's bootstrap update, or undefined. The update rewrites the
+ * machine's 0600 rclone env file only; the workload keeps running.
+ */
+export function credentialsRenewal(outputs: Record<string, unknown> | undefined, now: Date): string | undefined {
+  const expiresAt = typeof outputs?.credentialsExpireAt === 'string' ? Date.parse(outputs.credentialsExpireAt) : Number.NaN
+  if (!Number.isFinite(expiresAt)) return undefined
+  const lifetimeMs = typeof outputs?.credentialsLifetimeSeconds === 'number' ? outputs.credentialsLifetimeSeconds * 1000 : RENEW_MAX_MS * 4
+  const margin = Math.min(RENEW_MAX_MS, lifetimeMs * RENEW_FRACTION)
+  if (now.getTime() < expiresAt - margin) return undefined
+  const left = Math.round((expiresAt - now.getTime()) / 60_000)
+  return left > 0
+    ? `storage credentials expire in ${left} min (${new Date(expiresAt).toISOString()}): re-minted and written to the machine; the workload keeps running`
+    : `storage credentials expired at ${new Date(expiresAt).toISOString()}: re-minted and written to the machine; the workload keeps running`
+}

@@ -75,6 +75,12 @@ export interface Provider {
   rcloneRemote?(request: RcloneRequest): RcloneRemoteSpec
   /** The secret options of that remote, fetched or minted at apply time; never stored or printed. */
   rcloneSecrets?(request: RcloneRequest): Promise<Record<string, string>>
+  /**
+   * When the secrets last handed out for `bucket` by {@link rcloneSecrets} expire (minted, short-lived
+   * ones: STS), and for how long they were minted; undefined for secrets that do not expire.
+   * The bootstrap records it; `watch` re-mints before it.
+   */
+  rcloneSecretsExpiry?(bucket: string): {expiresAt: string; durationSeconds: number} | undefined
 
   /** Things the plan should say about a deployment (e.g. long-lived keys written to a host). Pure. */
   warnings?(ctx: DeploymentContext): string[]

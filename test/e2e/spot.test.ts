@@ -13,7 +13,8 @@
  * `apply --replace job.workload` resumes from the kept bucket on a fresh VM → destroy leaves nothing.
  */
 import assert from 'node:assert/strict'
-import {mkdtempSync, rmSync} from 'node:fs'
+import {execFileSync} from 'node:child_process'
+import {mkdtempSync, readFileSync, rmSync, statSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
@@ -62,6 +63,14 @@ describe('e2e: spot that runs unattended (aws fake, sshd VMs, notice endpoint)',
     const backend = new SshdInstanceBackend({netns: true, forwardPorts: [Number(new URL(s3rig.endpoint).port), notice.port], sshd: {privateDirs: [prefix]}})
     fake = await startFakeAws({backend, users: [{...KEYS, userName: 'e2e'}]})
     s3 = new S3Client(s3ClientConfig(s3rig))
+    // S3 accepts session credentials its account's STS issued: every key the fake STS mints is
+    // accepted by the emulator (which, as for its own key, does not verify SigV4).
+    const sessions = fake.state.sessions
+    const push = sessions.push.bind(sessions)
+    sessions.push = (...items) => {
+      for (const i of items) s3rig!.acceptAccessKey(i.accessKeyId, fake!.state.credentials.get(i.accessKeyId)?.secretAccessKey ?? '')
+      return push(...items)
+    }
   })
 
   after(async () => {
@@ -174,5 +183,80 @@ describe('e2e: spot that runs unattended (aws fake, sshd VMs, notice endpoint)',
       if (keys.length > 0) await s3!.send(new DeleteObjectsCommand({Bucket: b, Delete: {Objects: keys.map((Key) => ({Key}))}}))
       await s3!.send(new DeleteBucketCommand({Bucket: b})).catch(() => undefined)
     }
+  })
+
+  it('storage credentials minted by STS (fake clock: 1 h of their 36 h left) are re-minted by watch and the VM\'s rclone env file rewritten (0600), the workload keeping its pid', async () => {
+    const url = fake!.url
+    const endpoints = {s3: s3rig!.endpoint, ec2: url, iam: url, sts: url}
+    project = new Project(
+      stringify({
+        version: 1,
+        project: 'stse2e',
+        credentials: {
+          'aws-fake': {provider: 'aws', region: 'us-east-1', accessKeyId: '${env:E2E_AWS_KEY_ID}', secretAccessKey: '${env:E2E_AWS_SECRET}', endpoints},
+          // Another account's storage: the VM's role does not reach it, so scoped STS credentials are minted.
+          'aws-store': {provider: 'aws', region: 'us-east-1', accessKeyId: '${env:E2E_AWS_KEY_ID}', secretAccessKey: '${env:E2E_AWS_SECRET}', endpoints},
+        },
+        profiles: {
+          job: {
+            credentials: 'aws-fake', vmType: 't3.micro', runtime: 'process', outputBucket: 'sts-e2e-output', outputStorageCredentials: 'aws-store', syncIntervalSeconds: 1,
+            command: ['sh', '-c', 'echo hello > "$ANYCLOUD_OUTPUT/hello.txt"; exec sleep 4242'],
+          },
+        },
+      }),
+    )
+    const env = {
+      E2E_AWS_KEY_ID: KEYS.accessKeyId, E2E_AWS_SECRET: KEYS.secretAccessKey,
+      AWS_EC2_METADATA_DISABLED: 'true', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', AWS_CONFIG_FILE: '/nonexistent', AWS_SHARED_CREDENTIALS_FILE: '/nonexistent',
+      ANYCLOUD_AWS_SSH_USER: 'root', ANYCLOUD_AWS_POLL_MS: '100', ANYCLOUD_REMOTE_PREFIX: prefix, ANYCLOUD_STORAGE_CHECK: '3:1', ANYCLOUD_NOTICE_BASE: notice!.base,
+    }
+    const run = (args: string[], code: number) => project!.expect(args, code, {env, timeoutMs: 300_000})
+    const mints = () => fake!.state.sessions.filter((x) => x.action === 'GetFederationToken')
+
+    // STS's clock is 35 h behind: what it mints for 36 h expires an hour from now.
+    fake!.clock.advance(-35 * 3600 * 1000)
+    await run(['apply', '-y'], 0)
+    assert.equal(mints().length, 1)
+    const firstExpiry = mints()[0].expiration
+    assert.ok(firstExpiry.getTime() - Date.now() < 2 * 3600 * 1000)
+    await until('hello.txt uploaded with the minted credentials', async () => (await objects('sts-e2e-output')).includes('hello.txt'), 60_000, 200)
+
+    // The workload, and the rclone env file as the VM sees it (its private overlay, through /proc/PID/root).
+    const pidOf = () => Number(execFileSync('pgrep', ['-f', '^sleep 4242$'], {encoding: 'utf8'}).trim().split('\n')[0])
+    const pid = pidOf()
+    assert.ok(pid > 1)
+    const id = project.state()!.deployments.job.id
+    const envFile = `/proc/${pid}/root${prefix}/etc/anycloud/${id}/rclone.env`
+    const tokenIn = (text: string) => /^RCLONE_CONFIG_ACOUTPUT_SESSION_TOKEN=(.*)$/m.exec(text)?.[1]
+    const before = readFileSync(envFile, 'utf8')
+    assert.ok(tokenIn(before))
+    assert.equal(statSync(envFile).mode & 0o777, 0o600)
+
+    // STS back on time; the plan says the credentials are due; watch re-mints them.
+    fake!.clock.reset()
+    const plan = JSON.parse((await run(['plan', '--json'], 0)).stdout) as {changes: Array<{address: string; action: string; reason: string}>}
+    const boot = plan.changes.find((c) => c.address === 'job.bootstrap')!
+    assert.equal(boot.action, 'update')
+    assert.match(boot.reason, /^storage credentials expire in \d+ min \(.*\): re-minted and written to the machine; the workload keeps running$/)
+    assert.deepEqual(plan.changes.filter((c) => c.action !== 'no-op' && c.action !== 'read').map((c) => c.address), ['job.bootstrap'], 'nothing else changes')
+
+    const watched = await run(['watch', '--once', '--json'], 0)
+    const decisions = watched.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Decision)
+    assert.deepEqual(decisions.map((d) => [d.address, d.action, d.outcome]), [['job.bootstrap', 'update', 'done']])
+    assert.ok(Date.now() < firstExpiry.getTime(), 'renewed before the old credentials expired')
+    assert.equal(mints().length, 2)
+    assert.ok(mints()[1].expiration.getTime() - Date.now() > 35 * 3600 * 1000, 'the new ones last 36 h')
+
+    const after = readFileSync(envFile, 'utf8')
+    assert.notEqual(tokenIn(after), tokenIn(before), 'the file carries the new session token')
+    assert.equal(statSync(envFile).mode & 0o777, 0o600)
+    assert.equal(pidOf(), pid, 'the workload kept running: same pid')
+    assert.match((await run(['plan', '--detailed-exitcode'], 0)).stderr, /No changes\./)
+
+    await run(['destroy', '-y'], 0)
+    assert.deepEqual(liveInstances(), [])
+    const keys = await objects('sts-e2e-output')
+    if (keys.length > 0) await s3!.send(new DeleteObjectsCommand({Bucket: 'sts-e2e-output', Delete: {Objects: keys.map((Key) => ({Key}))}}))
+    await s3!.send(new DeleteBucketCommand({Bucket: 'sts-e2e-output'})).catch(() => undefined)
   })
 })

@@ -217,6 +217,9 @@ export class AwsMachine {
       for (const v of Object.values(values)) registerSecret(v)
       secrets[REMOTE_NAMES[role]] = values
     }
+    // The earliest expiry of minted credentials: `watch` re-mints before it (the plan shows an update).
+    const expiries = this.bucketRequests(call.deployment).map(({credential, request}) => this.storage.get(credential)?.rcloneSecretsExpiry?.(request.bucket)).filter((e): e is {expiresAt: string; durationSeconds: number} => Boolean(e))
+    const soonest = expiries.sort((a, b) => a.expiresAt.localeCompare(b.expiresAt))[0]
     const rendered = this.render(call.deployment, secrets)
     if (typeof resource.attributes.hash === 'string' && resource.attributes.hash !== rendered.hash) {
       throw new AnycloudError(
@@ -226,7 +229,10 @@ export class AwsMachine {
     }
     const runner = await this.connect(call, 'apply')
     const run = await runBootstrap(runner, rendered, call.progress, call.signal)
-    return {id: call.deployment.deploymentId, attributes: {hash: rendered.hash}, outputs: {steps: run.steps.filter((s) => s.outcome !== 'skipped').map((s) => s.step)}}
+    return {
+      id: call.deployment.deploymentId, attributes: {hash: rendered.hash},
+      outputs: {steps: run.steps.filter((s) => s.outcome !== 'skipped').map((s) => s.step), ...(soonest ? {credentialsExpireAt: soonest.expiresAt, credentialsLifetimeSeconds: soonest.durationSeconds} : {})},
+    }
   }
 
   async startWorkload(resource: DesiredResource, call: ProviderCallContext): Promise<ActualResource> {

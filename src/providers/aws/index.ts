@@ -260,8 +260,18 @@ export class AwsProvider implements Provider {
     return rclone.rcloneRemote(this.rcloneContext(), request)
   }
 
+  /** Expiry of the credentials last minted per bucket in this run (see Provider.rcloneSecretsExpiry). */
+  private readonly minted = new Map<string, {expiresAt: string; durationSeconds: number}>()
+
   async rcloneSecrets(request: RcloneRequest): Promise<Record<string, string>> {
-    return rclone.rcloneSecrets(this.rcloneContext(), request)
+    const r = await rclone.rcloneSecretsWithExpiry(this.rcloneContext(), request)
+    if (r.expiresAt && r.durationSeconds) this.minted.set(request.bucket, {expiresAt: r.expiresAt, durationSeconds: r.durationSeconds})
+    else this.minted.delete(request.bucket)
+    return r.values
+  }
+
+  rcloneSecretsExpiry(bucket: string): {expiresAt: string; durationSeconds: number} | undefined {
+    return this.minted.get(bucket)
   }
 
   // ---- other resources ------------------------------------------------------------------------

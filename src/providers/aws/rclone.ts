@@ -113,6 +113,17 @@ export function rcloneRemote(ctx: RcloneContext, request: RcloneRequest): Rclone
   const spec = ctx.clients.spec
   const region = ctx.regions.get(request.bucket) ?? ctx.clients.defaultRegion()
   const endpoint = spec.endpoints?.s3
+  // An S3-compatible store with its own STS (both endpoints overridden) mints scoped credentials
+  // like AWS does for a machine that has no identity there.
+  if (endpoint && spec.endpoints?.sts && !request.instanceIdentity) {
+    return {
+      type: 's3',
+      options: {provider: 'Other', endpoint, force_path_style: 'true', region, env_auth: 'false'},
+      path: request.bucket,
+      secretOptions: ['access_key_id', 'secret_access_key', 'session_token'],
+      secretsFingerprint: '',
+    }
+  }
   if (endpoint) {
     const secretOptions = ['access_key_id', 'secret_access_key', ...(spec.sessionToken ? ['session_token'] : [])]
     return {
@@ -140,14 +151,30 @@ export function rcloneRemote(ctx: RcloneContext, request: RcloneRequest): Rclone
 
 /** The secret options of {@link rcloneRemote}: the own keys, nothing, or freshly minted STS credentials. */
 export async function rcloneSecrets(ctx: RcloneContext, request: RcloneRequest): Promise<Record<string, string>> {
+  return (await rcloneSecretsWithExpiry(ctx, request)).values
+}
+
+/** {@link rcloneSecrets} and, for minted credentials, when they expire and how long they were minted for. */
+export async function rcloneSecretsWithExpiry(ctx: RcloneContext, request: RcloneRequest): Promise<{values: Record<string, string>; expiresAt?: string; durationSeconds?: number}> {
+  const spec = ctx.clients.spec
+  // Minted: a machine without an identity here, on AWS or on a store with its own STS.
+  const mints = !request.instanceIdentity && (!spec.endpoints?.s3 || Boolean(spec.endpoints?.sts))
+  if (!mints) return {values: await ownOrNone(ctx, request)}
+  const minted = await mintScopedCredentials(ctx, request)
+  return {
+    values: {access_key_id: minted.accessKeyId, secret_access_key: minted.secretAccessKey, session_token: minted.sessionToken},
+    ...(minted.expiration ? {expiresAt: new Date(minted.expiration).toISOString()} : {}),
+    durationSeconds: minted.durationSeconds,
+  }
+}
+
+async function ownOrNone(ctx: RcloneContext, request: RcloneRequest): Promise<Record<string, string>> {
   const spec = ctx.clients.spec
   if (spec.endpoints?.s3) {
     const id = await awsCall('resolving the credentials', ctx.credential, () => ctx.clients.identity())
     return {access_key_id: id.accessKeyId, secret_access_key: id.secretAccessKey, ...(id.sessionToken ? {session_token: id.sessionToken} : {})}
   }
-  if (request.instanceIdentity) return {}
-  const minted = await mintScopedCredentials(ctx, request)
-  return {access_key_id: minted.accessKeyId, secret_access_key: minted.secretAccessKey, session_token: minted.sessionToken}
+  return {}
 }
 
 /** Scoped STS credentials and what they are. */

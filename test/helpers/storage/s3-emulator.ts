@@ -43,9 +43,9 @@
  * - Tests must also set `AWS_EC2_METADATA_DISABLED=true` and pass explicit credentials, so
  *   no credential chain ever probes the instance metadata address.
  */
+import {createRequire} from 'node:module';
 import {mkdtemp, rm} from 'node:fs/promises';
 import type {IncomingHttpHeaders, IncomingMessage, Server, ServerResponse} from 'node:http';
-import {createRequire} from 'node:module';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {Readable} from 'node:stream';
@@ -177,6 +177,13 @@ export interface S3Emulator {
   settings: S3EmulatorSettings;
   /** Mutable set of names owned by another account. */
   foreignBuckets: Set<string>;
+  /**
+   * Access key ids accepted besides the emulator's own (e.g. session credentials an STS fake of
+   * the same account minted). Signatures are not verified, as for the emulator's own key.
+   */
+  extraAccessKeys: Set<string>;
+  /** Accepts one more access key (see {@link S3Emulator.extraAccessKeys}): here and in s3rver's account. */
+  acceptAccessKey(accessKeyId: string, secretAccessKey: string): void;
   /** Fault-injection rules. */
   faults: FaultList;
   /** Every request seen since start or the last `reset()`, in arrival order. */
@@ -224,11 +231,13 @@ export async function startS3Emulator(options: S3EmulatorOptions = {}): Promise<
     vhostBuckets: false,
     resetOnClose: false,
   });
+  const extraAccessKeys = new Set<string>();
   const middleware = createGapMiddleware({
     store: server.store,
     region,
     settings,
     foreignBuckets,
+    extraAccessKeys,
     buckets,
     faults,
     requests,
@@ -256,6 +265,13 @@ export async function startS3Emulator(options: S3EmulatorOptions = {}): Promise<
     dataDir: directory,
     settings,
     foreignBuckets,
+    extraAccessKeys,
+    acceptAccessKey(accessKeyId, secretAccessKey) {
+      extraAccessKeys.add(accessKeyId);
+      // s3rver looks the key id up in its account registry (it does not verify SigV4).
+      const {DUMMY_ACCOUNT} = createRequire(import.meta.url)('s3rver/lib/models/account.js') as {DUMMY_ACCOUNT: {createKeyPair(id: string, secret: string): void}};
+      DUMMY_ACCOUNT.createKeyPair(accessKeyId, secretAccessKey);
+    },
     faults,
     requests,
     bucketState: (name) => buckets.get(name),
@@ -332,6 +348,7 @@ interface GapState {
   region: string;
   settings: S3EmulatorSettings;
   foreignBuckets: Set<string>;
+  extraAccessKeys: Set<string>;
   buckets: Map<string, S3BucketState>;
   faults: FaultList;
   requests: S3RequestRecord[];
@@ -408,7 +425,7 @@ async function route(
   const key = rawKey ? decodeURIComponent(rawKey) : '';
   if (!bucket) return next(); // ListBuckets
 
-  checkAccessKey(ctx);
+  checkAccessKey(ctx, state.extraAccessKeys);
   const method = ctx.method;
   // No S3 subresource in the query (SDKs add harmless parameters such as `x-id=PutObject`).
   const plain = ![...query.keys()].some((k) => SUBRESOURCES.has(k));
@@ -626,12 +643,12 @@ async function currentEtag(store: S3rverStore, bucket: string, key: string): Pro
 }
 
 /** Rejects an access key other than the emulator's (signatures are left to s3rver). */
-function checkAccessKey(ctx: KoaContext): void {
+function checkAccessKey(ctx: KoaContext, extra: ReadonlySet<string>): void {
   const auth = header(ctx, 'authorization') ?? '';
   const fromHeader = /Credential=([^/,\s]+)\//.exec(auth)?.[1];
   const fromQuery = new URLSearchParams(ctx.querystring).get('X-Amz-Credential')?.split('/')[0];
   const akid = fromHeader ?? fromQuery;
-  if (akid !== undefined && akid !== ACCESS_KEY_ID) {
+  if (akid !== undefined && akid !== ACCESS_KEY_ID && !extra.has(akid)) {
     throw s3Err('InvalidAccessKeyId', 'The AWS Access Key Id you provided does not exist in our records.',
       {AWSAccessKeyId: akid});
   }

@@ -53,7 +53,7 @@ describe('aws provider: rclone remotes and scoped STS credentials', function () 
   const stsOnly = (name = 'store', spec = {}) => awsCredential(name, rigs, {endpoints: {ec2: rigs.fake.url, iam: rigs.fake.url, sts: rigs.fake.url}, ...spec})
 
   it('with an S3 endpoint override: the credential\'s own keys, path-style options, and a warning naming the credential', async () => {
-    const p = provider(awsCredential('minio', rigs))
+    const p = provider(awsCredential('minio', rigs, {endpoints: {s3: rigs.s3.endpoint}}))
     const remote = p.rcloneRemote(request('data', 'input', {instanceIdentity: true}))
     assert.equal(remote.type, 's3')
     assert.deepEqual(remote.options, {provider: 'Other', endpoint: rigs.s3.endpoint, force_path_style: 'true', region: 'us-east-1', env_auth: 'false'})
@@ -63,7 +63,7 @@ describe('aws provider: rclone remotes and scoped STS credentials', function () 
     assert.notEqual(remote.secretsFingerprint, '')
     assert.ok(!allStrings(remote).some((s) => s.includes(KEYS.secretAccessKey) && s !== KEYS.accessKeyId), 'no secret in the public part')
     assert.deepEqual(await p.rcloneSecrets(request('data', 'input')), {access_key_id: KEYS.accessKeyId, secret_access_key: KEYS.secretAccessKey})
-    assert.equal(rigs.fake.calls('GetFederationToken').length, 0, 'no STS for an S3-compatible store')
+    assert.equal(rigs.fake.calls('GetFederationToken').length, 0, 'no STS for an S3-compatible store without one')
   })
 
   it('rclone reaches the bucket with that remote (round trip through the real rclone)', async function () {
@@ -72,7 +72,7 @@ describe('aws provider: rclone remotes and scoped STS credentials', function () 
     await s3.send(new CreateBucketCommand({Bucket: 'rclone-in'}))
     await s3.send(new PutObjectCommand({Bucket: 'rclone-in', Key: 'hello.txt', Body: 'hi'}))
     s3.destroy()
-    const p = provider(awsCredential('minio', rigs))
+    const p = provider(awsCredential('minio', rigs, {endpoints: {s3: rigs.s3.endpoint}}))
     const remote = p.rcloneRemote(request('rclone-in', 'input'))
     const secrets = await p.rcloneSecrets(request('rclone-in', 'input'))
     const env: Record<string, string> = {RCLONE_CONFIG_ACIN_TYPE: remote.type}
