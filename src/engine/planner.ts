@@ -264,6 +264,12 @@ async function refreshAndDiff(options: PlanOptions): Promise<Plan> {
         ? 'done'
         : 'run'
     if (!options.destroy) for (const message of compute.warnings?.(ctx) ?? []) diagnostics.push({severity: 'warning', profile: profile.name, message})
+    // Buckets anycloud owns on a store without bucket tagging: ownership rests on state alone.
+    for (const l of lookups.values()) {
+      const a = actual[l.address]
+      if (l.kind !== 'bucket' || l.address.endsWith('.input') || a?.outputs?.tagging !== 'unsupported') continue
+      diagnostics.push({severity: 'warning', profile: profile.name, message: `bucket '${l.name}' on credential '${l.credential}': the store has no bucket tagging, so anycloud's ownership of it rests on state alone (${l.record?.outputs?.deployment ? 'recorded as created by this deployment: destroy may delete it when empty' : 'not recorded as created by anycloud: it is never deleted'}); keep the state safe`})
+    }
     const desired = options.destroy ? [] : phase === 'run' ? runDesired : desiredResources({ctx, credentials: config.credentials, compute, storage: storageProviders, phase})
     const deleteReason = (r: ResourceRecord): string => {
       if (options.destroy) {

@@ -85,13 +85,23 @@ export async function bucketRegion(ctx: BucketContext, name: string): Promise<st
   }
 }
 
-async function bucketTags(ctx: BucketContext, name: string, region: string): Promise<Record<string, string>> {
+/** What `bucketTags` says when the store has no bucket tagging (Cloudflare R2, Backblaze B2, s3rver). */
+export const NO_TAGGING = 'unsupported'
+
+/** The store cannot tag buckets: it answers NotImplemented (HTTP 501). */
+function taggingUnsupported(error: unknown): boolean {
+  return awsCode(error) === 'NotImplemented' || httpStatus(error) === 501
+}
+
+/** The bucket's tags; `undefined` when the store has no bucket tagging at all. */
+async function bucketTags(ctx: BucketContext, name: string, region: string): Promise<Record<string, string> | undefined> {
   const {GetBucketTaggingCommand} = await import('@aws-sdk/client-s3')
   const s3 = await s3For(ctx, region)
   try {
     return tagMap((await s3.send(new GetBucketTaggingCommand({Bucket: name}))).TagSet)
   } catch (error) {
     if (awsCode(error) === 'NoSuchTagSet') return {}
+    if (taggingUnsupported(error)) return undefined
     throw toProviderError(error, `GetBucketTagging ${name}`, ctx.credential)
   }
 }
@@ -120,17 +130,18 @@ export async function readBucket(ctx: BucketContext, name: string): Promise<Actu
   const region = (await bucketRegion(ctx, name)) ?? head.region
   if (!region) return null
   const tags = await bucketTags(ctx, name, region)
-  const tagged = tags[CONTINENT_TAG]
+  const tagged = tags?.[CONTINENT_TAG]
   const continent = tagged && isContinent(tagged) ? tagged : continentOfAwsRegion(region)
-  const owned = ownedBy(tags)
+  // Without bucket tagging (an S3-compatible store), ownership is what state recorded at create.
+  const owned = tags ? ownedBy(tags) : undefined
   return {
     id: name,
     attributes: {name, region},
     region,
     ...(continent ? {continent} : {}),
-    owned,
+    ...(owned !== undefined ? {owned} : {}),
     empty: await isEmpty(ctx, name, region),
-    outputs: {region, ...(owned && tags['anycloud-deployment'] ? {deployment: tags['anycloud-deployment']} : {})},
+    outputs: {region, ...(tags && owned && tags['anycloud-deployment'] ? {deployment: tags['anycloud-deployment']} : {}), ...(tags ? {} : {tagging: NO_TAGGING})},
   }
 }
 
@@ -146,7 +157,7 @@ export async function createBucket(ctx: BucketContext, resource: DesiredResource
   const name = resource.name
   const region = options.region
   const continent = continentOfAwsRegion(region)
-  const tags = {...options.tags, ...(continent ? {[CONTINENT_TAG]: continent} : {})}
+  const tags: Record<string, string> = {...options.tags, ...(continent ? {[CONTINENT_TAG]: continent} : {})}
   const head = await headBucket(ctx, name)
   if (head.forbidden) {
     throw new ProviderError(`${takenMessage(name)}, or credential '${ctx.credential}' may not see it (HeadBucket answered 403)`, 'aws.bucket-name-taken', PROVIDER, ctx.credential, head.forbidden, [
@@ -170,16 +181,22 @@ export async function createBucket(ctx: BucketContext, resource: DesiredResource
     throw toProviderError(error, `CreateBucket ${name} in ${region}`, ctx.credential)
   }
   ctx.regions.set(name, region)
+  let tagged = true
   try {
     await s3.send(new PutBucketTaggingCommand({Bucket: name, Tagging: {TagSet: tagList(tags)}}))
   } catch (error) {
-    // A failed create leaves nothing behind: the bucket is new and empty.
-    await s3.send(new DeleteBucketCommand({Bucket: name})).catch(() => undefined)
-    throw toProviderError(error, `PutBucketTagging ${name}`, ctx.credential)
+    if (taggingUnsupported(error)) {
+      // An S3-compatible store without bucket tagging: the record in state is the ownership proof.
+      tagged = false
+    } else {
+      // A failed create leaves nothing behind: the bucket is new and empty.
+      await s3.send(new DeleteBucketCommand({Bucket: name})).catch(() => undefined)
+      throw toProviderError(error, `PutBucketTagging ${name}`, ctx.credential)
+    }
   }
   const actual = await readBucket(ctx, name)
   if (!actual) throw new ProviderError(`S3 bucket '${name}' vanished right after it was created`, 'aws.bucket-create', PROVIDER, ctx.credential)
-  return actual
+  return tagged ? actual : {...actual, owned: true, outputs: {...actual.outputs, deployment: options.tags['anycloud-deployment']}}
 }
 
 /**
@@ -192,7 +209,8 @@ async function confirmOurs(ctx: BucketContext, resource: DesiredResource, region
   const name = resource.name
   const actualRegion = await bucketRegion(ctx, name)
   if (!actualRegion) throw new ProviderError(`S3 bucket '${name}' ${why} but then could not be found`, 'aws.bucket-create', PROVIDER, ctx.credential)
-  const current = await bucketTags(ctx, name, actualRegion)
+  const found = await bucketTags(ctx, name, actualRegion)
+  const current = found ?? {}
   const deployment = tags['anycloud-deployment']
   if (actualRegion !== region) {
     throw new ProviderError(
@@ -204,13 +222,18 @@ async function confirmOurs(ctx: BucketContext, resource: DesiredResource, region
       ['Pick another bucket name, or set the region (or outputStorageRegion) to the bucket\'s region.'],
     )
   }
-  if (Object.keys(current).length === 0 && resource.role === 'checkpoint' && name === deployment) {
+  if (!found && resource.role === 'checkpoint' && name === deployment) {
+    // Named after the deployment, so nobody else's; the store cannot tag it: state records it.
+    const actual = await readBucket(ctx, name)
+    if (!actual) throw new ProviderError(`S3 bucket '${name}' vanished while it was checked`, 'aws.bucket-create', PROVIDER, ctx.credential)
+    return {...actual, owned: true, outputs: {...actual.outputs, deployment}}
+  } else if (Object.keys(current).length === 0 && resource.role === 'checkpoint' && name === deployment) {
     const {PutBucketTaggingCommand} = await import('@aws-sdk/client-s3')
     const s3 = await s3For(ctx, region)
     await awsCall(`PutBucketTagging ${name}`, ctx.credential, () => s3.send(new PutBucketTaggingCommand({Bucket: name, Tagging: {TagSet: tagList(tags)}})))
   } else if (!ownedBy(current, deployment)) {
     throw new ProviderError(
-      `S3 bucket '${name}' ${why} but does not carry anycloud's tags for deployment '${deployment}'${current['anycloud-deployment'] ? ` (it is tagged for '${current['anycloud-deployment']}')` : ''}: anycloud will not claim it`,
+      `S3 bucket '${name}' ${why} but ${found ? `does not carry anycloud's tags for deployment '${deployment}'${current['anycloud-deployment'] ? ` (it is tagged for '${current['anycloud-deployment']}')` : ''}` : 'its store has no bucket tagging, so nothing shows anycloud created it'}: anycloud will not claim it`,
       'aws.bucket-conflict',
       PROVIDER,
       ctx.credential,
@@ -221,6 +244,11 @@ async function confirmOurs(ctx: BucketContext, resource: DesiredResource, region
   const actual = await readBucket(ctx, name)
   if (!actual) throw new ProviderError(`S3 bucket '${name}' vanished while it was checked`, 'aws.bucket-create', PROVIDER, ctx.credential)
   return actual
+}
+
+/** The tags a bucket anycloud created for `deployment` would carry (for stores that cannot keep them). */
+function ownershipTagsFor(deployment: string): Record<string, string> {
+  return {'anycloud-managed': 'true', 'anycloud-deployment': deployment}
 }
 
 /** Deletes every object (and version, and unfinished upload) of a bucket. */
@@ -278,9 +306,12 @@ export async function deleteBucket(ctx: BucketContext, record: ResourceRecord, o
   // The bucket's own region (a spot recovery may have moved the deployment since it was created).
   const region = await bucketRegion(ctx, name)
   if (!region) return {deleted: true}
-  const tags = await bucketTags(ctx, name, region)
-  if (!ownedBy(tags)) return {deleted: false, reason: 'not created by anycloud (no ownership tags)'}
+  const found = await bucketTags(ctx, name, region)
   const expected = bucketDeployment(record)
+  // A store without bucket tagging: only what state recorded at create says the bucket is ours.
+  const tags = found ?? (expected !== undefined ? ownershipTagsFor(expected) : {})
+  if (!found && expected === undefined) return {deleted: false, reason: 'its store has no bucket tagging and state does not record that anycloud created it'}
+  if (!ownedBy(tags)) return {deleted: false, reason: 'not created by anycloud (no ownership tags)'}
   if (expected !== undefined && tags['anycloud-deployment'] !== expected) {
     return {deleted: false, reason: `tagged for deployment '${tags['anycloud-deployment']}', not '${expected}'`}
   }

@@ -132,6 +132,11 @@ export interface S3EmulatorOptions {
   ignoreConditionalHeaders?: boolean;
   /** Re-creating an owned us-east-1 bucket answers 200 (AWS legacy) instead of 409. */
   legacyUsEast1Recreate?: boolean;
+  /**
+   * Leave bucket tagging to plain s3rver, which answers `NotImplemented` (HTTP 501), as Cloudflare
+   * R2 and Backblaze B2 do; default false (tagging kept in memory).
+   */
+  noTagging?: boolean;
 }
 
 /** Behaviour switches that tests may flip while the emulator runs. */
@@ -241,6 +246,7 @@ export async function startS3Emulator(options: S3EmulatorOptions = {}): Promise<
     buckets,
     faults,
     requests,
+    noTagging: options.noTagging ?? false,
   });
   // s3rver composes `app.middleware` when it starts listening; run ours right after the
   // vhost rewrite (so paths are path-style) and before its router.
@@ -352,6 +358,7 @@ interface GapState {
   buckets: Map<string, S3BucketState>;
   faults: FaultList;
   requests: S3RequestRecord[];
+  noTagging?: boolean;
 }
 
 function createGapMiddleware(state: GapState): KoaMiddleware {
@@ -451,7 +458,7 @@ async function route(
         if (ctx.status < 300) state.buckets.delete(bucket);
       });
     }
-    if (query.has('tagging')) return bucketTagging(ctx, bucket, state);
+    if (query.has('tagging')) return state.noTagging ? next() : bucketTagging(ctx, bucket, state);
     if (method === 'GET' && query.has('location')) {
       await requireBucket(state, bucket);
       const region = bucketRegion(state, bucket);
