@@ -3,6 +3,7 @@ import type {Input, ParserOutput} from '@oclif/core/interfaces'
 
 import {ConfigError} from '../config/index.js'
 import {formatDiagnostic} from '../config/diagnostics.js'
+import {didYouMean} from '../model/did-you-mean.js'
 import {AnycloudError, isAnycloudError} from '../errors/index.js'
 import {Budget, setProcessBudget} from '../remote/deadline.js'
 import {formatDuration} from '../util/duration.js'
@@ -16,8 +17,9 @@ type Output = {[name: string]: any}
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
 
 /**
- * Shared flags and the one place errors become exit codes and messages. Human output goes to
- * stderr; with --json, stdout carries exactly one JSON document, an error included.
+ * Shared flags and the one place errors become exit codes and messages. Results (plans, status,
+ * verdicts, lists) go to stdout; progress and diagnostics to stderr; with --json, stdout carries
+ * exactly one JSON document, an error included.
  */
 export abstract class BaseCommand<T extends typeof Command> extends Command {
   static override baseFlags = {
@@ -59,9 +61,30 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     process.stdout.write(JSON.stringify(value, null, 2) + '\n')
   }
 
-  /** Human output: always stderr, so stdout stays clean for --json and pipes. */
+  /** Progress and diagnostics: stderr. */
   protected say(message = ''): void {
     process.stderr.write(message + '\n')
+  }
+
+  /** A human result (what `anycloud … | grep` should see): stdout. Never used in --json mode. */
+  protected out(message = ''): void {
+    process.stdout.write(message + '\n')
+  }
+
+  /** `Did you mean --detailed-exitcode?` for each unknown flag close to one this command takes. */
+  private flagSuggestions(err: Error): string[] {
+    const unknown = (err as {flags?: unknown}).flags
+    if (!Array.isArray(unknown)) return []
+    const ctor = this.ctor as unknown as {flags?: Record<string, {char?: string}>; baseFlags?: Record<string, {char?: string}>}
+    const names = Object.keys({...ctor.baseFlags, ...ctor.flags}).map((n) => `--${n}`)
+    const out: string[] = []
+    for (const given of unknown) {
+      if (typeof given !== 'string') continue
+      const bare = given.split('=')[0]
+      const s = bare.startsWith('--') ? didYouMean(bare, names) : undefined
+      if (s) out.push(`Did you mean ${s} (for ${bare})?`)
+    }
+    return out
   }
 
   protected override async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {
@@ -82,7 +105,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       exitCode = ExitCode.Invalid
       code = 'usage.invalid'
       message = err.message.replace(/\n\s*See more help with --help$/, '')
-      suggestions = [`See \`anycloud ${this.id?.replaceAll(':', ' ') ?? ''} --help\`.`]
+      suggestions = [...this.flagSuggestions(err), `See \`anycloud ${this.id?.replaceAll(':', ' ') ?? ''} --help\`.`]
     } else {
       message = `unexpected error (a bug in anycloud): ${err.message}`
     }

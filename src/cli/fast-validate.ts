@@ -29,8 +29,8 @@ export function fastValidate(argv: string[]): number | undefined {
   const json = Boolean(values.json)
   try {
     const out = runValidate({file: values.file ?? 'anycloud.yaml', json, profiles: positionals})
-    if (out.stdout) process.stdout.write(out.stdout)
     for (const line of out.stderr) process.stderr.write(line + '\n')
+    if (out.stdout) process.stdout.write(out.stdout)
     return out.exitCode
   } catch (error) {
     // Same rendering as the oclif base command for the errors validate can raise.

@@ -1,4 +1,4 @@
-import {type Diagnostic, formatDiagnostic, loadConfig, selectProfiles} from '../config/index.js'
+import {configPath, type Diagnostic, formatDiagnostic, loadConfig, selectProfiles} from '../config/index.js'
 import {didYouMean} from '../model/did-you-mean.js'
 import {mergeProfile} from '../config/resolve.js'
 import {UsageError} from '../errors/index.js'
@@ -12,9 +12,9 @@ export interface ValidateRequest {
 
 export interface CommandOutput {
   exitCode: number
-  /** Exactly what goes to stdout (one JSON document with --json, else nothing). */
+  /** Exactly what goes to stdout: one JSON document with --json, else the verdict line. */
   stdout: string
-  /** Human lines for stderr. */
+  /** Diagnostics, one per line, for stderr. */
   stderr: string[]
 }
 
@@ -24,7 +24,9 @@ export interface CommandOutput {
  */
 export function runValidate(request: ValidateRequest): CommandOutput {
   const names = request.profiles
-  const result = loadConfig({file: request.file})
+  const file = configPath(request.file)
+  // validate needs no secrets (SPEC §8): an unset ${env:NAME} is a warning here, an error for plan/apply.
+  const result = loadConfig({file, unsetEnv: 'warning'})
   if (result.config && names.length > 0) selectProfiles(result.config, names)
   // Also when the file has errors: an unknown profile name is a usage error, not "valid".
   const data = result.document?.data as {profiles?: unknown} | undefined
@@ -34,7 +36,7 @@ export function runValidate(request: ValidateRequest): CommandOutput {
     for (const n of names) {
       if (!(n in profiles)) {
         const s = didYouMean(n, all)
-        throw new UsageError(`unknown profile '${n}' in ${request.file}${s ? ` (did you mean '${s}'?)` : ''}; profiles: ${all.join(', ')}`, [], 'usage.unknown-profile')
+        throw new UsageError(`unknown profile '${n}' in ${file}${s ? ` (did you mean '${s}'?)` : ''}; profiles: ${all.join(', ')}`, [], 'usage.unknown-profile')
       }
     }
   }
@@ -55,8 +57,8 @@ export function runValidate(request: ValidateRequest): CommandOutput {
     const extra = warnings.length > 0 ? `, ${plural(warnings.length, 'warning')}` : ''
     if (valid) {
       const count = result.config ? Object.keys(result.config.profiles).length : 0
-      out.stderr.push(`${request.file} is valid (${plural(count, 'profile')}${extra}).`)
-    } else out.stderr.push(`${request.file}: ${plural(errors.length, 'error')}${extra}.`)
+      out.stdout = `${file} is valid (${plural(count, 'profile')}${extra}).\n`
+    } else out.stdout = `${file}: ${plural(errors.length, 'error')}${extra}.\n`
   }
   return out
 }

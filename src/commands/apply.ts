@@ -37,10 +37,18 @@ Without PLANFILE a fresh plan is made and shown first. A saved plan is applied e
     const args = argv as string[]
     const planFile = args.length === 1 && existsSync(args[0]) && statSync(args[0]).isFile() ? args[0] : undefined
     const profiles = planFile ? [] : args
+    const noSuchPlanFile = (arg: string) => new UsageError(`no such plan file: ${arg}`, ['Save a plan with `anycloud plan --out FILE`, or name a profile to apply.'], 'usage.no-plan-file')
+    // `apply plan.json` with a file that is not there: say so, not "unknown profile" or "needs -y".
+    if (!planFile && args.length === 1 && /[\\/]|\.json$/i.test(args[0])) throw noSuchPlanFile(args[0])
     if (!planFile && !flags['auto-approve'] && !isInteractive()) {
       throw new UsageError('refusing to apply without -y/--auto-approve in a non-interactive session', ['Review `anycloud plan`, then run `anycloud apply -y`, or save a plan with `anycloud plan --out plan.json` and run `anycloud apply plan.json`.'], 'usage.needs-approval')
     }
-    const session = await openSession({file: flags.file, profiles, lock: 'apply', ...lockOptions(flags, (m) => this.say(m))})
+    const session = await openSession({file: flags.file, profiles, lock: 'apply', ...lockOptions(flags, (m) => this.say(m))}).catch((error: unknown) => {
+      // `apply plan.json` with a file that is not there: say so, not "unknown profile".
+      const arg = args.length === 1 ? args[0] : undefined
+      if (arg && error instanceof UsageError && error.code === 'usage.unknown-profile' && arg.includes('.')) throw noSuchPlanFile(arg)
+      throw error
+    })
     const {reporter, listr} = chooseReporter(flags.json)
     const interrupt = interruptController(() => reporter.emit({type: 'interrupt', message: 'Interrupt received: finishing operations in flight, then stopping (press Ctrl-C again to exit now).'}))
     try {

@@ -9,13 +9,14 @@ import {UsageError} from '../errors/index.js'
 import {redactSecrets} from '../util/redact.js'
 
 export default class Logs extends BaseCommand<typeof Logs> {
-  static override description = 'Print the workload\'s output; -f follows it until the workload ends or Ctrl-C.'
+  static override description = 'Print the workload\'s output; -F/--follow follows it until the workload ends or Ctrl-C.'
+  static override examples = ['<%= config.bin %> logs train', '<%= config.bin %> logs train --follow', '<%= config.bin %> logs train -F -f ci/anycloud.yaml']
   static override args = {profile: Args.string({description: 'The profile.', required: true})}
-  static override flags = {...budgetFlags, ...lockFlags, follow: Flags.boolean({char: 'F', aliases: ['follow'], description: 'Follow the output.', default: false})}
+  // -f is --file, as for every command; follow is -F/--follow only.
+  static override flags = {...budgetFlags, ...lockFlags, follow: Flags.boolean({char: 'F', description: 'Follow the output until the workload ends (or Ctrl-C).', default: false})}
 
   public async run(): Promise<void> {
-    const argv = this.argv.map((a) => (a === '-f' && !this.argv.includes('--file') ? '--follow' : a))
-    const {args, flags} = await this.parse(Logs, argv)
+    const {args, flags} = await this.parse(Logs)
     const session = await openSession({file: flags.file, profiles: [args.profile]})
     const dep = session.state?.deployments[args.profile]
     if (!dep?.placement) throw new UsageError(`profile '${args.profile}' has no deployment yet: run \`anycloud apply\` first`)

@@ -51,8 +51,8 @@ export default class Plan extends BaseCommand<typeof Plan> {
     appendStepSummary(renderPlanMarkdown(plan, {project}))
     if (flags.json) this.writeJson(plan)
     else if (flags.markdown) process.stdout.write(renderPlanMarkdown(plan, {project}))
-    else process.stderr.write('\n' + renderPlanText(plan, {color: useColor()}))
-    if (flags.out && !flags.json) this.say(`\nSaved the plan to ${flags.out}. Apply exactly this plan with: anycloud apply ${flags.out}`)
+    else process.stdout.write(renderPlanText(plan, {color: useColor(process.stdout)}))
+    if (flags.out && !flags.json) this.say(`Saved the plan to ${flags.out}. Apply exactly this plan with: anycloud apply ${flags.out}`)
     if (flags['detailed-exitcode'] && hasChanges(plan)) this.exit(ExitCode.ChangesPending)
   }
 }

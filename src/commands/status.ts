@@ -26,18 +26,29 @@ export default class Status extends BaseCommand<typeof Status> {
     if (status.length === 0) return this.say('No profiles.')
     for (const d of status) {
       if (!d.applied) {
-        this.say(`${d.profile}: not applied`)
+        this.out(`${d.profile}: not applied`)
         continue
       }
       const where = d.placement ? `${d.placement.credential} (${[d.placement.provider, d.placement.region, d.placement.zone].filter(Boolean).join(', ')})` : 'unplaced'
-      this.say(`${d.profile}: ${d.deploymentId} on ${where}`)
-      this.say(`  workload: ${d.workload.phase}${d.workload.exitCode !== undefined ? ` (exit ${d.workload.exitCode})` : ''}${d.workload.lastSync ? `, last sync ${JSON.stringify(d.workload.lastSync)}` : ''}`)
-      if (d.address) this.say(`  machine: ${d.address}`)
+      const workload = workloadText(d.workload)
+      this.out(`${d.profile}: ${d.deploymentId} on ${where}`)
+      this.out(`  workload: ${workload}`)
+      const sync = d.workload.lastSync
+      if (sync && typeof sync === 'object' && Object.keys(sync).length > 0) {
+        this.out(`  last sync: ${Object.entries(sync as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k} ${String(v)}`).join(', ')}`)
+      } else if (typeof sync === 'string') this.out(`  last sync: ${sync}`)
+      if (d.address) this.out(`  machine: ${d.address}`)
       if (d.spot) {
         const c = d.spot.newestCheckpoint
-        this.say(`  spot: ${d.spot.preemptions} preemption${d.spot.preemptions === 1 ? '' : 's'}${d.spot.onDemand ? `, on-demand now (${d.spot.onDemand})` : ''}; newest checkpoint: ${c ? `${c.key}, ${formatAge(c.ageSeconds)} old` : 'none'}`)
+        this.out(`  spot: ${d.spot.preemptions} preemption${d.spot.preemptions === 1 ? '' : 's'}${d.spot.onDemand ? `, on-demand now (${d.spot.onDemand})` : ''}; newest checkpoint: ${c ? `${c.key}, ${formatAge(c.ageSeconds)} old` : 'none'}`)
       }
-      for (const r of d.resources) this.say(`  ${r.address.padEnd(28)} ${r.exists === null ? 'unknown' : r.exists ? 'exists ' : 'missing'}  ${r.id}`)
+      const width = Math.max(28, ...d.resources.map((r) => r.address.length + 1))
+      for (const r of d.resources) {
+        // The workload's row says how it is doing (a finished job's process is gone by design).
+        const isWorkload = r.address === `${d.profile}.workload`
+        const state = isWorkload ? workload : r.exists === null ? 'unknown' : r.exists ? 'exists' : 'missing'
+        this.out(`  ${r.address.padEnd(width)} ${state.padEnd(7)}  ${r.id}`)
+      }
     }
   }
 }
@@ -46,4 +57,9 @@ function formatAge(seconds: number): string {
   if (seconds < 120) return `${seconds} s`
   if (seconds < 7200) return `${Math.round(seconds / 60)} min`
   return `${Math.round(seconds / 3600)} h`
+}
+
+/** `running`, `completed (exit 0)`, `failed (exit 2)`. */
+function workloadText(w: {phase: string; exitCode?: number}): string {
+  return `${w.phase}${w.exitCode !== undefined ? ` (exit ${w.exitCode})` : ''}`
 }

@@ -13,8 +13,8 @@ export default class Validate extends BaseCommand<typeof Validate> {
   public async run(): Promise<void> {
     const {flags, argv} = await this.parse(Validate)
     const out = runValidate({file: flags.file, json: flags.json, profiles: argv as string[]})
-    if (out.stdout) process.stdout.write(out.stdout)
     for (const line of out.stderr) this.say(line)
+    if (out.stdout) process.stdout.write(out.stdout)
     if (out.exitCode !== 0) this.exit(out.exitCode)
   }
 }

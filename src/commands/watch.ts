@@ -14,11 +14,13 @@ import {PlainReporter} from '../render/reporters.js'
 import {redactSecrets} from '../util/redact.js'
 
 export default class Watch extends BaseCommand<typeof Watch> {
-  static override description = `Controller loop: every interval, refresh the deployments that were applied and reconcile them —
-tear down finished jobs (unless persist), replace preempted or vanished machines and restart their workloads (the checkpoint
-is restored), re-mint storage credentials before they expire. The state lock is taken for each reconcile only. One log line
-per decision (--json: one JSON object per line on stdout). Stops cleanly on Ctrl-C.
+  static override summary = 'Controller loop: reconcile applied deployments every interval (preempted machines, finished jobs).'
+  static override description = `Every interval, refresh the deployments that were applied and reconcile them: tear down finished jobs
+(unless persist), replace preempted or vanished machines and restart their workloads (the checkpoint is restored), re-mint
+storage credentials before they expire. The state lock is taken for each reconcile only. One log line per decision
+(--json: one JSON object per line on stdout). Stops cleanly on Ctrl-C.
 Profiles never applied are left alone (apply them first).`
+  static override examples = ['<%= config.bin %> watch', '<%= config.bin %> watch --interval 60 train', '<%= config.bin %> watch --once']
   static override strict = false
   static override args = {profile: Args.string({description: 'Profiles to watch (default: all applied ones).'})}
   static override flags = {

@@ -1,4 +1,5 @@
-import {dirname, resolve as resolvePath} from 'node:path'
+import {statSync} from 'node:fs'
+import {dirname, join, resolve as resolvePath} from 'node:path'
 
 import {checkCredentialShape} from '../credentials/shape.js'
 import {CredentialStore} from '../credentials/store.js'
@@ -19,6 +20,11 @@ export interface LoadConfigOptions {
   file: string
   env?: NodeJS.ProcessEnv
   store?: CredentialStore
+  /**
+   * An unset `${env:NAME}`: an error (default: plan, apply and every command that acts) or a
+   * warning (`validate`, which needs no secrets).
+   */
+  unsetEnv?: 'error' | 'warning'
 }
 
 export interface LoadConfigResult {
@@ -29,12 +35,21 @@ export interface LoadConfigResult {
   document?: LoadedDocument
 }
 
+/** `-f DIR` means DIR/anycloud.yaml; any other path is taken as given. */
+export function configPath(file: string): string {
+  try {
+    if (statSync(file).isDirectory()) return join(file, 'anycloud.yaml')
+  } catch {}
+  return file
+}
+
 /** Load, schema-check, rule-check, interpolate and resolve a file. Never throws on bad content. */
 export function loadConfig(options: LoadConfigOptions): LoadConfigResult {
   const env = options.env ?? process.env
   const store = options.store ?? new CredentialStore()
-  const dir = dirname(resolvePath(options.file))
-  const loaded = loadFile(options.file, dir)
+  const file = configPath(options.file)
+  const dir = dirname(resolvePath(file))
+  const loaded = loadFile(file, dir)
   if (!loaded.ok) return split(loaded.diagnostics)
   const document = loaded.document
   const diagnostics: Diagnostic[] = [...schemaDiagnostics(document)]
@@ -54,7 +69,7 @@ export function loadConfig(options: LoadConfigOptions): LoadConfigResult {
   }
   const data = (document.data ?? {}) as Partial<AnycloudFile>
   const credentials = knownCredentials(data.credentials, stored)
-  const interpolated = interpolate(document, env)
+  const interpolated = interpolate(document, env, {unset: options.unsetEnv ?? 'error'})
   diagnostics.push(...interpolated.diagnostics)
   const rules = checkRules({document, credentials, storePath: store.path, interpolated})
   diagnostics.push(...rules.diagnostics)
@@ -79,7 +94,7 @@ export function loadConfig(options: LoadConfigOptions): LoadConfigResult {
     profiles[name] = toResolvedProfile(name, {...merged, fields}, rules.profileCredentials[name], sensitiveEnv)
   }
   result.config = {
-    file: options.file,
+    file,
     dir,
     project: idata.project ?? sanitizeProjectName(dir),
     state: (idata.state as State | undefined) ?? DEFAULT_STATE,

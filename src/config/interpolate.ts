@@ -16,7 +16,7 @@ export interface InterpolationResult {
  * Replaces `${env:NAME}` in every string of the document. An unset variable and any other `${…}`
  * form are errors at the string's position. `$${` writes a literal `${`.
  */
-export function interpolate(document: LoadedDocument, env: NodeJS.ProcessEnv): InterpolationResult {
+export function interpolate(document: LoadedDocument, env: NodeJS.ProcessEnv, options: {unset?: 'error' | 'warning'} = {}): InterpolationResult {
   const diagnostics: Diagnostic[] = []
   const sensitive = new Set<string>()
   const failed = new Set<string>()
@@ -34,7 +34,9 @@ export function interpolate(document: LoadedDocument, env: NodeJS.ProcessEnv): I
         }
         const v = env[m[1]]
         if (v === undefined) {
-          diagnostics.push(diagnosticAt(document, segments, `environment variable ${m[1]} is not set (referenced as \${env:${m[1]}}): set it, or remove the reference`))
+          diagnostics.push(options.unset === 'warning'
+            ? diagnosticAt(document, segments, `environment variable ${m[1]} is not set (referenced as \${env:${m[1]}}): plan and apply will need it`, {severity: 'warning'})
+            : diagnosticAt(document, segments, `environment variable ${m[1]} is not set (referenced as \${env:${m[1]}}): set it, or remove the reference`))
           failed.add(pointer(segments))
           return ''
         }

@@ -77,6 +77,17 @@ export class CredentialStore {
 }
 
 /** A credential safe to print: secret values replaced by `(sensitive)`. */
+/** One credential field as a person reads it (no JSON): hosts as `user@host:port`, lists comma-separated. */
+export function credentialFieldText(value: unknown): string {
+  if (Array.isArray(value)) return value.map(credentialFieldText).join(', ')
+  if (value && typeof value === 'object') {
+    const o = value as Record<string, unknown>
+    if (typeof o.host === 'string') return `${o.user ? `${String(o.user)}@` : ''}${o.host}${o.port ? `:${String(o.port)}` : ''}${o.identityFile ? ` (key ${String(o.identityFile)})` : ''}`
+    return Object.entries(o).map(([k, v]) => `${k}=${credentialFieldText(v)}`).join(' ')
+  }
+  return String(value)
+}
+
 export function redactCredential(credential: Credential): Record<string, unknown> {
   const out: Record<string, unknown> = {}
   for (const [k, v] of Object.entries(credential)) out[k] = SECRET_FIELDS.has(k) && v !== undefined ? '(sensitive)' : v

@@ -9,20 +9,69 @@ export function summaryLine(summary: PlanSummary): string {
   return `Plan: ${summary.create} to create, ${summary.update} to update, ${summary.replace} to replace, ${summary.delete} to delete.`
 }
 
-/** A value as the plan shows it; a sensitive marker's hash is for change detection, not for eyes. */
-function value(v: unknown): string {
-  return v === undefined ? '(none)' : JSON.stringify(v).replace(/"\(sensitive\):[0-9a-f]+"/g, '(sensitive)')
+const SENSITIVE = /^\(sensitive\)(:[0-9a-zA-Z+/=._-]*)?$/
+
+function isSensitive(v: unknown): boolean {
+  return typeof v === 'string' && SENSITIVE.test(v)
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return Boolean(v) && typeof v === 'object' && !Array.isArray(v)
+}
+
+/** A map key as HCL would write it: bare when it is an identifier, quoted otherwise. */
+function keyText(k: string): string {
+  return /^[A-Za-z_][A-Za-z0-9_-]*$/.test(k) ? k : JSON.stringify(k)
+}
+
+/**
+ * A value as the plan shows it, Terraform-style, never raw JSON: strings quoted, a multi-line
+ * string as a `<<-EOT` block, lists and maps one element per line. A sensitive marker's hash is
+ * for change detection, not for eyes. Continuation lines start with `indent`.
+ */
+export function formatValue(v: unknown, indent = ''): string {
+  if (v === undefined) return '(none)'
+  if (v === null) return 'null'
+  if (isSensitive(v)) return '(sensitive)'
+  if (typeof v === 'string') {
+    if (!v.includes('\n')) return JSON.stringify(v)
+    const body = v.endsWith('\n') ? v.slice(0, -1) : v
+    return ['<<-EOT', ...body.split('\n').map((l) => (l === '' ? '' : `${indent}    ${l}`)), `${indent}EOT`].join('\n')
+  }
+  if (typeof v !== 'object') return String(v)
+  const inner = indent + '    '
+  if (Array.isArray(v)) {
+    if (v.length === 0) return '[]'
+    return ['[', ...v.map((x) => `${inner}${formatValue(x, inner)},`), `${indent}]`].join('\n')
+  }
+  const entries = Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b))
+  if (entries.length === 0) return '{}'
+  const width = Math.max(...entries.map(([k]) => keyText(k).length))
+  return ['{', ...entries.map(([k, x]) => `${inner}${keyText(k).padEnd(width)} = ${formatValue(x, inner)}`), `${indent}}`].join('\n')
+}
+
+/** The changed attributes of an update or replace: maps key by key, other values as before -> after. */
+function diffLines(key: string, before: unknown, after: unknown): string[] {
+  if (JSON.stringify(before) === JSON.stringify(after)) return []
+  if (isPlainObject(before) && isPlainObject(after)) {
+    const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])].sort()
+    return keys.flatMap((k) => diffLines(`${key}.${keyText(k)}`, before[k], after[k]))
+  }
+  if (isSensitive(before) && isSensitive(after)) return [`${key}: (sensitive value changed)`]
+  return `${key}: ${formatValue(before)} -> ${formatValue(after)}`.split('\n')
 }
 
 export function attributeLines(change: Change): string[] {
   const before = change.before ?? {}
   const after = change.after ?? {}
   if (change.action === 'create') {
-    return Object.keys(after).filter((k) => k !== 'specHash').sort().map((k) => `${k} = ${value(after[k])}`)
+    const keys = Object.keys(after).filter((k) => k !== 'specHash').sort()
+    const width = Math.max(0, ...keys.map((k) => k.length))
+    return keys.flatMap((k) => `${k.padEnd(width)} = ${formatValue(after[k])}`.split('\n'))
   }
   if (change.action === 'update' || change.action === 'replace') {
     const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])].filter((k) => k !== 'specHash').sort()
-    return keys.filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k])).map((k) => `${k}: ${value(before[k])} -> ${value(after[k])}`)
+    return keys.flatMap((k) => diffLines(k, before[k], after[k]))
   }
   return []
 }

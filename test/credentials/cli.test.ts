@@ -35,15 +35,18 @@ describe('anycloud credentials (CLI)', function () {
   it('add writes the store 0600 in a 0700 directory; list shows it; remove deletes it', () => {
     const add = cli(['add', 'aws-prod', '--provider', 'aws', '--profile', 'prod', '--region', 'us-east-1'])
     assert.equal(add.status, 0, add.stderr)
-    assert.equal(add.stdout, '')
-    assert.match(add.stderr, /Saved credential 'aws-prod' \(aws\)/)
+    assert.match(add.stdout, /^Saved credential 'aws-prod' \(aws\) in .*credentials\.json:$/m)
+    // Echoed as lines a person reads, never as JSON.
+    assert.match(add.stdout, /^ {2}region {3}us-east-1$/m)
+    assert.match(add.stdout, /^ {2}profile {2}prod$/m)
+    assert.doesNotMatch(add.stdout, /[{}"]/)
     assert.equal(mode(home), 0o700)
     assert.equal(mode(storePath), 0o600)
     assert.deepEqual(JSON.parse(readFileSync(storePath, 'utf8')), {version: 1, credentials: {'aws-prod': {provider: 'aws', region: 'us-east-1', profile: 'prod'}}})
 
     const list = cli(['list'])
     assert.equal(list.status, 0, list.stderr)
-    assert.match(list.stderr, /^aws-prod\taws\tregion=us-east-1 profile=prod$/m)
+    assert.match(list.stdout, /^aws-prod\taws\tregion=us-east-1 profile=prod$/m, 'a list is a result: stdout (`credentials list | grep`)')
     const json = cli(['list', '--json'])
     assert.equal(json.status, 0)
     assert.deepEqual(JSON.parse(json.stdout), {store: storePath, credentials: [{name: 'aws-prod', provider: 'aws', region: 'us-east-1', profile: 'prod'}]})
@@ -51,7 +54,9 @@ describe('anycloud credentials (CLI)', function () {
     const remove = cli(['remove', 'aws-prod'])
     assert.equal(remove.status, 0, remove.stderr)
     assert.deepEqual(JSON.parse(readFileSync(storePath, 'utf8')).credentials, {})
-    assert.match(cli(['list']).stderr, /No credentials saved/)
+    const empty = cli(['list'])
+    assert.equal(empty.stdout, '')
+    assert.match(empty.stderr, /No credentials saved/)
   })
 
   it('rewrites a pre-existing 0644 store as 0600', () => {
@@ -64,6 +69,8 @@ describe('anycloud credentials (CLI)', function () {
     const store = JSON.parse(readFileSync(storePath, 'utf8'))
     assert.deepEqual(store.credentials.lab, {provider: 'ssh', storage: 'laptop', hosts: [{host: '10.0.0.5', user: 'ubuntu', port: 2222, identityFile: '~/.ssh/lab'}]})
     assert.deepEqual(Object.keys(store.credentials), ['laptop', 'lab'])
+    assert.match(add.stdout, /^ {2}hosts {4}ubuntu@10\.0\.0\.5:2222 \(key ~\/\.ssh\/lab\)$/m)
+    assert.match(cli(['list']).stdout, /^lab\tssh\tstorage=laptop hosts=ubuntu@10\.0\.0\.5:2222 \(key ~\/\.ssh\/lab\)$/m)
   })
 
   it('never prints a secret: not when adding, not in list, not in list --json', () => {
@@ -87,7 +94,8 @@ describe('anycloud credentials (CLI)', function () {
     const listed = JSON.parse(json.stdout).credentials[0]
     assert.equal(listed.secretAccessKey, '(sensitive)')
     assert.equal(listed.accessKeyId, '(sensitive)')
-    assert.match(list.stderr, /secretAccessKey=\(sensitive\)/)
+    assert.match(list.stdout, /secretAccessKey=\(sensitive\)/)
+    assert.match(add.stdout, /^ {2}secretAccessKey +\(sensitive\)$/m)
   })
 
   it('remove of an unknown name exits 3 and lists what is saved', () => {

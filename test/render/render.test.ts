@@ -166,3 +166,59 @@ describe('render: markdown for pull-request comments', () => {
     assert.equal(renderPlanMarkdown(other, {project: 'acme'}), renderPlanMarkdown(plan, {project: 'acme'}))
   })
 })
+
+describe('render: values in the human plan (never raw JSON)', () => {
+  const planOf = (...changes: Change[]): Plan => ({...fixedPlan(), profiles: {}, changes, summary: summarize(changes), diagnostics: []})
+
+  it('a created workload: command list one element per line, a multi-line string as a heredoc, env as a map', () => {
+    const text = renderPlanText(planOf(change({
+      address: 'job.workload', action: 'create', reason: 'new deployment', before: null,
+      after: {command: ['sh', '-c', 'set -e\nruns=$(cat runs || echo 0)\necho "$runs"\n'], env: {GREETING: 'hello', TOKEN: '(sensitive):0123abcd', 'odd.key': 'x'}, runtime: 'process'},
+    })))
+    assert.equal(text.split('\n').slice(2, 22).join('\n'), [
+      '  # job.workload will be created: new deployment',
+      '  + job.workload',
+      '        command = [',
+      '            "sh",',
+      '            "-c",',
+      '            <<-EOT',
+      '                set -e',
+      '                runs=$(cat runs || echo 0)',
+      '                echo "$runs"',
+      '            EOT,',
+      '        ]',
+      '        env     = {',
+      '            GREETING  = "hello"',
+      '            "odd.key" = "x"',
+      '            TOKEN     = (sensitive)',
+      '        }',
+      '        runtime = "process"',
+      '',
+      'Plan: 1 to create, 0 to update, 0 to replace, 0 to delete.',
+      '',
+    ].join('\n'))
+    assert.doesNotMatch(text, /\{"|\["|0123abcd|\\n/)
+  })
+
+  it('an update: maps key by key, lists before -> after as blocks, a changed secret says so without a value', () => {
+    const text = renderPlanText(planOf(change({
+      address: 'job.workload', action: 'replace', reason: 'command changed',
+      before: {command: ['python', 'a.py'], env: {A: '1', TOKEN: '(sensitive):aaaa'}},
+      after: {command: ['python', 'b.py'], env: {A: '1', B: '2', TOKEN: '(sensitive):bbbb'}},
+    })))
+    const body = text.split('\n').slice(4, 14)
+    assert.deepEqual(body, [
+      '        command: [',
+      '            "python",',
+      '            "a.py",',
+      '        ] -> [',
+      '            "python",',
+      '            "b.py",',
+      '        ]',
+      '        env.B: (none) -> "2"',
+      '        env.TOKEN: (sensitive value changed)',
+      '',
+    ])
+    assert.doesNotMatch(text, /\{"|\["|aaaa|bbbb/)
+  })
+})

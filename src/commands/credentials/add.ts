@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
 import type {Credential} from '../../config/schema-types.js'
-import {CredentialStore, redactCredential, SECRET_FIELDS} from '../../credentials/store.js'
+import {credentialFieldText, CredentialStore, redactCredential, SECRET_FIELDS} from '../../credentials/store.js'
 import {UsageError} from '../../errors/index.js'
 import {checkCredentialShape} from '../../credentials/shape.js'
 
@@ -82,8 +82,10 @@ Secret fields (accessKeyId, secretAccessKey, sessionToken, clientSecret) are nev
     if (problems.length > 0) throw new UsageError(`credential '${args.name}' is not valid:\n  ${problems.join('\n  ')}`)
     const store = new CredentialStore()
     store.add(args.name, c as unknown as Credential, {overwrite: flags.force})
-    this.say(`Saved credential '${args.name}' (${flags.provider}) in ${store.path}.`)
-    this.say(JSON.stringify(redactCredential(c as unknown as Credential)))
+    this.out(`Saved credential '${args.name}' (${flags.provider}) in ${store.path}:`)
+    const fields = Object.entries(redactCredential(c as unknown as Credential)).filter(([k]) => k !== 'provider')
+    const width = Math.max(0, ...fields.map(([k]) => k.length))
+    for (const [k, v] of fields) this.out(`  ${k.padEnd(width)}  ${credentialFieldText(v)}`)
   }
 }
 

@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
-import {CredentialStore, redactCredential} from '../../credentials/store.js'
+import {credentialFieldText, CredentialStore, redactCredential} from '../../credentials/store.js'
 
 export default class CredentialsList extends BaseCommand<typeof CredentialsList> {
   static override description = 'List saved credentials; secret values are never shown.'
@@ -15,8 +15,8 @@ export default class CredentialsList extends BaseCommand<typeof CredentialsList>
     if (list.length === 0) return this.say(`No credentials saved in ${store.path}.`)
     for (const c of list) {
       const {name, provider, ...rest} = c
-      const details = Object.entries(rest).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join(' ')
-      this.say(`${name}\t${String(provider)}\t${details}`)
+      const details = Object.entries(rest).map(([k, v]) => `${k}=${credentialFieldText(v)}`).join(' ')
+      this.out(`${name}\t${String(provider)}\t${details}`)
     }
   }
 }

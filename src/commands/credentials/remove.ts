@@ -14,6 +14,6 @@ export default class CredentialsRemove extends BaseCommand<typeof CredentialsRem
     if (!store.remove(args.name)) {
       throw new UsageError(`no credential named '${args.name}' in ${store.path}; saved: ${Object.keys(store.list()).join(', ') || '(none)'}`)
     }
-    this.say(`Removed credential '${args.name}'.`)
+    this.out(`Removed credential '${args.name}'.`)
   }
 }

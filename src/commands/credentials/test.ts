@@ -39,7 +39,7 @@ export default class CredentialsTest extends BaseCommand<typeof CredentialsTest>
       }
     }))
     if (flags.json) this.writeJson({credentials: results})
-    else for (const r of results) this.say(`${r.name} (${r.provider}): ${r.ok ? `ok${'account' in r ? ` (account ${r.account})` : ''}` : `FAILED: ${'message' in r ? r.message : ''}`}`)
+    else for (const r of results) this.out(`${r.name} (${r.provider}): ${r.ok ? `ok${'account' in r ? ` (account ${r.account})` : ''}` : `FAILED: ${'message' in r ? r.message : ''}`}`)
     if (results.some((r) => !r.ok)) this.exit(ExitCode.Failed)
   }
 }

@@ -22,7 +22,7 @@ export default class StateRm extends BaseCommand<typeof StateRm> {
       if (Object.keys(dep.resources).length === 0 && !dep.workload) delete state.deployments[dep.profile]
       state.serial += 1
       await session.store.write(state)
-      this.say(`Removed ${args.address} from state (the resource itself was not touched).`)
+      this.out(`Removed ${args.address} from state (the resource itself was not touched).`)
     } finally {
       await session.release()
     }

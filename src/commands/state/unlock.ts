@@ -20,6 +20,6 @@ export default class StateUnlock extends BaseCommand<typeof StateUnlock> {
       return
     }
     await store.unlock(args.lockId, {force: true})
-    this.say(`Released lock ${args.lockId}.`)
+    this.out(`Released lock ${args.lockId}.`)
   }
 }

@@ -24,6 +24,11 @@ import {AnycloudError, ProviderError} from '../../errors/index.js'
 import {callWithDeadline} from '../../remote/deadline.js'
 import {registerSecret} from '../../util/redact.js'
 
+// The SDK prints an 8-line notice about future Node versions on the first client it creates; on
+// our supported Node (engines: >=20) it is noise on every command that touches AWS. The SDK reads
+// this variable when a client is constructed, so setting it before the first import is enough.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
+
 /** Settings merged into every SDK client (tests pass a fast retry strategy here). */
 export interface AwsSdkOverrides {
   maxAttempts?: number
