@@ -31,7 +31,8 @@ export async function confirmOrRefuse(question: string, autoApprove: boolean, co
 
 /** The reporter for this session: nothing on stdout with --json; listr2 on a terminal; plain lines otherwise. */
 export function chooseReporter(json: boolean): {reporter: Reporter; listr?: ListrReporter} {
-  if (!json && !isPlainSession()) {
+  // A terminal that reports no width (some pseudo-terminals) cannot host spinners: plain lines.
+  if (!json && !isPlainSession() && (process.stderr.columns ?? 0) > 0) {
     const listr = new ListrReporter()
     return {reporter: listr, listr}
   }

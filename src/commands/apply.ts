@@ -9,9 +9,11 @@ import {appendStepSummary} from '../cli/step-summary.js'
 import {ExitCode} from '../errors/exit-codes.js'
 import {chooseReporter, confirmOrRefuse, interruptController, isInteractive} from '../cli/interaction.js'
 import {formatDiagnostic} from '../config/diagnostics.js'
-import {applySavedPlan, waitForWorkloads} from '../engine/saved-plan.js'
+import {applySavedPlan, waitForWorkloads, type WorkloadOutcome} from '../engine/saved-plan.js'
 import {outcomeOf, planAndApply} from '../engine/run.js'
-import {openSession} from '../engine/session.js'
+import {openSession, type Session} from '../engine/session.js'
+import type {Plan} from '../engine/plan.js'
+import {OutcomeTally, outcomeLine, outcomeStatus} from '../cli/outcome.js'
 import {UsageError} from '../errors/index.js'
 import {useColor} from '../render/actions.js'
 import {renderPlanMarkdown} from '../render/markdown.js'
@@ -49,55 +51,93 @@ Without PLANFILE a fresh plan is made and shown first. A saved plan is applied e
       if (arg && error instanceof UsageError && error.code === 'usage.unknown-profile' && arg.includes('.')) throw noSuchPlanFile(arg)
       throw error
     })
-    const {reporter, listr} = chooseReporter(flags.json)
-    const interrupt = interruptController(() => reporter.emit({type: 'interrupt', message: 'Interrupt received: finishing operations in flight, then stopping (press Ctrl-C again to exit now).'}))
+    const {reporter: shown, listr} = chooseReporter(flags.json)
+    const tally = new OutcomeTally(shown)
+    const reporter = tally
+    const interrupt = interruptController(() => shown.emit({type: 'interrupt', message: 'Interrupt received: finishing operations in flight, then stopping (press Ctrl-C again to exit now).'}))
+    const changing = (p: Plan) => p.summary.create + p.summary.update + p.summary.replace + p.summary.delete > 0
     try {
       for (const w of session.warnings) this.say(formatDiagnostic(w))
-      let outcome
+      let interrupted: boolean
       let plan
       if (planFile) {
         const r = await applySavedPlan({session, planFile, reporter, signal: interrupt.signal, onPlan: async (p) => listr?.start(visibleChanges(p))})
         plan = r.plan
-        outcome = outcomeOf(r.results)
+        interrupted = outcomeOf(r.results).interrupted
       } else {
         const r = await planAndApply({
           session, reporter, signal: interrupt.signal, replace: flags.replace,
           onPlan: async (p, attempt) => {
-            if (!flags.json && attempt === 1) process.stderr.write('\n' + renderPlanText(p, {color: useColor()}) + '\n')
-            if (listr && (p.summary.create + p.summary.update + p.summary.replace + p.summary.delete) > 0) await listr.start(visibleChanges(p))
+            // The plan is a result (stdout). Progress starts only once the changes are approved,
+            // so nothing draws over the question (rotation re-plans are approved already).
+            if (!flags.json && attempt === 1) process.stdout.write(renderPlanText(p, {color: useColor(process.stdout)}) + '\n')
+            if (listr && changing(p) && (attempt > 1 || flags['auto-approve'])) await listr.start(visibleChanges(p))
           },
-          confirm: flags['auto-approve'] ? undefined : (p) => confirmOrRefuse('Do you want to perform these actions?', false, 'apply'),
+          confirm: flags['auto-approve'] ? undefined : async (p) => {
+            const yes = await confirmOrRefuse('Do you want to perform these actions?', false, 'apply')
+            if (yes && listr) await listr.start(visibleChanges(p))
+            return yes
+          },
         })
         plan = r.plan
         if (!r.applied) {
+          // As Terraform: declining is not success (a script must not read it as "applied").
           this.say('Apply cancelled: nothing was changed.')
-          return
+          this.exit(ExitCode.Failed)
         }
-        outcome = outcomeOf(r.results)
+        interrupted = outcomeOf(r.results).interrupted
       }
       await listr?.stop()
-      let waited
-      if (flags.wait && outcome.failed.length === 0 && !outcome.interrupted) {
+      let waited: Record<string, WorkloadOutcome> | undefined
+      let stillRunning: string[] = []
+      if (flags.wait && tally.counts().failed.length === 0 && !interrupted) {
         // Not held while the workloads merely run: other runs may apply other profiles meanwhile.
         await session.unlock()
         waited = await waitForWorkloads({session, reporter, signal: interrupt.signal})
+        for (const [p, w] of Object.entries(waited)) {
+          if (w.phase !== 'completed') tally.workloadFailed(`${p}.workload`, `workload ${w.phase}${w.exitCode !== undefined ? ` (exit ${w.exitCode})` : ''}`)
+        }
+        if (interrupt.signal.aborted) {
+          interrupted = true
+          stillRunning = session.profiles.map((p) => p.name).filter((n) => !waited![n] && session.state?.deployments[n]?.resources[`${n}.workload`])
+        }
       }
-      const summary = `Apply ${outcome.failed.length > 0 ? 'failed' : outcome.interrupted ? 'interrupted' : 'complete'}: ${outcome.done.length} done, ${outcome.failed.length} failed, ${outcome.skipped.length} skipped.`
+      const counts = tally.counts()
+      const summary = outcomeLine('apply', counts, interrupted)
       // After apply the new deployments' ids are known: the summary shows them.
       const applied = {...plan, profiles: Object.fromEntries(Object.entries(plan.profiles).map(([name, p]) => [name, {...p, newDeployment: false}]))}
       appendStepSummary(renderPlanMarkdown(applied, {project: session.config.project, title: 'apply', footer: `**${summary}**`}))
-      if (flags.json) this.writeJson({plan, outcome: {done: outcome.done, failed: outcome.failed.map((f) => ({address: f.address, message: f.message})), skipped: outcome.skipped, interrupted: outcome.interrupted}, ...(waited ? {workloads: waited} : {})})
-      else {
-        for (const f of outcome.failed) this.say(`Error: ${f.address}: ${f.message}`)
-        this.say(summary)
-        if (waited) for (const [p, w] of Object.entries(waited)) this.say(`${p}: workload ${w.phase}${w.exitCode !== undefined ? ` (exit ${w.exitCode})` : ''}`)
+      if (flags.json) {
+        this.writeJson({
+          plan,
+          outcome: {status: outcomeStatus(counts, interrupted), ...counts, interrupted, summary: {done: counts.done.length, kept: counts.kept.length, failed: counts.failed.length, skipped: counts.skipped.length}, ...(interrupted && flags.wait ? {stillRunning} : {})},
+          ...(waited ? {workloads: waited} : {}),
+        })
+      } else {
+        for (const f of counts.failed) this.say(`Error: ${f.address}: ${f.message}`)
+        for (const k of counts.kept) this.say(`Kept: ${k.address}: ${k.reason}`)
+        if (waited) for (const [p, w] of Object.entries(waited)) this.out(`${p}: workload ${w.phase}${w.exitCode !== undefined ? ` (exit ${w.exitCode})` : ''}`)
+        this.out(summary)
       }
-      if (outcome.interrupted) this.exit(ExitCode.Interrupted)
-      if (outcome.failed.length > 0) this.exit(ExitCode.Failed)
-      if (waited && Object.values(waited).some((w) => w.phase !== 'completed')) this.exit(ExitCode.Failed)
+      if (interrupted && flags.wait && stillRunning.length > 0) this.sayStillRunning(session, stillRunning)
+      if (interrupted) this.exit(ExitCode.Interrupted)
+      if (counts.failed.length > 0) this.exit(ExitCode.Failed)
     } finally {
       interrupt.dispose()
       await session.release()
     }
+  }
+
+  /** SPEC §3: an interrupted `apply --wait` says what still runs, and how to watch or tear it down. */
+  private sayStillRunning(session: Session, profiles: string[]): void {
+    const file = session.config.file === 'anycloud.yaml' ? '' : ` -f ${session.config.file}`
+    const names = profiles.join(' ')
+    this.say(`Interrupted while waiting: still running (and billed) on their machines: ${profiles.map((p) => {
+      const d = session.state?.deployments[p]
+      return `${p} (${d?.id ?? '?'} on ${d?.placement?.credential ?? '?'})`
+    }).join(', ')}.`)
+    this.say(`  Watch:         anycloud status${file} ${names}   /   anycloud logs${file} ${profiles[0]} --follow`)
+    this.say(`  Wait again:    anycloud apply${file} -y --wait ${names}`)
+    this.say(`  Tear it down:  anycloud destroy${file} -y ${names}`)
   }
 }

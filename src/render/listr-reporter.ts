@@ -16,7 +16,7 @@ export class ListrReporter implements Reporter {
   private done: Promise<unknown> = Promise.resolve()
 
   async start(changes: Change[]): Promise<void> {
-    const {Listr} = await import('listr2')
+    const {Listr, ListrLogger, ProcessOutput} = await import('listr2')
     const list = new Listr(
       changes.map((c) => ({
         title: `${c.address}: ${ACTION_STYLE[c.action].doing}`,
@@ -46,7 +46,13 @@ export class ListrReporter implements Reporter {
             for (const e of this.early.get(c.address) ?? []) this.emit(e)
           }),
       })),
-      {concurrent: true, exitOnError: false, rendererOptions: {collapseErrors: false}, fallbackRendererCondition: () => Boolean(process.env.CI) || process.env.TERM === 'dumb'},
+      {
+        concurrent: true,
+        exitOnError: false,
+        // Progress is drawn on stderr; stdout (results) written meanwhile is held and flushed after.
+        rendererOptions: {collapseErrors: false, logger: new ListrLogger({useIcons: true, toStderr: [], processOutput: new ProcessOutput(process.stderr, process.stdout)})},
+        fallbackRendererCondition: () => Boolean(process.env.CI) || process.env.TERM === 'dumb',
+      },
     )
     this.done = list.run().catch(() => undefined)
   }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import {copyFileSync, mkdirSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
-import {builtPackage, runCli} from '../config/cli-helpers.js'
+import {builtPackage, REPO, runCli} from '../config/cli-helpers.js'
 import {CONFIG_FIXTURES, tempDir} from '../config/helpers.js'
 
 /** `anycloud validate` as a user runs it: the built CLI in a child process. */
@@ -199,6 +199,24 @@ describe('anycloud validate (CLI)', function () {
     assert.equal(set.status, 0, set.stderr)
     assert.match(set.stdout, /is valid \(2 profiles, 2 warnings\)/)
     assert.doesNotMatch(set.stderr, /GCP_KEY_FILE/)
+  })
+
+  it('plan and apply refuse an unset variable (exit 3), naming it and its line', () => {
+    fixture('valid', 'spec-example')
+    for (const args of [['plan'], ['apply', '-y']]) {
+      const r = runCli(args, {cwd, home})
+      assert.equal(r.status, 3, `${args.join(' ')}: ${r.stderr}`)
+      assert.match(r.stderr, /^anycloud\.yaml:8:\d+ credentials\.gcp-prod\.keyFile: environment variable GCP_KEY_FILE is not set/m, args.join(' '))
+    }
+  })
+
+  it('examples/aws validates in a fresh shell (no WANDB_API_KEY): a warning, exit 0', () => {
+    // A copy: the test never depends on what a user left in examples/.
+    copyFileSync(join(REPO, 'examples', 'aws', 'anycloud.yaml'), join(cwd, 'anycloud.yaml'))
+    const r = validate()
+    assert.equal(r.status, 0, r.stderr)
+    assert.match(r.stdout, /^anycloud\.yaml is valid \(2 profiles, 1 warning\)\.$/m)
+    assert.match(r.stderr, /^anycloud\.yaml:\d+:\d+ warning: profiles\.train\.env\.WANDB_API_KEY: environment variable WANDB_API_KEY is not set/m)
   })
 
   it('uses credentials saved in $ANYCLOUD_HOME', () => {

@@ -153,7 +153,7 @@ describe('e2e: aws provider against the fake EC2/IAM/STS and the S3 emulator, wi
 
     // 2. Apply: a real bootstrap on the sshd VM, output and checkpoint synced to the emulator.
     const applied = await run(['apply', '-y'], 0)
-    assert.match(applied.stderr, /Apply complete/)
+    assert.match(applied.stdout, /Apply complete/)
     const state = project.state()!
     const dep = state.deployments.job
     const instanceId = dep.resources['job.vm'].id
@@ -175,7 +175,7 @@ describe('e2e: aws provider against the fake EC2/IAM/STS and the S3 emulator, wi
 
     // 3. A second plan: no changes.
     const clean = await run(['plan', '--detailed-exitcode'], 0)
-    assert.match(clean.stderr, /No changes\./)
+    assert.match(clean.stdout, /No changes\./)
 
     const status = JSON.parse((await run(['status', '--json'], 0)).stdout) as {deployments: Array<{address?: string; workload: {phase: string}; resources: Array<{address: string; exists: boolean | null}>}>}
     assert.equal(status.deployments[0].address, fake!.state.instances.get(instanceId)!.publicIpAddress)
@@ -240,7 +240,7 @@ describe('e2e: aws provider against the fake EC2/IAM/STS and the S3 emulator, wi
       const rec = project.state()!.deployments.job.resources['job.vm']
       assert.equal(rec.status, 'created')
       assert.equal(rec.id, tagged()[0].instanceId)
-      assert.match((await project.expect(['plan', '--detailed-exitcode'], 0, {env: made.env, timeoutMs: 240_000})).stderr, /No changes\./)
+      assert.match((await project.expect(['plan', '--detailed-exitcode'], 0, {env: made.env, timeoutMs: 240_000})).stdout, /No changes\./)
 
       await project.expect(['destroy', '-y'], 0, {env: made.env, timeoutMs: 240_000})
       assert.deepEqual(tagged(), [])

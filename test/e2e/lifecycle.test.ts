@@ -16,7 +16,7 @@ function planOf(stdout: string): unknown {
 
 const SUMMARY = /^(Plan: \d+ to create, \d+ to update, \d+ to replace, \d+ to delete\.|No changes\.)$/
 
-/** The summary line a human plan ends with (the last non-empty stderr line of `plan`). */
+/** The summary line a human plan ends with (the last non-empty stdout line of `plan`). */
 function lastLine(text: string): string {
   return text.trimEnd().split('\n').at(-1) ?? ''
 }
@@ -46,7 +46,7 @@ describe('e2e: lifecycle on the local provider', function () {
     seedBucket(root(), 'e2e-input', {'data.txt': 'one two three\n'})
 
     const applied = await project.expect(['apply', '-y'], 0)
-    assert.match(applied.stderr, /Apply complete: 5 done, 0 failed, 0 skipped\./)
+    assert.match(applied.stdout, /^Apply complete: 5 done, 0 kept, 0 failed, 0 skipped\.$/m)
     const state = project.state()!
     const dep = state.deployments.job
     assert.match(dep.id, /^e2e-job-[a-z0-9]{6}$/)
@@ -66,15 +66,14 @@ describe('e2e: lifecycle on the local provider', function () {
     assert.ok(doc.deployments[0].resources.every((r) => r.exists), JSON.stringify(doc.deployments[0].resources))
 
     const clean = await project.expect(['plan', '--detailed-exitcode'], 0)
-    assert.equal(lastLine(clean.stderr), 'No changes.')
-    assert.equal(clean.stdout, '')
+    assert.equal(clean.stdout, 'No changes.\n', 'the plan is the whole of stdout')
 
     const supervisor = liveSupervisors(root())
     assert.equal(supervisor.length, 1)
     project.write(configYaml({profiles: {job: jobProfile({command: ['sh', '-c', 'echo changed > "$ANYCLOUD_OUTPUT/changed.txt"; exec sleep 300']})}}))
     const changed = await project.expect(['plan', '--detailed-exitcode'], 2)
-    assert.equal(lastLine(changed.stderr), 'Plan: 0 to create, 0 to update, 1 to replace, 0 to delete.')
-    assert.match(changed.stderr, /# job\.workload must be replaced: command changed/)
+    assert.equal(lastLine(changed.stdout), 'Plan: 0 to create, 0 to update, 1 to replace, 0 to delete.')
+    assert.match(changed.stdout, /# job\.workload must be replaced: command changed/)
     const json = planOf((await project.expect(['plan', '--json', '--detailed-exitcode'], 2)).stdout) as {changes: JsonChange[]}
     // One rule for every provider: a changed command re-runs the workload (which writes its job files); nothing else moves.
     assert.deepEqual(visible(json), [['job.workload', 'replace']])
@@ -83,21 +82,21 @@ describe('e2e: lifecycle on the local provider', function () {
 
     await project.expect(['apply', '-y'], 0)
     await until('the new command to run', () => existsSync(join(root(), 'buckets', 'e2e-output', 'changed.txt')))
-    assert.equal(lastLine((await project.expect(['plan', '--detailed-exitcode'], 0)).stderr), 'No changes.')
+    assert.equal(lastLine((await project.expect(['plan', '--detailed-exitcode'], 0)).stdout), 'No changes.')
     const now = liveSupervisors(root())
     assert.equal(now.length, 1, 'one supervisor after the replace')
     assert.notEqual(now[0], supervisor[0], 'the workload was re-started')
     assert.equal(project.state()!.deployments.job.id, dep.id, 'the deployment id is stable')
 
     const destroyed = await project.expect(['destroy', '-y'], 0)
-    assert.match(destroyed.stderr, /Destroy complete/)
+    assert.match(destroyed.stdout, /Destroy complete/)
     assert.deepEqual(project.state()!.deployments, {})
     assert.deepEqual(machines(root()), [])
     assert.deepEqual(buckets(root()), ['e2e-input', 'e2e-output'], 'no checkpoint bucket; input untouched; output kept (it holds data)')
     assert.equal(readFileSync(join(root(), 'buckets', 'e2e-input', 'data.txt'), 'utf8'), 'one two three\n')
     assert.ok(existsSync(join(root(), 'buckets', 'e2e-output', 'report.txt')))
     assert.deepEqual(processesUnder(root()), [], 'no process of the deployment survives destroy')
-    assert.equal(lastLine((await project.expect(['plan', '--destroy'], 0)).stderr), 'No changes.')
+    assert.equal(lastLine((await project.expect(['plan', '--destroy'], 0)).stdout), 'No changes.')
   })
 
   it('apply twice in a row: the second plan is "No changes." and touches nothing', async () => {
@@ -107,7 +106,7 @@ describe('e2e: lifecycle on the local provider', function () {
     const before = project.state()!
     const pid = liveSupervisors(root())
     const again = await project.expect(['apply', '-y'], 0)
-    assert.match(again.stderr, /^No changes\.$/m)
+    assert.match(again.stdout, /^No changes\.$/m)
     assert.doesNotMatch(again.stderr, /creating|replacing|destroying|updating/)
     assert.deepEqual(liveSupervisors(root()), pid)
     assert.deepEqual(project.state()!.deployments, before.deployments)
@@ -141,7 +140,7 @@ describe('e2e: lifecycle on the local provider', function () {
     assert.deepEqual(machines(root()), [])
     assert.deepEqual(buckets(root()), ['e2e-input', 'e2e-output'])
     const again = await project.expect(['apply', '-y'], 0)
-    assert.match(again.stderr, /^No changes\.$/m)
+    assert.match(again.stdout, /^No changes\.$/m)
     assert.deepEqual(machines(root()), [], 'not re-run')
     assert.equal(readFileSync(join(root(), 'buckets', 'e2e-output', 'runs.txt'), 'utf8'), 'ran\n')
     const st = project.state()!.deployments.job
@@ -158,7 +157,7 @@ describe('e2e: lifecycle on the local provider', function () {
     assert.ok(buckets(root()).includes(id), 'persistBucket: the checkpoint bucket stays')
     assert.deepEqual(liveSupervisors(root()), [], 'the workload is not running')
     const plan = await project.expect(['plan', '--detailed-exitcode'], 0)
-    assert.equal(lastLine(plan.stderr), 'No changes.')
+    assert.equal(lastLine(plan.stdout), 'No changes.')
 
     // Drift on a finished deployment: nothing syncs any more, so a deleted output bucket stays deleted.
     rmSync(join(root(), 'buckets', 'e2e-output'), {recursive: true, force: true})
@@ -167,7 +166,7 @@ describe('e2e: lifecycle on the local provider', function () {
     assert.match(drift.changes.find((c) => c.address === 'job.bucket.output')!.reason, /no longer exists/)
 
     const destroyed = await project.expect(['destroy', '-y'], 0)
-    assert.match(destroyed.stderr, /persistBucket/)
+    assert.match(destroyed.stdout + destroyed.stderr, /persistBucket/)
     assert.deepEqual(machines(root()), [])
     assert.deepEqual(buckets(root()), ['e2e-input', id].sort(), 'persistBucket keeps the checkpoint bucket through destroy; the output bucket was never re-made')
     assert.deepEqual(project.state()!.deployments, {}, 'and state no longer tracks it')
@@ -185,8 +184,8 @@ describe('e2e: lifecycle on the local provider', function () {
     assert.match(plan.changes.find((c) => c.address === 'job.bootstrap')!.reason, /--replace/)
 
     const r = await project.expect(['apply', '-y', '--replace', 'job.vm'], 0)
-    assert.match(r.stderr, /Plan: 0 to create, 0 to update, 3 to replace, 0 to delete\./)
-    assert.match(r.stderr, /# job\.vm must be replaced: replacement requested with --replace/)
+    assert.match(r.stdout, /Plan: 0 to create, 0 to update, 3 to replace, 0 to delete\./)
+    assert.match(r.stdout, /# job\.vm must be replaced: replacement requested with --replace/)
     const after = project.state()!.deployments.job
     assert.equal(after.id, before.id)
     assert.notEqual(after.resources['job.vm'].attributes, undefined)
@@ -194,7 +193,7 @@ describe('e2e: lifecycle on the local provider', function () {
     const now = liveSupervisors(root())
     assert.equal(now.length, 1)
     assert.notEqual(now[0], pid[0])
-    assert.equal(lastLine((await project.expect(['plan', '--detailed-exitcode'], 0)).stderr), 'No changes.')
+    assert.equal(lastLine((await project.expect(['plan', '--detailed-exitcode'], 0)).stdout), 'No changes.')
 
     const bad = await project.expect(['plan', '--replace', 'nope.vm'], 3)
     assert.match(bad.stderr, /no profile 'nope'/)
@@ -224,14 +223,14 @@ describe('e2e: lifecycle on the local provider', function () {
     assert.deepEqual(visible(plan), [['job.bucket.output', 'create'], ['job.workload', 'replace']])
     assert.match(plan.changes.find((c) => c.address === 'job.bucket.output')!.reason, /no longer exists/)
     const human = await project.expect(['plan'], 0)
-    assert.match(human.stderr, /# job\.workload must be replaced: workload was lost/)
-    assert.match(human.stderr, /# job\.bucket\.output will be created: output bucket no longer exists/)
-    assert.equal(lastLine(human.stderr), 'Plan: 1 to create, 0 to update, 1 to replace, 0 to delete.')
+    assert.match(human.stdout, /# job\.workload must be replaced: workload was lost/)
+    assert.match(human.stdout, /# job\.bucket\.output will be created: output bucket no longer exists/)
+    assert.equal(lastLine(human.stdout), 'Plan: 1 to create, 0 to update, 1 to replace, 0 to delete.')
 
     await project.expect(['apply', '-y'], 0)
     assert.equal(liveSupervisors(root()).length, 1)
     assert.ok(existsSync(join(root(), 'buckets', 'e2e-output')))
-    assert.equal(lastLine((await project.expect(['plan', '--detailed-exitcode'], 0)).stderr), 'No changes.')
+    assert.equal(lastLine((await project.expect(['plan', '--detailed-exitcode'], 0)).stdout), 'No changes.')
   })
 
   it('drift: a machine deleted behind anycloud\'s back is re-created with its bootstrap and workload', async () => {

@@ -78,12 +78,13 @@ describe('e2e: output discipline', function () {
     }
   })
 
-  it('the human plan is on stderr and ends with exactly one summary line; --markdown starts with it', async () => {
+  it('the human plan is a result: on stdout, ending with exactly one summary line; --markdown starts with it', async () => {
     project = new Project(configYaml({profiles: {job: jobProfile(), other: jobProfile({command: ['sleep', '299']})}}), {noAnsi: true})
     seedBucket(root(), 'e2e-input')
     const human = await project.expect(['plan'], 0)
-    assert.equal(human.stdout, '', 'nothing on stdout')
-    const lines = human.stderr.trimEnd().split('\n')
+    assert.doesNotMatch(human.stdout, /Refreshing state/, 'progress is not on stdout')
+    assert.match(human.stderr, /Refreshing state/, 'progress is on stderr')
+    const lines = human.stdout.trimEnd().split('\n')
     assert.equal(lines.filter((l) => SUMMARY.test(l)).length, 1)
     assert.equal(lines.at(-1), 'Plan: 10 to create, 0 to update, 0 to replace, 0 to delete.')
 
@@ -95,10 +96,10 @@ describe('e2e: output discipline', function () {
 
     await project.expect(['apply', '-y'], 0)
     const none = await project.expect(['plan'], 0)
-    assert.equal(none.stderr.trimEnd().split('\n').at(-1), 'No changes.')
+    assert.equal(none.stdout.trimEnd().split('\n').at(-1), 'No changes.')
     assert.equal((await project.expect(['plan', '--markdown'], 0)).stdout.split('\n')[2], '**No changes.**')
     const destroyPlan = await project.expect(['plan', '--destroy'], 0)
-    assert.equal(destroyPlan.stderr.trimEnd().split('\n').at(-1), 'Plan: 0 to create, 0 to update, 0 to replace, 10 to delete.')
+    assert.equal(destroyPlan.stdout.trimEnd().split('\n').at(-1), 'Plan: 0 to create, 0 to update, 0 to replace, 10 to delete.')
   })
 
   it('state list / show / rm behave, and rm only forgets (the resource is untouched)', async () => {
@@ -120,7 +121,7 @@ describe('e2e: output discipline', function () {
 
     const serial = project.state()!.serial
     const rm = await project.expect(['state', 'rm', 'job.bucket.output'], 0)
-    assert.match(rm.stderr, /Removed job\.bucket\.output from state/)
+    assert.match(rm.stdout, /Removed job\.bucket\.output from state/)
     assert.equal(project.state()!.serial, serial + 1)
     assert.equal(project.state()!.deployments.job.resources['job.bucket.output'], undefined)
     await project.expect(['state', 'rm', 'job.bucket.output'], 3)

@@ -41,7 +41,7 @@ describe('e2e: saved plans, approval and --wait', function () {
     assert.deepEqual([...out.outcome.done].sort(), planned_)
     assert.deepEqual(out.outcome.failed, [])
     assert.equal(project.state()!.deployments.job.id, saved.profiles.job.deploymentId, 'the deployment id the plan showed')
-    assert.match((await project.expect(['plan', '--detailed-exitcode'], 0)).stderr, /^No changes\.$/m)
+    assert.match((await project.expect(['plan', '--detailed-exitcode'], 0)).stdout, /^No changes\.$/m)
 
     // A saved destroy plan is applied the same way.
     await project.expect(['plan', '--destroy', '--out', 'd.json'], 0)
@@ -100,14 +100,14 @@ describe('e2e: saved plans, approval and --wait', function () {
     project = new Project(configYaml({profiles: {job: jobProfile({command: ['sh', '-c', 'echo failing; exit 3']})}}), {noAnsi: true})
     seedBucket(root(), 'e2e-input')
     const r = await project.expect(['apply', '-y', '--wait'], 1)
-    assert.match(r.stderr, /job: workload failed \(exit 3\)/)
+    assert.match(r.stdout, /job: workload failed \(exit 3\)/)
     const dep = project.state()!.deployments.job
     assert.equal(dep.workload?.phase, 'failed')
     assert.equal(dep.workload?.exitCode, 3)
     assert.deepEqual(machines(root()), [], 'the failed job\'s VM is torn down (persist is off)')
     assert.deepEqual(buckets(root()), ['e2e-input', 'e2e-output'], 'the checkpoint bucket is deleted; the output bucket stays until destroy')
     // A failed job is not retried by the next apply: the plan has nothing to do.
-    assert.match((await project.expect(['plan', '--detailed-exitcode'], 0)).stderr, /^No changes\.$/m)
+    assert.match((await project.expect(['plan', '--detailed-exitcode'], 0)).stdout, /^No changes\.$/m)
     const json = await project.expect(['status', '--json'], 0)
     const status = JSON.parse(json.stdout) as {deployments: Array<{workload: {phase: string; exitCode?: number}}>}
     assert.deepEqual(status.deployments[0].workload.phase, 'failed')

@@ -72,7 +72,7 @@ describe(`ssh host with its buckets on an aws credential (s3rver), host ${PLACEM
   it('apply: input from S3 on the host, output and checkpoint uploaded to S3; the keys only in the 0600 rclone env file; destroy', async () => {
     await project.expect(['validate'], 0)
     const plan = await project.expect(['plan'], 0)
-    assert.match(plan.stderr, /its own keys are written to the machine's rclone env file/, 'the plan warns that long-lived keys go to the host')
+    assert.match(plan.stdout + plan.stderr, /its own keys are written to the machine's rclone env file/, 'the plan warns that long-lived keys go to the host')
     const r = await project.expectSampled(['apply', '-y'], 0)
     assert.match(r.stderr, /job\.bucket\.output: created/)
     const id = project.state()!.deployments.job.id

@@ -80,7 +80,7 @@ describe(`ssh provider, runtime docker with a recording docker stand-in (host ${
     await until('copy.txt in the output bucket', () => existsSync(project.path('cloud', 'buckets', 'd-output', 'copy.txt')), 15_000)
     assert.equal(readFileSync(project.path('cloud', 'buckets', 'd-output', 'copy.txt'), 'utf8'), 'data for the container\n')
 
-    const follow = project.start(['logs', 'train', '-f'])
+    const follow = project.start(['logs', 'train', '-F'])
     await until('logs -f to show the container output', () => follow.out.stdout.includes('container says hi'))
     writeFileSync(join(prefix, 'mnt', 'output', 'go'), '')
     await until('logs -f to end with the container', () => follow.exitCode !== null, 20_000)

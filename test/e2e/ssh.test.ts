@@ -72,7 +72,7 @@ describe(`ssh provider end to end: the CLI against a host ${PLACEMENT.title}, lo
   it('apply: the input appears under /mnt/input, the workload\'s output in the output bucket within two sync intervals; the host key is recorded', async () => {
     const r = await project.expectSampled(['apply', '-y'], 0)
     assert.doesNotMatch(r.stderr + r.stdout, ANSI)
-    assert.match(r.stderr, /Plan: 5 to create, 0 to update, 0 to replace, 0 to delete\./)
+    assert.match(r.stdout, /Plan: 5 to create, 0 to update, 0 to replace, 0 to delete\./)
     assert.match(r.stderr, /job\.bootstrap: input-sync: ran/)
     const p = paths()
     assert.equal(readFileSync(join(p.mnt, 'input', 'data.txt'), 'utf8'), 'one two three\n')
@@ -94,7 +94,7 @@ describe(`ssh provider end to end: the CLI against a host ${PLACEMENT.title}, lo
   it('a second apply changes nothing and runs no install step; the bootstrap re-run by hand says skipped for every step', async () => {
     await project.expect(['plan', '--detailed-exitcode'], 0)
     const r = await project.expect(['apply', '-y'], 0)
-    assert.match(r.stderr, /No changes\./)
+    assert.match(r.stdout, /No changes\./)
     assert.doesNotMatch(r.stderr, /job\.(bootstrap|workload|vm):/)
 
     // By hand: the provider's own bootstrap, re-run on the machine (what `update` of the bootstrap does).
@@ -146,7 +146,7 @@ describe(`ssh provider end to end: the CLI against a host ${PLACEMENT.title}, lo
     assert.equal(boot.exists, true)
     assert.equal((boot.outputs.programs as Record<string, string>).workload, 'RUNNING')
     const human = await project.expect(['status'], 0)
-    assert.match(human.stderr, /workload: running, last sync/)
+    assert.match(human.stdout, /workload: running\n\s+last sync: /)
   })
 
   it('after a host reboot (every process gone, files kept) the plan re-runs the bootstrap and restarts the workload', async () => {
@@ -168,7 +168,7 @@ describe(`ssh provider end to end: the CLI against a host ${PLACEMENT.title}, lo
     assert.match(r.stdout, /job started \(second\)/)
     writeProfile({command: ['sh', '-c', 'echo step one; while [ ! -f "$ANYCLOUD_OUTPUT/go" ]; do sleep 0.1; done; echo step two; exit 3']})
     await project.expect(['apply', '-y'], 0)
-    const follow = project.start(['logs', 'job', '-f'])
+    const follow = project.start(['logs', 'job', '-F'])
     await until('logs -f to print the first line', () => follow.out.stdout.includes('step one'))
     assert.equal(follow.exitCode, null, 'still following')
     writeFileSync(join(paths().mnt, 'output', 'go'), '')

@@ -48,7 +48,7 @@ profiles:
     const lock = project.path('.anycloud', 'state.lock')
     assert.ok(!existsSync(lock), 'the lock is released')
     const second = await project.expect(['plan', '--detailed-exitcode'], 0)
-    assert.match(second.stderr, /No changes\./)
+    assert.match(second.stdout, /No changes\./)
   })
 
   it('replaces a workload whose machine vanished', async () => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import {cpSync, mkdtempSync, readdirSync, rmSync} from 'node:fs'
+import {copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
@@ -25,9 +25,26 @@ describe('examples/', () => {
     for (const n of ['quickstart', 'aws', 'azure', 'gcp', 'multi-cloud', 'ssh']) assert.ok(names.includes(n), `examples/${n} is missing`)
   })
 
+  /**
+   * A private copy of what git tracks of an example: never what a user left next to it (state in
+   * .anycloud/, machines and buckets a quickstart run made under local-cloud/).
+   */
+  const copyExample = (name: string): string => {
+    const dir = mkdtempSync(join(tmpdir(), `anycloud-example-${name}-`))
+    copyFileSync(join(examplesDir, name, 'anycloud.yaml'), join(dir, 'anycloud.yaml'))
+    const seed = join(examplesDir, name, 'local-cloud', 'buckets', `${name}-input`)
+    if (existsSync(seed)) {
+      mkdirSync(join(dir, 'local-cloud', 'buckets', `${name}-input`), {recursive: true})
+      for (const f of readdirSync(seed).filter((f) => !f.startsWith('.'))) copyFileSync(join(seed, f), join(dir, 'local-cloud', 'buckets', `${name}-input`, f))
+    }
+    return dir
+  }
+
   for (const name of names) {
     it(`examples/${name}/anycloud.yaml validates with no errors or warnings`, () => {
-      const result = loadConfig({file: join(examplesDir, name, 'anycloud.yaml'), env, store: new CredentialStore(home)})
+      const dir = copyExample(name)
+      const result = loadConfig({file: join(dir, 'anycloud.yaml'), env, store: new CredentialStore(home)})
+      rmSync(dir, {recursive: true, force: true})
       assert.deepEqual(result.errors, [])
       assert.deepEqual(result.warnings, [])
       assert.ok(result.config && Object.keys(result.config.profiles).length > 0)
@@ -35,9 +52,8 @@ describe('examples/', () => {
   }
 
   it('the quickstart plans on the local provider: buckets, machine, bootstrap and workload to create', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'anycloud-quickstart-'))
+    const dir = copyExample('quickstart')
     try {
-      cpSync(join(examplesDir, 'quickstart'), dir, {recursive: true})
       const {config} = loadConfig({file: join(dir, 'anycloud.yaml'), env, store: new CredentialStore(home)})
       assert.ok(config)
       const plan = await planChanges({
