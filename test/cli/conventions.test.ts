@@ -16,7 +16,9 @@ describe('anycloud CLI conventions', function () {
   let cwd: string
   let home: string
 
-  before(() => {
+  before(function () {
+    // The first test file of a run compiles the private package; on a loaded machine that is slow.
+    this.timeout(600_000)
     builtPackage()
   })
 
@@ -49,6 +51,12 @@ describe('anycloud CLI conventions', function () {
         assert.equal(r.status, 0, `${args.join(' ')}: ${r.stderr}`)
         assert.match(r.stdout, new RegExp(`\\$ anycloud ${args[0] === 'help' ? args.slice(1).join(' ') : args[0]}`), args.join(' '))
       }
+    })
+
+    it('help for a command that does not exist is invalid usage (exit 3, not oclif\'s 2 = "changes pending")', () => {
+      const r = run(['help', 'pln'])
+      assert.equal(r.status, 3, r.stderr)
+      assert.match(r.stderr, /pln not found/)
     })
 
     it('shell completion is offered (autocomplete)', () => {
