@@ -142,7 +142,7 @@ describe('e2e: azure provider against the ARM fake and azurite, with sshd VMs', 
 
     // 2. Apply: a real bootstrap on the sshd VM; output and checkpoint synced to azurite.
     const applied = await run(['apply', '-y'], 0)
-    assert.match(applied.stderr, /Apply complete/)
+    assert.match(applied.stdout, /Apply complete/)
     const dep = project.state()!.deployments.job
     const vmName = `anycloud-${dep.id}-vm`
     const vm = fake!.vm(vmName)!
@@ -160,7 +160,7 @@ describe('e2e: azure provider against the ARM fake and azurite, with sshd VMs', 
     assert.ok(!/sig=/.test(stateText), 'no SAS in state')
 
     // 3. A second plan: no changes.
-    assert.match((await run(['plan', '--detailed-exitcode'], 0)).stderr, /No changes\./)
+    assert.match((await run(['plan', '--detailed-exitcode'], 0)).stdout, /No changes\./)
 
     // 4. Azure evicts the spot VM (policy Delete: the VM is gone).
     await fake!.evict(vmName)

@@ -136,11 +136,11 @@ describe('e2e: destroy is never held hostage by the machine (aws, sshd VMs)', fu
     await backend!.rig(instanceId)!.stopDaemon()
 
     const planned = await p.expect(['plan', '--detailed-exitcode'], 0, {env, timeoutMs: 120_000})
-    assert.match(planned.stderr, /job\.(workload|bootstrap): could not read it on the machine, so it is shown as state recorded it \(actual state unknown\): Could not connect to root@10\.200\.\d+\.2:22 \(credential 'aws-fake'\)/)
-    assert.match(planned.stderr, /No changes\./)
+    assert.match(planned.stdout + planned.stderr, /job\.(workload|bootstrap): could not read it on the machine, so it is shown as state recorded it \(actual state unknown\): Could not connect to root@10\.200\.\d+\.2:22 \(credential 'aws-fake'\)/)
+    assert.match(planned.stdout, /No changes\./)
 
     const destroyed = await p.expect(['destroy', '-y'], 0, {env, timeoutMs: 120_000})
-    assert.match(destroyed.stderr, /warning: job: job\.workload: could not stop the workload \(and its final output upload\) on the machine, which is deleted anyway: /)
+    assert.match(destroyed.stdout + destroyed.stderr, /warning: job: job\.workload: could not stop the workload \(and its final output upload\) on the machine, which is deleted anyway: /)
     await assertNothingLeft(p, deploymentId)
   })
 

@@ -159,7 +159,7 @@ describe('e2e: spot that runs unattended (aws fake, sshd VMs, notice endpoint)',
     assert.equal(dep.spot?.preemptions, 1)
     assert.equal(dep.spot?.newestCheckpoint?.key, 'count')
     assert.ok((dep.spot?.newestCheckpoint?.ageSeconds ?? -1) >= 0)
-    assert.match((await run(['status'], 0)).stderr, /spot: 1 preemption; newest checkpoint: count, \d+ s old/)
+    assert.match((await run(['status'], 0)).stdout, /spot: 1 preemption; newest checkpoint: count, \d+ s old/)
 
     // 5. Resubmit: the kept checkpoint bucket on a fresh VM.
     const resubmit = JSON.parse((await run(['plan', '--json', '--replace', 'job.workload'], 0)).stdout) as {changes: Array<{address: string; action: string}>}
