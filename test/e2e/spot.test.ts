@@ -14,7 +14,7 @@
  */
 import assert from 'node:assert/strict'
 import {execFileSync} from 'node:child_process'
-import {mkdtempSync, readFileSync, rmSync, statSync} from 'node:fs'
+import {existsSync, mkdtempSync, readFileSync, rmSync, statSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
@@ -258,5 +258,62 @@ describe('e2e: spot that runs unattended (aws fake, sshd VMs, notice endpoint)',
     const keys = await objects('sts-e2e-output')
     if (keys.length > 0) await s3!.send(new DeleteObjectsCommand({Bucket: 'sts-e2e-output', Delete: {Objects: keys.map((Key) => ({Key}))}}))
     await s3!.send(new DeleteBucketCommand({Bucket: 'sts-e2e-output'})).catch(() => undefined)
+  })
+
+  it('a preemption during bootstrap, then a cancel (SIGINT) of watch during the recovery: nothing untracked is left, and destroy leaves nothing', async () => {
+    const url = fake!.url
+    project = new Project(
+      stringify({
+        version: 1,
+        project: 'spotcancel',
+        credentials: {'aws-fake': {provider: 'aws', region: 'us-east-1', accessKeyId: '${env:E2E_AWS_KEY_ID}', secretAccessKey: '${env:E2E_AWS_SECRET}', endpoints: {s3: s3rig!.endpoint, ec2: url, iam: url, sts: url}}},
+        profiles: {job: {credentials: 'aws-fake', vmType: 't3.micro', runtime: 'process', spot: true, syncIntervalSeconds: 1, command: ['sleep', '600']}},
+      }),
+    )
+    const env = {
+      E2E_AWS_KEY_ID: KEYS.accessKeyId, E2E_AWS_SECRET: KEYS.secretAccessKey,
+      AWS_EC2_METADATA_DISABLED: 'true', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', AWS_CONFIG_FILE: '/nonexistent', AWS_SHARED_CREDENTIALS_FILE: '/nonexistent',
+      ANYCLOUD_AWS_SSH_USER: 'root', ANYCLOUD_AWS_POLL_MS: '100', ANYCLOUD_REMOTE_PREFIX: prefix, ANYCLOUD_STORAGE_CHECK: '3:1', ANYCLOUD_NOTICE_BASE: notice!.base,
+    }
+    const run = (args: string[], code: number) => project!.expect(args, code, {env, timeoutMs: 300_000})
+    const tagged = (id: string) => fake!.instancesTagged('anycloud-deployment', id).filter((i) => i.state !== 'terminated')
+
+    // 1. The spot VM is taken back while it is being bootstrapped: the apply fails on the bootstrap.
+    const apply = project.start(['apply', '-y'], {env})
+    await until('the bootstrap under way', () => /job\.bootstrap: (connecting|install)/.test(apply.out.stderr), 120_000, 50)
+    const id = project.state()!.deployments.job.id
+    const [victim] = tagged(id)
+    await fake!.preempt(victim.instanceId)
+    const failed = await finished(apply)
+    assert.equal(failed.code, 1, failed.stderr)
+    assert.deepEqual(tagged(id), [], 'the preempted VM is gone; nothing else was launched')
+
+    // 2. watch recovers it (a new VM, bootstrap, workload).
+    const once = await run(['watch', '--once', '--json'], 0)
+    const decisions = once.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Decision)
+    assert.equal(decisions.find((d) => d.address === 'job.vm')?.outcome, 'done', once.stdout)
+    assert.equal(decisions.find((d) => d.address === 'job.workload')?.outcome, 'done', once.stdout)
+    assert.equal(tagged(id).length, 1)
+    assert.equal((project.state()!.deployments.job as {spot?: {preemptions: number}}).spot?.preemptions, 1, 'the preemption during bootstrap was counted')
+
+    // 3. Preempted again; watch starts the recovery and is cancelled (SIGINT) once the new VM is asked for.
+    const runsBefore = fake!.calls('RunInstances').length
+    await fake!.preempt(tagged(id)[0].instanceId)
+    const watch = project.start(['watch', '--interval', '1', '--json'], {env})
+    await until('the recovery under way', () => fake!.calls('RunInstances').length > runsBefore, 120_000, 20)
+    watch.kill('SIGINT')
+    const w = await finished(watch)
+    assert.ok(w.code === 0 || w.code === 130, `watch exits cleanly on SIGINT (${w.code})\n${w.stderr}`)
+    assert.ok(!existsSync(project.path('.anycloud', 'state.lock')), 'the lock is released')
+    // Whatever the cancelled recovery launched is tracked in state (nothing leaked)...
+    const recorded = project.state()!.deployments.job.resources['job.vm']?.id
+    for (const i of tagged(id)) assert.equal(i.instanceId, recorded, `instance ${i.instanceId} is not tracked in state`)
+    // ...so destroy leaves nothing anycloud owns.
+    await run(['destroy', '-y'], 0)
+    assert.deepEqual(tagged(id), [])
+    assert.deepEqual([...fake!.state.securityGroups.values()].filter((g) => !g.isDefault && g.tags?.['anycloud-deployment'] === id).map((g) => g.groupName), [])
+    assert.equal([...fake!.state.keyPairs.values()].filter((k) => k.tags['anycloud-deployment'] === id).length, 0)
+    assert.equal([...fake!.state.roles.values()].filter((r) => r.tags['anycloud-deployment'] === id).length, 0)
+    assert.deepEqual(await objects(id), [])
   })
 })
