@@ -4,6 +4,8 @@
  *   2. Plan time for 1, 10, 100 profiles against a fake provider adding 50 ms to every call, next to
  *      the critical-path lower bound (round trips on the longest dependency chain x 50 ms; target
  *      within 2x at 100 profiles), with peak memory.
+ *   4. GCP plan start-up (bench/gcp.ts): `anycloud plan` of a GCP profile against the fake GCE/IAM, and
+ *      the cost of the compute client by deep import vs the package index.
  *   3. Bootstrap over a 50 ms link (bench/bootstrap.ts): anycloud's one-exec bootstrap vs the same
  *      script in one `ssh host bash -s` (target within 1.5x), and the SSH round trips it used.
  */
@@ -14,6 +16,7 @@ import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 import {benchBootstrap} from './bootstrap.js'
+import {benchGcp} from './gcp.js'
 import {benchPlan} from './plan.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
@@ -61,6 +64,8 @@ async function main(): Promise<void> {
   await benchPlan()
   console.log('')
   await benchBootstrap()
+  console.log('')
+  await benchGcp()
 }
 
 await main()
