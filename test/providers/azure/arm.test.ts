@@ -253,6 +253,31 @@ describe('azure provider through ARM (fake ARM + azurite, real SDK clients)', fu
       assert.equal(fake.ofType('Microsoft.Compute/disks').length, 0)
     })
 
+    it('after a lost state, reads find each resource by its deterministic name and tags; a foreign one is not adopted; the tag listing finds them all', async () => {
+      const {p, deployment, desired, records} = await world()
+      const call = callOf(deployment)
+      records[addressOf('train', 'sshkey')] = recordOf(addressOf('train', 'sshkey'), 'sshkey', 'k', await p.create(desired('sshkey', {}), call))
+      records[addressOf('train', 'identity')] = recordOf(addressOf('train', 'identity'), 'identity', 'i', await p.create(desired('identity', {buckets: {output: 'results'}}), call))
+      records[addressOf('train', 'network')] = recordOf(addressOf('train', 'network'), 'network', 'n', await p.create(desired('network', {region: 'eastus'}), call))
+      const vm = await p.create(desired('vm', {region: 'eastus', vmSize: 'Standard_D2s_v5'}), callOf(deployment, records, 't'))
+      // State lost: no records at all.
+      const fresh = await makeArmProvider(fake)
+      for (const kind of ['identity', 'network', 'vm'] as const) {
+        const found = await fresh.read({address: addressOf('train', kind), kind, name: 'x'}, callOf(deployment, {}))
+        assert.ok(found, `${kind} found by name`)
+      }
+      assert.equal((await fresh.read({address: addressOf('train', 'vm'), kind: 'vm', name: 'x'}, callOf(deployment, {})))!.id, vm.id)
+      const {taggedResources} = await import('../../../src/providers/azure/compute.js')
+      const clients = fresh.clients!
+      const tagged = await taggedResources({clients, credential: 'az', timing: {} as never, sshUser: 'x'}, ['eastus', 'westus'], deployment.deploymentId)
+      assert.deepEqual(tagged.map((r) => r.type).sort(), ['Microsoft.Compute/virtualMachines', 'Microsoft.ManagedIdentity/userAssignedIdentities', 'Microsoft.Network/networkInterfaces', 'Microsoft.Network/networkSecurityGroups', 'Microsoft.Network/publicIPAddresses'])
+      // Another deployment's VM of the same name is never adopted.
+      const other = deploymentOf(deployment.stateDir, {deploymentId: 'acme-train-abc123'})
+      fake.vm('anycloud-acme-train-abc123-vm')!.tags = {'anycloud-managed': 'true', 'anycloud-deployment': 'someone-else'}
+      assert.equal(await fresh.read({address: addressOf('train', 'vm'), kind: 'vm', name: 'x'}, callOf(other, {})), null)
+      await assert.rejects(fresh.create(desired('vm', {region: 'eastus', vmSize: 'Standard_D2s_v5'}), callOf(other, records, 't2')), (e: unknown) => e instanceof ProviderError && e.code === 'azure.vm-foreign')
+    })
+
     it('capacity and quota errors are CapacityError (next region/size) and leave no VM; a bad request fails fast', async () => {
       const {p, deployment, desired, records} = await world()
       const call = callOf(deployment)
