@@ -137,7 +137,7 @@ describe('e2e: gcp provider against the fake GCE/IAM and the GCS fake, with sshd
 
     // 2. Apply: a real bootstrap on the sshd VM; output and checkpoint reach the GCS fake.
     const applied = await run(['apply', '-y'], 0)
-    assert.match(applied.stderr, /Apply complete/)
+    assert.match(applied.stdout, /Apply complete/)
     const dep = project.state()!.deployments.job
     const vmName = String((dep.resources['job.vm'] as unknown as {outputs: Record<string, unknown>}).outputs.instanceName)
     const live = () => fake!.liveInstances()
@@ -158,7 +158,7 @@ describe('e2e: gcp provider against the fake GCE/IAM and the GCS fake, with sshd
     assert.ok(!JSON.stringify(project.state()).includes(token), 'no token in state')
 
     // 3. No changes.
-    assert.match((await run(['plan', '--detailed-exitcode'], 0)).stderr, /No changes\./)
+    assert.match((await run(['plan', '--detailed-exitcode'], 0)).stdout, /No changes\./)
 
     // 4. The fake preempts the spot VM: the plan says replace, with GCE's reason.
     await fake!.preempt(vmName)

@@ -251,7 +251,7 @@ describe('e2e: spot that runs unattended (aws fake, sshd VMs, notice endpoint)',
     assert.notEqual(tokenIn(after), tokenIn(before), 'the file carries the new session token')
     assert.equal(statSync(envFile).mode & 0o777, 0o600)
     assert.equal(pidOf(), pid, 'the workload kept running: same pid')
-    assert.match((await run(['plan', '--detailed-exitcode'], 0)).stderr, /No changes\./)
+    assert.match((await run(['plan', '--detailed-exitcode'], 0)).stdout, /No changes\./)
 
     await run(['destroy', '-y'], 0)
     assert.deepEqual(liveInstances(), [])
