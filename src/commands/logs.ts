@@ -4,6 +4,7 @@ import {BaseCommand} from '../cli/base-command.js'
 import {budgetFlags} from '../cli/budget-flags.js'
 import {lockFlags} from '../cli/lock-flags.js'
 import {interruptController} from '../cli/interaction.js'
+import {readSavedLog} from '../engine/saved-logs.js'
 import {openSession} from '../engine/session.js'
 import {UsageError} from '../errors/index.js'
 import {redactSecrets} from '../util/redact.js'
@@ -19,6 +20,17 @@ export default class Logs extends BaseCommand<typeof Logs> {
     const {args, flags} = await this.parse(Logs)
     const session = await openSession({file: flags.file, profiles: [args.profile]})
     const dep = session.state?.deployments[args.profile]
+    // The machine is gone (the job finished and was torn down, or destroyed): its saved output.
+    const saved = session.state?.logs?.[args.profile]
+    if (saved && (!dep || !Object.values(dep.resources).some((r) => r.kind === 'vm'))) {
+      await session.release()
+      const text = readSavedLog(session.store.localDir, saved)
+      if (text === undefined) throw new UsageError(`the saved output of ${saved.deploymentId} (${saved.file} under ${session.store.localDir}) is missing: it is kept on the machine that tore the deployment down`)
+      const how = saved.phase ? `, workload ${saved.phase}${saved.exitCode !== undefined ? ` (exit ${saved.exitCode})` : ''}` : ''
+      this.say(`(the machine of ${saved.deploymentId} is gone: its output as saved at ${saved.savedAt}${how}${saved.truncated ? '; only the last MiB was kept' : ''})`)
+      process.stdout.write(text)
+      return
+    }
     if (!dep?.placement) throw new UsageError(`profile '${args.profile}' has no deployment yet: run \`anycloud apply\` first`)
     const provider = await session.providers.get(dep.placement.credential).catch(async (error) => {
       await session.release()

@@ -1,7 +1,9 @@
+import {join} from 'node:path'
+
 import type {ResolvedConfig, ResolvedProfile} from '../config/types.js'
 import {AnycloudError, AuthError, CapacityError, isAnycloudError} from '../errors/index.js'
-import type {DeploymentContext, DesiredResource, Placement, ResourceRecord} from '../model/resources.js'
-import {ownershipTags, type ProviderCallContext} from '../providers/provider.js'
+import {addressOf, type DeploymentContext, type DesiredResource, type Placement, type ResourceRecord, type WorkloadPhase} from '../model/resources.js'
+import {ownershipTags, type Provider, type ProviderCallContext} from '../providers/provider.js'
 import type {ProviderSet} from '../providers/registry.js'
 import type {StateDocument, StateStore} from '../state/types.js'
 import {hashOf} from '../util/hash.js'
@@ -10,6 +12,7 @@ import type {Reporter} from './events.js'
 import {type GraphNode, walkGraph} from './graph.js'
 import type {Change, Plan} from './plan.js'
 import {livesOnMachine} from './machine-reach.js'
+import {saveWorkloadLog} from './saved-logs.js'
 import {StateWriter} from './state-writer.js'
 
 export interface ApplyOptions {
@@ -153,10 +156,45 @@ export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
   const machineGoes = (profile: string) =>
     plan.changes.some((c) => c.profile === profile && c.kind === 'vm' && (c.action === 'delete' || c.action === 'replace'))
 
+  /**
+   * Before a workload goes, its output's tail is shown and saved under the state directory, with a
+   * pointer in state, so `anycloud logs PROFILE` works after the machine is gone. Best effort.
+   */
+  const captured = new Set<string>()
+  const keepOutput = async (change: Change, ctx: DeploymentContext, record: ResourceRecord, provider: Provider) => {
+    const dep = writer.doc.deployments[change.profile]
+    const phase = dep?.workload?.phase ?? (record.outputs?.phase as WorkloadPhase | undefined)
+    const exitCode = dep?.workload?.exitCode ?? (typeof record.outputs?.exitCode === 'number' ? record.outputs.exitCode : undefined)
+    try {
+      const saved = await saveWorkloadLog(provider, callContext(change, ctx), options.store.localDir, {phase, exitCode})
+      if (!saved) return
+      await writer.update((doc) => {
+        doc.logs = {...(doc.logs ?? {}), [change.profile]: saved.log}
+      })
+      const how = phase ? ` (${phase}${exitCode !== undefined ? `, exit ${exitCode}` : ''})` : ''
+      const head = saved.tail.length > 0 ? `last ${saved.tail.length} line${saved.tail.length === 1 ? '' : 's'} of the workload's output${how}` : `the workload printed nothing${how}`
+      reporter.emit({
+        type: 'diagnostic', severity: 'info', profile: change.profile,
+        message: `${head}; saved to ${join(options.store.localDir, saved.log.file)} (see \`anycloud logs ${change.profile}\`)${saved.tail.map((l) => `\n  | ${l}`).join('')}`,
+      })
+    } catch (error) {
+      if (options.signal?.aborted) throw error
+      // A machine already gone (preempted, deleted outside anycloud) has no output left to read.
+      if (isAnycloudError(error) && (error.code === 'cloud.not-found' || error.code === 'aws.vm-missing')) return
+      reporter.emit({type: 'diagnostic', severity: 'warning', profile: change.profile, message: `${change.address}: could not save the workload's output before deleting it: ${(error as Error).message}`})
+    }
+  }
+
   const remove = async (change: Change, ctx: DeploymentContext) => {
     const record = writer.doc.deployments[change.profile]?.resources[change.address]
     if (!record) return
     const provider = await providers.get(record.credential)
+    // The first of the machine's resources to go (workload, bootstrap, vm) saves the output first.
+    if ((livesOnMachine(record.kind) || record.kind === 'vm') && !captured.has(change.profile)) {
+      captured.add(change.profile)
+      const dep = writer.doc.deployments[change.profile]
+      if (dep?.resources[addressOf(change.profile, 'workload')] || dep?.workload) await keepOutput(change, ctx, record, provider)
+    }
     if (record.kind === 'bucket') {
       if (record.role === 'input') return
       // persistBucket keeps the checkpoint bucket through destroy (SPEC §4); state stops tracking it.

@@ -9,6 +9,26 @@ export interface StateDocument {
   serial: number
   project: string
   deployments: Record<string, DeploymentRecord>
+  /**
+   * The workload output kept when a machine was torn down, by profile (the latest run): a pointer
+   * to a file under the state's local directory, so `anycloud logs PROFILE` works afterwards. It
+   * outlives the deployment record (a destroy removes that).
+   */
+  logs?: Record<string, SavedLog>
+}
+
+/** A workload's output saved before its machine went (secrets masked). */
+export interface SavedLog {
+  deploymentId: string
+  /** Relative to the state's local directory: `logs/<deploymentId>.log`. */
+  file: string
+  savedAt: string
+  /** Bytes kept (the tail of the output). */
+  bytes: number
+  /** Whether older output was cut to keep only the tail. */
+  truncated: boolean
+  phase?: WorkloadPhase
+  exitCode?: number
 }
 
 export interface DeploymentRecord {

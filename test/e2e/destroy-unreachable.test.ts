@@ -159,9 +159,13 @@ describe('e2e: destroy is never held hostage by the machine (aws, sshd VMs)', fu
   })
 
   it('on-VM cleanup refused (rm of anycloud\'s directories fails): a warning, and destroy deletes every cloud resource', async () => {
-    const {project: p, env, deploymentId} = await applied('hostagec', ['sleep', '600'])
+    const {project: p, env, deploymentId} = await applied('hostagec', ['sh', '-c', 'echo hello-from-the-vm; exec sleep 600'])
+    await until('the job printed', async () => (await p.expect(['logs', 'job'], 0, {env})).stdout.includes('hello-from-the-vm'), 60_000, 200)
     writeFileSync(join(shared, 'refuse-rm'), '')
     const destroyed = await p.expect(['destroy', '-y'], 0, {env, timeoutMs: 120_000})
+    // The output was shown and kept before the machine went (issue 13, item 5): `logs` still works.
+    assert.match(destroyed.stderr, /\| hello-from-the-vm/)
+    assert.match((await p.expect(['logs', 'job'], 0, {env})).stdout, /hello-from-the-vm/)
     assert.match(destroyed.stderr, /job\.bootstrap: could not remove the programs and files anycloud wrote on the machine, which is deleted anyway: could not clean up [\s\S]*could not remove/)
     await assertNothingLeft(p, deploymentId)
   })

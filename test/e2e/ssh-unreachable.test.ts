@@ -17,6 +17,20 @@ describe('e2e: ssh host unreachable at refresh and destroy', function () {
     await project?.cleanup().catch(() => undefined)
   })
 
+  it('apply --wait: a failed job\'s output is shown and kept before the teardown; logs prints it afterwards', async () => {
+    const p = await sshProject({profiles: {job: {credentials: 'box', runtime: 'process', command: ['sh', '-c', 'echo ssh-job-says-hi; echo ssh-job-broke >&2; exit 4']}}})
+    try {
+      const r = await p.run(['apply', '-y', '--wait'])
+      assert.equal(r.code, 1, r.stderr)
+      assert.match(r.stderr, /workload's output \(failed, exit 4\); saved to .*\.anycloud\/logs\//)
+      assert.match(r.stderr, /\| ssh-job-broke/)
+      const logs = await p.expect(['logs', 'job'], 0)
+      assert.match(logs.stdout, /ssh-job-says-hi[\s\S]*ssh-job-broke/)
+    } finally {
+      await p.stopAll()
+    }
+  })
+
   it('plan warns and plans; destroy exits 1 offering state rm, without waiting again; state rm then clears it', async () => {
     project = await sshProject({profiles: {job: {credentials: 'box', runtime: 'process', command: ['sleep', '600']}}, env: {ANYCLOUD_SSH_WAIT_MS: '4000'}})
     await project.expect(['apply', '-y'], 0)
