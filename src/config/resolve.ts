@@ -113,6 +113,7 @@ export function toResolvedProfile(name: string, merged: MergedProfile, credentia
     persistBucket: bool(f.persistBucket),
     ...(spotFallbackOf(f.spotFallback) ? {spotFallback: spotFallbackOf(f.spotFallback)} : {}),
     persist: bool(f.persist),
+    ...(Array.isArray(f.sshAllowFrom) ? {sshAllowFrom: (f.sshAllowFrom as string[]).map(String)} : {}),
     syncIntervalSeconds: typeof f.syncIntervalSeconds === 'number' ? f.syncIntervalSeconds : DEFAULT_SYNC_INTERVAL_SECONDS,
     extendsChain: merged.chain,
   }

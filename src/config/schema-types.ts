@@ -181,6 +181,12 @@ export interface AwsCredential {
    */
   accountId?: string
   /**
+   * Where SSH (port 22) to anycloud's VMs may come from: IPv4 CIDR blocks such as `203.0.113.0/24`; default `0.0.0.0/0` (host keys are pinned and logins are key-only). Set on a profile, it overrides the credential's.
+   *
+   * @minItems 1
+   */
+  sshAllowFrom?: [string, ...string[]]
+  /**
    * Free text shown by `anycloud credentials list`.
    */
   description?: string
@@ -447,6 +453,12 @@ export interface Defaults {
    */
   persist?: boolean
   /**
+   * Where SSH (port 22) to anycloud's VMs may come from: IPv4 CIDR blocks such as `203.0.113.0/24`; default `0.0.0.0/0` (host keys are pinned and logins are key-only). Set on a profile, it overrides the credential's.
+   *
+   * @minItems 1
+   */
+  sshAllowFrom?: [string, ...string[]]
+  /**
    * Seconds between uploads of /mnt/output and /mnt/checkpoint; default 60.
    */
   syncIntervalSeconds?: number
@@ -560,6 +572,12 @@ export interface Profile {
    * Keep the VM after the workload exits.
    */
   persist?: boolean
+  /**
+   * Where SSH (port 22) to anycloud's VMs may come from: IPv4 CIDR blocks such as `203.0.113.0/24`; default `0.0.0.0/0` (host keys are pinned and logins are key-only). Set on a profile, it overrides the credential's.
+   *
+   * @minItems 1
+   */
+  sshAllowFrom?: [string, ...string[]]
   /**
    * Seconds between uploads of /mnt/output and /mnt/checkpoint; default 60.
    */

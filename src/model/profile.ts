@@ -36,6 +36,8 @@ export interface ResolvedProfile {
   /** Spot only: when the deployment moves to on-demand capacity. */
   spotFallback?: {afterPreemptions?: number; afterMinutesWithoutCapacity?: number}
   persist: boolean
+  /** CIDR blocks SSH to the VM may come from (overrides the credential's); absent: the credential's, else anywhere. */
+  sshAllowFrom?: string[]
   syncIntervalSeconds: number
   /** The extends chain, nearest first. */
   extendsChain: string[]

@@ -194,17 +194,28 @@ interface GroupInfo {
   vpcId?: string
   tags: Record<string, string>
   ssh: boolean
+  /** The CIDR blocks port 22 is open to (sorted). */
+  sshFrom: string[]
+}
+
+/** Where SSH may come from: the profile's `sshAllowFrom`, else the credential's, else anywhere (keys are pinned, logins key-only). */
+export function sshAllowFrom(deployment: DeploymentContext, credential: {sshAllowFrom?: string[]}): string[] {
+  return [...(deployment.profile.sshAllowFrom ?? credential.sshAllowFrom ?? ['0.0.0.0/0'])].sort()
 }
 
 async function findGroup(ctx: ComputeContext, region: string, name: string, id: string | undefined, deploymentId: string): Promise<GroupInfo | undefined> {
   const {DescribeSecurityGroupsCommand} = await import('@aws-sdk/client-ec2')
   const ec2 = await ec2Of(ctx, region)
-  const toInfo = (g: {GroupId?: string; VpcId?: string; Tags?: Array<{Key?: string; Value?: string}>; IpPermissions?: Array<{IpProtocol?: string; FromPort?: number; ToPort?: number}>}): GroupInfo => ({
-    id: g.GroupId ?? '',
-    ...(g.VpcId ? {vpcId: g.VpcId} : {}),
-    tags: tagMap(g.Tags),
-    ssh: (g.IpPermissions ?? []).some((p) => p.IpProtocol === 'tcp' && p.FromPort === 22 && p.ToPort === 22),
-  })
+  const toInfo = (g: {GroupId?: string; VpcId?: string; Tags?: Array<{Key?: string; Value?: string}>; IpPermissions?: Array<{IpProtocol?: string; FromPort?: number; ToPort?: number; IpRanges?: Array<{CidrIp?: string}>}>}): GroupInfo => {
+    const ssh = (g.IpPermissions ?? []).filter((p) => p.IpProtocol === 'tcp' && p.FromPort === 22 && p.ToPort === 22)
+    return {
+      id: g.GroupId ?? '',
+      ...(g.VpcId ? {vpcId: g.VpcId} : {}),
+      tags: tagMap(g.Tags),
+      ssh: ssh.length > 0,
+      sshFrom: [...new Set(ssh.flatMap((p) => (p.IpRanges ?? []).flatMap((r) => (r.CidrIp ? [r.CidrIp] : []))))].sort(),
+    }
+  }
   if (id && id.startsWith('sg-')) {
     try {
       const out = await ec2.send(new DescribeSecurityGroupsCommand({GroupIds: [id]}))
@@ -222,7 +233,7 @@ async function findGroup(ctx: ComputeContext, region: string, name: string, id: 
 }
 
 function groupActual(g: GroupInfo, region: string, name: string): ActualResource {
-  return {id: g.id, attributes: {ingress: g.ssh ? 'ssh' : 'none', region}, outputs: {groupId: g.id, groupName: name, region, ...(g.vpcId ? {vpcId: g.vpcId} : {})}}
+  return {id: g.id, attributes: {ingress: g.ssh ? 'ssh' : 'none', region, ...(g.ssh ? {sshAllowFrom: g.sshFrom} : {})}, outputs: {groupId: g.id, groupName: name, region, ...(g.vpcId ? {vpcId: g.vpcId} : {})}}
 }
 
 export async function readNetwork(ctx: ComputeContext, lookup: ResourceLookup, call: ProviderCallContext): Promise<ActualResource | null> {
@@ -233,7 +244,7 @@ export async function readNetwork(ctx: ComputeContext, lookup: ResourceLookup, c
   return groupActual(g, region, name)
 }
 
-const SSH_INGRESS = [{IpProtocol: 'tcp', FromPort: 22, ToPort: 22, IpRanges: [{CidrIp: '0.0.0.0/0', Description: 'anycloud: SSH'}]}]
+const sshIngress = (cidrs: string[]) => [{IpProtocol: 'tcp', FromPort: 22, ToPort: 22, IpRanges: cidrs.map((c) => ({CidrIp: c, Description: 'anycloud: SSH'}))}]
 
 export async function createNetwork(ctx: ComputeContext, resource: DesiredResource, call: ProviderCallContext): Promise<ActualResource> {
   const {CreateSecurityGroupCommand, AuthorizeSecurityGroupIngressCommand, DeleteSecurityGroupCommand} = await import('@aws-sdk/client-ec2')
@@ -241,6 +252,7 @@ export async function createNetwork(ctx: ComputeContext, resource: DesiredResour
   const region = call.deployment.placement.region
   const name = ec2Name(deploymentId)
   const ec2 = await ec2Of(ctx, region)
+  const allowFrom = Array.isArray(resource.attributes.sshAllowFrom) ? (resource.attributes.sshAllowFrom as string[]) : ['0.0.0.0/0']
   let group = await findGroup(ctx, region, name, undefined, deploymentId)
   let made = false
   if (!group) {
@@ -253,7 +265,7 @@ export async function createNetwork(ctx: ComputeContext, resource: DesiredResour
           TagSpecifications: [{ResourceType: 'security-group', Tags: tagList({...ownershipTags(project, deploymentId, resource.address), Name: name})}],
         }),
       )
-      group = {id: out.GroupId ?? '', tags: ownershipTags(project, deploymentId, resource.address), ssh: false}
+      group = {id: out.GroupId ?? '', tags: ownershipTags(project, deploymentId, resource.address), ssh: false, sshFrom: []}
       made = true
     } catch (error) {
       if (awsCode(error) !== 'InvalidGroup.Duplicate') throw toProviderError(error, `CreateSecurityGroup ${name} in ${region}`, ctx.credential)
@@ -265,7 +277,7 @@ export async function createNetwork(ctx: ComputeContext, resource: DesiredResour
   }
   if (!group.ssh) {
     try {
-      await ec2.send(new AuthorizeSecurityGroupIngressCommand({GroupId: group.id, IpPermissions: SSH_INGRESS}))
+      await ec2.send(new AuthorizeSecurityGroupIngressCommand({GroupId: group.id, IpPermissions: sshIngress(allowFrom)}))
     } catch (error) {
       if (awsCode(error) !== 'InvalidPermission.Duplicate') {
         if (made) await ec2.send(new DeleteSecurityGroupCommand({GroupId: group.id})).catch(() => undefined)
@@ -273,6 +285,7 @@ export async function createNetwork(ctx: ComputeContext, resource: DesiredResour
       }
     }
     group.ssh = true
+    group.sshFrom = allowFrom
   }
   return groupActual(group, region, name)
 }

@@ -223,8 +223,10 @@ export class AwsProvider implements Provider {
       case 'vm':
         return {instanceType: compute.instanceTypeFor(ctx)}
       case 'network':
+        // Regional: a region change replaces it; so does another set of SSH sources.
+        return {region: ctx.placement.region, sshAllowFrom: compute.sshAllowFrom(ctx, this.credential.spec as {sshAllowFrom?: string[]})}
       case 'sshkey':
-        // Regional: a region change replaces them.
+        // Regional: a region change replaces it.
         return {region: ctx.placement.region}
       case 'bootstrap':
         return {hash: this.machine.render(ctx, {}).hash}

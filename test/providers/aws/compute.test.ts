@@ -70,7 +70,7 @@ describe('aws provider: EC2 (security group, key pair, instance) against the fak
     it('SSH in only, tagged; read by name when state lost it; delete confirmed', async () => {
       const deployment = deploymentOf(dirs.make())
       const r = desired(deployment, 'network', {ingress: 'ssh'}, provider)
-      assert.deepEqual(r.attributes, {ingress: 'ssh', region: 'us-east-1'})
+      assert.deepEqual(r.attributes, {ingress: 'ssh', region: 'us-east-1', sshAllowFrom: ['0.0.0.0/0']}, 'anywhere by default: host keys are pinned, logins key-only')
       const actual = await provider.create(r, callOf(deployment))
       const sg = rigs.fake.state.securityGroups.get(actual.id)!
       assert.equal(sg.groupName, ec2Name(deployment.deploymentId))
@@ -84,6 +84,30 @@ describe('aws provider: EC2 (security group, key pair, instance) against the fak
       await provider.delete(recordOf(r.address, 'network', r.name, actual), callOf(deployment))
       assert.equal(rigs.fake.state.securityGroups.has(actual.id), false)
       await provider.delete(recordOf(r.address, 'network', r.name, actual), callOf(deployment))
+    })
+  })
+
+  describe('sshAllowFrom', () => {
+    it('the credential\'s CIDR blocks, or the profile\'s over them, are the only SSH sources; read back for the plan', async () => {
+      const narrowed = makeProvider(awsCredential('aws', rigs, {sshAllowFrom: ['203.0.113.0/24']}))
+      try {
+        const deployment = deploymentOf(dirs.make())
+        const r = desired(deployment, 'network', {ingress: 'ssh'}, narrowed)
+        assert.deepEqual(r.attributes.sshAllowFrom, ['203.0.113.0/24'])
+        const actual = await narrowed.create(r, callOf(deployment))
+        const sg = rigs.fake.state.securityGroups.get(actual.id)!
+        assert.deepEqual(sg.ingress.map((i) => [i.ipProtocol, i.fromPort, i.toPort, i.ipRanges.map((x) => x.cidrIp)]), [['tcp', 22, 22, ['203.0.113.0/24']]])
+        const read = await narrowed.read({address: r.address, kind: 'network', name: r.name}, callOf(deployment))
+        assert.deepEqual(read?.attributes, r.attributes, 'what the group allows is read back: a changed list shows in the plan')
+
+        const own = deploymentOf(dirs.make(), {deploymentId: 'acme-train-def456', profile: {sshAllowFrom: ['198.51.100.7/32', '192.0.2.0/24']}})
+        const p = desired(own, 'network', {ingress: 'ssh'}, narrowed)
+        assert.deepEqual(p.attributes.sshAllowFrom, ['192.0.2.0/24', '198.51.100.7/32'], 'the profile\'s list wins over the credential\'s')
+        const made = await narrowed.create(p, callOf(own))
+        assert.deepEqual(rigs.fake.state.securityGroups.get(made.id)!.ingress.flatMap((i) => i.ipRanges.map((x) => x.cidrIp)).sort(), ['192.0.2.0/24', '198.51.100.7/32'])
+      } finally {
+        await narrowed.close()
+      }
     })
   })
 
