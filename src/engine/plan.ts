@@ -152,8 +152,12 @@ export function diffDeployment(input: DiffInput): Change[] {
   return sortChanges([...changes.values()])
 }
 
+// The collator `localeCompare` uses, made once (a plan of thousands of changes sorts fast).
+const collator = new Intl.Collator()
+
 export function sortChanges(changes: Change[]): Change[] {
-  return changes.sort((a, b) => a.profile.localeCompare(b.profile) || kindRank(a.address) - kindRank(b.address) || a.address.localeCompare(b.address))
+  const rank = new Map(changes.map((c) => [c, kindRank(c.address)]))
+  return changes.sort((a, b) => collator.compare(a.profile, b.profile) || rank.get(a)! - rank.get(b)! || collator.compare(a.address, b.address))
 }
 
 export function summarize(changes: Change[]): PlanSummary {

@@ -61,6 +61,17 @@ export interface Provider {
   /** Deletes a bucket anycloud owns. `force` empties it first (checkpoint buckets); otherwise a non-empty bucket is kept. */
   deleteBucket(record: ResourceRecord, options: {force: boolean}): Promise<{deleted: boolean; reason?: string}>
 
+  /**
+   * Refresh in batches (optional; without it the engine reads one at a time, bounded by
+   * `readConcurrency`). Everything a plan wants to know on this credential arrives in one call:
+   * the provider groups it by region and finds what anycloud owns by its project tag, so the number
+   * of cloud calls grows with regions and resource types, not with profiles. Reads never mutate.
+   * Results come back in the order asked; a failed read is `{error}` for that entry only.
+   */
+  readMany?(requests: readonly ReadRequest[]): Promise<ReadResult[]>
+  /** Several buckets at once (e.g. one ListBuckets, then a HeadBucket only for names it does not show). Same order. */
+  readBuckets?(names: readonly string[]): Promise<ReadResult[]>
+
   /** Non-bucket resources. `record` is what state holds (undefined when state lost it: find by name/tags). */
   read(resource: ResourceLookup, ctx: ProviderCallContext): Promise<ActualResource | null>
   create(resource: DesiredResource, ctx: ProviderCallContext): Promise<ActualResource>
@@ -127,6 +138,15 @@ export interface RcloneRequest {
   /** Lifetime wanted for minted credentials. */
   expiresInSeconds?: number
 }
+
+/** One read of a refresh batch. */
+export interface ReadRequest {
+  lookup: ResourceLookup
+  ctx: ProviderCallContext
+}
+
+/** What one read of a batch found (`null`: it does not exist), or why it failed. */
+export type ReadResult = {value: ActualResource | null} | {error: unknown}
 
 export interface ResourceLookup {
   address: string

@@ -5,7 +5,7 @@
  * `UPDATE_GOLDEN=1` records them. A test with no recorded entry is not checked (new scenarios).
  *
  * Normalised: deployment ids, 16-hex hashes, cloud ids and lineages become numbered placeholders in
- * order of appearance (so "the same hash before and after" still shows), temp paths and ports go.
+ * order of appearance (so "the same hash before and after" still shows), temp paths, ports and process ids go.
  */
 import {existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {basename, dirname, join, relative} from 'node:path'
@@ -47,6 +47,7 @@ export function normalizePlan(plan: {profiles?: Record<string, {deploymentId?: s
   numbered(/\b[0-9a-f]{16,64}\b/g, 'hash')
   numbered(/SHA256:[A-Za-z0-9+/]{43}/g, 'fingerprint')
   numbered(/ssh-ed25519 [A-Za-z0-9+/=]+/g, 'public-key')
+  text = text.replace(/\bsupervisor:\d+/g, 'supervisor:<pid>')
   text = text.replace(/\/tmp\/[A-Za-z0-9._-]+/g, '<tmp>').replace(/(127\.0\.0\.1|localhost|10\.200\.\d+\.\d+):\d+/g, '$1:<port>').replace(/10\.200\.\d+\.\d+/g, '10.200.<n>')
   return text
 }

@@ -100,6 +100,13 @@ export class AwsMachine {
     runner?.then((r) => r.close()).catch(() => undefined)
   }
 
+  /** The recorded VM's EC2 view as a refresh batch saw it (saves this run's own DescribeInstances). */
+  seedVm(call: ProviderCallContext, view: InstanceView | undefined): void {
+    const record = call.records[addressOf(call.deployment.profile.name, 'vm')]
+    if (!record || record.status !== 'created' || !record.id.startsWith('i-')) return
+    if (!this.vmCache.has(call.deployment.deploymentId)) this.vmCache.set(call.deployment.deploymentId, Promise.resolve(view?.id === record.id ? view : undefined))
+  }
+
   /** The recorded VM's current EC2 view (once per run), or undefined when there is no VM. */
   private vm(call: ProviderCallContext): Promise<InstanceView | undefined> {
     const record = call.records[addressOf(call.deployment.profile.name, 'vm')]

@@ -203,19 +203,26 @@ export function sshAllowFrom(deployment: DeploymentContext, credential: {sshAllo
   return [...(deployment.profile.sshAllowFrom ?? credential.sshAllowFrom ?? ['0.0.0.0/0'])].sort()
 }
 
-async function findGroup(ctx: ComputeContext, region: string, name: string, id: string | undefined, deploymentId: string): Promise<GroupInfo | undefined> {
+type SdkGroup = {GroupId?: string; GroupName?: string; VpcId?: string; Tags?: Array<{Key?: string; Value?: string}>; IpPermissions?: Array<{IpProtocol?: string; FromPort?: number; ToPort?: number; IpRanges?: Array<{CidrIp?: string}>}>}
+
+const toInfo = (g: SdkGroup): GroupInfo => {
+  const ssh = (g.IpPermissions ?? []).filter((p) => p.IpProtocol === 'tcp' && p.FromPort === 22 && p.ToPort === 22)
+  return {
+    id: g.GroupId ?? '',
+    ...(g.VpcId ? {vpcId: g.VpcId} : {}),
+    tags: tagMap(g.Tags),
+    ssh: ssh.length > 0,
+    sshFrom: [...new Set(ssh.flatMap((p) => (p.IpRanges ?? []).flatMap((r) => (r.CidrIp ? [r.CidrIp] : []))))].sort(),
+  }
+}
+
+async function findGroup(ctx: ComputeContext, region: string, name: string, id: string | undefined, deploymentId: string, owned?: OwnedInRegion): Promise<GroupInfo | undefined> {
+  if (owned) {
+    // The batch holds every group tagged with the project: by id, else by name and deployment tag.
+    return owned.groups.find((g) => id && g.id === id) ?? owned.groups.find((g) => g.name === name && g.tags['anycloud-deployment'] === deploymentId)
+  }
   const {DescribeSecurityGroupsCommand} = await import('@aws-sdk/client-ec2')
   const ec2 = await ec2Of(ctx, region)
-  const toInfo = (g: {GroupId?: string; VpcId?: string; Tags?: Array<{Key?: string; Value?: string}>; IpPermissions?: Array<{IpProtocol?: string; FromPort?: number; ToPort?: number; IpRanges?: Array<{CidrIp?: string}>}>}): GroupInfo => {
-    const ssh = (g.IpPermissions ?? []).filter((p) => p.IpProtocol === 'tcp' && p.FromPort === 22 && p.ToPort === 22)
-    return {
-      id: g.GroupId ?? '',
-      ...(g.VpcId ? {vpcId: g.VpcId} : {}),
-      tags: tagMap(g.Tags),
-      ssh: ssh.length > 0,
-      sshFrom: [...new Set(ssh.flatMap((p) => (p.IpRanges ?? []).flatMap((r) => (r.CidrIp ? [r.CidrIp] : []))))].sort(),
-    }
-  }
   if (id && id.startsWith('sg-')) {
     try {
       const out = await ec2.send(new DescribeSecurityGroupsCommand({GroupIds: [id]}))
@@ -236,10 +243,10 @@ function groupActual(g: GroupInfo, region: string, name: string): ActualResource
   return {id: g.id, attributes: {ingress: g.ssh ? 'ssh' : 'none', region, ...(g.ssh ? {sshAllowFrom: g.sshFrom} : {})}, outputs: {groupId: g.id, groupName: name, region, ...(g.vpcId ? {vpcId: g.vpcId} : {})}}
 }
 
-export async function readNetwork(ctx: ComputeContext, lookup: ResourceLookup, call: ProviderCallContext): Promise<ActualResource | null> {
+export async function readNetwork(ctx: ComputeContext, lookup: ResourceLookup, call: ProviderCallContext, owned?: OwnedInRegion): Promise<ActualResource | null> {
   const region = recordRegion(lookup.record, call.deployment)
   const name = ec2Name(call.deployment.deploymentId)
-  const g = await findGroup(ctx, region, name, lookup.record?.id, call.deployment.deploymentId)
+  const g = await findGroup(ctx, region, name, lookup.record?.id, call.deployment.deploymentId, owned)
   if (!g || !ownedBy(g.tags, call.deployment.deploymentId)) return null
   return groupActual(g, region, name)
 }
@@ -375,10 +382,10 @@ function keyActual(k: KeyPairInfo, region: string, name: string, deployment: Dep
 }
 
 /** The key pair exists, is ours, and this machine holds its private key; else null (create repairs). */
-export async function readSshKey(ctx: ComputeContext, lookup: ResourceLookup, call: ProviderCallContext): Promise<ActualResource | null> {
+export async function readSshKey(ctx: ComputeContext, lookup: ResourceLookup, call: ProviderCallContext, owned?: OwnedInRegion): Promise<ActualResource | null> {
   const region = recordRegion(lookup.record, call.deployment)
   const name = ec2Name(call.deployment.deploymentId)
-  const k = await findKeyPair(ctx, region, name)
+  const k = owned ? owned.keys.find((key) => key.name === name) : await findKeyPair(ctx, region, name)
   if (!k || !ownedBy(k.tags, call.deployment.deploymentId)) return null
   const local = localPublicKey(call.deployment)
   if (!local || !keyMatches(k, local)) return null
@@ -510,6 +517,49 @@ async function describeInstances(ctx: ComputeContext, region: string, filters: A
   return out
 }
 
+function liveOf(instances: InstanceView[], deploymentId: string, address: string): InstanceView[] {
+  return instances
+    .filter((i) => i.tags['anycloud-deployment'] === deploymentId && i.tags['anycloud-address'] === address && LIVE_STATES.includes(i.state))
+    .sort((a, b) => String(b.launchTime).localeCompare(String(a.launchTime)))
+}
+
+/**
+ * Everything anycloud owns in a region for a project, one call per resource type (refresh's
+ * batch): instances, security groups and key pairs carrying the project's tag. Only the types in
+ * `kinds` are asked for. Reads never mutate.
+ */
+export interface OwnedInRegion {
+  instances: InstanceView[]
+  groups: Array<GroupInfo & {name: string}>
+  keys: Array<KeyPairInfo & {name: string}>
+}
+
+export async function describeOwned(ctx: ComputeContext, region: string, project: string, kinds: ReadonlySet<string>): Promise<OwnedInRegion> {
+  const {DescribeSecurityGroupsCommand, DescribeKeyPairsCommand} = await import('@aws-sdk/client-ec2')
+  const ec2 = await ec2Of(ctx, region)
+  const byProject = [{Name: 'tag:anycloud-project', Values: [project]}]
+  const groups = async () => {
+    const out: OwnedInRegion['groups'] = []
+    let token: string | undefined
+    do {
+      const page = await awsCall(`DescribeSecurityGroups in ${region}`, ctx.credential, () => ec2.send(new DescribeSecurityGroupsCommand({Filters: byProject, NextToken: token})))
+      for (const g of page.SecurityGroups ?? []) out.push({...toInfo(g), name: g.GroupName ?? ''})
+      token = page.NextToken
+    } while (token)
+    return out
+  }
+  const keys = async () => {
+    const page = await awsCall(`DescribeKeyPairs in ${region}`, ctx.credential, () => ec2.send(new DescribeKeyPairsCommand({Filters: byProject, IncludePublicKey: true})))
+    return (page.KeyPairs ?? []).map((k) => ({id: k.KeyPairId ?? '', fingerprint: k.KeyFingerprint ?? '', ...(k.PublicKey ? {publicKey: k.PublicKey.trim()} : {}), tags: tagMap(k.Tags), name: k.KeyName ?? ''}))
+  }
+  const [instances, g, k] = await Promise.all([
+    kinds.has('vm') ? describeInstances(ctx, region, byProject) : [],
+    kinds.has('network') ? groups() : [],
+    kinds.has('sshkey') ? keys() : [],
+  ])
+  return {instances, groups: g, keys: k}
+}
+
 /** Live (pending/running) instances of this deployment's VM address, newest first. */
 export async function liveInstancesOf(ctx: ComputeContext, region: string, deploymentId: string, address: string): Promise<InstanceView[]> {
   const found = await describeInstances(ctx, region, [
@@ -554,15 +604,15 @@ function specFromTags(tags: Record<string, string>): Record<string, unknown> | u
  * actual with `note` (EC2's StateReason code, e.g. `Server.SpotInstanceTermination`) so the plan
  * explains the replacement; not found at all → null.
  */
-export async function readVm(ctx: ComputeContext, lookup: ResourceLookup, call: ProviderCallContext): Promise<ActualResource | null> {
+export async function readVm(ctx: ComputeContext, lookup: ResourceLookup, call: ProviderCallContext, owned?: OwnedInRegion): Promise<ActualResource | null> {
   const region = recordRegion(lookup.record, call.deployment)
   const {deploymentId} = call.deployment
   let view: InstanceView | undefined
   const id = lookup.record?.id
-  if (id && id.startsWith('i-')) view = await describeInstance(ctx, region, id)
+  if (id && id.startsWith('i-')) view = owned ? owned.instances.find((i) => i.id === id) : await describeInstance(ctx, region, id)
   if (!view || (lookup.record?.status === 'pending' && !LIVE_STATES.includes(view.state))) {
     // State lost it, or the create never confirmed: find it by tags.
-    const live = await liveInstancesOf(ctx, region, deploymentId, lookup.address)
+    const live = owned ? liveOf(owned.instances, deploymentId, lookup.address) : await liveInstancesOf(ctx, region, deploymentId, lookup.address)
     if (live[0]) view = live[0]
   }
   if (!view) return null

@@ -24,10 +24,11 @@
 import type {NamedCredential} from '../../config/types.js'
 import {AnycloudError, AuthError, ProviderError, UsageError} from '../../errors/index.js'
 import {isKnownRegion} from '../../model/continents.js'
-import type {ActualResource, BucketRole, DeploymentContext, DesiredResource, ResourceKind, ResourceRecord} from '../../model/resources.js'
+import {addressOf, type ActualResource, type BucketRole, type DeploymentContext, type DesiredResource, type ResourceKind, type ResourceRecord} from '../../model/resources.js'
 import type {CommandRunner} from '../../remote/command-runner.js'
 import type {RcloneRemoteSpec} from '../../bootstrap/types.js'
-import type {Provider, ProviderCallContext, RcloneRequest, ResourceLookup} from '../provider.js'
+import type {Provider, ProviderCallContext, RcloneRequest, ReadRequest, ReadResult, ResourceLookup} from '../provider.js'
+import {createLimiter} from '../../util/limit.js'
 import type {ProviderFactory, ProviderFactoryOptions} from '../provider.js'
 import {AwsMachine} from './bootstrap.js'
 import * as buckets from './buckets.js'
@@ -278,16 +279,59 @@ export class AwsProvider implements Provider {
 
   // ---- other resources ------------------------------------------------------------------------
 
+  /**
+   * Refresh's batch: per region, one DescribeInstances, DescribeSecurityGroups and DescribeKeyPairs
+   * filtered by the project tag (EC2 meters these reads); then each resource is read from that.
+   * The machine's own VM lookup (bootstrap, workload) is served from the same batch.
+   */
+  async readMany(requests: readonly ReadRequest[]): Promise<ReadResult[]> {
+    const wanted = new Map<string, Set<string>>()
+    const regionOf = (r: ReadRequest) => {
+      const vm = r.ctx.records[addressOf(r.ctx.deployment.profile.name, 'vm')]
+      return compute.recordRegion(r.lookup.kind === 'bootstrap' || r.lookup.kind === 'workload' ? vm : r.lookup.record, r.ctx.deployment)
+    }
+    for (const r of requests) {
+      if (r.lookup.kind === 'identity') continue
+      const kind = r.lookup.kind === 'bootstrap' || r.lookup.kind === 'workload' ? 'vm' : r.lookup.kind
+      const key = `${r.ctx.deployment.project}\u0000${regionOf(r)}`
+      wanted.set(key, (wanted.get(key) ?? new Set()).add(kind))
+    }
+    const owned = new Map<string, Promise<compute.OwnedInRegion>>()
+    for (const [key, kinds] of wanted) {
+      const [project, region] = key.split('\u0000')
+      const p = compute.describeOwned(this.compute, region, project, kinds)
+      p.catch(() => undefined)
+      owned.set(key, p)
+    }
+    const limit = createLimiter(this.readConcurrency)
+    return Promise.all(requests.map((r) => limit(async (): Promise<ReadResult> => {
+      try {
+        const batch = r.lookup.kind === 'identity' ? undefined : await owned.get(`${r.ctx.deployment.project}\u0000${regionOf(r)}`)
+        return {value: await this.readOne(r.lookup, r.ctx, batch)}
+      } catch (error) {
+        return {error}
+      }
+    })))
+  }
+
   async read(resource: ResourceLookup, ctx: ProviderCallContext): Promise<ActualResource | null> {
+    return this.readOne(resource, ctx)
+  }
+
+  private async readOne(resource: ResourceLookup, ctx: ProviderCallContext, owned?: compute.OwnedInRegion): Promise<ActualResource | null> {
+    if (owned && (resource.kind === 'bootstrap' || resource.kind === 'workload')) {
+      const vm = ctx.records[addressOf(ctx.deployment.profile.name, 'vm')]
+      this.machine.seedVm(ctx, owned.instances.find((i) => i.id === vm?.id))
+    }
     switch (resource.kind) {
       case 'identity':
         return identity.readIdentity(this.identityContext(), resource.record?.name ?? resource.name, ctx)
       case 'network':
-        return compute.readNetwork(this.compute, resource, ctx)
+        return compute.readNetwork(this.compute, resource, ctx, owned)
       case 'sshkey':
-        return compute.readSshKey(this.compute, resource, ctx)
+        return compute.readSshKey(this.compute, resource, ctx, owned)
       case 'vm':
-        return compute.readVm(this.compute, resource, ctx)
+        return compute.readVm(this.compute, resource, ctx, owned)
       case 'bootstrap':
         return this.machine.readBootstrap(resource, ctx)
       case 'workload':

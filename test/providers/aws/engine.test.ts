@@ -28,6 +28,12 @@ function stubMachine(p: Provider, extra: Partial<Provider> = {}): Provider {
   return override(p, {
     desiredAttributes: (r, ctx) => (MACHINE.has(r.kind) ? {} : (p.desiredAttributes?.(r, ctx) ?? {})),
     read: async (r, ctx) => (MACHINE.has(r.kind) ? (r.record ? fakeActual(r.kind, r.record.id, r.record.attributes) : null) : p.read(r, ctx)),
+    // Refresh's batch: the cloud part goes to the real provider's batch, the machine part is stubbed.
+    readMany: async (requests) => {
+      const real = await p.readMany!(requests.filter((q) => !MACHINE.has(q.lookup.kind)))
+      let i = 0
+      return requests.map((q) => (MACHINE.has(q.lookup.kind) ? {value: q.lookup.record ? fakeActual(q.lookup.kind, q.lookup.record.id, q.lookup.record.attributes) : null} : real[i++]))
+    },
     create: async (r, ctx) => (MACHINE.has(r.kind) ? fakeActual(r.kind, r.name, r.attributes) : p.create(r, ctx)),
     update: async (r, rec, ctx) => (MACHINE.has(r.kind) ? fakeActual(r.kind, rec.id, r.attributes) : p.update(r, rec, ctx)),
     delete: async (rec, ctx) => (MACHINE.has(rec.kind) ? undefined : p.delete(rec, ctx)),

@@ -1,0 +1,81 @@
+import type {ResolvedConfig, ResolvedProfile} from '../config/types.js'
+import {AuthError} from '../errors/index.js'
+import {addressOf, type Placement} from '../model/resources.js'
+import type {ProviderSet} from '../providers/registry.js'
+import type {DeploymentRecord} from '../state/types.js'
+import {hashOf} from '../util/hash.js'
+import {workloadAttributes} from './desired.js'
+import type {Reporter} from './events.js'
+
+export type AuthResult = {ok: true} | {ok: false; error: Error}
+
+export interface PlacementOptions {
+  config: ResolvedConfig
+  providers: ProviderSet
+  reporter: Reporter
+  /** Credentials that failed at apply, per profile: placement skips them. */
+  excludeCredentials?: Record<string, string[]>
+  replace: ReadonlySet<string>
+  /** One auth check per credential per run (memoised by the caller). */
+  checkAuth(credential: string): Promise<AuthResult>
+}
+
+/** Where a deployment goes: a placement, a reason none was found, or nothing to place (destroy of what never ran). */
+export type PlacementOutcome = {placement: Placement} | {failure: string} | {nothing: true}
+
+/**
+ * Where the profile wants to run on a credential: region, zone, spot and vmType come from the file
+ * (a change there must show in the plan); the zone a VM landed in is kept while the region stays.
+ */
+function placementOn(profile: ResolvedProfile, config: ResolvedConfig, name: string, kind: Placement['provider'], defaultRegion: string, recorded?: Placement): Placement {
+  const region = profile.region ?? (config.credentials[name].spec as {region?: string}).region ?? defaultRegion
+  const zone = profile.zone ?? (recorded && recorded.credential === name && recorded.region === region ? recorded.zone : undefined)
+  return {credential: name, provider: kind, region, ...(zone ? {zone} : {}), spot: profile.spot, ...(profile.hardware.kind === 'vm' ? {vmType: profile.hardware.vmType} : {})}
+}
+
+/** Whether the recorded placement still holds: its credential is listed, not excluded, and something lives or finished there. */
+function keepsRecorded(profile: ResolvedProfile, record: DeploymentRecord | undefined, destroy: boolean, options: PlacementOptions): boolean {
+  if (!record?.placement) return false
+  const excluded = new Set(options.excludeCredentials?.[profile.name] ?? [])
+  if (!profile.credentials.includes(record.placement.credential) || excluded.has(record.placement.credential)) return false
+  const hasLive = Object.values(record.resources).some((r) => r.kind !== 'bucket' && r.kind !== 'workload')
+  // A job that finished with the spec the file still has stays where it ran: there is nothing to
+  // place, and re-placing would move (re-create elsewhere, delete here) the buckets it left.
+  const w = record.workload
+  const finishedHere = Boolean(w && (w.phase === 'completed' || w.phase === 'failed') && w.specHash === hashOf(workloadAttributes(profile)) && !options.replace.has(addressOf(profile.name, 'workload')))
+  return hasLive || finishedHere || destroy
+}
+
+/** Credential rotation: the first listed credential that authenticates, each attempt reported. */
+async function rotate(profile: ResolvedProfile, record: DeploymentRecord | undefined, options: PlacementOptions): Promise<PlacementOutcome> {
+  const excluded = new Set(options.excludeCredentials?.[profile.name] ?? [])
+  for (const name of profile.credentials) {
+    if (excluded.has(name)) continue
+    const result = await options.checkAuth(name)
+    const provider = await options.providers.get(name)
+    const region = profile.region ?? (options.config.credentials[name].spec as {region?: string}).region ?? provider.defaultRegion()
+    if (result.ok) {
+      options.reporter.emit({type: 'attempt', profile: profile.name, credential: name, provider: provider.kind, region, outcome: 'ok'})
+      return {placement: placementOn(profile, options.config, name, provider.kind, provider.defaultRegion(), record?.placement)}
+    }
+    const outcome = result.error instanceof AuthError ? 'auth-failed' : 'error'
+    options.reporter.emit({type: 'attempt', profile: profile.name, credential: name, provider: provider.kind, region, outcome, message: result.error.message})
+    if (!(result.error instanceof AuthError)) throw result.error
+  }
+  return {failure: `no listed credential authenticates (${profile.credentials.join(', ')}): ${profile.credentials.length > 1 ? 'each was tried in order' : 'check it with `anycloud credentials test`'}`}
+}
+
+/**
+ * The placement stage (before refresh and plan): the recorded placement while its credential is
+ * still listed, else the first listed credential that authenticates. A destroy never re-places.
+ */
+export async function placeProfile(profile: ResolvedProfile, record: DeploymentRecord | undefined, destroy: boolean, options: PlacementOptions): Promise<PlacementOutcome> {
+  if (keepsRecorded(profile, record, destroy, options)) {
+    const recorded = record!.placement!
+    if (destroy) return {placement: recorded}
+    const provider = await options.providers.get(recorded.credential)
+    return {placement: placementOn(profile, options.config, recorded.credential, recorded.provider, provider.defaultRegion(), recorded)}
+  }
+  if (!destroy) return rotate(profile, record, options)
+  return record?.placement ? {placement: record.placement} : {nothing: true}
+}
