@@ -103,10 +103,24 @@ export function zonesOf(ctx: ComputeContext, region: string): string[] {
   return ctx.zones.get(region) ?? [...(zonesFor('aws', region) ?? [])]
 }
 
-/** Asks EC2 which zones this account has in a region (opt-in zones and local zones excluded). */
+// Zone lookups in flight, so the deployments of one plan share one DescribeAvailabilityZones per region.
+const learning = new WeakMap<ComputeContext, Map<string, Promise<string[]>>>()
+
+/** Asks EC2 which zones this account has in a region (opt-in zones and local zones excluded); once per region. */
 export async function learnZones(ctx: ComputeContext, region: string): Promise<string[]> {
   const cached = ctx.zones.get(region)
   if (cached) return cached
+  let inFlight = learning.get(ctx)
+  if (!inFlight) learning.set(ctx, (inFlight = new Map()))
+  let p = inFlight.get(region)
+  if (!p) {
+    p = describeZones(ctx, region).finally(() => inFlight.delete(region))
+    inFlight.set(region, p)
+  }
+  return p
+}
+
+async function describeZones(ctx: ComputeContext, region: string): Promise<string[]> {
   const {DescribeAvailabilityZonesCommand} = await import('@aws-sdk/client-ec2')
   const ec2 = await ec2Of(ctx, region)
   const out = await awsCall(`DescribeAvailabilityZones in ${region}`, ctx.credential, () =>

@@ -5,6 +5,7 @@
  */
 export class FakeClock {
   private offsetMs = 0
+  private frozenAtMs: number | undefined
 
   /** The current fake time. */
   now(): Date {
@@ -13,12 +14,18 @@ export class FakeClock {
 
   /** The current fake time in epoch milliseconds. */
   nowMs(): number {
-    return Date.now() + this.offsetMs
+    return this.frozenAtMs ?? Date.now() + this.offsetMs
+  }
+
+  /** Stops time where it is (rate limits, expiries then change only with `advance`); `reset` lets it flow again. */
+  freeze(): void {
+    this.frozenAtMs = this.nowMs()
   }
 
   /** Moves the clock forward by `ms` (negative moves it back). */
   advance(ms: number): void {
-    this.offsetMs += ms
+    if (this.frozenAtMs !== undefined) this.frozenAtMs += ms
+    else this.offsetMs += ms
   }
 
   /** Sets the clock so that `now()` is `date` at this instant (time keeps flowing afterwards). */
@@ -28,6 +35,7 @@ export class FakeClock {
 
   /** Back to real time. */
   reset(): void {
+    this.frozenAtMs = undefined
     this.offsetMs = 0
   }
 }

@@ -83,6 +83,38 @@ export interface FakeAwsOptions {
   admin?: boolean
   /** Receives one line per notable event (standalone mode prints them). */
   log?: (line: string) => void
+  /**
+   * EC2's request-rate limit for non-mutating actions (Describe*, Get*): a token bucket per
+   * account and region, `burst` tokens refilled at `refillPerSecond` (fake clock); an empty bucket
+   * answers RequestLimitExceeded (HTTP 503), as EC2 does. `true` = EC2's documented defaults
+   * (100 burst, 20 per second). Default off: most tests are about other things.
+   */
+  ec2RequestRate?: boolean | {burst: number; refillPerSecond: number}
+}
+
+/** EC2's default bucket for non-mutating actions. */
+export const EC2_NON_MUTATING_RATE = {burst: 100, refillPerSecond: 20}
+
+/** A token bucket on the fake's clock. */
+class TokenBucket {
+  private tokens: number
+  private at: number
+
+  constructor(
+    private readonly rate: {burst: number; refillPerSecond: number},
+    now: number,
+  ) {
+    this.tokens = rate.burst
+    this.at = now
+  }
+
+  take(now: number): boolean {
+    this.tokens = Math.min(this.rate.burst, this.tokens + ((now - this.at) / 1000) * this.rate.refillPerSecond)
+    this.at = now
+    if (this.tokens < 1) return false
+    this.tokens -= 1
+    return true
+  }
 }
 
 /** One API call as the fake saw it. */
@@ -304,6 +336,7 @@ export class FakeAws {
     this.state.clear()
     this.faults.clearAll()
     this.requests = []
+    this.ec2Buckets.clear()
     this.clock.reset()
     this.iamPropagationDelayMs = this.options.iamPropagationDelayMs ?? 0
     this.seedCredentials()
@@ -396,6 +429,7 @@ export class FakeAws {
       const ctx: RequestContext = {service: svc, action, region, params: query, requestId, credential}
       const fault = this.faults.takeRequestError({service: svc, action, region, accessKeyId: credential.accessKeyId, params: query})
       if (fault) throw fault
+      if (svc === 'ec2' && /^(Describe|Get)/.test(action) && !this.takeEc2Token(region)) throw new AwsApiError('RequestLimitExceeded', 'Request limit exceeded.', 503)
       const handler = Object.prototype.hasOwnProperty.call(this.handlers[svc], action) ? this.handlers[svc][action] : undefined
       if (!handler) {
         throw svc === 'ec2'
@@ -427,6 +461,20 @@ export class FakeAws {
       ...result.headers,
     })
     res.end(result.body)
+  }
+
+  private readonly ec2Buckets = new Map<string, TokenBucket>()
+
+  /** One token of the region's non-mutating bucket (the fake is one account); true when rate limiting is off. */
+  private takeEc2Token(region: string): boolean {
+    const option = this.options.ec2RequestRate
+    if (!option) return true
+    let bucket = this.ec2Buckets.get(region)
+    if (!bucket) {
+      bucket = new TokenBucket(option === true ? EC2_NON_MUTATING_RATE : option, this.clock.nowMs())
+      this.ec2Buckets.set(region, bucket)
+    }
+    return bucket.take(this.clock.nowMs())
   }
 
   private authenticate(req: IncomingMessage, body: Buffer, url: URL, service: FakeService, auth: ReturnType<typeof parseAuthorization>): FakeCredential {
