@@ -41,114 +41,103 @@ function goneReason(d: DesiredResource, r: ResourceRecord | undefined, a: Actual
   return `${d.kind === 'bucket' ? `${d.role} bucket` : d.kind} no longer exists (deleted outside anycloud?)`
 }
 
-/** Diffs one deployment. Pure. */
-export function diffDeployment(input: DiffInput): Change[] {
-  const {desired, records, actual, replace, phase} = input
-  const changes = new Map<string, Change>()
-  const base = (d: DesiredResource | ResourceRecord) => ({
+type Make = (action: Action, reason: string, observed?: Change['observed']) => Change
+
+function baseOf(d: DesiredResource | ResourceRecord) {
+  return {
     address: d.address, profile: d.address.slice(0, d.address.indexOf('.')), kind: d.kind, ...(d.role ? {role: d.role} : {}),
     credential: d.credential, provider: d.provider, name: d.name,
-  })
-  for (const d of desired) {
-    const r = records[d.address]
-    const a = actual[d.address]
-    // The bootstrap's hash is read from the machine: files changed or lost there show as drift.
-    const before = d.kind === 'bootstrap' && a && r ? {...r.attributes, ...a.attributes} : (r?.attributes ?? a?.attributes ?? null)
-    const mk = (action: Action, reason: string, observed?: Change['observed']): Change => ({...base(d), dependsOn: d.dependsOn, action, reason, before: action === 'create' ? (r ? before : null) : before, after: d.attributes, ...(observed ? {observed} : {})})
-    if (d.kind === 'bucket' && d.role === 'input') {
-      changes.set(d.address, mk('read', `input bucket '${d.name}' exists on ${d.credential}`))
-      continue
-    }
-    // The placement moved to another credential (rotation, or the list changed): the resource is
-    // re-created there, and the one on the old credential deleted (output data is never deleted).
-    if (r && r.credential !== d.credential && !(d.kind === 'workload' && phase === 'done')) {
-      const what = d.kind === 'bucket' ? `${d.role} bucket` : d.kind
-      changes.set(d.address, mk('replace', `${what} moves from credential '${r.credential}' to '${d.credential}': re-created there, the old one deleted${d.kind === 'bucket' && d.role === 'output' ? ' if empty' : ''}`))
-      continue
-    }
-    if (d.kind === 'workload') {
-      const phaseSeen = a?.phase ?? input.workloadMemory?.phase
-      if (phase === 'done') {
-        const exitCode = a?.exitCode ?? input.workloadMemory?.exitCode
-        changes.set(d.address, mk('no-op', `workload ${phaseSeen} (exit ${exitCode ?? '?'})`, {phase: phaseSeen, exitCode, ...(a ? {id: a.id} : {})}))
-        continue
-      }
-      if (replace.has(d.address) && (a || r)) {
-        changes.set(d.address, mk('replace', 'replacement requested with --replace'))
-        continue
-      }
-      if (a && a.phase !== 'lost') {
-        const keys = changedKeys(r?.attributes ?? {}, d.attributes)
-        if (r && keys.length > 0) changes.set(d.address, mk('replace', `${keys.join(', ')} changed: re-runs the workload`))
-        else changes.set(d.address, mk('no-op', `workload ${a.phase ?? 'running'}`, {phase: a.phase, exitCode: a.exitCode, id: a.id}))
-        continue
-      }
-      if (a?.phase === 'lost') {
-        changes.set(d.address, mk('replace', 'workload was lost (its machine was preempted or restarted): it will be started again'))
-        continue
-      }
-      if (r && (input.workloadMemory?.phase === 'completed' || input.workloadMemory?.phase === 'failed')) {
-        const keys = changedKeys(r.attributes, d.attributes)
-        changes.set(d.address, mk('create', `${keys.join(', ') || 'the workload'} changed since it ${input.workloadMemory.phase}: re-runs the workload`))
-        continue
-      }
-      changes.set(d.address, mk('create', goneReason(d, r, a)))
-      continue
-    }
-    if (!a) {
-      changes.set(d.address, mk('create', goneReason(d, r, a)))
-      continue
-    }
-    // A VM the cloud still lists but that is not running (terminated by a spot reclaim, stopped):
-    // the provider says why in `note`. It is replaced (deleting what is left of it).
-    if (d.kind === 'vm' && a.note) {
-      changes.set(d.address, mk(r ? 'replace' : 'create', goneReason(d, r ?? ({status: 'created'} as ResourceRecord), a)))
-      continue
-    }
-    if (replace.has(d.address)) {
-      changes.set(d.address, mk('replace', 'replacement requested with --replace'))
-      continue
-    }
-    const keys = changedKeys(before ?? {}, d.attributes)
-    const observed = !r || r.status === 'pending' ? {id: a.id, outputs: a.outputs} : undefined
-    if (keys.length === 0) {
-      changes.set(d.address, mk('no-op', r ? 'up to date' : `${d.kind === 'bucket' ? `${d.role} bucket '${d.name}' already exists` : 'found by name'}: adopted`, observed))
-      continue
-    }
-    const updatable = UPDATABLE[d.kind]
-    const forcing = keys.filter((k) => !updatable?.has(k))
-    if (d.kind === 'bucket' && forcing.length === 0) changes.set(d.address, mk('no-op', 'up to date', observed))
-    else if (forcing.length > 0 && d.kind !== 'bucket') changes.set(d.address, mk('replace', `${forcing.join(', ')} changed: forces replacement`, observed))
-    else if (d.kind === 'bucket') changes.set(d.address, mk('no-op', `bucket settings differ (${forcing.join(', ')}) but buckets are never replaced`, observed))
-    else changes.set(d.address, mk('update', `${keys.join(', ')} changed`, observed))
   }
-  // Recorded resources that are no longer desired.
-  for (const r of Object.values(records)) {
-    if (changes.has(r.address)) continue
-    const a = actual[r.address]
-    if (r.kind === 'bucket' && r.role === 'input') {
-      changes.set(r.address, {...base(r), dependsOn: [], action: 'no-op', reason: 'input bucket no longer used: forgotten (input buckets are never deleted)', before: r.attributes, after: null})
-      continue
-    }
-    if (!a) {
-      changes.set(r.address, {...base(r), dependsOn: [], action: 'no-op', reason: 'already gone: removed from state', before: r.attributes, after: null})
-      continue
-    }
-    changes.set(r.address, {...base(r), dependsOn: [], action: 'delete', reason: input.deleteReason(r), before: r.attributes, after: null})
+}
+
+/** The workload's change: its outcome once done, a re-run when its spec changed or it was lost. */
+function diffWorkload(d: DesiredResource, r: ResourceRecord | undefined, a: ActualResource | null | undefined, mk: Make, input: DiffInput): Change {
+  const memory = input.workloadMemory
+  const phaseSeen = a?.phase ?? memory?.phase
+  if (input.phase === 'done') {
+    const exitCode = a?.exitCode ?? memory?.exitCode
+    return mk('no-op', `workload ${phaseSeen} (exit ${exitCode ?? '?'})`, {phase: phaseSeen, exitCode, ...(a ? {id: a.id} : {})})
   }
-  // A new or replaced machine needs its bootstrap and workload again.
+  if (input.replace.has(d.address) && (a || r)) return mk('replace', 'replacement requested with --replace')
+  if (a && a.phase !== 'lost') {
+    const keys = changedKeys(r?.attributes ?? {}, d.attributes)
+    if (r && keys.length > 0) return mk('replace', `${keys.join(', ')} changed: re-runs the workload`)
+    return mk('no-op', `workload ${a.phase ?? 'running'}`, {phase: a.phase, exitCode: a.exitCode, id: a.id})
+  }
+  if (a?.phase === 'lost') return mk('replace', 'workload was lost (its machine was preempted or restarted): it will be started again')
+  if (r && (memory?.phase === 'completed' || memory?.phase === 'failed')) {
+    const keys = changedKeys(r.attributes, d.attributes)
+    return mk('create', `${keys.join(', ') || 'the workload'} changed since it ${memory.phase}: re-runs the workload`)
+  }
+  return mk('create', goneReason(d, r, a))
+}
+
+/** A resource that exists: up to date, adopted, updated in place, or replaced (buckets never are). */
+function diffFound(d: DesiredResource, r: ResourceRecord | undefined, a: ActualResource, before: Record<string, unknown> | null, mk: Make): Change {
+  const keys = changedKeys(before ?? {}, d.attributes)
+  const observed = !r || r.status === 'pending' ? {id: a.id, outputs: a.outputs} : undefined
+  if (keys.length === 0) return mk('no-op', r ? 'up to date' : `${d.kind === 'bucket' ? `${d.role} bucket '${d.name}' already exists` : 'found by name'}: adopted`, observed)
+  const updatable = UPDATABLE[d.kind]
+  const forcing = keys.filter((k) => !updatable?.has(k))
+  if (d.kind === 'bucket' && forcing.length === 0) return mk('no-op', 'up to date', observed)
+  if (forcing.length > 0 && d.kind !== 'bucket') return mk('replace', `${forcing.join(', ')} changed: forces replacement`, observed)
+  if (d.kind === 'bucket') return mk('no-op', `bucket settings differ (${forcing.join(', ')}) but buckets are never replaced`, observed)
+  return mk('update', `${keys.join(', ')} changed`, observed)
+}
+
+/** The change of one desired resource. */
+function diffDesired(d: DesiredResource, input: DiffInput): Change {
+  const r = input.records[d.address]
+  const a = input.actual[d.address]
+  // The bootstrap's hash is read from the machine: files changed or lost there show as drift.
+  const before = d.kind === 'bootstrap' && a && r ? {...r.attributes, ...a.attributes} : (r?.attributes ?? a?.attributes ?? null)
+  const mk: Make = (action, reason, observed) => ({...baseOf(d), dependsOn: d.dependsOn, action, reason, before: action === 'create' ? (r ? before : null) : before, after: d.attributes, ...(observed ? {observed} : {})})
+  if (d.kind === 'bucket' && d.role === 'input') return mk('read', `input bucket '${d.name}' exists on ${d.credential}`)
+  // The placement moved to another credential (rotation, or the list changed): the resource is
+  // re-created there, and the one on the old credential deleted (output data is never deleted).
+  if (r && r.credential !== d.credential && !(d.kind === 'workload' && input.phase === 'done')) {
+    const what = d.kind === 'bucket' ? `${d.role} bucket` : d.kind
+    return mk('replace', `${what} moves from credential '${r.credential}' to '${d.credential}': re-created there, the old one deleted${d.kind === 'bucket' && d.role === 'output' ? ' if empty' : ''}`)
+  }
+  if (d.kind === 'workload') return diffWorkload(d, r, a, mk, input)
+  if (!a) return mk('create', goneReason(d, r, a))
+  // A VM the cloud still lists but that is not running (terminated by a spot reclaim, stopped):
+  // the provider says why in `note`. It is replaced (deleting what is left of it).
+  if (d.kind === 'vm' && a.note) return mk(r ? 'replace' : 'create', goneReason(d, r ?? ({status: 'created'} as ResourceRecord), a))
+  if (input.replace.has(d.address)) return mk('replace', 'replacement requested with --replace')
+  return diffFound(d, r, a, before, mk)
+}
+
+/** A recorded resource that is no longer desired: deleted when found, forgotten when gone (input buckets only forgotten). */
+function diffUndesired(r: ResourceRecord, input: DiffInput): Change {
+  const gone = (action: Action, reason: string): Change => ({...baseOf(r), dependsOn: [], action, reason, before: r.attributes, after: null})
+  if (r.kind === 'bucket' && r.role === 'input') return gone('no-op', 'input bucket no longer used: forgotten (input buckets are never deleted)')
+  if (!input.actual[r.address]) return gone('no-op', 'already gone: removed from state')
+  return gone('delete', input.deleteReason(r))
+}
+
+/** A new or replaced machine needs its bootstrap and workload again. */
+function rebuildOnNewMachine(changes: Map<string, Change>, input: DiffInput): void {
   const byAddress = (suffix: string) => [...changes.values()].find((c) => c.address.endsWith('.' + suffix))
   const rebuild = (dep: Change | undefined, target: Change | undefined, why: string) => {
     if (!dep || !target || target.after === null) return
     if (dep.action !== 'create' && dep.action !== 'replace') return
     if (target.action === 'no-op' || target.action === 'update') {
-      target.action = records[target.address] || actual[target.address] ? 'replace' : 'create'
+      target.action = input.records[target.address] || input.actual[target.address] ? 'replace' : 'create'
       target.reason = why
     }
   }
   rebuild(byAddress('vm'), byAddress('bootstrap'), 'its VM is being created: the machine must be bootstrapped again')
   rebuild(byAddress('vm'), byAddress('workload'), 'its VM is being created: the workload starts on the new machine')
   rebuild(byAddress('bootstrap'), byAddress('workload'), 'the bootstrap is being re-created: the workload restarts')
+}
+
+/** Diffs one deployment. Pure. */
+export function diffDeployment(input: DiffInput): Change[] {
+  const changes = new Map<string, Change>()
+  for (const d of input.desired) changes.set(d.address, diffDesired(d, input))
+  for (const r of Object.values(input.records)) if (!changes.has(r.address)) changes.set(r.address, diffUndesired(r, input))
+  rebuildOnNewMachine(changes, input)
   return sortChanges([...changes.values()])
 }
 
