@@ -26,6 +26,8 @@ export interface ApplyOptions {
   concurrency?: number
   /** Rotate to the next credential on AuthError (fresh applies only; a saved plan is applied exactly). */
   allowRotation?: boolean
+  /** Test-only crash point (`after-intent:train.vm`, `after-create:…`): the process kills itself there. */
+  crashAt?: string
 }
 
 export interface ApplyResult {
@@ -38,9 +40,8 @@ export interface ApplyResult {
   interrupted: boolean
 }
 
-/** Test-only crash points (`ANYCLOUD_TEST_CRASH_AT=after-intent:train.vm`): the process kills itself. */
-function crashPoint(step: string, address: string): void {
-  const at = process.env.ANYCLOUD_TEST_CRASH_AT
+/** Test-only crash points, injected through {@link ApplyOptions.crashAt}: the process kills itself. */
+function crashPoint(at: string | undefined, step: string, address: string): void {
   if (at && at === `${step}:${address}`) process.kill(process.pid, 'SIGKILL')
 }
 
@@ -95,7 +96,7 @@ export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
     await writer.update((doc) => {
       ensureDeployment(doc, change, ctx).resources[change.address] = pendingRecord
     })
-    crashPoint('after-intent', change.address)
+    crashPoint(options.crashAt, 'after-intent', change.address)
     const desired = desiredOf(change)
     let actual
     if (change.kind === 'bucket') {
@@ -142,7 +143,7 @@ export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
     } else {
       actual = await provider.create(desired, callContext(change, ctx, token))
     }
-    crashPoint('after-create', change.address)
+    crashPoint(options.crashAt, 'after-create', change.address)
     await writer.update((doc) => {
       const d = ensureDeployment(doc, change, ctx)
       // A VM records the zone it landed in, so the next plan (placed there) sees no zone change.

@@ -46,7 +46,7 @@ export async function planAndApply(options: ConvergeOptions): Promise<ConvergeRe
       if (!(await options.confirm(plan))) return {plan, results, applied: false}
     }
     if (options.signal?.aborted) throw new InterruptedError()
-    const result = await applyPlan({plan, config: session.config, store: session.store, state: session.state, providers: session.providers, reporter, signal: options.signal, allowRotation: !options.destroy})
+    const result = await applyPlan({plan, config: session.config, store: session.store, state: session.state, providers: session.providers, reporter, signal: options.signal, allowRotation: !options.destroy, crashAt: session.crashAt})
     results.push(result)
     session.state = result.state
     const rotate = Object.entries(result.authFailures)

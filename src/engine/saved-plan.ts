@@ -39,7 +39,7 @@ export async function applySavedPlan(options: {session: Session; planFile: strin
     }
   }
   await options.onPlan?.(plan)
-  const result = await applyPlan({plan, config: session.config, store: session.store, state, providers: session.providers, reporter: options.reporter, signal: options.signal, allowRotation: false})
+  const result = await applyPlan({plan, config: session.config, store: session.store, state, providers: session.providers, reporter: options.reporter, signal: options.signal, allowRotation: false, crashAt: session.crashAt})
   session.state = result.state
   return {plan, results: [result]}
 }

@@ -27,6 +27,8 @@ export interface SessionOptions {
   allowErrored?: boolean
   /** Record the backend in `.anycloud/last-backend.json` (for `state migrate`); default true. */
   recordBackend?: boolean
+  /** Test-only crash point for apply (`after-intent:ADDRESS`); default: `ANYCLOUD_TEST_CRASH_AT` of `env`. */
+  crashAt?: string
 }
 
 /** Everything a command needs: the resolved config, state, providers, and the lock when taken. */
@@ -38,6 +40,8 @@ export interface Session {
   state: StateDocument | undefined
   providers: ProviderSet
   lock?: LockInfo
+  /** Test-only: apply kills the process at this step (`after-intent:train.vm`, `after-create:…`). */
+  crashAt?: string
   /** Releases the lock and closes providers and the store (idempotent). */
   release(): Promise<void>
   /**
@@ -98,6 +102,7 @@ export async function openSession(options: SessionOptions): Promise<Session> {
     }
   }
   const session: Session = {
+    crashAt: options.crashAt ?? env.ANYCLOUD_TEST_CRASH_AT,
     config,
     warnings,
     profiles,
