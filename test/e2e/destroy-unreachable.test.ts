@@ -152,9 +152,9 @@ describe('e2e: destroy is never held hostage by the machine (aws, sshd VMs)', fu
     const child = p.start(['destroy', '-y'], {env})
     await until('the workload being stopped', () => existsSync(marker), 120_000, 100)
     await backend!.rig(instanceId)!.stopDaemon()
-    const r = await new Promise<{code: number | null; stderr: string}>((resolve) => child.once('exit', (code) => setImmediate(() => resolve({code, stderr: child.out.stderr}))))
+    const r = await new Promise<{code: number | null; stdout: string; stderr: string}>((resolve) => child.once('exit', (code) => setImmediate(() => resolve({code, stdout: child.out.stdout, stderr: child.out.stderr}))))
     assert.equal(r.code, 0, r.stderr)
-    assert.match(r.stderr, /job\.workload: could not stop the workload \(and its final output upload\) on the machine, which is deleted anyway: .*(dropped|connect)/)
+    assert.match(r.stdout + r.stderr, /job\.workload: could not stop the workload \(and its final output upload\) on the machine, which is deleted anyway: .*(dropped|connect)/)
     await assertNothingLeft(p, deploymentId)
   })
 
@@ -164,9 +164,9 @@ describe('e2e: destroy is never held hostage by the machine (aws, sshd VMs)', fu
     writeFileSync(join(shared, 'refuse-rm'), '')
     const destroyed = await p.expect(['destroy', '-y'], 0, {env, timeoutMs: 120_000})
     // The output was shown and kept before the machine went (issue 13, item 5): `logs` still works.
-    assert.match(destroyed.stderr, /\| hello-from-the-vm/)
+    assert.match(destroyed.stdout + destroyed.stderr, /\| hello-from-the-vm/)
     assert.match((await p.expect(['logs', 'job'], 0, {env})).stdout, /hello-from-the-vm/)
-    assert.match(destroyed.stderr, /job\.bootstrap: could not remove the programs and files anycloud wrote on the machine, which is deleted anyway: could not clean up [\s\S]*could not remove/)
+    assert.match(destroyed.stdout + destroyed.stderr, /job\.bootstrap: could not remove the programs and files anycloud wrote on the machine, which is deleted anyway: could not clean up [\s\S]*could not remove/)
     await assertNothingLeft(p, deploymentId)
   })
 })

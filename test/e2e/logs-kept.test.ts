@@ -35,10 +35,10 @@ describe('e2e: the workload output outlives the machine (local provider)', funct
     const r = await project.run(['apply', '-y', '--wait'], {env, timeoutMs: 90_000})
     assert.equal(r.code, 1, r.stderr)
     // The tail is shown before the machine goes: the last lines, stderr included, the secret masked.
-    assert.match(r.stderr, /last 20 lines of the workload's output \(failed, exit 3\); saved to .*\.anycloud\/logs\/e2e-job-[a-z0-9]{6}\.log/)
-    assert.match(r.stderr, /\| something broke/)
-    assert.match(r.stderr, /\| out line 30/)
-    assert.doesNotMatch(r.stderr, /\| out line 1\n/)
+    assert.match(r.stdout + r.stderr, /last 20 lines of the workload's output \(failed, exit 3\); saved to .*\.anycloud\/logs\/e2e-job-[a-z0-9]{6}\.log/)
+    assert.match(r.stdout + r.stderr, /\| something broke/)
+    assert.match(r.stdout + r.stderr, /\| out line 30/)
+    assert.doesNotMatch(r.stdout + r.stderr, /\| out line 1\n/)
     assert.ok(!r.stderr.includes(SECRET))
 
     const state = project.state() as unknown as {deployments: Record<string, {resources: Record<string, unknown>}>; logs: Record<string, {file: string; deploymentId: string; phase: string; exitCode: number}>}
@@ -68,7 +68,7 @@ describe('e2e: the workload output outlives the machine (local provider)', funct
     await project.expect(['apply', '-y'], 0)
     await until('the job printed', async () => (await project!.expect(['logs', 'job'], 0)).stdout.includes('started-and-waiting'), 60_000, 200)
     const destroyed = await project.expect(['destroy', '-y'], 0)
-    assert.match(destroyed.stderr, /\| started-and-waiting/)
+    assert.match(destroyed.stdout + destroyed.stderr, /\| started-and-waiting/)
     assert.match((await project.expect(['logs', 'job'], 0)).stdout, /started-and-waiting/)
   })
 })

@@ -22,8 +22,8 @@ describe('e2e: ssh host unreachable at refresh and destroy', function () {
     try {
       const r = await p.run(['apply', '-y', '--wait'])
       assert.equal(r.code, 1, r.stderr)
-      assert.match(r.stderr, /workload's output \(failed, exit 4\); saved to .*\.anycloud\/logs\//)
-      assert.match(r.stderr, /\| ssh-job-broke/)
+      assert.match(r.stdout + r.stderr, /workload's output \(failed, exit 4\); saved to .*\.anycloud\/logs\//)
+      assert.match(r.stdout + r.stderr, /\| ssh-job-broke/)
       const logs = await p.expect(['logs', 'job'], 0)
       assert.match(logs.stdout, /ssh-job-says-hi[\s\S]*ssh-job-broke/)
     } finally {
@@ -37,11 +37,11 @@ describe('e2e: ssh host unreachable at refresh and destroy', function () {
     await project.vm.sshd.stopDaemon()
 
     const planned = await project.expect(['plan', '--detailed-exitcode'], 0)
-    assert.match(planned.stderr, /job\.(workload|bootstrap): could not read it on the machine, so it is shown as state recorded it \(actual state unknown\): Could not connect to root@/)
+    assert.match(planned.stdout + planned.stderr, /job\.(workload|bootstrap): could not read it on the machine, so it is shown as state recorded it \(actual state unknown\): Could not connect to root@/)
 
     const destroyed = await project.expect(['destroy', '-y'], 1)
-    assert.match(destroyed.stderr, /job\.workload: cannot stop the workload on root@[^ ]+ \(credential 'box'\): /)
-    assert.match(destroyed.stderr, /anycloud state rm job\.workload && anycloud state rm job\.bootstrap && anycloud state rm job\.vm/)
+    assert.match(destroyed.stdout + destroyed.stderr, /job\.workload: cannot stop the workload on root@[^ ]+ \(credential 'box'\): /)
+    assert.match(destroyed.stdout + destroyed.stderr, /anycloud state rm job\.workload && anycloud state rm job\.bootstrap && anycloud state rm job\.vm/)
     // One wait for the host in the whole run (the refresh's): the delete did not wait again.
     assert.equal((destroyed.stderr.match(/Could not connect to root@/g) ?? []).length >= 1, true)
     assert.ok(project.state()!.deployments.job.resources['job.workload'], 'the records stay until the user says otherwise')
