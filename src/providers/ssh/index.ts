@@ -190,7 +190,10 @@ export class SshProvider implements Provider {
     let runner = this.runners.get(this.address(h))
     if (!runner) {
       const vm = records[addressOf(profile, 'vm')]
-      const recordedKey = (vm && this.hostByAddress(vm.outputs.address) === h ? (vm.outputs.hostKey as string | undefined) : undefined) ?? this.recorded.get(label)
+      // State's key binds the host the vm record names; a record naming no listed host (older state,
+      // or a host since renamed) still binds: failing closed on a mismatch beats trusting a new key.
+      const recordHost = vm ? this.hostByAddress(vm.outputs.address) ?? this.hostByAddress(vm.attributes.host) : undefined
+      const recordedKey = (vm && (recordHost === undefined || recordHost === h) ? (vm.outputs.hostKey as string | undefined) : undefined) ?? this.recorded.get(label)
       const pinned = h.hostKey ?? recordedKey
       runner = import('../../remote/ssh-runner.js').then(({connectSsh}) =>
         connectSsh({
