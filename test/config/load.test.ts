@@ -125,7 +125,10 @@ describe('config loading: limits and YAML hazards', () => {
       const missing = join(t.dir, 'nope.yaml')
       assert.throws(() => loadConfig({file: missing, env: {}, store}), (e: unknown) => e instanceof UsageError && e.exitCode === 3 && /nope\.yaml: no such file/.test(e.message))
       mkdirSync(join(t.dir, 'adir'))
-      assert.throws(() => loadConfig({file: join(t.dir, 'adir'), env: {}, store}), (e: unknown) => e instanceof UsageError && e.exitCode === 3 && /not a file/.test(e.message))
+      // A directory stands for its anycloud.yaml (`-f DIR`): one without it is a missing file, named.
+      assert.throws(() => loadConfig({file: join(t.dir, 'adir'), env: {}, store}), (e: unknown) => e instanceof UsageError && e.exitCode === 3 && /adir\/anycloud\.yaml: no such file/.test(e.message))
+      mkdirSync(join(t.dir, 'bdir', 'anycloud.yaml'), {recursive: true})
+      assert.throws(() => loadConfig({file: join(t.dir, 'bdir'), env: {}, store}), (e: unknown) => e instanceof UsageError && e.exitCode === 3 && /not a file/.test(e.message))
     } finally {
       t.cleanup()
     }

@@ -78,8 +78,10 @@ describe(`ssh provider end to end: the CLI against a host ${PLACEMENT.title}, lo
     assert.equal(readFileSync(join(p.mnt, 'input', 'data.txt'), 'utf8'), 'one two three\n')
     await until('report.txt in /mnt/output', () => existsSync(join(p.mnt, 'output', 'report.txt')))
     // Deadline: two sync intervals (1 s each), plus slack for rclone's own runs on a busy machine.
-    await until('report.txt in the output bucket', () => existsSync(join(p.bucket('e2e-output'), 'report.txt')), 2 * 1000 + 4_000, 25)
-    assert.equal(readFileSync(join(p.bucket('e2e-output'), 'report.txt'), 'utf8').trim(), '3')
+    // rclone's local backend writes the object in place, so an upload under way shows as a short file:
+    // wait for the whole report, not for the name.
+    const uploaded = (): string => (existsSync(join(p.bucket('e2e-output'), 'report.txt')) ? readFileSync(join(p.bucket('e2e-output'), 'report.txt'), 'utf8').trim() : '')
+    await until('report.txt (3 words) in the output bucket', () => uploaded() === '3', 2 * 1000 + 4_000, 25)
     // The ${env:…} value reached the workload (only its hash is written out here).
     assert.equal(readFileSync(join(p.mnt, 'output', 'token.sha'), 'utf8').trim(), sha256(CANARY))
     const vm = state().deployments.job.resources['job.vm'] as unknown as {outputs: {hostKey: string; address: string}}
