@@ -1,4 +1,4 @@
-import type {Credential, Profile, State} from './schema-types.js'
+import type {Credential, State} from './schema-types.js'
 
 import type {ProviderKind, ResolvedProfile} from '../model/profile.js'
 

@@ -20,8 +20,6 @@
  * - Instances require IMDSv2 (`HttpTokens=required`) with a hop limit of 1 (containers behind a
  *   bridge cannot reach the metadata service), and have an encrypted gp3 root volume.
  */
-import {existsSync, readFileSync, readdirSync, rmSync} from 'node:fs'
-import {join} from 'node:path'
 import type {EC2Client, Instance} from '@aws-sdk/client-ec2'
 
 import {ProviderError, CapacityError, UsageError} from '../../errors/index.js'
@@ -29,8 +27,8 @@ import {zonesFor} from '../../model/continents.js'
 import {resolveGpuInstance} from '../../model/gpu-catalog.js'
 import {sleep} from '../../util/process.js'
 import {addressOf, type ActualResource, type DeploymentContext, type DesiredResource, type ResourceRecord} from '../../model/resources.js'
-import {fingerprintSha256, generateHostKeyPair, parsePublicKey, renderCloudInitHostKeys, sameKey, type HostKeyPair} from '../../remote/host-keys.js'
-import {writeFileAtomic} from '../../util/atomic-write.js'
+import {fingerprintSha256, parsePublicKey, renderCloudInitHostKeys, sameKey, type HostKeyPair} from '../../remote/host-keys.js'
+import {ensureLoginKey, forgetHostKeys, hostKeyFor, keyPath, localPublicKey, removeLoginKey} from '../vm-keys.js'
 import {ownershipTags, type ProviderCallContext, type ResourceLookup} from '../provider.js'
 import type {AwsClients} from './clients.js'
 import {awsCall, awsCode, describeAwsError, isCapacity, isEc2NotFound, PROVIDER, toProviderError} from './errors.js'
@@ -349,10 +347,6 @@ export async function deleteNetwork(ctx: ComputeContext, record: ResourceRecord,
 // -------------------------------------------------------------------------------------------------
 // Key pair (sshkey)
 
-/** `<stateDir>/keys/<deploymentId>`: the private key (0600); `.pub` next to it. */
-export function keyPath(deployment: DeploymentContext): string {
-  return join(deployment.stateDir, 'keys', deployment.deploymentId)
-}
 
 interface KeyPairInfo {
   id: string
@@ -370,12 +364,6 @@ async function findKeyPair(ctx: ComputeContext, region: string, name: string): P
   const k = out.KeyPairs?.[0]
   if (!k) return undefined
   return {id: k.KeyPairId ?? '', fingerprint: k.KeyFingerprint ?? '', ...(k.PublicKey ? {publicKey: k.PublicKey.trim()} : {}), tags: tagMap(k.Tags)}
-}
-
-function localPublicKey(deployment: DeploymentContext): string | undefined {
-  const pub = `${keyPath(deployment)}.pub`
-  if (!existsSync(keyPath(deployment)) || !existsSync(pub)) return undefined
-  return readFileSync(pub, 'utf8').trim()
 }
 
 function keyMatches(k: KeyPairInfo, local: string | undefined): boolean {
@@ -412,15 +400,8 @@ export async function createSshKey(ctx: ComputeContext, resource: DesiredResourc
   const region = call.deployment.placement.region
   const name = ec2Name(deploymentId)
   const ec2 = await ec2Of(ctx, region)
-  const file = keyPath(call.deployment)
   // A key written by an interrupted create is reused, so a replay imports the same public key.
-  let publicKey = localPublicKey(call.deployment)
-  if (!publicKey) {
-    const pair = generateHostKeyPair(`anycloud-${deploymentId}`)
-    writeFileAtomic(file, pair.privateKey, {mode: 0o600, dirMode: 0o700})
-    writeFileAtomic(`${file}.pub`, pair.publicKey + '\n', {mode: 0o644, dirMode: 0o700})
-    publicKey = pair.publicKey
-  }
+  const publicKey = ensureLoginKey(call.deployment)
   const existing = await findKeyPair(ctx, region, name)
   if (existing) {
     if (!ownedBy(existing.tags, deploymentId)) {
@@ -458,9 +439,7 @@ export async function deleteSshKey(ctx: ComputeContext, record: ResourceRecord, 
     })
     if (await findKeyPair(ctx, region, name)) throw new ProviderError(`key pair ${name} still exists after DeleteKeyPair`, 'aws.sshkey-delete', PROVIDER, ctx.credential)
   }
-  const file = keyPath(call.deployment)
-  rmSync(file, {force: true})
-  rmSync(`${file}.pub`, {force: true})
+  removeLoginKey(call.deployment)
 }
 
 // -------------------------------------------------------------------------------------------------
@@ -640,29 +619,6 @@ export async function readVm(ctx: ComputeContext, lookup: ResourceLookup, call: 
     return {id: view.id, attributes, outputs, note: view.reason ?? `instance ${view.state}`, ...(preempted ? {preempted} : {})}
   }
   return {id: view.id, attributes, outputs}
-}
-
-/** The host key file of a create with `token` (kept until the create completes, for byte-identical replays). */
-function hostKeyFile(deployment: DeploymentContext, token: string): string {
-  return join(deployment.stateDir, 'keys', `${deployment.deploymentId}.host-${token.replace(/[^\w.-]/g, '_')}`)
-}
-
-function hostKeyFor(deployment: DeploymentContext, token: string): HostKeyPair {
-  const file = hostKeyFile(deployment, token)
-  if (existsSync(file) && existsSync(`${file}.pub`)) {
-    const publicKey = readFileSync(`${file}.pub`, 'utf8').trim()
-    return {privateKey: readFileSync(file, 'utf8'), publicKey, fingerprint: fingerprintSha256(publicKey)}
-  }
-  const pair = generateHostKeyPair(`anycloud-${deployment.deploymentId}`)
-  writeFileAtomic(file, pair.privateKey, {mode: 0o600, dirMode: 0o700})
-  writeFileAtomic(`${file}.pub`, pair.publicKey + '\n', {mode: 0o644, dirMode: 0o700})
-  return pair
-}
-
-function forgetHostKeys(deployment: DeploymentContext): void {
-  const dir = join(deployment.stateDir, 'keys')
-  if (!existsSync(dir)) return
-  for (const f of readdirSync(dir)) if (f.startsWith(`${deployment.deploymentId}.host-`)) rmSync(join(dir, f), {force: true})
 }
 
 /** The user data: only the host key (the key pair installs the login key). */

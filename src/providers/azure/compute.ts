@@ -20,14 +20,12 @@
  *   raise CapacityError (the engine moves on), credential errors AuthError, bad requests a
  *   ProviderError naming the code; a failed long-running operation is parsed for its code.
  */
-import {existsSync, readFileSync, readdirSync, rmSync} from 'node:fs'
-import {join} from 'node:path'
 
 import {AuthError, CapacityError, NotFoundError, ProviderError, UsageError} from '../../errors/index.js'
 import {resolveGpuInstance} from '../../model/gpu-catalog.js'
 import {addressOf, type ActualResource, type DeploymentContext, type DesiredResource, type ResourceRecord} from '../../model/resources.js'
-import {fingerprintSha256, generateHostKeyPair, parsePublicKey, renderCloudInitHostKeys, type HostKeyPair} from '../../remote/host-keys.js'
-import {writeFileAtomic} from '../../util/atomic-write.js'
+import {fingerprintSha256, parsePublicKey, renderCloudInitHostKeys, type HostKeyPair} from '../../remote/host-keys.js'
+import {ensureLoginKey, forgetHostKeys, hostKeyFor, keyPath, localPublicKey, removeLoginKey} from '../vm-keys.js'
 import {sleep} from '../../util/process.js'
 import {ownershipTags, type ProviderCallContext, type ResourceLookup} from '../provider.js'
 import type {AzureClients} from './clients.js'
@@ -85,7 +83,7 @@ export function vmSizeFor(deployment: DeploymentContext): string {
   if (hw.kind === 'gpu') {
     const pick = resolveGpuInstance('azure', {name: hw.name, count: hw.count})
     if (!pick) {
-      throw new UsageError(`gpuType '${hw.gpuType}' has no Azure VM size${hw.count === 'all' ? '' : ` with ${hw.count} GPU(s)`}`, [
+      throw new UsageError(`profile '${deployment.profile.name}' (credential '${deployment.placement.credential}'): gpuType '${hw.gpuType}' has no Azure VM size${hw.count === 'all' ? '' : ` with ${hw.count} GPU(s)`}`, [
         'Set vmType to an Azure VM size (e.g. Standard_NC24ads_A100_v4), or choose a GPU Azure offers (see `anycloud validate`).',
       ], 'azure.gpu-unavailable')
     }
@@ -298,16 +296,6 @@ export async function deleteNetwork(ctx: ComputeContext, record: ResourceRecord,
 // sshkey: the login key pair, local only
 
 /** `<stateDir>/keys/<deploymentId>`: the private key (0600); `.pub` next to it. */
-export function keyPath(deployment: DeploymentContext): string {
-  return join(deployment.stateDir, 'keys', deployment.deploymentId)
-}
-
-function localPublicKey(deployment: DeploymentContext): string | undefined {
-  const pub = `${keyPath(deployment)}.pub`
-  if (!existsSync(keyPath(deployment)) || !existsSync(pub)) return undefined
-  return readFileSync(pub, 'utf8').trim()
-}
-
 function keyActual(deployment: DeploymentContext, publicKey: string): ActualResource {
   return {id: `${deployment.deploymentId}-key`, attributes: {algorithm: 'ed25519'}, outputs: {publicKey, fingerprint: fingerprintSha256(publicKey), privateKeyPath: keyPath(deployment)}}
 }
@@ -318,21 +306,11 @@ export async function readSshKey(_ctx: ComputeContext, _lookup: ResourceLookup, 
 }
 
 export async function createSshKey(_ctx: ComputeContext, _resource: DesiredResource, call: ProviderCallContext): Promise<ActualResource> {
-  let publicKey = localPublicKey(call.deployment)
-  if (!publicKey) {
-    const file = keyPath(call.deployment)
-    const pair = generateHostKeyPair(`anycloud-${call.deployment.deploymentId}`)
-    writeFileAtomic(file, pair.privateKey, {mode: 0o600, dirMode: 0o700})
-    writeFileAtomic(`${file}.pub`, pair.publicKey + '\n', {mode: 0o644, dirMode: 0o700})
-    publicKey = pair.publicKey
-  }
-  return keyActual(call.deployment, publicKey)
+  return keyActual(call.deployment, ensureLoginKey(call.deployment))
 }
 
 export async function deleteSshKey(_ctx: ComputeContext, _record: ResourceRecord, call: ProviderCallContext): Promise<void> {
-  const file = keyPath(call.deployment)
-  rmSync(file, {force: true})
-  rmSync(`${file}.pub`, {force: true})
+  removeLoginKey(call.deployment)
 }
 
 // -------------------------------------------------------------------------------------------------
@@ -434,28 +412,6 @@ export async function readVm(ctx: ComputeContext, lookup: ResourceLookup, call: 
 
 const TAG_HOST_KEY = 'anycloud-host-key'
 
-function hostKeyFile(deployment: DeploymentContext, token: string): string {
-  return join(deployment.stateDir, 'keys', `${deployment.deploymentId}.host-${token.replace(/[^\w.-]/g, '_')}`)
-}
-
-/** The host key of a create with `token` (kept until it completes, so a replay sends the same custom data). */
-function hostKeyFor(deployment: DeploymentContext, token: string): HostKeyPair {
-  const file = hostKeyFile(deployment, token)
-  if (existsSync(file) && existsSync(`${file}.pub`)) {
-    const publicKey = readFileSync(`${file}.pub`, 'utf8').trim()
-    return {privateKey: readFileSync(file, 'utf8'), publicKey, fingerprint: fingerprintSha256(publicKey)}
-  }
-  const pair = generateHostKeyPair(`anycloud-${deployment.deploymentId}`)
-  writeFileAtomic(file, pair.privateKey, {mode: 0o600, dirMode: 0o700})
-  writeFileAtomic(`${file}.pub`, pair.publicKey + '\n', {mode: 0o644, dirMode: 0o700})
-  return pair
-}
-
-function forgetHostKeys(deployment: DeploymentContext): void {
-  const dir = join(deployment.stateDir, 'keys')
-  if (!existsSync(dir)) return
-  for (const f of readdirSync(dir)) if (f.startsWith(`${deployment.deploymentId}.host-`)) rmSync(join(dir, f), {force: true})
-}
 
 /** The custom data: the host key only (the login key goes in osProfile). */
 export function renderCustomData(hostKey: Pick<HostKeyPair, 'privateKey' | 'publicKey'>): string {

@@ -34,7 +34,7 @@
 import type {NamedCredential} from '../../config/types.js'
 import type {AzureCredential} from '../../config/schema-types.js'
 import type {RcloneRemoteSpec} from '../../bootstrap/types.js'
-import {AnycloudError, AuthError, ProviderError, UsageError} from '../../errors/index.js'
+import {AnycloudError, ProviderError, UsageError} from '../../errors/index.js'
 import {bucketNameProblems} from '../../model/bucket-names.js'
 import {canonicalRegion, continentOf, type Continent} from '../../model/continents.js'
 import type {ActualResource, DeploymentContext, DesiredResource, ResourceKind, ResourceRecord} from '../../model/resources.js'
@@ -63,7 +63,7 @@ import {
 import {AzureClients, type AzureSdkOverrides} from './clients.js'
 import * as compute from './compute.js'
 import {ADMIN_USER, DEFAULT_TIMING, vmSizeFor, type AzureTiming, type ComputeContext} from './compute.js'
-import {AZURE, armErrorInfo, hasAzureCode, toAzureError} from './errors.js'
+import {AZURE, hasAzureCode, toAzureError} from './errors.js'
 import * as identity from './identity.js'
 import {deploymentResourceName} from './names.js'
 

@@ -1,261 +1,38 @@
 /**
- * `PROFILE.bootstrap` and `PROFILE.workload` on a Compute Engine VM: the same machine logic as the
- * ssh and aws providers (src/bootstrap/render.ts renders, src/bootstrap/machine.ts runs), over an
- * SSH runner to the VM's external address, logging in with the deployment's key (from the
- * `ssh-keys` metadata) and pinning the host key anycloud generated for that very VM (recorded in
- * the vm's outputs). A VM that GCE reports gone is never dialled: its bootstrap reads as absent and
- * its workload as `lost`.
- *
- * Buckets: those on this credential are reached with the VM's service account (rclone `env_auth`),
- * those on other credentials (an S3 bucket) with what that credential's provider hands out
- * (scoped STS credentials, a SAS…), minted at apply time.
+ * `PROFILE.bootstrap` and `PROFILE.workload` on a Compute Engine VM: the shared cloud machine
+ * (../cloud-machine.ts) told how GCE shows an instance. The login key comes from the `ssh-keys`
+ * metadata; buckets on this credential are reached with the VM's service account (`env_auth`).
  */
-import {existsSync, readFileSync} from 'node:fs'
-
-import {renderBootstrap, renderWorkload, type RenderedBootstrap, type RenderedWorkload} from '../../bootstrap/render.js'
-import {readMachineStatus, removeDeployment, runBootstrap, startWorkload, stopWorkload, streamLogs, type MachineStatus} from '../../bootstrap/machine.js'
-import {noticeFor} from '../../bootstrap/notice.js'
-import type {BootstrapSpec} from '../../bootstrap/types.js'
-import {bootstrapSpec, bucketRequests, bucketWarnings, layoutPaths, machineLayout, REMOTE_NAMES, workloadSpec, type BucketRequest, type MachineLayout} from '../../bootstrap/spec.js'
-import {AnycloudError, ProviderError, UsageError} from '../../errors/index.js'
-import {addressOf, type ActualResource, type DeploymentContext, type DesiredResource} from '../../model/resources.js'
-import type {CommandRunner} from '../../remote/command-runner.js'
-import {registerSecret} from '../../util/redact.js'
-import type {Provider, ProviderCallContext, RcloneRequest, ResourceLookup} from '../provider.js'
-import {getInstance, keyPath, recordZone, type ComputeContext, type InstanceView} from './compute.js'
+import {CloudMachine, type CloudMachineOptions} from '../cloud-machine.js'
+import {keyPath} from '../vm-keys.js'
+import {getInstance, recordZone, type ComputeContext, type InstanceView} from './compute.js'
 import {GCP as PROVIDER} from './errors.js'
 import {vmName} from './names.js'
 
-
-export interface GcpMachineOptions {
+export interface GcpMachineOptions extends Omit<CloudMachineOptions<InstanceView>, 'vm' | 'instanceIdentity'> {
   compute: ComputeContext
-  env: NodeJS.ProcessEnv
-  credential: string
-  /** The provider of a storage credential (this one for its own name). */
-  storageFor(name: string): Promise<Provider>
-  /** The credential whose storage holds a credential's buckets. */
-  storageOf(name: string): string
 }
 
-export class GcpMachine {
-  private readonly runners = new Map<string, Promise<CommandRunner>>()
-  private readonly statusCache = new Map<string, Promise<MachineStatus>>()
-  private readonly vmCache = new Map<string, Promise<InstanceView | undefined>>()
-  /** Providers of the storage credentials seen so far (rcloneRemote is pure and needs them at hand). */
-  private readonly storage = new Map<string, Provider>()
-
-  constructor(private readonly o: GcpMachineOptions) {}
-
-  private layout(): MachineLayout {
-    return machineLayout(this.o.env)
-  }
-
-  /** One request per bucket the machine syncs: which credential serves it, and whether the instance role reaches it. */
-  bucketRequests(ctx: DeploymentContext): BucketRequest[] {
-    return bucketRequests(ctx, this.o.storageOf(ctx.placement.credential), (credential) => credential === this.o.credential)
-  }
-
-
-  private spec(ctx: DeploymentContext): BootstrapSpec {
-    return bootstrapSpec(ctx, this.layout(), this.bucketRequests(ctx), (c) => this.storage.get(c), 'a Compute Engine VM', {notice: noticeFor('gcp', this.o.env)})
-  }
-
-  /** The workload's own files (run script, 0600 env file): they depend on the workload only, not on the buckets. */
-  renderWorkload(ctx: DeploymentContext): RenderedWorkload {
-    return renderWorkload(workloadSpec(ctx, this.layout()))
-  }
-
-
-  /** Pure once {@link loadStorage} ran (the provider's prepare does). `secrets` empty at plan time. */
-  render(ctx: DeploymentContext, secrets: Record<string, Record<string, string>>): RenderedBootstrap {
-    return renderBootstrap(this.spec(ctx), secrets)
-  }
-
-  /** Makes the storage providers of a deployment's buckets available to {@link render}. */
-  async loadStorage(ctx: DeploymentContext): Promise<void> {
-    for (const {credential} of this.bucketRequests(ctx)) if (!this.storage.has(credential)) this.storage.set(credential, await this.o.storageFor(credential))
-  }
-
-  warnings(ctx: DeploymentContext): string[] {
-    try {
-      return bucketWarnings(this.spec(ctx))
-    } catch {
-      return []
-    }
-  }
-
-  private paths(ctx: DeploymentContext) {
-    return layoutPaths(this.layout(), ctx.deploymentId)
-  }
-
-
-  /** Drops what this run remembers about a deployment's machine (before its VM is created or deleted). */
-  forget(ctx: DeploymentContext): void {
-    this.statusCache.delete(ctx.deploymentId)
-    this.vmCache.delete(ctx.deploymentId)
-    const runner = this.runners.get(ctx.deploymentId)
-    this.runners.delete(ctx.deploymentId)
-    runner?.then((r) => r.close()).catch(() => undefined)
-  }
-
-  /** The recorded VM's current Compute Engine view (once per run), or undefined when there is no VM. */
-  private vm(call: ProviderCallContext): Promise<InstanceView | undefined> {
-    const record = call.records[addressOf(call.deployment.profile.name, 'vm')]
-    const zone = recordZone(record, call.deployment)
-    if (!record || record.status !== 'created' || !zone) return Promise.resolve(undefined)
-    const key = call.deployment.deploymentId
-    let v = this.vmCache.get(key)
-    if (!v) {
-      v = getInstance(this.o.compute, zone, vmName(call.deployment.deploymentId))
-      v.catch(() => this.vmCache.delete(key))
-      this.vmCache.set(key, v)
-    }
-    return v
-  }
-
-  private async liveVm(call: ProviderCallContext): Promise<InstanceView | undefined> {
-    const v = await this.vm(call)
-    return v && v.status === 'RUNNING' ? v : undefined
-  }
-
-  /**
-   * An SSH runner on the deployment's instance: its address and host key from the vm record,
-   * the key pair's private key from the key file. `mode` bounds how long to wait for SSH.
-   */
-  connect(call: ProviderCallContext, mode: 'apply' | 'read'): Promise<CommandRunner> {
-    const key = call.deployment.deploymentId
-    let runner = this.runners.get(key)
-    if (!runner) {
-      runner = (async () => {
-        const p = call.deployment.profile.name
-        const vm = call.records[addressOf(p, 'vm')]
-        const sshkey = call.records[addressOf(p, 'sshkey')]
-        const host = vm?.outputs?.address ?? vm?.outputs?.publicIp
-        const hostKey = vm?.outputs?.hostKey
-        if (!vm || typeof host !== 'string' || typeof hostKey !== 'string') {
-          throw new ProviderError(`${addressOf(p, 'vm')} has no address or host key in state: it must be created first`, 'gcp.vm-missing', PROVIDER, this.o.credential)
-        }
-        const keyFile = typeof sshkey?.outputs?.privateKeyPath === 'string' ? sshkey.outputs.privateKeyPath : keyPath(call.deployment)
-        if (!existsSync(keyFile)) {
-          throw new ProviderError(`the private key of ${addressOf(p, 'sshkey')} is missing (${keyFile}): it lives only on the machine that created it`, 'gcp.sshkey-missing', PROVIDER, this.o.credential, undefined, [
-            `Replace the key and the VM: \`anycloud apply --replace ${addressOf(p, 'sshkey')} --replace ${addressOf(p, 'vm')}\`.`,
-          ])
-        }
-        const {connectSsh} = await import('../../remote/ssh-runner.js')
-        const user = typeof vm.outputs.sshUser === 'string' ? vm.outputs.sshUser : this.o.compute.sshUser
-        call.progress(`connecting to ${user}@${host}`)
-        return connectSsh({
-          host,
-          port: 22,
-          user,
-          privateKey: readFileSync(keyFile),
-          // The key anycloud generated and handed to the VM through cloud-init user data.
-          hostKey: {kind: 'pinned', keys: [hostKey]},
-          waitTimeoutMs: mode === 'apply' ? this.o.compute.timing.sshWaitMs : this.o.compute.timing.sshReadWaitMs,
-          // The guest agent installs the login key from metadata after sshd starts.
-          retryAuthFailures: true,
-          signal: call.signal,
-        })
-      })()
-      runner.catch(() => this.runners.delete(key))
-      this.runners.set(key, runner)
-    }
-    return runner
-  }
-
-  private status(call: ProviderCallContext): Promise<MachineStatus> {
-    const key = call.deployment.deploymentId
-    let s = this.statusCache.get(key)
-    if (!s) {
-      s = this.connect(call, 'read').then((runner) => readMachineStatus(runner, this.paths(call.deployment)))
-      s.catch(() => this.statusCache.delete(key))
-      this.statusCache.set(key, s)
-    }
-    return s
-  }
-
-  async readBootstrap(_lookup: ResourceLookup, call: ProviderCallContext): Promise<ActualResource | null> {
-    if (!(await this.liveVm(call))) return null
-    const s = await this.status(call)
-    return s.bootstrapHash ? {id: call.deployment.deploymentId, attributes: {hash: s.bootstrapHash}, outputs: {programs: s.programs}} : null
-  }
-
-  async readWorkload(lookup: ResourceLookup, call: ProviderCallContext): Promise<ActualResource | null> {
-    const vm = await this.vm(call)
-    if (!vm || vm.status !== 'RUNNING') {
-      if (!lookup.record || !call.records[addressOf(call.deployment.profile.name, 'vm')]) return null
-      return {id: lookup.record.id, attributes: lookup.record.attributes, phase: 'lost', note: `its VM is ${vm ? vm.status : 'gone'}`}
-    }
-    const s = await this.status(call)
-    if (s.workload.phase === 'absent') return null
-    return {
-      id: call.deployment.deploymentId,
-      attributes: lookup.record?.attributes ?? {},
-      phase: s.workload.phase,
-      ...(s.workload.exitCode !== undefined ? {exitCode: s.workload.exitCode} : {}),
-      outputs: {startedAt: s.workload.startedAt, lastSync: s.lastSync, programs: s.programs, ...(s.notice ? {notice: s.notice} : {})},
-    }
-  }
-
-  /** Renders with freshly fetched (or minted) bucket secrets and runs the idempotent script. */
-  async bootstrap(resource: DesiredResource, call: ProviderCallContext): Promise<ActualResource> {
-    this.statusCache.delete(call.deployment.deploymentId)
-    await this.loadStorage(call.deployment)
-    const secrets: Record<string, Record<string, string>> = {}
-    for (const {role, credential, request} of this.bucketRequests(call.deployment)) {
-      const provider = this.storage.get(credential)!
-      const values = (await provider.rcloneSecrets?.(request)) ?? {}
-      for (const v of Object.values(values)) registerSecret(v)
-      secrets[REMOTE_NAMES[role]] = values
-    }
-    const rendered = this.render(call.deployment, secrets)
-    if (typeof resource.attributes.hash === 'string' && resource.attributes.hash !== rendered.hash) {
-      throw new AnycloudError(
-        `the bootstrap of ${call.deployment.deploymentId} renders differently than planned (${rendered.hash} ≠ ${resource.attributes.hash}): the profile or its storage changed since the plan; plan again`,
-        {code: 'bootstrap.drift', source: 'user'},
-      )
-    }
-    const runner = await this.connect(call, 'apply')
-    const run = await runBootstrap(runner, rendered, call.progress, call.signal)
-    return {id: call.deployment.deploymentId, attributes: {hash: rendered.hash}, outputs: {steps: run.steps.filter((s) => s.outcome !== 'skipped').map((s) => s.step)}}
-  }
-
-  async startWorkload(resource: DesiredResource, call: ProviderCallContext): Promise<ActualResource> {
-    this.statusCache.delete(call.deployment.deploymentId)
-    const runner = await this.connect(call, 'apply')
-    call.progress(`starting ${call.deployment.profile.runtime === 'docker' ? 'the container' : 'the process'}`)
-    // The workload's own files go with it: a changed command or env re-runs only the workload.
-    const how = await startWorkload(runner, this.paths(call.deployment), String(resource.attributes.specHash ?? ''), this.renderWorkload(call.deployment))
-    return {id: call.deployment.deploymentId, attributes: resource.attributes, phase: 'running', outputs: {start: how}}
-  }
-
-  /** Stops the workload (its final upload runs first). Nothing to do when the VM is gone. */
-  async stopWorkload(call: ProviderCallContext): Promise<void> {
-    this.statusCache.delete(call.deployment.deploymentId)
-    if (!(await this.liveVm(call))) return
-    const runner = await this.connect(call, 'apply')
-    call.progress('stopping the workload (its final upload runs first)')
-    await stopWorkload(runner, this.paths(call.deployment))
-  }
-
-  /** Removes what anycloud wrote on the machine (the VM itself goes with `vm`). */
-  async removeBootstrap(call: ProviderCallContext): Promise<void> {
-    this.statusCache.delete(call.deployment.deploymentId)
-    if (!(await this.liveVm(call))) return
-    const runner = await this.connect(call, 'apply')
-    call.progress('removing the programs, container and files anycloud wrote')
-    await removeDeployment(runner, this.paths(call.deployment), this.layout().roots)
-  }
-
-  async logs(call: ProviderCallContext, options: {follow: boolean; write: (chunk: string) => void; signal?: AbortSignal}): Promise<void> {
-    if (!(await this.liveVm(call))) throw new ProviderError(`the VM of ${call.deployment.profile.name} is not running: no logs to read`, 'gcp.vm-missing', PROVIDER, this.o.credential)
-    const runner = await this.connect(call, 'read')
-    await streamLogs(runner, this.paths(call.deployment), options)
-  }
-
-  async close(): Promise<void> {
-    const all = [...this.runners.values()]
-    this.runners.clear()
-    await Promise.all(all.map((r) => r.then((x) => x.close()).catch(() => undefined)))
+export class GcpMachine extends CloudMachine<InstanceView> {
+  constructor({compute, ...o}: GcpMachineOptions) {
+    super({
+      ...o,
+      vm: {
+        cloud: 'gcp', provider: PROVIDER, label: 'a Compute Engine VM',
+        lookup: (record, deployment) => {
+          const zone = recordZone(record, deployment)
+          return zone ? () => getInstance(compute, zone, vmName(deployment.deploymentId)) : null
+        },
+        live: (v) => v.status === 'RUNNING',
+        state: (v) => (v ? v.status : 'gone'),
+        keyPath,
+        get sshUser() {
+          return compute.sshUser
+        },
+        get timing() {
+          return compute.timing
+        },
+      },
+    })
   }
 }

@@ -20,15 +20,13 @@
  * - the VM's host key is generated here and installed through cloud-init user data, then pinned;
  * - deletes touch only resources labelled for this deployment and confirm with the API.
  */
-import {existsSync, readFileSync, readdirSync, rmSync} from 'node:fs'
-import {join} from 'node:path'
 
 import {CapacityError, ProviderError, UsageError} from '../../errors/index.js'
 import {zonesFor} from '../../model/continents.js'
 import {resolveGpuInstance} from '../../model/gpu-catalog.js'
 import {addressOf, type ActualResource, type DeploymentContext, type DesiredResource, type ResourceRecord} from '../../model/resources.js'
-import {fingerprintSha256, generateHostKeyPair, parsePublicKey, renderCloudInitHostKeys, type HostKeyPair} from '../../remote/host-keys.js'
-import {writeFileAtomic} from '../../util/atomic-write.js'
+import {fingerprintSha256, parsePublicKey, renderCloudInitHostKeys, type HostKeyPair} from '../../remote/host-keys.js'
+import {ensureLoginKey, forgetHostKeys, hostKeyFor, keyPath, localPublicKey, removeLoginKey} from '../vm-keys.js'
 import {sleep} from '../../util/process.js'
 import {ownershipTags, type ProviderCallContext, type ResourceLookup} from '../provider.js'
 import type {ComputeClients, GcpClients} from './clients.js'
@@ -116,7 +114,7 @@ export function machineFor(deployment: DeploymentContext): MachineChoice {
   if (hw.kind === 'gpu') {
     const pick = resolveGpuInstance('gcp', {name: hw.name, count: hw.count})
     if (!pick) {
-      throw new UsageError(`gpuType '${hw.gpuType}' has no Compute Engine machine type${hw.count === 'all' ? '' : ` with ${hw.count} GPU(s)`}`, [
+      throw new UsageError(`profile '${deployment.profile.name}' (credential '${deployment.placement.credential}'): gpuType '${hw.gpuType}' has no Compute Engine machine type${hw.count === 'all' ? '' : ` with ${hw.count} GPU(s)`}`, [
         'Set vmType to a Compute Engine machine type, or choose a GPU that GCE offers (see `anycloud validate`).',
       ], 'gcp.gpu-unavailable')
     }
@@ -302,16 +300,6 @@ export async function deleteNetwork(ctx: ComputeContext, _record: ResourceRecord
 // -------------------------------------------------------------------------------------------------
 // Login key (sshkey): local only; the public half rides in the VM's metadata
 
-export function keyPath(deployment: DeploymentContext): string {
-  return join(deployment.stateDir, 'keys', deployment.deploymentId)
-}
-
-function localPublicKey(deployment: DeploymentContext): string | undefined {
-  const file = keyPath(deployment)
-  if (!existsSync(file) || !existsSync(`${file}.pub`)) return undefined
-  return readFileSync(`${file}.pub`, 'utf8').trim()
-}
-
 function keyActual(deployment: DeploymentContext, publicKey: string): ActualResource {
   return {id: fingerprintSha256(publicKey), attributes: {algorithm: 'ed25519'}, outputs: {publicKey, fingerprint: fingerprintSha256(publicKey), privateKeyPath: keyPath(deployment)}}
 }
@@ -322,21 +310,11 @@ export async function readSshKey(_ctx: ComputeContext, _lookup: ResourceLookup, 
 }
 
 export async function createSshKey(_ctx: ComputeContext, _resource: DesiredResource, c: ProviderCallContext): Promise<ActualResource> {
-  let pub = localPublicKey(c.deployment)
-  if (!pub) {
-    const file = keyPath(c.deployment)
-    const pair = generateHostKeyPair(`anycloud-${c.deployment.deploymentId}`)
-    writeFileAtomic(file, pair.privateKey, {mode: 0o600, dirMode: 0o700})
-    writeFileAtomic(`${file}.pub`, pair.publicKey + '\n', {mode: 0o644, dirMode: 0o700})
-    pub = pair.publicKey
-  }
-  return keyActual(c.deployment, pub)
+  return keyActual(c.deployment, ensureLoginKey(c.deployment))
 }
 
 export async function deleteSshKey(_ctx: ComputeContext, _record: ResourceRecord, c: ProviderCallContext): Promise<void> {
-  const file = keyPath(c.deployment)
-  rmSync(file, {force: true})
-  rmSync(`${file}.pub`, {force: true})
+  removeLoginKey(c.deployment)
 }
 
 // -------------------------------------------------------------------------------------------------
@@ -458,27 +436,6 @@ export async function readVm(ctx: ComputeContext, lookup: ResourceLookup, c: Pro
   return {id: view.id, attributes, outputs}
 }
 
-function hostKeyFile(deployment: DeploymentContext, token: string): string {
-  return join(deployment.stateDir, 'keys', `${deployment.deploymentId}.host-${token.replace(/[^\w.-]/g, '_')}`)
-}
-
-function hostKeyFor(deployment: DeploymentContext, token: string): HostKeyPair {
-  const file = hostKeyFile(deployment, token)
-  if (existsSync(file) && existsSync(`${file}.pub`)) {
-    const publicKey = readFileSync(`${file}.pub`, 'utf8').trim()
-    return {privateKey: readFileSync(file, 'utf8'), publicKey, fingerprint: fingerprintSha256(publicKey)}
-  }
-  const pair = generateHostKeyPair(`anycloud-${deployment.deploymentId}`)
-  writeFileAtomic(file, pair.privateKey, {mode: 0o600, dirMode: 0o700})
-  writeFileAtomic(`${file}.pub`, pair.publicKey + '\n', {mode: 0o644, dirMode: 0o700})
-  return pair
-}
-
-export function forgetHostKeys(deployment: DeploymentContext): void {
-  const dir = join(deployment.stateDir, 'keys')
-  if (!existsSync(dir)) return
-  for (const f of readdirSync(dir)) if (f.startsWith(`${deployment.deploymentId}.host-`)) rmSync(join(dir, f), {force: true})
-}
 
 /** cloud-init user data: the host key anycloud generated (the login key goes in `ssh-keys`). */
 export function renderUserData(hostKey: HostKeyPair): string {
@@ -522,7 +479,7 @@ export async function createVm(ctx: ComputeContext, resource: DesiredResource, c
   const {deploymentId, project} = deployment
   const region = deployment.placement.region
   const zone = deployment.placement.zone ?? zonesOf(ctx, region)[0]
-  if (!zone) throw new UsageError(`no zone known for GCP region '${region}'`, ['Set zone in the profile.'], 'gcp.no-zone')
+  if (!zone) throw new UsageError(`profile '${deployment.profile.name}' (credential '${c.deployment.placement.credential}'): no zone known for GCP region '${region}'`, [`Set zone in profile '${deployment.profile.name}' of anycloud.yaml.`], 'gcp.no-zone')
   const name = vmName(deploymentId)
   const choice = machineFor(deployment)
   const machineType = String(resource.attributes.machineType ?? choice.machineType)

@@ -29,7 +29,7 @@ import {readMachineStatus, removeDeployment, runBootstrap, startWorkload, stopWo
 import type {BootstrapSpec} from '../../bootstrap/types.js'
 import {bootstrapSpec, bucketRequests, bucketWarnings, layoutPaths, machineLayout, REMOTE_NAMES, workloadSpec, type BucketRequest, type MachineLayout} from '../../bootstrap/spec.js'
 import {registerSecret} from '../../util/redact.js'
-import type {Provider, ProviderCallContext, RcloneRequest, ResourceLookup} from '../provider.js'
+import type {Provider, ProviderCallContext, ResourceLookup} from '../provider.js'
 import type {ProviderFactory, ProviderFactoryOptions} from '../provider.js'
 
 const PROVIDER = 'ssh'
