@@ -44,7 +44,9 @@ export async function runBootstrap(runner: CommandRunner, rendered: RenderedBoot
     const tail = redactSecrets(result.stderr.trim().split('\n').slice(-8).join('\n'))
     throw new AnycloudError(`bootstrap failed on ${runner.description}${last ? ` after step '${last}'` : ''} (exit ${result.exitCode})${tail ? `:\n${tail}` : ''}`, {
       code: 'bootstrap.failed', source: 'cloud',
-      suggestions: result.exitCode === 42 ? ['The machine cannot reach a bucket: check the storage credential, the bucket name and the network.'] : [],
+      suggestions: result.exitCode === 42 ? ['The machine cannot reach a bucket: check the storage credential, the bucket name and the network.']
+        : result.exitCode === 41 ? [`The machine's rclone is too old for its storage and anycloud's pinned rclone could not be installed: let the machine reach ${rendered.rclonePin?.baseUrl ?? 'downloads.rclone.org'} over HTTPS (or set ANYCLOUD_RCLONE_BASE_URL to a mirror), or put a recent rclone on the image.`]
+        : [],
     })
   }
   return {steps}

@@ -1,6 +1,7 @@
 import {shellQuote} from '../remote/shell.js'
 import {hashOf, sensitiveMarker, sha256} from '../util/hash.js'
 import {NOTICE_PROGRAM, noticeConfig} from './notice.js'
+import {rclonePin, type RclonePin} from './rclone-release.js'
 import type {BootstrapSpec, BucketMount} from './types.js'
 
 /** One file the bootstrap writes on the machine. */
@@ -30,6 +31,8 @@ export interface RenderedBootstrap {
    * workload is written when (and only when) the workload is replaced.
    */
   workload: RenderedWorkload
+  /** The rclone release the script installs when the machine's rclone is too old (with a minimum only). */
+  rclonePin?: RclonePin
 }
 
 /** The files of a deployment's workload: `run-workload.sh` and the 0600 `workload.env`. */
@@ -100,6 +103,17 @@ export function machinePaths(spec: Pick<BootstrapSpec, 'deploymentId' | 'roots' 
     workloadGroup: `${group}-workload`,
     container: group,
   }
+}
+
+/** The pinned release a spec with a minimum rclone installs (the default pin when none is given). */
+function pinOf(spec: BootstrapSpec): RclonePin | undefined {
+  return spec.rcloneMinVersion ? spec.rclonePin ?? rclonePin({}) : undefined
+}
+
+/** The rclone command of the deployment's scripts: anycloud's own binary when the storage needs a minimum version. */
+function rcloneCommand(spec: BootstrapSpec): string {
+  const pin = pinOf(spec)
+  return pin ? shellQuote(pin.binary) : 'rclone'
 }
 
 const RCLONE_SYNC_FLAGS = '--fast-list --no-update-modtime --modify-window 1s --verbose'
@@ -266,7 +280,7 @@ export function renderBootstrap(spec: BootstrapSpec, secrets: Record<string, Rec
     ...syncCases,
     '    *) echo "sync.sh: unknown role $role" >&2; return 2 ;;',
     '  esac',
-    `  rclone copy "$src" "$dst" ${RCLONE_SYNC_FLAGS} --log-file=${shellQuote(p.log)}/rclone-"$role".log`,
+    `  ${rcloneCommand(spec)} copy "$src" "$dst" ${RCLONE_SYNC_FLAGS} --log-file=${shellQuote(p.log)}/rclone-"$role".log`,
     `  date -u +%Y-%m-%dT%H:%M:%SZ > ${shellQuote(p.lib)}/last-sync-"$role".tmp && mv -f ${shellQuote(p.lib)}/last-sync-"$role".tmp ${shellQuote(p.lib)}/last-sync-"$role"`,
     '}',
     `set -a; . ${shellQuote(p.rcloneEnv)}; set +a`,
@@ -310,11 +324,12 @@ export function renderBootstrap(spec: BootstrapSpec, secrets: Record<string, Rec
   ].join('\n'))
 
   const hash = hashOf({
-    files: files.map((f) => [f.path, f.mode, sha256(f.publicContent)]), check: spec.storageCheck, runtime: spec.runtime, rclone: spec.rcloneMinVersion ?? null,
+    files: files.map((f) => [f.path, f.mode, sha256(f.publicContent)]), check: spec.storageCheck, runtime: spec.runtime, rclone: spec.rcloneMinVersion ?? null, pin: pinOf(spec) ?? null,
     mounts: spec.buckets.map((b) => [b.role, b.remote, b.spec.path]),
   }, 16)
   const workload = renderWorkload(spec)
-  return {files: [...files, ...workload.files], hash, script: renderScript(spec, p, [...files, ...workload.files], hash), paths: p, workload}
+  const pin = pinOf(spec)
+  return {files: [...files, ...workload.files], hash, script: renderScript(spec, p, [...files, ...workload.files], hash), paths: p, workload, ...(pin ? {rclonePin: pin} : {})}
 }
 
 /** A heredoc delimiter that cannot occur in base64. */
@@ -371,7 +386,8 @@ export function renderStartScript(paths: MachinePaths, specHash: string, workloa
 
 function renderScript(spec: BootstrapSpec, p: MachinePaths, files: RenderedFile[], hash: string): string {
   const q = shellQuote
-  const needs = ['supervisor', 'rclone', ...(spec.runtime === 'docker' ? ['docker.io'] : [])]
+  // With a minimum rclone, no distribution rclone: too old on today's images; the pinned release comes instead.
+  const needs = ['supervisor', ...(spec.rcloneMinVersion ? [] : ['rclone']), ...(spec.runtime === 'docker' ? ['docker.io'] : [])]
   const commands: Record<string, string> = {supervisor: 'supervisord', rclone: 'rclone', 'docker.io': 'docker'}
   const out: string[] = [
     '#!/bin/bash',
@@ -398,14 +414,8 @@ function renderScript(spec: BootstrapSpec, p: MachinePaths, files: RenderedFile[
     '  step install "ran:$missing"',
     'else step install skipped; fi',
   ]
-  if (spec.rcloneMinVersion) {
-    out.push(
-      `have=$(rclone version 2>/dev/null | sed -n 's/^rclone v\\([0-9.]*\\).*/\\1/p' | head -1)`,
-      `if [ "$(printf '%s\\n%s\\n' ${q(spec.rcloneMinVersion)} "$have" | sort -V | head -1)" != ${q(spec.rcloneMinVersion)} ]; then`,
-      `  echo "rclone $have is older than ${spec.rcloneMinVersion}, which this storage needs" >&2; exit 41`,
-      'fi',
-    )
-  }
+  const pin = pinOf(spec)
+  if (spec.rcloneMinVersion && pin) out.push(...rcloneInstall(spec.rcloneMinVersion, pin))
   // 2. Directories and files (written only when their content differs; secrets never in argv).
   out.push(
     `mkdir -p ${q(`${spec.roots.etc}/conf.d`)} ${q(p.etc)} ${q(p.lib)} ${q(p.log)} ${q(p.mounts.input)} ${q(p.mounts.output)} ${q(p.mounts.checkpoint)}`,
@@ -432,7 +442,7 @@ function renderScript(spec: BootstrapSpec, p: MachinePaths, files: RenderedFile[
   const marker = (name: string) => q(`${p.lib}/.${name}-${hash}`)
   out.push(`if [ ! -f ${marker('storage-ok')} ]; then`, `  set -a; . ${q(p.rcloneEnv)}; set +a`)
   for (const b of spec.buckets) {
-    out.push(`  rclone lsf ${q(`${b.remote}:${b.spec.path}`)} --max-depth 1 --retries ${spec.storageCheck.retries} --retries-sleep ${spec.storageCheck.sleepSeconds}s --low-level-retries 3 >/dev/null || { echo "cannot reach the ${b.role} bucket ${b.spec.path} (${b.spec.type})" >&2; exit 42; }`)
+    out.push(`  ${rcloneCommand(spec)} lsf ${q(`${b.remote}:${b.spec.path}`)} --max-depth 1 --retries ${spec.storageCheck.retries} --retries-sleep ${spec.storageCheck.sleepSeconds}s --low-level-retries 3 >/dev/null || { echo "cannot reach the ${b.role} bucket ${b.spec.path} (${b.spec.type})" >&2; exit 42; }`)
   }
   out.push(`  rm -f ${q(p.lib)}/.storage-ok-*; touch ${marker('storage-ok')}; step storage-check ran`, 'else step storage-check skipped; fi')
   // 5. Input once (sync: a mirror), checkpoint once (copy: restore what a previous run saved).
@@ -441,7 +451,7 @@ function renderScript(spec: BootstrapSpec, p: MachinePaths, files: RenderedFile[
     const b = byRoleOf(spec)[role]
     if (!b) return
     const m = q(`${p.lib}/.${stepName}-${hashOf([b.spec.type, b.spec.options, b.spec.path], 12)}`)
-    out.push(`if [ ! -f ${m} ]; then (set -a; . ${q(p.rcloneEnv)}; set +a; rclone ${verb} ${q(`${b.remote}:${b.spec.path}`)} ${q(p.mounts[role])} ${RCLONE_SYNC_FLAGS} --log-file=${q(`${p.log}/${logName}`)}) && touch ${m}; step ${stepName} ran; else step ${stepName} skipped; fi`)
+    out.push(`if [ ! -f ${m} ]; then (set -a; . ${q(p.rcloneEnv)}; set +a; ${rcloneCommand(spec)} ${verb} ${q(`${b.remote}:${b.spec.path}`)} ${q(p.mounts[role])} ${RCLONE_SYNC_FLAGS} --log-file=${q(`${p.log}/${logName}`)}) && touch ${m}; step ${stepName} ran; else step ${stepName} skipped; fi`)
   }
   once('input', 'sync', 'input-sync', 'rclone-input.log')
   once('checkpoint', 'copy', 'checkpoint-restore', 'rclone-checkpoint-restore.log')
@@ -459,4 +469,54 @@ function renderScript(spec: BootstrapSpec, p: MachinePaths, files: RenderedFile[
     '',
   )
   return out.join('\n')
+}
+
+/**
+ * The `rclone` step: anycloud's rclone (the pin's binary) must be at least `min`. Already so:
+ * skipped. The machine's own rclone is recent enough: linked there. Otherwise the pinned release
+ * is downloaded, its sha256 checked against the pin, and installed; any failure exits 41 with a
+ * message naming the URL (and the sums, on a mismatch).
+ */
+function rcloneInstall(min: string, pin: RclonePin): string[] {
+  const q = shellQuote
+  const bin = q(pin.binary)
+  const dir = q(pin.binary.replace(/\/[^/]*$/, '') || '/')
+  const v = pin.version
+  const url = `${pin.baseUrl}/v${v}/rclone-v${v}-linux-$arch.zip`
+  const fail = (message: string) => `{ echo "${message}" >&2; rm -rf "$tmp"; exit 41; }`
+  return [
+    // The version an rclone binary reports (empty when it is missing or does not run).
+    `rclone_version() { [ -n "$1" ] && "$1" version 2>/dev/null | sed -n 's/^rclone v\\([0-9.]*\\).*/\\1/p' | head -1; }`,
+    `rclone_at_least() { local have; have=$(rclone_version "$1" || true); [ -n "$have" ] && [ "$(printf '%s\\n%s\\n' ${q(min)} "$have" | sort -V | head -1)" = ${q(min)} ]; }`,
+    `if rclone_at_least ${bin}; then step rclone skipped`,
+    'else',
+    '  system_rclone=$(command -v rclone 2>/dev/null || true)',
+    `  if [ -n "$system_rclone" ] && [ "$system_rclone" != ${bin} ] && rclone_at_least "$system_rclone"; then`,
+    `    mkdir -p ${dir} && ln -sfn "$system_rclone" ${bin}.anycloud.$$ && mv -Tf ${bin}.anycloud.$$ ${bin}`,
+    '    step rclone "ran:linked $system_rclone"',
+    '  else',
+    '    case "$(uname -m)" in',
+    `      x86_64|amd64) arch=amd64; want=${q(pin.sha256.amd64)} ;;`,
+    `      aarch64|arm64) arch=arm64; want=${q(pin.sha256.arm64)} ;;`,
+    `      *) echo "rclone $(rclone_version "$system_rclone" || true) on this machine is older than ${min}, which its storage needs, and anycloud has no rclone ${v} build for $(uname -m)" >&2; exit 41 ;;`,
+    '    esac',
+    `    url="${url}"`,
+    '    tmp=$(mktemp -d)',
+    '    if command -v curl >/dev/null 2>&1; then fetch() { curl -fsSL --retry 3 --connect-timeout 20 -o "$2" "$1"; }',
+    '    elif command -v wget >/dev/null 2>&1; then fetch() { wget -q -T 20 -t 3 -O "$2" "$1"; }',
+    `    else fetch() { python3 -c 'import sys, urllib.request; urllib.request.urlretrieve(sys.argv[1], sys.argv[2])' "$1" "$2"; }; fi`,
+    `    fetch "$url" "$tmp/rclone.zip" || ${fail(`the machine's rclone is older than ${min}, which its storage needs, and downloading rclone ${v} from $url failed`)}`,
+    '    got=$(sha256sum < "$tmp/rclone.zip" | cut -d" " -f1)',
+    `    [ "$got" = "$want" ] || ${fail(`rclone ${v} downloaded from $url has sha256 $got, not the pinned $want: refusing to install it`)}`,
+    '    if command -v unzip >/dev/null 2>&1; then unzip -q -o "$tmp/rclone.zip" -d "$tmp/x"; else python3 -m zipfile -e "$tmp/rclone.zip" "$tmp/x"; fi ||',
+    `      ${fail(`cannot unpack rclone ${v} from $url`)}`,
+    `    src="$tmp/x/rclone-v${v}-linux-$arch/rclone"`,
+    `    [ -f "$src" ] || ${fail(`rclone ${v} from $url has no rclone-v${v}-linux-$arch/rclone`)}`,
+    `    mkdir -p ${dir} && install -m 0755 "$src" ${bin}.anycloud.$$ && mv -Tf ${bin}.anycloud.$$ ${bin} || ${fail(`cannot install rclone ${v} at ${pin.binary}`)}`,
+    '    rm -rf "$tmp"',
+    `    rclone_at_least ${bin} || { echo "rclone installed at ${pin.binary} from $url reports version '$(rclone_version ${bin} || true)', not ${min} or later" >&2; exit 41; }`,
+    `    step rclone "ran:installed ${v}"`,
+    '  fi',
+    'fi',
+  ]
 }

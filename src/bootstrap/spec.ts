@@ -2,6 +2,7 @@ import {UsageError} from '../errors/index.js'
 import type {BucketRole, DeploymentContext} from '../model/resources.js'
 import type {Provider, RcloneRequest} from '../providers/provider.js'
 import type {NoticeSpec} from './notice.js'
+import {compareVersions, rclonePin, type RclonePin} from './rclone-release.js'
 import {machinePaths, type MachinePaths} from './render.js'
 import {DEFAULT_ROOTS, type BootstrapSpec, type BucketMount} from './types.js'
 
@@ -18,6 +19,8 @@ export interface MachineLayout {
   roots: {etc: string; lib: string; log: string}
   mountRoot: string
   storageCheck: {retries: number; sleepSeconds: number}
+  /** The rclone release installed where the machine's is too old (see rclone-release.ts for its env overrides). */
+  rclonePin?: RclonePin
 }
 
 /**
@@ -32,6 +35,7 @@ export function machineLayout(env: NodeJS.ProcessEnv): MachineLayout {
     roots: {etc: prefix + DEFAULT_ROOTS.etc, lib: prefix + DEFAULT_ROOTS.lib, log: prefix + DEFAULT_ROOTS.log},
     mountRoot: prefix + '/mnt',
     storageCheck: m ? {retries: Number(m[1]), sleepSeconds: Number(m[2])} : {retries: 30, sleepSeconds: 15},
+    rclonePin: rclonePin(env, prefix),
   }
 }
 
@@ -63,13 +67,6 @@ export function bucketRequests(ctx: DeploymentContext, storage: string, instance
   return out
 }
 
-function compareVersions(a: string, b: string): number {
-  const pa = a.split('.').map(Number)
-  const pb = b.split('.').map(Number)
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) if ((pa[i] ?? 0) !== (pb[i] ?? 0)) return (pa[i] ?? 0) - (pb[i] ?? 0)
-  return 0
-}
-
 /** The workload part of the spec (no buckets: the workload's files do not depend on them). */
 export function workloadSpec(ctx: DeploymentContext, layout: MachineLayout): BootstrapSpec {
   const p = ctx.profile
@@ -93,7 +90,11 @@ export function bootstrapSpec(ctx: DeploymentContext, layout: MachineLayout, req
   const minimum = buckets.map((b) => b.spec.rcloneMinVersion).filter((v): v is string => Boolean(v)).sort(compareVersions).at(-1)
   // The notice watcher only on spot machines (an on-demand VM gets no interruption notice).
   const notice = ctx.placement.spot ? options.notice : undefined
-  return {...workloadSpec(ctx, layout), buckets, ...(minimum ? {rcloneMinVersion: minimum} : {}), ...(notice ? {notice} : {})}
+  const pin = minimum ? layout.rclonePin ?? rclonePin({}) : undefined
+  if (minimum && pin && compareVersions(pin.version, minimum) < 0) {
+    throw new UsageError(`the storage of ${machine} needs rclone ${minimum} or later, newer than the release anycloud installs (${pin.version})`, ['Upgrade anycloud.'], 'bootstrap.rclone-too-old')
+  }
+  return {...workloadSpec(ctx, layout), buckets, ...(minimum ? {rcloneMinVersion: minimum, rclonePin: pin} : {}), ...(notice ? {notice} : {})}
 }
 
 /** What the plan should say about how the machine reaches its buckets (e.g. long-lived keys written to it). */

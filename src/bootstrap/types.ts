@@ -1,5 +1,6 @@
 import type {BucketRole} from '../model/resources.js'
 import type {NoticeSpec} from './notice.js'
+import type {RclonePin} from './rclone-release.js'
 
 /**
  * How rclone reaches one bucket, as the storage credential's provider describes it. `options` are
@@ -55,6 +56,12 @@ export interface BootstrapSpec {
   roots: {etc: string; lib: string; log: string}
   /** Minimum rclone version (GCS instance auth needs 1.62). */
   rcloneMinVersion?: string
+  /**
+   * The rclone release installed (checksum-verified) when the machine's rclone is older than
+   * `rcloneMinVersion`; its binary then runs every rclone command of the deployment. Set with
+   * `rcloneMinVersion` only (default: the pinned release at /opt/anycloud/bin/rclone).
+   */
+  rclonePin?: RclonePin
   /** Spot machines: the cloud's interruption notice, watched by a program that flushes on it. */
   notice?: NoticeSpec
 }

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict'
 import {spawnSync} from 'node:child_process'
 
 import {machinePaths, renderBootstrap, renderStartScript, renderWorkload} from '../../src/bootstrap/render.js'
+import {PINNED_RCLONE_SHA256, rclonePin} from '../../src/bootstrap/rclone-release.js'
+import {machineLayout} from '../../src/bootstrap/spec.js'
 import type {BootstrapSpec} from '../../src/bootstrap/types.js'
 import {localRemote, s3Remote, specFor} from './helpers.js'
 
@@ -180,5 +182,33 @@ describe('bootstrap rendering', () => {
       bashSyntaxOk(renderStartScript(r.paths, 'abc'))
       for (const f of r.files.filter((x) => x.path.endsWith('.sh'))) bashSyntaxOk(f.content)
     }
+  })
+
+  it('a minimum rclone brings the pinned release: its binary in every rclone command, its sums in the script and the hash', () => {
+    const plain = renderBootstrap(spec(), secrets)
+    assert.ok(!plain.script.includes('/opt/anycloud/bin/rclone'))
+    assert.ok(!plain.files.some((f) => f.content.includes('/opt/anycloud/bin/rclone')))
+    assert.equal(plain.rclonePin, undefined)
+
+    const pin = machineLayout({ANYCLOUD_REMOTE_PREFIX: P}).rclonePin!
+    assert.equal(pin.binary, '/p/opt/anycloud/bin/rclone')
+    assert.deepEqual(pin.sha256, PINNED_RCLONE_SHA256)
+    assert.equal(pin.baseUrl, 'https://downloads.rclone.org')
+    const pinned = renderBootstrap(spec({rcloneMinVersion: '1.62', rclonePin: pin}), secrets)
+    assert.ok(fileOf(pinned, 'sync.sh').content.includes('/p/opt/anycloud/bin/rclone copy '))
+    assert.ok(!/^\s*rclone /m.test(pinned.script), 'no bare rclone command in the script')
+    for (const sum of Object.values(PINNED_RCLONE_SHA256)) assert.ok(pinned.script.includes(sum))
+    assert.ok(!pinned.script.includes('missing="$missing rclone"'), 'no distribution rclone installed when the pinned release is needed')
+    // Another pin (a mirror, other sums) is another bootstrap.
+    const mirrored = renderBootstrap(spec({rcloneMinVersion: '1.62', rclonePin: rclonePin({ANYCLOUD_RCLONE_BASE_URL: 'http://127.0.0.1:1/mirror/', ANYCLOUD_RCLONE_SHA256: `amd64=${'1'.repeat(64)}`}, P)}), secrets)
+    assert.notEqual(mirrored.hash, pinned.hash)
+    assert.ok(mirrored.script.includes('url="http://127.0.0.1:1/mirror/v'))
+    assert.ok(mirrored.script.includes('1'.repeat(64)) && mirrored.script.includes(PINNED_RCLONE_SHA256.arm64))
+  })
+
+  it('refuses malformed rclone overrides, naming the variable', () => {
+    assert.throws(() => rclonePin({ANYCLOUD_RCLONE_SHA256: 'abc'}), /ANYCLOUD_RCLONE_SHA256 must be/)
+    assert.throws(() => rclonePin({ANYCLOUD_RCLONE_BASE_URL: 'ftp://x'}), /ANYCLOUD_RCLONE_BASE_URL must be/)
+    assert.throws(() => rclonePin({ANYCLOUD_RCLONE_BASE_URL: 'https://x/$(id)'}), /ANYCLOUD_RCLONE_BASE_URL must be/)
   })
 })
