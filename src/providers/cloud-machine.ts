@@ -17,12 +17,12 @@ import {renderBootstrap, renderWorkload, type RenderedBootstrap, type RenderedWo
 import {readMachineStatus, removeDeployment, runBootstrap, startWorkload, stopWorkload, streamLogs, type MachineStatus} from '../bootstrap/machine.js'
 import {noticeFor, type NoticeCloud} from '../bootstrap/notice.js'
 import type {BootstrapSpec} from '../bootstrap/types.js'
-import {bootstrapSpec, bucketRequests, bucketWarnings, layoutPaths, machineLayout, REMOTE_NAMES, workloadSpec, type BucketRequest, type MachineLayout} from '../bootstrap/spec.js'
+import {bootstrapSpec, bucketRequests, bucketWarnings, layoutPaths, machineLayout, workloadSpec, type BucketRequest, type MachineLayout} from '../bootstrap/spec.js'
 import {AnycloudError, ProviderError} from '../errors/index.js'
 import {addressOf, type ActualResource, type DeploymentContext, type DesiredResource, type ResourceRecord} from '../model/resources.js'
 import type {CommandRunner} from '../remote/command-runner.js'
 import {SshUnreachableError} from '../remote/errors.js'
-import {registerSecret} from '../util/redact.js'
+import {bucketSecrets} from './bucket-secrets.js'
 import type {Provider, ProviderCallContext, ResourceLookup} from './provider.js'
 
 /** What differs between clouds: finding the recorded VM and reading its state. */
@@ -258,16 +258,8 @@ export class CloudMachine<V> {
   async bootstrap(resource: DesiredResource, call: ProviderCallContext): Promise<ActualResource> {
     this.statusCache.delete(call.deployment.deploymentId)
     await this.loadStorage(call.deployment)
-    const requests = this.bucketRequests(call.deployment)
-    const secrets: Record<string, Record<string, string>> = {}
-    for (const {role, credential, request} of requests) {
-      const values = (await this.storage.get(credential)!.rcloneSecrets?.(request)) ?? {}
-      for (const v of Object.values(values)) registerSecret(v)
-      secrets[REMOTE_NAMES[role]] = values
-    }
-    // The earliest expiry of minted credentials: `watch` re-mints before it (the plan shows an update).
-    const expiries = requests.map(({credential, request}) => this.storage.get(credential)?.rcloneSecretsExpiry?.(request.bucket)).filter((e): e is {expiresAt: string; durationSeconds: number} => Boolean(e))
-    const soonest = expiries.sort((a, b) => a.expiresAt.localeCompare(b.expiresAt))[0]
+    // Minted credentials' earliest expiry goes in the outputs: `watch` re-mints before it (the plan shows an update).
+    const {secrets, outputs: expiry} = await bucketSecrets(this.bucketRequests(call.deployment), async (c) => this.storage.get(c)!)
     const rendered = this.render(call.deployment, secrets)
     if (typeof resource.attributes.hash === 'string' && resource.attributes.hash !== rendered.hash) {
       throw new AnycloudError(
@@ -279,7 +271,7 @@ export class CloudMachine<V> {
     const run = await runBootstrap(runner, rendered, call.progress, call.signal)
     return {
       id: call.deployment.deploymentId, attributes: {hash: rendered.hash},
-      outputs: {steps: run.steps.filter((s) => s.outcome !== 'skipped').map((s) => s.step), ...(soonest ? {credentialsExpireAt: soonest.expiresAt, credentialsLifetimeSeconds: soonest.durationSeconds} : {})},
+      outputs: {steps: run.steps.filter((s) => s.outcome !== 'skipped').map((s) => s.step), ...expiry},
     }
   }
 

@@ -460,6 +460,7 @@ export class AzureProvider implements Provider {
    */
   async rcloneSecrets(request: RcloneRequest): Promise<Record<string, string>> {
     this.checkName(request.bucket)
+    this.minted.delete(request.bucket)
     if (this.arm) {
       if (request.instanceIdentity) {
         const clientId = this.arm.identity.clientIds.get(request.deploymentId) ?? (await this.findClientId(request.deploymentId))
@@ -478,10 +479,22 @@ export class AzureProvider implements Provider {
     return {sas_url: this.mintSas(store, request)}
   }
 
+  /** When the SAS last minted per bucket in this run expires (see Provider.rcloneSecretsExpiry). */
+  private readonly minted = new Map<string, {expiresAt: string; durationSeconds: number}>()
+
+  /** A SAS expires (7 days at most): the bootstrap records when, and `watch` mints a new one before. */
+  rcloneSecretsExpiry(bucket: string): {expiresAt: string; durationSeconds: number} | undefined {
+    return this.minted.get(bucket)
+  }
+
   private mintSas(store: AzureBlobStore, request: RcloneRequest): string {
-    const sasUrl = store.containerSasUrl(request.bucket, SAS_PERMISSIONS[request.role], request.expiresInSeconds ?? SAS_DEFAULT_SECONDS)
+    const now = Date.now()
+    const sasUrl = store.containerSasUrl(request.bucket, SAS_PERMISSIONS[request.role], request.expiresInSeconds ?? SAS_DEFAULT_SECONDS, new Date(now))
+    const params = new URL(sasUrl).searchParams
     registerSecret(sasUrl)
-    registerSecret(new URL(sasUrl).searchParams.get('sig') ?? undefined)
+    registerSecret(params.get('sig') ?? undefined)
+    const expires = Date.parse(params.get('se') ?? '')
+    if (Number.isFinite(expires)) this.minted.set(request.bucket, {expiresAt: new Date(expires).toISOString(), durationSeconds: Math.round((expires - now) / 1000)})
     return sasUrl
   }
 

@@ -27,8 +27,8 @@ import type {CommandRunner} from '../../remote/command-runner.js'
 import {renderBootstrap, renderWorkload, type MachinePaths, type RenderedBootstrap} from '../../bootstrap/render.js'
 import {readMachineStatus, removeDeployment, runBootstrap, startWorkload, stopWorkload, streamLogs, type MachineStatus} from '../../bootstrap/machine.js'
 import type {BootstrapSpec} from '../../bootstrap/types.js'
-import {bootstrapSpec, bucketRequests, bucketWarnings, layoutPaths, machineLayout, REMOTE_NAMES, workloadSpec, type BucketRequest, type MachineLayout} from '../../bootstrap/spec.js'
-import {registerSecret} from '../../util/redact.js'
+import {bootstrapSpec, bucketRequests, bucketWarnings, layoutPaths, machineLayout, workloadSpec, type BucketRequest, type MachineLayout} from '../../bootstrap/spec.js'
+import {bucketSecrets} from '../bucket-secrets.js'
 import type {Provider, ProviderCallContext, ResourceLookup} from '../provider.js'
 import type {ProviderFactory, ProviderFactoryOptions} from '../provider.js'
 
@@ -325,19 +325,14 @@ export class SshProvider implements Provider {
 
   private async bootstrap(resource: DesiredResource, ctx: ProviderCallContext): Promise<ActualResource> {
     const runner = await this.connect(ctx)
-    const secrets: Record<string, Record<string, string>> = {}
-    for (const {role, credential, request} of this.bucketRequests(ctx.deployment)) {
-      const provider = this.storageProviders.get(credential) ?? (await this.storage(credential))
-      const values = (await provider.rcloneSecrets?.(request)) ?? {}
-      for (const v of Object.values(values)) registerSecret(v)
-      secrets[REMOTE_NAMES[role]] = values
-    }
+    // Minted credentials (STS for an aws storage, SAS for azure) expire: `watch` re-mints before the recorded time.
+    const {secrets, outputs: expiry} = await bucketSecrets(this.bucketRequests(ctx.deployment), (c) => this.storage(c))
     const rendered = this.render(ctx.deployment, secrets)
     if (resource.attributes.hash && resource.attributes.hash !== rendered.hash) {
       throw new AnycloudError(`the bootstrap of ${ctx.deployment.deploymentId} renders differently than planned (${rendered.hash} ≠ ${String(resource.attributes.hash)}): the profile or its storage changed since the plan; plan again`, {code: 'bootstrap.drift', source: 'user'})
     }
     const run = await runBootstrap(runner!, rendered, ctx.progress, ctx.signal)
-    return {id: resource.name, attributes: {hash: rendered.hash}, outputs: {steps: run.steps.filter((s) => s.outcome !== 'skipped').map((s) => s.step)}}
+    return {id: resource.name, attributes: {hash: rendered.hash}, outputs: {steps: run.steps.filter((s) => s.outcome !== 'skipped').map((s) => s.step), ...expiry}}
   }
 
   async update(resource: DesiredResource, _record: ResourceRecord, ctx: ProviderCallContext): Promise<ActualResource> {

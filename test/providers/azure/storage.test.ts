@@ -207,6 +207,12 @@ describe('azure provider: storage on azurite', function () {
     const expiry = Date.parse(url.searchParams.get('se')!)
     assert.ok(Math.abs(expiry - (Date.now() + 3600_000)) < 120_000, `expiry ${url.searchParams.get('se')}`)
     assert.equal(redactSecrets(`url=${sasUrl}`), 'url=(sensitive)')
+    // A SAS expires: its expiry is handed to the bootstrap, which records it for `watch` to re-mint before.
+    const minted = provider.rcloneSecretsExpiry!('results-az')!
+    assert.equal(minted.expiresAt, new Date(expiry).toISOString())
+    assert.ok(Math.abs(minted.durationSeconds - 3600) <= 5, String(minted.durationSeconds))
+    await provider.rcloneSecrets(request('results-az', 'input', {instanceIdentity: true}))
+    assert.equal(provider.rcloneSecretsExpiry!('results-az'), undefined, 'nothing minted for the instance identity')
 
     const longest = new URL((await provider.rcloneSecrets(request('results-az', 'checkpoint', {expiresInSeconds: 90 * 24 * 3600}))).sas_url!)
     assert.equal(longest.searchParams.get('sp'), 'racwdl')
