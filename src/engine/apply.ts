@@ -45,6 +45,23 @@ function crashPoint(at: string | undefined, step: string, address: string): void
   if (at && at === `${step}:${address}`) process.kill(process.pid, 'SIGKILL')
 }
 
+/**
+ * Where a VM is tried, in order: the zone the profile pins (only); else the zone the deployment
+ * landed in before, the other zones of its region, then the zones of the provider's fallback
+ * regions when the profile names no region. Placement keeps the deployment's region; the zone
+ * says where the VM is. One `{region}` without a zone where the cloud picks.
+ */
+function zoneCandidates(provider: Provider, ctx: DeploymentContext): Array<{region: string; zone?: string}> {
+  const home = ctx.placement.region
+  if (ctx.profile.zone) return [{region: home, zone: ctx.profile.zone}]
+  const regions = [home, ...(ctx.profile.region ? [] : (provider.fallbackRegions?.(home) ?? []))]
+  const out: Array<{region: string; zone?: string}> = []
+  const landed = ctx.placement.zone
+  if (landed) out.push({region: regions.find((r) => provider.zones(r).includes(landed)) ?? home, zone: landed})
+  for (const region of regions) for (const zone of provider.zones(region)) if (zone !== landed) out.push({region, zone})
+  return out.length > 0 ? out : [{region: home}]
+}
+
 /** Applies a plan as a graph walk, saving state after every resource operation. */
 export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
   const {plan, config, providers, reporter} = options
@@ -104,25 +121,27 @@ export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
     } else if (change.kind === 'vm') {
       // Capacity errors move to the next zone the profile allows.
       // A zone the profile pins is the only one; otherwise every zone of the region, the one the
-      // deployment was in first (a replaced VM goes back there if it can).
-      const regionZones = provider.zones(ctx.placement.region)
-      const landed = ctx.placement.zone
-      const zones = ctx.profile.zone ? [ctx.profile.zone] : landed ? [landed, ...regionZones.filter((z) => z !== landed)] : regionZones
-      const candidates = zones.length > 0 ? zones : [undefined]
+      // deployment was in first (a replaced VM goes back there if it can), then, where the
+      // provider allows it and the profile pins no region, the zones of its fallback regions.
+      const candidates = zoneCandidates(provider, ctx)
       let lastError: unknown
-      for (const zone of candidates) {
+      // A whole region without capacity or quota (the error says the region): its other zones are skipped.
+      const regionsOut = new Set<string>()
+      for (const {region, zone} of candidates) {
+        if (regionsOut.has(region)) continue
         const placement = {...ctx.placement, ...(zone ? {zone} : {})}
         const zctx = {...ctx, placement}
         try {
           actual = await provider.create(desired, callContext(change, zctx, token))
-          reporter.emit({type: 'attempt', profile: change.profile, credential: change.credential, provider: change.provider, region: placement.region, zone, outcome: 'ok'})
+          reporter.emit({type: 'attempt', profile: change.profile, credential: change.credential, provider: change.provider, region, zone, outcome: 'ok'})
           ctx.placement = placement
           lastError = undefined
           break
         } catch (error) {
           if (!(error instanceof CapacityError)) throw error
           lastError = error
-          reporter.emit({type: 'attempt', profile: change.profile, credential: change.credential, provider: change.provider, region: placement.region, zone, outcome: 'no-capacity', message: error.message})
+          if (error.where === region) regionsOut.add(region)
+          reporter.emit({type: 'attempt', profile: change.profile, credential: change.credential, provider: change.provider, region, zone, outcome: 'no-capacity', message: error.message})
         }
       }
       if (ctx.placement.spot && (lastError || !actual)) {
@@ -138,7 +157,7 @@ export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
         })
       }
       if (lastError || !actual) {
-        throw new AnycloudError(`no capacity for ${change.address} in ${candidates.filter(Boolean).join(', ') || ctx.placement.region}: ${(lastError as Error)?.message ?? 'unknown'}`, {code: 'cloud.capacity', source: 'cloud', cause: lastError})
+        throw new AnycloudError(`no capacity for ${change.address} in ${candidates.map((c) => c.zone).filter(Boolean).join(', ') || ctx.placement.region}: ${(lastError as Error)?.message ?? 'unknown'}`, {code: 'cloud.capacity', source: 'cloud', cause: lastError})
       }
     } else {
       actual = await provider.create(desired, callContext(change, ctx, token))

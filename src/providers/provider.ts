@@ -52,6 +52,14 @@ export interface Provider {
   defaultRegion(): string
   /** Zones to try in order on capacity errors (empty: the cloud picks). */
   zones(region: string): string[]
+  /**
+   * Regions whose zones a VM may go to, in order, once every zone of `region` had no capacity and
+   * the profile pins neither a region nor a zone. Only for clouds where a machine needs nothing
+   * regional besides itself (GCE: the firewall rule and the service account are global). The
+   * deployment's region (its buckets) stays; the zone the VM landed in is recorded. Absent: the
+   * VM stays in its region.
+   */
+  fallbackRegions?(region: string): string[]
 
   /** Buckets on this credential's storage. */
   readBucket(name: string): Promise<ActualResource | null>

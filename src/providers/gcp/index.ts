@@ -44,7 +44,7 @@ import type {NamedCredential} from '../../config/types.js'
 import type {GcpCredential} from '../../config/schema-types.js'
 import {AnycloudError, AuthError, ProviderError, UsageError} from '../../errors/index.js'
 import {bucketNameProblems} from '../../model/bucket-names.js'
-import {canonicalRegion} from '../../model/continents.js'
+import {canonicalRegion, continentOf, knownRegions} from '../../model/continents.js'
 import type {ActualResource, BucketRole, DeploymentContext, DesiredResource, ResourceKind, ResourceRecord} from '../../model/resources.js'
 import type {CommandRunner} from '../../remote/command-runner.js'
 import {hashOf, sha256} from '../../util/hash.js'
@@ -150,6 +150,17 @@ export class GcpProvider implements Provider {
   /** The zones of a region: as GCE listed them (prepare learns them), else the fixed table. */
   zones(region: string): string[] {
     return compute.zonesOf(this.compute, region)
+  }
+
+  /**
+   * A stockout in every zone of the region moves on to the other regions of its continent, in the
+   * table's order (restricted ones left out): a GCE VM needs nothing regional but itself, and the
+   * deployment's buckets stay usable from anywhere in their continent.
+   */
+  fallbackRegions(region: string): string[] {
+    const continent = continentOf('gcp', region)
+    if (!continent) return []
+    return knownRegions('gcp', {includeRestricted: false}).filter((r) => r !== region && continentOf('gcp', r) === continent)
   }
 
   // ---------------------------------------------------------------------------------------------
