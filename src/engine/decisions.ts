@@ -4,7 +4,7 @@ import {outcomeOf, type ConvergeResult} from './run.js'
 /** One thing a reconcile decided and what came of it: a line of `watch`'s log, or one JSON object. */
 export interface Decision {
   time: string
-  /** `none` when the reconcile found nothing to do; `wait` when the state was locked by another run. */
+  /** `none` when the reconcile found nothing to do; `wait` when the state was locked by another run, or a workload waits for its noticed VM to go. */
   action: 'create' | 'update' | 'replace' | 'delete' | 'none' | 'wait'
   profile?: string
   address?: string
@@ -33,6 +33,8 @@ export function decisionsOf(result: ConvergeResult, timing: TimingReporter, now:
   const done = new Set(outcome.done)
   const out: Decision[] = []
   for (const c of result.plan.changes) {
+    // A workload on a VM that had its interruption notice: nothing done on purpose, logged once per reconcile.
+    if (c.waiting) out.push({time, action: 'wait', profile: c.profile, address: c.address, reason: c.reason, outcome: 'skipped'})
     if (c.action === 'no-op' || c.action === 'read') continue
     const base = {time, action: c.action, profile: c.profile, address: c.address, reason: c.reason}
     if (failed.has(c.address)) out.push({...base, outcome: 'failed', error: failed.get(c.address)})
@@ -46,7 +48,7 @@ export function decisionsOf(result: ConvergeResult, timing: TimingReporter, now:
 
 /** The human line of a decision. */
 export function decisionLine(d: Decision): string {
-  if (d.action === 'none' || d.action === 'wait') return `${d.time} ${d.reason}${d.error ? `: ${d.error}` : ''}`
+  if (d.action === 'none' || d.action === 'wait') return `${d.time} ${d.address ? `${d.address}: wait (` : ''}${d.reason}${d.address ? ')' : ''}${d.error ? `: ${d.error}` : ''}`
   const how = d.outcome === 'done' ? `done${d.elapsedMs !== undefined ? ` in ${(d.elapsedMs / 1000).toFixed(1)}s` : ''}` : `${d.outcome}${d.error ? `: ${d.error}` : ''}`
   return `${d.time} ${d.address}: ${d.action} (${d.reason}): ${how}`
 }

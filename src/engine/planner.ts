@@ -10,7 +10,7 @@ import type {ProviderSet} from '../providers/registry.js'
 import type {DeploymentRecord, StateDocument} from '../state/types.js'
 import {isMachineUnreachable, livesOnMachine, recordedAsActual, unknownWarning} from './machine-reach.js'
 import {desiredResources, storageCredentialOf, workloadAttributes} from './desired.js'
-import {credentialsRenewal, spotDecision, type SpotDecision} from './spot.js'
+import {credentialsRenewal, holdForNotice, noticeWait, spotDecision, type SpotDecision} from './spot.js'
 import type {Reporter} from './events.js'
 import {memoize} from '../util/limit.js'
 import {type AuthResult, placeProfile, type PlacementOptions} from './placement.js'
@@ -210,7 +210,12 @@ function planDeployment(p: Prepared, snapshot: Snapshot, options: PlanOptions, r
   untaggedBucketWarnings(p, actual, diagnostics)
   const desired = p.destroy ? [] : phase === 'run' ? (spot.runDesired ?? p.runDesired) : desiredResources({ctx, credentials: config.credentials, compute, storage: p.storage, phase})
   const done = {phase: doneNow?.phase ?? memory?.phase, exitCode: doneNow?.exitCode ?? memory?.exitCode}
-  const changes = diffDeployment({desired, records, actual, replace, phase, deleteReason: deleteReasonFor(p, phase, done), workloadMemory: memory})
+  // A machine that had its interruption notice and still runs: its workload waits (or the VM is replaced once overdue).
+  const notice = p.destroy || phase === 'done' ? undefined : noticeWait(workloadActual, options.now ?? new Date())
+  const replaceHere = notice && 'overdue' in notice ? new Set([...replace, addressOf(profile.name, 'vm')]) : replace
+  const changes = diffDeployment({desired, records, actual, replace: replaceHere, phase, deleteReason: deleteReasonFor(p, phase, done), workloadMemory: memory})
+  const held = holdForNotice(changes, notice, profile.name)
+  if (held) diagnostics.push(held)
   // Minted storage credentials close to expiry: the bootstrap is updated (re-minted, env file rewritten).
   const boot = changes.find((c) => c.address === addressOf(profile.name, 'bootstrap'))
   const renew = boot?.action === 'no-op' ? credentialsRenewal(records[boot.address]?.outputs, options.now ?? new Date()) : undefined

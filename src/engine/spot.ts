@@ -1,4 +1,5 @@
-import type {ActualResource, SpotRecord} from '../model/resources.js'
+import type {Change, PlanDiagnostic} from '../model/plan.js'
+import {addressOf, type ActualResource, type SpotRecord} from '../model/resources.js'
 import type {ResolvedProfile} from '../model/profile.js'
 
 /** How many preempted VM ids a deployment remembers (enough to never count one twice). */
@@ -66,4 +67,63 @@ export function credentialsRenewal(outputs: Record<string, unknown> | undefined,
   return left > 0
     ? `storage credentials expire in ${left} min (${new Date(expiresAt).toISOString()}): re-minted and written to the machine; the workload keeps running`
     : `storage credentials expired at ${new Date(expiresAt).toISOString()}: re-minted and written to the machine; the workload keeps running`
+}
+
+/**
+ * How long after its interruption notice a VM may still run before it is replaced anyway. The
+ * clouds take a VM back within minutes of the notice (EC2 two, GCE and Azure under one); one still
+ * running well after that had its eviction called off, and its notice program, which acts once,
+ * already stopped the workload and flushed: a fresh VM is the way back to a watched one.
+ */
+export const NOTICE_WAIT_MS = 10 * 60_000
+
+/** What a plan does with a workload whose machine had its interruption notice and still runs. */
+export type NoticeWait = {wait: string} | {overdue: string}
+
+/**
+ * The machine had its interruption notice (the notice program's marker, read with the workload) and
+ * is still up: the workload was stopped and its checkpoint flushed, and the cloud is about to take
+ * the VM. It is never restarted there (what it then did would be lost with the VM, unflushed):
+ * `wait` until the cloud reports the VM gone (then the VM is replaced as preempted), or, past
+ * {@link NOTICE_WAIT_MS}, `overdue`: the VM is replaced. Undefined without a notice. Pure.
+ */
+export function noticeWait(workload: ActualResource | null | undefined, now: Date): NoticeWait | undefined {
+  const raw = workload?.outputs?.notice
+  if (typeof raw !== 'string' || raw.trim() === '') return undefined
+  let notice: {cloud?: unknown; event?: unknown; noticedAt?: unknown} = {}
+  try {
+    notice = JSON.parse(raw) as typeof notice
+  } catch {
+    // The status read keeps the marker's first 200 characters: a cut one still names its time.
+    notice = {noticedAt: /"noticedAt":\s*"([^"]+)"/.exec(raw)?.[1]}
+  }
+  const at = typeof notice.noticedAt === 'string' ? Date.parse(notice.noticedAt) : Number.NaN
+  const what = `${typeof notice.cloud === 'string' ? notice.cloud + ' ' : ''}interruption notice${typeof notice.event === 'string' ? ` (${notice.event})` : ''}${Number.isFinite(at) ? ` at ${new Date(at).toISOString()}` : ''}`
+  if (!Number.isFinite(at)) return {overdue: `${what}, time unknown, and the VM still runs: replaced (a workload is never restarted on a VM that had its notice)`}
+  const waited = now.getTime() - at
+  if (waited >= NOTICE_WAIT_MS) return {overdue: `${what}, but the VM still runs ${Math.floor(waited / 60_000)} min later: replaced (a workload is never restarted on a VM that had its notice)`}
+  return {wait: `${what}: workload stopped and checkpoint flushed; waiting for the cloud to take the VM back, then it is replaced (never restarted on this VM; replaced anyway after ${NOTICE_WAIT_MS / 60_000} min)`}
+}
+
+/**
+ * Applies a {@link noticeWait} to a deployment's changes (diffed with the VM in the replace set when
+ * overdue): the overdue VM's replacement says why; a waiting workload becomes a no-op marked
+ * `waiting` (watch logs one line per reconcile), unless its VM is changing anyway. What the plan
+ * should also say, or undefined.
+ */
+export function holdForNotice(changes: Change[], notice: NoticeWait | undefined, profile: string): PlanDiagnostic | undefined {
+  if (!notice) return undefined
+  const vm = changes.find((c) => c.address === addressOf(profile, 'vm'))
+  if ('overdue' in notice) {
+    if (vm?.action !== 'replace') return undefined
+    vm.reason = notice.overdue
+    return {severity: 'warning', profile, message: `${vm.address}: ${notice.overdue}`}
+  }
+  if (vm && vm.action !== 'no-op') return undefined
+  const workload = changes.find((c) => c.address === addressOf(profile, 'workload'))
+  if (!workload || workload.after === null) return undefined
+  workload.action = 'no-op'
+  workload.reason = notice.wait
+  workload.waiting = true
+  return {severity: 'info', profile, message: `${workload.address}: ${notice.wait}`}
 }

@@ -11,6 +11,8 @@ export interface Change {
   role?: BucketRole
   action: Action
   reason: string
+  /** No-op on purpose: the machine had its interruption notice and the cloud is taking it back (watch logs a wait). */
+  waiting?: true
   credential: string
   provider: ProviderKind
   name: string

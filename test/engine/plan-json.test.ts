@@ -43,7 +43,7 @@ describe('engine: the plan as data', () => {
   it('the schema has exactly the keys of the TypeScript types (a new field must be added to both)', () => {
     // Record<keyof T, true> fails to compile when a key is added to T and not listed here.
     const plan: Record<keyof Plan, true> = {formatVersion: true, state: true, profiles: true, changes: true, summary: true, diagnostics: true, scope: true, destroy: true}
-    const change: Record<keyof Change, true> = {address: true, profile: true, kind: true, role: true, action: true, reason: true, credential: true, provider: true, name: true, dependsOn: true, before: true, after: true, observed: true}
+    const change: Record<keyof Change, true> = {address: true, profile: true, kind: true, role: true, action: true, reason: true, waiting: true, credential: true, provider: true, name: true, dependsOn: true, before: true, after: true, observed: true}
     const profile: Record<keyof ProfilePlan, true> = {deploymentId: true, newDeployment: true, placement: true, phase: true, spot: true}
     const placement: Record<keyof Placement, true> = {credential: true, provider: true, region: true, zone: true, vmType: true, spot: true}
     const diagnostic: Record<keyof PlanDiagnostic, true> = {severity: true, message: true, profile: true}
