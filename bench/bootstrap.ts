@@ -63,7 +63,7 @@ export async function benchBootstrap(): Promise<void> {
     writeFileSync(join(buckets, 'checkpoint', 'state.json'), '{"epoch":3}\n')
     const local = (dir: string) => ({type: 'local', options: {}, path: join(buckets, dir), secretOptions: [], secretsFingerprint: ''})
     const spec: BootstrapSpec = {
-      deploymentId: 'bench-boot-a1b2c3', runtime: 'process', command: ['sh', '-c', 'exec sleep 600'], env: {}, sensitiveEnv: [], syncIntervalSeconds: 60,
+      deploymentId: 'bench-boot-a1b2c3', runtime: 'process', command: ['sh', '-c', 'exec sleep 600'], env: {}, sensitiveEnv: [], lineage: 'bench-lineage', syncIntervalSeconds: 60,
       buckets: [{role: 'input', remote: 'ACINPUT', spec: local('input')}, {role: 'output', remote: 'ACOUTPUT', spec: local('output')}, {role: 'checkpoint', remote: 'ACCHECKPOINT', spec: local('checkpoint')}],
       storageCheck: {retries: 2, sleepSeconds: 1}, mountRoot: `${prefix}/mnt`,
       roots: {etc: prefix + DEFAULT_ROOTS.etc, lib: prefix + DEFAULT_ROOTS.lib, log: prefix + DEFAULT_ROOTS.log},

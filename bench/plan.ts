@@ -58,7 +58,7 @@ function config(n: number, dir: string): ResolvedConfig {
   const profiles: Record<string, ResolvedProfile> = {}
   for (let i = 0; i < n; i++) {
     profiles[`p${i}`] = {
-      name: `p${i}`, credentials: ['fake'], hardware: {kind: 'vm', vmType: 't3.large'}, spot: true, env: {A: 'b'}, sensitiveEnv: [], runtime: 'docker', image: 'img', command: ['run'],
+      name: `p${i}`, credentials: ['fake'], hardware: {kind: 'vm', vmType: 't3.large'}, spot: true, env: {A: 'b', TOKEN: 'shared-secret-token'}, sensitiveEnv: ['TOKEN'], runtime: 'docker', image: 'img', command: ['run'],
       inputBucket: `data-${i}`, outputBucket: `results-${i}`, persistBucket: false, persist: false, syncIntervalSeconds: 60, extendsChain: [],
     }
   }
@@ -91,7 +91,7 @@ export async function benchPlan(): Promise<void> {
       registerProvider('local', async () => async ({credential}) => fakeProvider(credential, cloud))
       const cfg = config(n, dir)
       const opts = {config: cfg, profiles: Object.values(cfg.profiles), reporter: silentReporter, stateDir: join(dir, '.anycloud')}
-      const first = await planChanges({...opts, state: undefined, providers: new ProviderSet({credentials: cfg.credentials, configDir: dir, env: {}})})
+      const first = await planChanges({...opts, state: undefined, lineage: 'bench', providers: new ProviderSet({credentials: cfg.credentials, configDir: dir, env: {}})})
       const state = converge(first, cloud)
       cloud.calls = 0
       const t = performance.now()

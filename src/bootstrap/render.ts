@@ -130,7 +130,7 @@ function sourcedLine(key: string, value: string): string {
 }
 
 /** `RCLONE_CONFIG_<REMOTE>_<OPTION>` lines; secret values from `secrets` (keyed by remote). */
-function rcloneEnv(buckets: BucketMount[], secrets: Record<string, Record<string, string>>, publicOnly: boolean): string {
+function rcloneEnv(buckets: BucketMount[], secrets: Record<string, Record<string, string>>, publicOnly: boolean, lineage: string): string {
   // An empty RCLONE_CONFIG keeps rclone's config in memory: everything comes from these variables.
   const lines = ['# rclone remotes for anycloud (mode 0600). Written by anycloud; do not edit.', 'RCLONE_CONFIG=']
   const seen = new Set<string>()
@@ -142,7 +142,7 @@ function rcloneEnv(buckets: BucketMount[], secrets: Record<string, Record<string
     for (const [k, v] of Object.entries(b.spec.options).sort()) lines.push(sourcedLine(prefix + k.toUpperCase(), v))
     for (const k of [...b.spec.secretOptions].sort()) {
       const v = secrets[b.remote]?.[k] ?? ''
-      lines.push(sourcedLine(prefix + k.toUpperCase(), publicOnly ? `(sensitive):${b.spec.secretsFingerprint}` : v))
+      lines.push(sourcedLine(prefix + k.toUpperCase(), publicOnly ? (b.spec.secretsFingerprint ? sensitiveMarker(b.spec.secretsFingerprint, lineage) : '(sensitive):') : v))
     }
   }
   return lines.join('\n') + '\n'
@@ -181,7 +181,7 @@ export function renderWorkload(spec: BootstrapSpec): RenderedWorkload {
   add(
     p.workloadEnv, 0o600,
     envEntries.map(([k, v]) => envLine(k, v)).join('\n') + '\n',
-    envEntries.map(([k, v]) => envLine(k, spec.sensitiveEnv.includes(k) ? sensitiveMarker(v) : v)).join('\n') + '\n',
+    envEntries.map(([k, v]) => envLine(k, spec.sensitiveEnv.includes(k) ? sensitiveMarker(v, spec.lineage) : v)).join('\n') + '\n',
   )
 
   // The workload: runs once; on exit, a final upload, then the exit code recorded where refresh reads it.
@@ -262,7 +262,7 @@ export function renderBootstrap(spec: BootstrapSpec, secrets: Record<string, Rec
     '[include]', `files = ${spec.roots.etc}/conf.d/*.conf`, '',
   ].join('\n'))
 
-  add(p.rcloneEnv, 0o600, rcloneEnv(spec.buckets, secrets, false), rcloneEnv(spec.buckets, secrets, true))
+  add(p.rcloneEnv, 0o600, rcloneEnv(spec.buckets, secrets, false, spec.lineage), rcloneEnv(spec.buckets, secrets, true, spec.lineage))
 
   // sync.sh ROLE|all: one upload of a mount to its bucket (copy, never sync: nothing in the bucket is deleted).
   const syncCases = uploads.map((r) => {

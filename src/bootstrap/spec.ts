@@ -71,7 +71,7 @@ export function bucketRequests(ctx: DeploymentContext, storage: string, instance
 export function workloadSpec(ctx: DeploymentContext, layout: MachineLayout): BootstrapSpec {
   const p = ctx.profile
   return {
-    deploymentId: ctx.deploymentId, runtime: p.runtime, image: p.image, command: p.command, env: p.env, sensitiveEnv: p.sensitiveEnv,
+    deploymentId: ctx.deploymentId, runtime: p.runtime, image: p.image, command: p.command, env: p.env, sensitiveEnv: p.sensitiveEnv, lineage: ctx.lineage,
     gpus: p.gpus ?? (p.hardware.kind === 'gpu' ? 'all' : undefined), shmSize: p.shmSize, syncIntervalSeconds: p.syncIntervalSeconds, buckets: [],
     storageCheck: layout.storageCheck, mountRoot: layout.mountRoot, roots: layout.roots,
   }

@@ -18,7 +18,8 @@ export interface RcloneRemoteSpec {
   secretOptions: string[]
   /**
    * A hash that changes when long-lived secret values change (static keys); empty for secrets
-   * minted per apply (STS), which must not make every plan show a change.
+   * minted per apply (STS), which must not make every plan show a change. Never shown or stored as
+   * is: the render passes it through the lineage-salted `sensitiveMarker`.
    */
   secretsFingerprint: string
   /** Said in the plan, e.g. "the storage credential's own keys are written to the host". */
@@ -44,6 +45,8 @@ export interface BootstrapSpec {
   env: Record<string, string>
   /** Names of env entries that are secrets (hashed, never shown). */
   sensitiveEnv: string[]
+  /** The state's lineage: the salt of the hashes of sensitive values (see sensitiveMarker). */
+  lineage: string
   gpus?: 'all' | number
   shmSize?: string | number
   syncIntervalSeconds: number

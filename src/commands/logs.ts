@@ -40,7 +40,7 @@ export default class Logs extends BaseCommand<typeof Logs> {
     const interrupt = interruptController(() => {})
     try {
       await provider.logs(
-        {deployment: {project: session.config.project, deploymentId: dep.id, profile: session.config.profiles[args.profile], placement: dep.placement, configDir: session.config.dir, stateDir: session.store.localDir}, records: dep.resources, progress: () => {}, signal: interrupt.signal},
+        {deployment: {project: session.config.project, deploymentId: dep.id, lineage: session.state!.lineage, profile: session.config.profiles[args.profile], placement: dep.placement, configDir: session.config.dir, stateDir: session.store.localDir}, records: dep.resources, progress: () => {}, signal: interrupt.signal},
         {follow: flags.follow, write: (chunk) => process.stdout.write(redactSecrets(chunk)), signal: interrupt.signal},
       )
     } finally {

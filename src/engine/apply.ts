@@ -65,7 +65,8 @@ function zoneCandidates(provider: Provider, ctx: DeploymentContext): Array<{regi
 /** Applies a plan as a graph walk, saving state after every resource operation. */
 export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
   const {plan, config, providers, reporter} = options
-  const writer = new StateWriter(options.store, options.state, config.project)
+  // A new state takes the lineage the plan was made for (it salted the plan's sensitive values).
+  const writer = new StateWriter(options.store, options.state, config.project, plan.state.lineage ?? undefined)
   const result: ApplyResult = {state: writer.doc, done: [], failed: [], skipped: [], authFailures: {}, interrupted: false}
   const rotating = new Set<string>()
   /** Outcomes worth telling apart from the action's usual one (a bucket kept because it holds data). */
@@ -82,7 +83,7 @@ export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
     const profile: ResolvedProfile = config.profiles[profileName] ?? {
       name: profileName, credentials: [], hardware: {kind: 'default'}, spot: false, env: {}, sensitiveEnv: [], runtime: 'process', persistBucket: false, persist: false, syncIntervalSeconds: 60, extendsChain: [],
     }
-    return {project: config.project, deploymentId: pp?.deploymentId ?? rec!.id, profile, placement, configDir: config.dir, stateDir: options.store.localDir}
+    return {project: config.project, deploymentId: pp?.deploymentId ?? rec!.id, lineage: writer.doc.lineage, profile, placement, configDir: config.dir, stateDir: options.store.localDir}
   }
   const callContext = (change: Change, ctx: DeploymentContext, token?: string): ProviderCallContext => ({
     deployment: ctx,

@@ -21,9 +21,9 @@ export function storageCredentialOf(name: string, credentials: Record<string, Na
 }
 
 /** The workload's attributes: what, when changed, re-runs the job. Sensitive env values only as hashes. */
-export function workloadAttributes(profile: ResolvedProfile): Record<string, unknown> {
+export function workloadAttributes(profile: ResolvedProfile, lineage: string): Record<string, unknown> {
   const env: Record<string, string> = {}
-  for (const [k, v] of Object.entries(profile.env)) env[k] = profile.sensitiveEnv.includes(k) ? sensitiveMarker(v) : v
+  for (const [k, v] of Object.entries(profile.env)) env[k] = profile.sensitiveEnv.includes(k) ? sensitiveMarker(v, lineage) : v
   return {
     runtime: profile.runtime,
     image: profile.image,
@@ -99,7 +99,7 @@ export function desiredResources(options: DesiredOptions): DesiredResource[] {
       })
     }
   }
-  const workload = workloadAttributes(profile)
+  const workload = workloadAttributes(profile, ctx.lineage)
   out.push({
     address: addressOf(p, 'workload'), profile: p, kind: 'workload', credential: placement.credential, provider: placement.provider, name: deploymentId,
     dependsOn: keepMachine && phase === 'run' ? [addressOf(p, 'bootstrap')] : [],

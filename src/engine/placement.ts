@@ -18,6 +18,8 @@ export interface PlacementOptions {
   replace: ReadonlySet<string>
   /** One auth check per credential per run (memoised by the caller). */
   checkAuth(credential: string): Promise<AuthResult>
+  /** The state's lineage (salt of sensitive values' hashes). */
+  lineage: string
 }
 
 /** Where a deployment goes: a placement, a reason none was found, or nothing to place (destroy of what never ran). */
@@ -42,7 +44,7 @@ function keepsRecorded(profile: ResolvedProfile, record: DeploymentRecord | unde
   // A job that finished with the spec the file still has stays where it ran: there is nothing to
   // place, and re-placing would move (re-create elsewhere, delete here) the buckets it left.
   const w = record.workload
-  const finishedHere = Boolean(w && (w.phase === 'completed' || w.phase === 'failed') && w.specHash === hashOf(workloadAttributes(profile)) && !options.replace.has(addressOf(profile.name, 'workload')))
+  const finishedHere = Boolean(w && (w.phase === 'completed' || w.phase === 'failed') && w.specHash === hashOf(workloadAttributes(profile, options.lineage)) && !options.replace.has(addressOf(profile.name, 'workload')))
   return hasLive || finishedHere || destroy
 }
 

@@ -1,4 +1,4 @@
-import {randomBytes} from 'node:crypto'
+import {randomBytes, randomUUID} from 'node:crypto'
 
 import type {ResolvedConfig, ResolvedProfile} from '../config/types.js'
 import {AnycloudError, AuthError, isAnycloudError} from '../errors/index.js'
@@ -37,6 +37,11 @@ export interface PlanOptions {
   readConcurrency?: number
   /** The time the plan is made at (spotFallback's minutes without capacity); tests pass a fake clock. */
   now?: Date
+  /**
+   * The lineage a state that does not exist yet will get (it salts the hashes of sensitive values,
+   * so the plan records it and the apply creates the state with it); a fresh one when absent.
+   */
+  lineage?: string
 }
 
 /** The plan failed before any change: every problem found, all at once. */
@@ -96,7 +101,7 @@ async function prepareDeployment(profile: ResolvedProfile, record: DeploymentRec
   const {config, providers} = options
   const compute = await providers.get(placement.credential)
   const deploymentId = record?.id ?? newDeploymentId(config.project, profile.name)
-  const ctx: DeploymentContext = {project: config.project, deploymentId, profile, placement, configDir: config.dir, stateDir: options.stateDir}
+  const ctx: DeploymentContext = {project: config.project, deploymentId, lineage: options.lineage!, profile, placement, configDir: config.dir, stateDir: options.stateDir}
   const storage: Record<string, Provider> = {}
   for (const c of new Set([storageCredentialOf(placement.credential, config.credentials), profile.inputStorage?.credential, profile.outputStorage?.credential].filter((c): c is string => Boolean(c)))) {
     storage[c] = await providers.get(c)
@@ -205,7 +210,7 @@ function planDeployment(p: Prepared, snapshot: Snapshot, options: PlanOptions, r
   const finished = (phase?: string) => phase === 'completed' || phase === 'failed'
   const doneNow = finished(workloadActual?.phase) ? workloadActual : undefined
   const recordedSpec = records[workloadAddress]?.attributes.specHash
-  const phase: 'run' | 'done' = !replace.has(workloadAddress) && recordedSpec === hashOf(workloadAttributes(profile)) && (doneNow !== undefined || (!workloadActual && finished(memory?.phase))) ? 'done' : 'run'
+  const phase: 'run' | 'done' = !replace.has(workloadAddress) && recordedSpec === hashOf(workloadAttributes(profile, ctx.lineage)) && (doneNow !== undefined || (!workloadActual && finished(memory?.phase))) ? 'done' : 'run'
   if (!p.destroy) for (const message of compute.warnings?.(ctx) ?? []) diagnostics.push({severity: 'warning', profile: profile.name, message})
   untaggedBucketWarnings(p, actual, diagnostics)
   const desired = p.destroy ? [] : phase === 'run' ? (spot.runDesired ?? p.runDesired) : desiredResources({ctx, credentials: config.credentials, compute, storage: p.storage, phase})
@@ -293,7 +298,8 @@ export const REFRESH_BUDGET_MS = 5 * 60_000
  * under {@link REFRESH_BUDGET_MS}.
  */
 export async function planChanges(options: PlanOptions): Promise<Plan> {
-  return withinBudget('the refresh\'s default 5m budget (give more with --timeout)', currentBudget() ? undefined : REFRESH_BUDGET_MS, () => refreshAndDiff(options))
+  const lineage = options.state?.lineage ?? options.lineage ?? randomUUID()
+  return withinBudget('the refresh\'s default 5m budget (give more with --timeout)', currentBudget() ? undefined : REFRESH_BUDGET_MS, () => refreshAndDiff({...options, lineage}))
 }
 
 async function refreshAndDiff(options: PlanOptions): Promise<Plan> {
@@ -313,7 +319,7 @@ async function refreshAndDiff(options: PlanOptions): Promise<Plan> {
       return {ok: false as const, error: error as Error}
     }
   }))
-  const placing: PlacementOptions = {config, providers, reporter, excludeCredentials: options.excludeCredentials, replace, checkAuth}
+  const placing: PlacementOptions = {config, providers, reporter, excludeCredentials: options.excludeCredentials, replace, checkAuth, lineage: options.lineage!}
   // Deployments in state whose profile left the file are destroyed.
   const orphans = state && options.profiles.length === Object.keys(config.profiles).length ? Object.entries(state.deployments).filter(([name]) => !config.profiles[name]).map(([name, rec]) => orphanProfile(name, rec)) : []
   const errors: unknown[] = []
@@ -352,7 +358,7 @@ function finishPlan(input: {options: PlanOptions; orphans: ResolvedProfile[]; re
   options.reporter.emit({type: 'refresh-done', resources: sorted.length, elapsedMs: Date.now() - input.started})
   return {
     formatVersion: '1',
-    state: {lineage: state?.lineage ?? null, serial: state?.serial ?? 0},
+    state: {lineage: state?.lineage ?? options.lineage ?? null, serial: state?.serial ?? 0},
     profiles: Object.fromEntries(Object.entries(input.profiles).sort(([a], [b]) => a.localeCompare(b))),
     changes: sorted,
     summary: summarize(sorted),

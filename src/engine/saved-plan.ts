@@ -21,7 +21,8 @@ export async function applySavedPlan(options: {session: Session; planFile: strin
   const state = session.state
   const lineage = state?.lineage ?? null
   const serial = state?.serial ?? 0
-  if (plan.state.lineage !== lineage && !(plan.state.lineage === null && serial === 0)) {
+  // With no state yet, the plan names the lineage the apply creates the state with.
+  if (plan.state.lineage !== lineage && !(state === undefined && serial === 0)) {
     throw new StalePlanError(`the saved plan ${options.planFile} was made for state lineage ${plan.state.lineage ?? '(none)'}, but ${session.store.description} has lineage ${lineage ?? '(none)'}`)
   }
   if (plan.state.serial !== serial) {
@@ -34,7 +35,7 @@ export async function applySavedPlan(options: {session: Session; planFile: strin
       if (plan.profiles[name] && !plan.destroy && change) throw new UsageError(`the saved plan covers profile '${name}', which is no longer in ${session.config.file}`)
       continue
     }
-    if (change && change.after?.specHash !== hashOf(workloadAttributes(profile))) {
+    if (change && change.after?.specHash !== hashOf(workloadAttributes(profile, plan.state.lineage ?? lineage ?? 'none'))) {
       throw new StalePlanError(`profile '${name}' changed in ${session.config.file} since the plan was made (image, command, env or hardware)`)
     }
   }
@@ -67,7 +68,7 @@ export async function waitForWorkloads(options: {session: Session; reporter: Rep
       const provider = await session.providers.get(record.credential)
       const profile = session.config.profiles[name]
       const actual = await provider.read({address: record.address, kind: 'workload', name: record.name, record}, {
-        deployment: {project: session.config.project, deploymentId: dep.id, profile, placement: dep.placement!, configDir: session.config.dir, stateDir: session.store.localDir},
+        deployment: {project: session.config.project, deploymentId: dep.id, lineage: session.state!.lineage, profile, placement: dep.placement!, configDir: session.config.dir, stateDir: session.store.localDir},
         records: dep.resources,
         progress: () => {},
       })

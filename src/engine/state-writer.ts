@@ -12,8 +12,8 @@ export class StateWriter {
   private failure: unknown
   doc: StateDocument
 
-  constructor(private readonly store: StateStore, current: StateDocument | undefined, project: string) {
-    this.doc = current ? structuredClone(current) : emptyState(project)
+  constructor(private readonly store: StateStore, current: StateDocument | undefined, project: string, lineage?: string) {
+    this.doc = current ? structuredClone(current) : emptyState(project, lineage)
   }
 
   /** Applies `change` to the in-memory state, then persists it (serial + 1). */

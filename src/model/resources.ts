@@ -122,6 +122,8 @@ export interface SpotRecord {
 export interface DeploymentContext {
   project: string
   deploymentId: string
+  /** The state's lineage (the one a new state will get): salts the hashes of sensitive values. */
+  lineage: string
   profile: ResolvedProfile
   placement: Placement
   /** Directory of the anycloud.yaml (local paths in the file are relative to it). */

@@ -13,8 +13,8 @@ export function openStateStore(config: ResolvedConfig, env: NodeJS.ProcessEnv = 
   return openRemoteStore(config, env)
 }
 
-export function emptyState(project: string): StateDocument {
-  return {formatVersion: 1, lineage: randomUUID(), serial: 0, project, deployments: {}}
+export function emptyState(project: string, lineage: string = randomUUID()): StateDocument {
+  return {formatVersion: 1, lineage, serial: 0, project, deployments: {}}
 }
 
 export type {DeploymentRecord, LockInfo, StateDocument, StateStore} from './types.js'

@@ -1,4 +1,4 @@
-import {createHash} from 'node:crypto'
+import {createHash, scryptSync} from 'node:crypto'
 
 /** JSON with sorted keys: the same value always gives the same text (plans, hashes, golden files). */
 export function stableStringify(value: unknown): string {
@@ -27,7 +27,29 @@ export function hashOf(value: unknown, length = 16): string {
   return sha256(stableStringify(value)).slice(0, length)
 }
 
-/** How a sensitive value is shown and stored: never the value, only enough to detect a change. */
-export function sensitiveMarker(value: string): string {
-  return `(sensitive):${sha256(value).slice(0, 12)}`
+/**
+ * scrypt cost of a sensitive-value marker: 2^14 rounds, 8-byte blocks (16 MiB, tens of
+ * milliseconds a value), so trying a dictionary of weak secrets against a plan or a state is slow.
+ */
+const MARKER_KDF = {N: 1 << 14, r: 8, p: 1, maxmem: 64 * 1024 * 1024}
+/** Results per (salt, value): one KDF per distinct secret per lineage, however many profiles use it. */
+const markerCache = new Map<string, string>()
+
+/**
+ * How a sensitive value is shown and stored: never the value, only enough to detect a change.
+ * A keyed, slow hash: scrypt of the value under `salt`, the state's lineage (a random id fixed when
+ * the state is created, never derived from a value), so the same secret gives a different marker
+ * in another state and a weak secret cannot be looked up in a precomputed table.
+ * Deterministic per (salt, value): a changed value still shows as a change.
+ */
+export function sensitiveMarker(value: string, salt: string): string {
+  if (!salt) throw new Error('sensitiveMarker needs the state lineage as its salt')
+  // The cache is keyed by a hash of the value, so it never holds a secret as a key.
+  const key = `${salt}\0${sha256(value)}`
+  let marker = markerCache.get(key)
+  if (marker === undefined) {
+    marker = `(sensitive):${scryptSync(value, `anycloud-sensitive:${salt}`, 32, MARKER_KDF).toString('hex').slice(0, 12)}`
+    markerCache.set(key, marker)
+  }
+  return marker
 }

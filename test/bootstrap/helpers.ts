@@ -77,6 +77,7 @@ export function specFor(prefix: string, overrides: Partial<BootstrapSpec> & {rem
   const buckets: BucketMount[] = (['input', 'output', 'checkpoint'] as const).filter((r) => remotes?.[r]).map((role) => ({role, remote: REMOTE[role], spec: remotes![role]!}))
   return {
     deploymentId: 'bt-test-abc123',
+    lineage: 'test-lineage',
     runtime: 'process',
     command: ['sh', '-c', 'exec sleep 300'],
     env: {},

@@ -5,6 +5,7 @@ import {machinePaths, renderBootstrap, renderStartScript, renderWorkload} from '
 import {PINNED_RCLONE_SHA256, rclonePin} from '../../src/bootstrap/rclone-release.js'
 import {machineLayout} from '../../src/bootstrap/spec.js'
 import type {BootstrapSpec} from '../../src/bootstrap/types.js'
+import {sensitiveMarker} from '../../src/util/hash.js'
 import {localRemote, s3Remote, specFor} from './helpers.js'
 
 /** Pure rendering: what the files say, what the hash covers, where secrets may (not) go. */
@@ -93,7 +94,9 @@ describe('bootstrap rendering', () => {
       if (!secretFile) assert.ok(!f.content.includes(CANARY_KEY) && !f.content.includes(CANARY_ENV), `${f.path} holds a secret`)
     }
     assert.ok(fileOf(r, 'rclone.env').content.includes(`RCLONE_CONFIG_ACINPUT_SECRET_ACCESS_KEY=${CANARY_KEY}`))
-    assert.ok(fileOf(r, 'rclone.env').publicContent.includes('RCLONE_CONFIG_ACINPUT_SECRET_ACCESS_KEY=\'(sensitive):fp-s3\''))
+    // The provider's fingerprint of its keys goes through the lineage-salted marker, never as is.
+  assert.ok(fileOf(r, 'rclone.env').publicContent.includes(`RCLONE_CONFIG_ACINPUT_SECRET_ACCESS_KEY='${sensitiveMarker('fp-s3', 'test-lineage')}'`))
+  assert.ok(!fileOf(r, 'rclone.env').publicContent.includes('fp-s3'))
     assert.ok(fileOf(r, 'workload.env').content.includes(`TOKEN=${CANARY_ENV}`))
     assert.match(fileOf(r, 'workload.env').publicContent, /^TOKEN=\(sensitive\):[0-9a-f]{12}$/m)
     // The script carries the files base64-encoded on stdin; never a plain secret (it is not an argv anyway).

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import {createHash} from 'node:crypto'
 import {readFileSync} from 'node:fs'
 
 import {assertValidPlan, planValidator} from '../engine/plan-schema.js'
@@ -121,5 +122,45 @@ describe('e2e: saved plans, approval and --wait', function () {
     const doc = JSON.parse(r.stdout) as {workloads: Record<string, {phase: string; exitCode?: number}>}
     assert.deepEqual(doc.workloads, {job: {phase: 'completed', exitCode: 0}})
     assert.match(r.stderr, /job\.workload: creating/, 'progress on stderr')
+  })
+
+  it('sensitive values: salted by the lineage the plan names; a plan saved with no state applies, then no changes; a changed secret is an update', async () => {
+    const yaml = configYaml({profiles: {job: jobProfile({env: {TOKEN: '${env:E2E_TOKEN}'}})}})
+    project = new Project(yaml, {noAnsi: true})
+    seedBucket(root(), 'e2e-input')
+    const env = {E2E_TOKEN: 'hunter2'}
+    await project.expect(['plan', '--out', 'p.json'], 0, {env})
+    type Changes = Omit<PlanDoc, 'changes'> & {changes: Array<{address: string; action: string; after?: {env?: Record<string, string>}}>}
+    const saved = JSON.parse(readFileSync(project.path('p.json'), 'utf8')) as Changes
+    assertValidPlan(saved, validate)
+    assert.match(saved.state.lineage ?? '', /^[0-9a-f-]{36}$/, 'a plan made with no state names the lineage the state will get')
+    const marker = saved.changes.find((c) => c.address === 'job.workload')!.after!.env!.TOKEN
+    assert.match(marker, /^\(sensitive\):[0-9a-f]{12}$/)
+    assert.ok(!createHash('sha256').update('hunter2').digest('hex').startsWith(marker.slice(12)), 'not the plain sha256 of the secret')
+
+    await project.expect(['apply', 'p.json'], 0, {env})
+    const state = project.state()!
+    assert.equal(state.lineage, saved.state.lineage, 'the state got the lineage the plan named')
+    assert.ok(JSON.stringify(state).includes(marker) && !JSON.stringify(state).includes('hunter2'))
+    assert.match((await project.expect(['plan', '--detailed-exitcode'], 0, {env})).stdout, /^No changes\.$/m)
+
+    // Another lineage (another project directory) holds the same secret under another marker.
+    const other = new Project(yaml, {noAnsi: true})
+    try {
+      seedBucket(other.path('cloud'), 'e2e-input')
+      const otherPlan = JSON.parse((await other.expect(['plan', '--json', '--detailed-exitcode'], 2, {env})).stdout) as typeof saved
+      assert.notEqual(otherPlan.changes.find((c) => c.address === 'job.workload')!.after!.env!.TOKEN, marker)
+    } finally {
+      await other.cleanup()
+    }
+
+    // A changed secret shows as a change of the workload (its env), without showing either value.
+    const changed = await project.expect(['plan', '--json', '--detailed-exitcode'], 2, {env: {E2E_TOKEN: 'hunter3'}})
+    const plan = JSON.parse(changed.stdout) as Changes
+    const workload = plan.changes.find((c) => c.address === 'job.workload')!
+    assert.ok(['update', 'replace'].includes(workload.action), workload.action)
+    assert.notEqual(workload.after!.env!.TOKEN, marker)
+    assert.ok(!changed.stdout.includes('hunter'))
+    await project.expect(['destroy', '-y'], 0, {env})
   })
 })

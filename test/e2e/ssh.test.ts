@@ -104,7 +104,7 @@ describe(`ssh provider end to end: the CLI against a host ${PLACEMENT.title}, lo
     try {
       const dep = session.state!.deployments.job
       const provider = await session.providers.get('box')
-      const ctx = {project: session.config.project, deploymentId: dep.id, profile: session.config.profiles.job, placement: dep.placement!, configDir: session.config.dir, stateDir: session.store.localDir}
+      const ctx = {project: session.config.project, deploymentId: dep.id, lineage: session.state!.lineage, profile: session.config.profiles.job, placement: dep.placement!, configDir: session.config.dir, stateDir: session.store.localDir}
       await provider.prepare!(ctx)
       const record = dep.resources['job.bootstrap']
       const desired: DesiredResource = {address: 'job.bootstrap', profile: 'job', kind: 'bootstrap', credential: 'box', provider: 'ssh', name: dep.id, dependsOn: [], attributes: {hash: record.attributes.hash}}

@@ -24,7 +24,7 @@
 import {ProviderError} from '../../errors/index.js'
 import type {BucketRole} from '../../model/resources.js'
 import type {RcloneRemoteSpec} from '../../bootstrap/types.js'
-import {hashOf, sha256} from '../../util/hash.js'
+import {sha256, stableStringify} from '../../util/hash.js'
 import {registerSecret} from '../../util/redact.js'
 import type {RcloneRequest} from '../provider.js'
 import type {AwsClients} from './clients.js'
@@ -131,8 +131,9 @@ export function rcloneRemote(ctx: RcloneContext, request: RcloneRequest): Rclone
       options: {provider: 'Other', endpoint, force_path_style: 'true', region, env_auth: 'false'},
       path: request.bucket,
       secretOptions,
-      // Static keys: a changed key changes the plan (only a hash of them is ever shown).
-      secretsFingerprint: ctx.clients.hasStaticKeys ? hashOf([spec.accessKeyId, spec.secretAccessKey, spec.sessionToken ?? ''], 12) : '',
+      // Static keys: a changed key changes the plan. Kept in memory only: the bootstrap shows and
+      // hashes it through the lineage-salted sensitiveMarker, never as is.
+      secretsFingerprint: ctx.clients.hasStaticKeys ? sha256(stableStringify([spec.accessKeyId, spec.secretAccessKey, spec.sessionToken ?? ''])) : '',
       warning: `aws credential '${ctx.credential}' has an S3 endpoint override (${endpoint}), which has no STS: its own keys are written to the machine's rclone env file (mode 0600) for bucket '${request.bucket}'`,
     }
   }

@@ -47,7 +47,7 @@ import {bucketNameProblems} from '../../model/bucket-names.js'
 import {canonicalRegion, continentOf, knownRegions} from '../../model/continents.js'
 import type {ActualResource, BucketRole, DeploymentContext, DesiredResource, ResourceKind, ResourceRecord} from '../../model/resources.js'
 import type {CommandRunner} from '../../remote/command-runner.js'
-import {hashOf, sha256} from '../../util/hash.js'
+import {sha256, stableStringify} from '../../util/hash.js'
 import {registerSecret} from '../../util/redact.js'
 import {bucketDeployment, type Provider, type ProviderCallContext, type RcloneRequest, type ResourceLookup} from '../provider.js'
 import {compact} from '../../util/object.js'
@@ -598,7 +598,8 @@ export class GcpProvider implements Provider {
       json,
       email: parsed.client_email,
       privateKey: parsed.private_key,
-      fingerprint: hashOf({email: parsed.client_email, keyId: parsed.private_key_id ?? null, key: sha256(parsed.private_key)}),
+      // In memory only: the bootstrap shows and hashes it through the lineage-salted sensitiveMarker.
+      fingerprint: sha256(stableStringify({email: parsed.client_email, keyId: parsed.private_key_id ?? null, key: parsed.private_key})),
     }
     return this.key
   }

@@ -124,6 +124,7 @@ export function deploymentOf(stateDir: string, options: {deploymentId?: string; 
   return {
     project: 'acme',
     deploymentId: options.deploymentId ?? 'acme-train-abc123',
+    lineage: 'test-lineage',
     profile,
     placement: {credential: options.credential ?? 'aws', provider: 'aws', region: 'us-east-1', spot: profile.spot, ...(profile.hardware.kind === 'vm' ? {vmType: profile.hardware.vmType} : {}), ...(options.placement ?? {})},
     configDir: stateDir,

@@ -112,6 +112,7 @@ export function deploymentOf(stateDir: string, options: {deploymentId?: string; 
   return {
     project: 'acme',
     deploymentId: options.deploymentId ?? 'acme-train-abc123',
+    lineage: 'test-lineage',
     profile,
     placement: {credential: options.credential ?? 'gcp', provider: 'gcp', region: 'us-central1', zone: 'us-central1-a', spot: profile.spot, ...(profile.hardware.kind === 'vm' ? {vmType: profile.hardware.vmType} : {}), ...(options.placement ?? {})},
     configDir: stateDir,

@@ -306,7 +306,7 @@ describe('gcp provider: storage on the GCS fake', function () {
         secretsFingerprint: undefined,
         warning: undefined,
       })
-      assert.match(spec.secretsFingerprint, /^[0-9a-f]{16}$/)
+      assert.match(spec.secretsFingerprint, /^[0-9a-f]{64}$/)
       assert.match(spec.warning ?? '', /the storage credential 'gcsstore''s own service-account key \(anycloud-storage@anycloud-test\.iam\.gserviceaccount\.com\) is written to the machine/)
       const secrets = await keyed.rcloneSecrets(req)
       assert.deepEqual(Object.keys(secrets), ['service_account_credentials'])

@@ -81,6 +81,7 @@ export function deployment(rig: Rig, p: ResolvedProfile, deploymentId = 'proj-tr
   return {
     project: 'proj',
     deploymentId,
+    lineage: 'test-lineage',
     profile: p,
     placement: {credential: 'laptop', provider: 'local', region: 'local', spot: p.spot},
     configDir: rig.dir,

@@ -52,7 +52,7 @@ async function makeRig(vm: Vm, options: {hostKey?: string; profile?: Partial<Res
   }
   const set = new ProviderSet({credentials, configDir: dir, env: {ANYCLOUD_REMOTE_PREFIX: vm.prefix, ANYCLOUD_STORAGE_CHECK: '2:1', ANYCLOUD_SSH_WAIT_MS: '10000', ...options.env}})
   const ssh = await set.get('box')
-  const ctx: DeploymentContext = {project: 'ssht', deploymentId: ID, profile: profile(options.profile), placement: {credential: 'box', provider: 'ssh', region: 'ssh', spot: true}, configDir: dir, stateDir: join(dir, '.anycloud')}
+  const ctx: DeploymentContext = {project: 'ssht', deploymentId: ID, lineage: 'test-lineage', profile: profile(options.profile), placement: {credential: 'box', provider: 'ssh', region: 'ssh', spot: true}, configDir: dir, stateDir: join(dir, '.anycloud')}
   const records: Record<string, ResourceRecord> = {}
   const desired = (kind: ResourceKind, attributes: Record<string, unknown> = {}): DesiredResource => ({
     address: `train.${kind}`, profile: 'train', kind, credential: 'box', provider: 'ssh', name: ID, dependsOn: [], attributes: {...attributes, ...(ssh.desiredAttributes?.({address: `train.${kind}`, profile: 'train', kind, credential: 'box', provider: 'ssh', name: ID, dependsOn: [], attributes}, ctx) ?? {})},
