@@ -3,6 +3,7 @@ import type {WorkloadPhase} from '../model/resources.js'
 import type {CommandRunner} from '../remote/command-runner.js'
 import {shellQuote as q} from '../remote/shell.js'
 import {redactSecrets} from '../util/redact.js'
+import {optDirOf} from './rclone-release.js'
 import {renderStartScript, type MachinePaths, type RenderedBootstrap, type RenderedWorkload} from './render.js'
 
 /**
@@ -159,7 +160,8 @@ export async function removeDeployment(runner: CommandRunner, paths: MachinePath
     `if [ -z "$(ls -A ${q(roots.etc + '/conf.d')} 2>/dev/null)" ]; then`,
     `  if [ -S ${q(paths.supervisorSocket)} ]; then ${sctl} shutdown >/dev/null 2>&1 || true; fi`,
     `  for i in $(seq 1 50); do [ -S ${q(paths.supervisorSocket)} ] || break; sleep 0.1; done`,
-    `  rm -rf ${q(roots.etc)} ${q(roots.lib)} ${q(roots.log)}`,
+    // The last deployment gone: anycloud's own files go too, its pinned rclone included (a host is left as found).
+    `  rm -rf ${[roots.etc, roots.lib, roots.log, ...(optDirOf(roots) ? [optDirOf(roots)!] : [])].map(q).join(' ')}`,
     'fi',
   ].join('\n')
   const r = await runner.run(cmd, {timeoutMs: 300_000, idempotent: true})

@@ -32,6 +32,15 @@ export const RCLONE_DOWNLOADS = 'https://downloads.rclone.org'
 /** anycloud's rclone on a machine, under the remote prefix (tests) or at /opt/anycloud/bin. */
 export const PINNED_RCLONE_PATH = '/opt/anycloud/bin/rclone'
 
+/**
+ * anycloud's directory under /opt on a machine laid out with these roots (`<prefix>/opt/anycloud`
+ * next to `<prefix>/etc/anycloud`), or undefined for roots of another shape.
+ */
+export function optDirOf(roots: {etc: string}): string | undefined {
+  const m = /^(.*)\/etc\/anycloud$/.exec(roots.etc)
+  return m ? `${m[1]}/opt/anycloud` : undefined
+}
+
 const HEX64 = /^[0-9a-f]{64}$/
 
 /**

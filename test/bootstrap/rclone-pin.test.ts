@@ -107,6 +107,11 @@ describe(`pinned rclone install on a real host ${PLACEMENT.title}`, function () 
     const second = await runBootstrap(runner, rendered, () => undefined)
     assert.equal(second.steps.find((x) => x.step === 'rclone')?.outcome, 'skipped')
     assert.equal(release.requests.length, 1)
+
+    // The machine's last deployment removed: anycloud's rclone goes with its other files.
+    await removeDeployment(runner, rendered.paths, s.roots)
+    assert.equal(existsSync(join(vm.prefix, 'opt/anycloud')), false)
+    assert.equal(existsSync(s.roots.etc), false)
   })
 
   it('refuses a download whose sha256 is not the pinned one: exit 41, a message naming the URL and both sums, nothing installed', async () => {
