@@ -13,14 +13,18 @@ export interface NoticeEndpoint {
   readonly port: number
   /** Polls seen so far (every cloud's notice path). */
   readonly polls: number
-  /** Serves a notice from now on (until {@link clear}). */
-  arm(): void
+  /**
+   * Serves a notice from now on (until {@link clear}). `resources`: the VM names an Azure Scheduled
+   * Event lists (the notice program ignores events that do not name its VM).
+   */
+  arm(options?: {resources?: string[]}): void
   clear(): void
   close(): Promise<void>
 }
 
 export async function startNoticeEndpoint(): Promise<NoticeEndpoint> {
   let armed = false
+  let resources: string[] = []
   let polls = 0
   const server: Server = createServer((req, res) => {
     const url = req.url ?? ''
@@ -37,7 +41,7 @@ export async function startNoticeEndpoint(): Promise<NoticeEndpoint> {
     if (url.startsWith('/metadata/scheduledevents')) {
       if (req.method === 'POST') return void res.writeHead(200).end()
       polls++
-      const events = armed ? [{EventId: 'ev-1', EventType: 'Preempt', ResourceType: 'VirtualMachine', Resources: [], EventStatus: 'Scheduled', NotBefore: new Date(Date.now() + 30_000).toUTCString()}] : []
+      const events = armed ? [{EventId: 'ev-1', EventType: 'Preempt', ResourceType: 'VirtualMachine', Resources: resources, EventStatus: 'Scheduled', NotBefore: new Date(Date.now() + 30_000).toUTCString()}] : []
       return void res.writeHead(200, {'content-type': 'application/json'}).end(JSON.stringify({DocumentIncarnation: 1, Events: events}))
     }
     res.writeHead(404).end()
@@ -50,7 +54,10 @@ export async function startNoticeEndpoint(): Promise<NoticeEndpoint> {
     get polls() {
       return polls
     },
-    arm: () => void (armed = true),
+    arm: (options) => {
+      armed = true
+      resources = options?.resources ?? []
+    },
     clear: () => void (armed = false),
     close: () => new Promise<void>((r) => {
       server.closeAllConnections()
