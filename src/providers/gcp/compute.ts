@@ -14,7 +14,8 @@
  * - operation errors are checked on the insert's answer AND after every wait (GCE reports
  *   stockouts and quota in an Operation that resolved with HTTP 200);
  * - stockouts (`ZONE_RESOURCE_POOL_EXHAUSTED*`, region pool) and regional quota → CapacityError
- *   (the engine moves to the next zone); a global quota (`GPUS_ALL_REGIONS`) or a configuration
+ *   naming the zone, or the region for a region-wide one (the engine moves to the next zone, then
+ *   to the next region of the continent: GcpProvider.fallbackRegions); a global quota (`GPUS_ALL_REGIONS`) or a configuration
  *   error stops with what to fix; a failed attempt's VM is deleted before moving on;
  * - every compute call is retried on 429/5xx inside a time budget (`gceCall`);
  * - the VM's host key is generated here and installed through cloud-init user data, then pinned;
@@ -472,7 +473,8 @@ function classifyConfig(ctx: ComputeContext, error: unknown, what: string): Erro
 
 /**
  * Creates (or adopts) the deployment's VM in `placement.zone` and waits until it runs with an
- * external address. Capacity in this zone → CapacityError (the engine tries the next zone).
+ * external address. Capacity in this zone → CapacityError (the engine tries the next zone, then
+ * the zones of the next region when the profile pins none).
  */
 export async function createVm(ctx: ComputeContext, resource: DesiredResource, c: ProviderCallContext): Promise<ActualResource> {
   const {deployment} = c

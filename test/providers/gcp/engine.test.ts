@@ -165,4 +165,15 @@ describe('gcp provider under the engine (fake GCE/IAM + GCS fake): stockouts', f
     ])
     assert.deepEqual(rigs.fake.liveInstances().map((i) => i.zone), ['us-east1-c'])
   })
+
+  it('fallback regions: the other regions of the continent in table order, never another continent or a restricted region', () => {
+    writeConfig()
+    const p = makeProvider({name: 'gcp', origin: 'file', spec: {provider: 'gcp', project: FAKE_GCP_PROJECT, region: 'us-central1', apiEndpoint: rigs.fake.url, accessToken: rigs.token}})
+    assert.deepEqual(p.fallbackRegions('us-central1').slice(0, 2), ['us-east1', 'us-east4'])
+    assert.ok(p.fallbackRegions('us-central1').every((r) => r.startsWith('us-')))
+    assert.ok(!p.fallbackRegions('europe-west4').includes('europe-west4'))
+    assert.ok(p.fallbackRegions('europe-west4').every((r) => r.startsWith('europe-')))
+    assert.deepEqual(p.fallbackRegions('me-west1'), ['me-central1', 'africa-south1'], 'me-central2 needs access on request')
+    assert.deepEqual(p.fallbackRegions('nowhere-1'), [])
+  })
 })
