@@ -71,6 +71,11 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     process.stdout.write(message + '\n')
   }
 
+  /** Ends with `code` unless it is 0 (a view's verdict). */
+  protected finish(code: number): void {
+    if (code !== 0) this.exit(code)
+  }
+
   /** `Did you mean --detailed-exitcode?` for each unknown flag close to one this command takes. */
   private flagSuggestions(err: Error): string[] {
     const unknown = (err as {flags?: unknown}).flags

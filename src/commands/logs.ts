@@ -2,12 +2,9 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../cli/base-command.js'
 import {budgetFlags} from '../cli/budget-flags.js'
+import {anycloud, interruptible, stdio} from '../cli/engine.js'
 import {lockFlags} from '../cli/lock-flags.js'
-import {interruptController} from '../cli/interaction.js'
-import {readSavedLog} from '../engine/saved-logs.js'
-import {openSession} from '../engine/session.js'
-import {UsageError} from '../errors/index.js'
-import {redactSecrets} from '../util/redact.js'
+import {showLogs} from '../render/logs-view.js'
 
 export default class Logs extends BaseCommand<typeof Logs> {
   static override description = 'Print the workload\'s output; -F/--follow follows it until the workload ends or Ctrl-C.'
@@ -18,35 +15,7 @@ export default class Logs extends BaseCommand<typeof Logs> {
 
   public async run(): Promise<void> {
     const {args, flags} = await this.parse(Logs)
-    const session = await openSession({file: flags.file, profiles: [args.profile]})
-    const dep = session.state?.deployments[args.profile]
-    // The machine is gone (the job finished and was torn down, or destroyed): its saved output.
-    const saved = session.state?.logs?.[args.profile]
-    if (saved && (!dep || !Object.values(dep.resources).some((r) => r.kind === 'vm'))) {
-      await session.release()
-      const text = readSavedLog(session.store.localDir, saved)
-      if (text === undefined) throw new UsageError(`the saved output of ${saved.deploymentId} (${saved.file} under ${session.store.localDir}) is missing: it is kept on the machine that tore the deployment down`)
-      const how = saved.phase ? `, workload ${saved.phase}${saved.exitCode !== undefined ? ` (exit ${saved.exitCode})` : ''}` : ''
-      this.say(`(the machine of ${saved.deploymentId} is gone: its output as saved at ${saved.savedAt}${how}${saved.truncated ? '; only the last MiB was kept' : ''})`)
-      process.stdout.write(text)
-      return
-    }
-    if (!dep?.placement) throw new UsageError(`profile '${args.profile}' has no deployment yet: run \`anycloud apply\` first`)
-    const provider = await session.providers.get(dep.placement.credential).catch(async (error) => {
-      await session.release()
-      throw error
-    })
-    if (!provider.logs) throw new UsageError(`the ${provider.kind} provider cannot show logs`)
-    const interrupt = interruptController(() => {})
-    try {
-      await provider.logs(
-        {deployment: {project: session.config.project, deploymentId: dep.id, lineage: session.state!.lineage, profile: session.config.profiles[args.profile], placement: dep.placement, configDir: session.config.dir, stateDir: session.store.localDir}, records: dep.resources, progress: () => {}, signal: interrupt.signal},
-        {follow: flags.follow, write: (chunk) => process.stdout.write(redactSecrets(chunk)), signal: interrupt.signal},
-      )
-    } finally {
-      interrupt.dispose()
-      // Closes provider connections (an ssh host's SSH session would keep the process alive).
-      await session.release()
-    }
+    const r = await interruptible((signal) => anycloud({progress: 'none'}).logs({file: flags.file, profile: args.profile, follow: flags.follow, signal}))
+    showLogs(r, stdio)
   }
 }

@@ -2,18 +2,11 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../cli/base-command.js'
 import {budgetFlags} from '../cli/budget-flags.js'
+import {anycloud, stdio} from '../cli/engine.js'
 import {lockFlags} from '../cli/lock-flags.js'
 import {appendStepSummary} from '../cli/step-summary.js'
-import {ExitCode} from '../errors/exit-codes.js'
-import {formatDiagnostic} from '../config/diagnostics.js'
-import {hasChanges} from '../engine/plan.js'
-import {savePlan} from '../engine/plan-file.js'
-import {planChanges} from '../engine/planner.js'
-import {openSession} from '../engine/session.js'
-import {useColor} from '../render/actions.js'
 import {renderPlanMarkdown} from '../render/markdown.js'
-import {renderPlanText} from '../render/plan-text.js'
-import {PlainReporter} from '../render/reporters.js'
+import {showPlan} from '../render/plan-view.js'
 
 export default class Plan extends BaseCommand<typeof Plan> {
   static override description = 'Refresh the actual state of the profiles\' resources, diff it against anycloud.yaml, and show the plan. Changes nothing.'
@@ -33,26 +26,8 @@ export default class Plan extends BaseCommand<typeof Plan> {
 
   public async run(): Promise<void> {
     const {flags, argv} = await this.parse(Plan)
-    const session = await openSession({file: flags.file, profiles: argv as string[]})
-    let plan
-    const project = session.config.project
-    try {
-      for (const w of session.warnings) this.say(formatDiagnostic(w))
-      const reporter = new PlainReporter()
-      plan = await planChanges({
-        config: session.config, profiles: session.profiles, state: session.state, providers: session.providers, reporter, stateDir: session.store.localDir,
-        replace: flags.replace, destroy: flags.destroy,
-      })
-    } finally {
-      // Closes provider connections (an ssh host's SSH session would keep the process alive).
-      await session.release()
-    }
-    if (flags.out) savePlan(flags.out, plan)
-    appendStepSummary(renderPlanMarkdown(plan, {project}))
-    if (flags.json) this.writeJson(plan)
-    else if (flags.markdown) process.stdout.write(renderPlanMarkdown(plan, {project}))
-    else process.stdout.write(renderPlanText(plan, {color: useColor(process.stdout)}))
-    if (flags.out && !flags.json) this.say(`Saved the plan to ${flags.out}. Apply exactly this plan with: anycloud apply ${flags.out}`)
-    if (flags['detailed-exitcode'] && hasChanges(plan)) this.exit(ExitCode.ChangesPending)
+    const r = await anycloud({progress: 'plain'}).plan({file: flags.file, profiles: argv as string[], replace: flags.replace, destroy: flags.destroy, out: flags.out})
+    appendStepSummary(renderPlanMarkdown(r.plan, {project: r.project}))
+    this.finish(showPlan(r, {json: flags.json, markdown: flags.markdown, detailedExitcode: flags['detailed-exitcode']}, stdio))
   }
 }

@@ -1,17 +1,9 @@
-import {setTimeout as delay} from 'node:timers/promises'
-
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../cli/base-command.js'
 import {budgetFlags} from '../cli/budget-flags.js'
-import {lockFlags, lockOptions} from '../cli/lock-flags.js'
-import {interruptController} from '../cli/interaction.js'
-import {decisionLine, decisionsOf, TimingReporter, type Decision} from '../engine/decisions.js'
-import {planAndApply} from '../engine/run.js'
-import {openSession} from '../engine/session.js'
-import {InterruptedError, LockedError} from '../errors/index.js'
-import {PlainReporter} from '../render/reporters.js'
-import {redactSecrets} from '../util/redact.js'
+import {anycloud, interruptible, lockOf} from '../cli/engine.js'
+import {lockFlags} from '../cli/lock-flags.js'
 
 export default class Watch extends BaseCommand<typeof Watch> {
   static override summary = 'Controller loop: reconcile applied deployments every interval (preempted machines, finished jobs).'
@@ -34,45 +26,7 @@ Profiles never applied are left alone (apply them first).`
 
   public async run(): Promise<void> {
     const {flags, argv} = await this.parse(Watch)
-    const emit = (d: Decision) => {
-      if (flags.json) process.stdout.write(redactSecrets(JSON.stringify(d)) + '\n')
-      else this.say(redactSecrets(decisionLine(d)))
-    }
-    let stopping = false
-    const interrupt = interruptController(() => {
-      stopping = true
-      this.say('Stopping after the current reconciliation...')
-    })
-    try {
-      while (!stopping) {
-        try {
-          // The lock is held for this reconcile only, never while waiting for the next one.
-          const session = await openSession({file: flags.file, profiles: argv as string[], lock: 'watch', ...lockOptions(flags, (m) => this.say(m))})
-          try {
-            session.profiles = session.profiles.filter((p) => session.state?.deployments[p.name])
-            if (session.profiles.length > 0) {
-              const timing = new TimingReporter(flags.progress ? new PlainReporter() : {emit: (e) => e.type === 'diagnostic' && e.severity !== 'info' && this.say(`${e.severity}: ${e.profile ? e.profile + ': ' : ''}${e.message}`)})
-              const r = await planAndApply({session, reporter: timing, signal: interrupt.signal})
-              for (const d of decisionsOf(r, timing)) emit(d)
-            } else emit({time: new Date().toISOString(), action: 'none', reason: 'nothing applied to watch', outcome: 'done'})
-          } finally {
-            await session.release()
-          }
-        } catch (error) {
-          if (error instanceof InterruptedError || stopping) break
-          if (error instanceof LockedError) {
-            emit({time: new Date().toISOString(), action: 'wait', reason: `${error.message}; trying again next interval`, outcome: 'skipped'})
-          } else {
-            // A reconcile that failed (a cloud unreachable, a plan error) is logged; the loop goes on.
-            if (flags.once) throw error
-            emit({time: new Date().toISOString(), action: 'none', reason: 'reconcile failed; trying again next interval', outcome: 'failed', error: (error as Error).message})
-          }
-        }
-        if (flags.once || stopping) break
-        await delay(flags.interval * 1000, undefined, {signal: interrupt.signal}).catch(() => undefined)
-      }
-    } finally {
-      interrupt.dispose()
-    }
+    const engine = anycloud({json: flags.json, progress: flags.progress ? 'plain' : 'problems'})
+    await interruptible((signal) => engine.watch({file: flags.file, profiles: argv as string[], intervalMs: flags.interval * 1000, once: flags.once, signal, ...lockOf(flags)}))
   }
 }

@@ -1,18 +1,8 @@
 import type {EngineEvent, Reporter} from '../model/events.js'
+import type {Decision} from '../model/decision.js'
 import {outcomeOf, type ConvergeResult} from './run.js'
 
-/** One thing a reconcile decided and what came of it: a line of `watch`'s log, or one JSON object. */
-export interface Decision {
-  time: string
-  /** `none` when the reconcile found nothing to do; `wait` when the state was locked by another run, or a workload waits for its noticed VM to go. */
-  action: 'create' | 'update' | 'replace' | 'delete' | 'none' | 'wait'
-  profile?: string
-  address?: string
-  reason: string
-  outcome: 'done' | 'failed' | 'skipped' | 'interrupted'
-  error?: string
-  elapsedMs?: number
-}
+export type {Decision} from '../model/decision.js'
 
 /** Collects how long each change took, passing every event on. */
 export class TimingReporter implements Reporter {
@@ -44,11 +34,4 @@ export function decisionsOf(result: ConvergeResult, timing: TimingReporter, now:
   }
   if (out.length === 0) out.push({time, action: 'none', reason: 'No changes.', outcome: 'done'})
   return out
-}
-
-/** The human line of a decision. */
-export function decisionLine(d: Decision): string {
-  if (d.action === 'none' || d.action === 'wait') return `${d.time} ${d.address ? `${d.address}: wait (` : ''}${d.reason}${d.address ? ')' : ''}${d.error ? `: ${d.error}` : ''}`
-  const how = d.outcome === 'done' ? `done${d.elapsedMs !== undefined ? ` in ${(d.elapsedMs / 1000).toFixed(1)}s` : ''}` : `${d.outcome}${d.error ? `: ${d.error}` : ''}`
-  return `${d.time} ${d.address}: ${d.action} (${d.reason}): ${how}`
 }

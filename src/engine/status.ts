@@ -1,38 +1,9 @@
 import type {DeploymentRecord} from '../state/types.js'
 import {addressOf, type ResourceRecord} from '../model/resources.js'
+import type {DeploymentStatus, ResourceStatus, SpotStatus} from '../model/status.js'
 import type {Session} from './session.js'
 
-export interface ResourceStatus {
-  address: string
-  kind: string
-  name: string
-  id: string
-  credential: string
-  exists: boolean | null
-  outputs: Record<string, unknown>
-}
-
-export interface DeploymentStatus {
-  profile: string
-  deploymentId: string
-  placement?: {credential: string; provider: string; region: string; zone?: string}
-  workload: {phase: string; exitCode?: number; lastSync?: unknown}
-  address?: string
-  resources: ResourceStatus[]
-  /** A profile in the file that was never applied. */
-  applied: boolean
-  /** Spot deployments: how often the cloud took the VM back, the on-demand fallback, and the newest checkpoint object. */
-  spot?: SpotStatus
-}
-
-export interface SpotStatus {
-  preemptions: number
-  lastPreemptedAt?: string
-  /** Why the deployment runs on-demand now (spotFallback fired). */
-  onDemand?: string
-  /** The newest object in the checkpoint bucket and its age; null when the bucket is empty or was not readable. */
-  newestCheckpoint: {key: string; modified: string; ageSeconds: number} | null
-}
+export type {DeploymentStatus, ResourceStatus, SpotStatus} from '../model/status.js'
 
 /** What runs where, read live (read-only) from the providers; falls back to state when unreachable. */
 export async function collectStatus(session: Session): Promise<DeploymentStatus[]> {

@@ -1,4 +1,4 @@
-import {Args, Flags} from '@oclif/core'
+import {Args, Flags, type Interfaces} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
 import type {Credential} from '../../config/schema-types.js'
@@ -41,43 +41,8 @@ Secret fields (accessKeyId, secretAccessKey, sessionToken, clientSecret) are nev
     if (!CREDENTIAL_NAME.test(args.name)) {
       throw new UsageError(`invalid credential name '${args.name}': use letters, digits, \`_\`, \`.\` and \`-\`, starting with a letter or digit (at most 63 characters)`)
     }
-    const c: Record<string, unknown> = {provider: flags.provider}
-    const set = (key: string, value: unknown) => {
-      if (value !== undefined) c[key] = value
-    }
-    set('region', flags.region)
-    set('profile', flags.profile)
-    set('subscriptionId', flags['subscription-id'])
-    set('tenantId', flags['tenant-id'])
-    set('clientId', flags['client-id'])
-    set('project', flags.project)
-    set('keyFile', flags['key-file'])
-    set('storage', flags.storage)
-    set('root', flags.root)
-    if (flags.host) {
-      c.hosts = flags.host.map((h) => {
-        const m = /^(?:([^@]+)@)?([^:]+)(?::(\d+))?$/.exec(h)
-        if (!m || !m[1]) throw new UsageError(`--host '${h}': expected user@host[:port]`)
-        return {host: m[2], user: m[1], ...(m[3] ? {port: Number(m[3])} : {}), ...(flags['identity-file'] ? {identityFile: flags['identity-file']} : {})}
-      })
-    }
-    if (flags['secrets-stdin']) {
-      const text = await readStdin()
-      let secrets: unknown
-      try {
-        secrets = JSON.parse(text)
-      } catch {
-        secrets = undefined
-      }
-      if (!secrets || typeof secrets !== 'object' || Array.isArray(secrets)) {
-        throw new UsageError('--secrets-stdin: stdin is not a JSON object (e.g. {"accessKeyId": "…", "secretAccessKey": "…"})')
-      }
-      for (const [k, v] of Object.entries(secrets)) {
-        if (!SECRET_FIELDS.has(k)) throw new UsageError(`--secrets-stdin: '${k}' is not a secret field; secret fields: ${[...SECRET_FIELDS].join(', ')}`)
-        if (typeof v !== 'string' || v === '') throw new UsageError(`--secrets-stdin: '${k}' must be a non-empty string`)
-        c[k] = v
-      }
-    }
+    const c = credentialFromFlags(flags)
+    if (flags['secrets-stdin']) Object.assign(c, parseSecrets(await readStdin()))
     const problems = checkCredentialShape(c, {allowLiteralSecrets: true})
     if (problems.length > 0) throw new UsageError(`credential '${args.name}' is not valid:\n  ${problems.join('\n  ')}`)
     const store = new CredentialStore()
@@ -87,6 +52,53 @@ Secret fields (accessKeyId, secretAccessKey, sessionToken, clientSecret) are nev
     const width = Math.max(0, ...fields.map(([k]) => k.length))
     for (const [k, v] of fields) this.out(`  ${k.padEnd(width)}  ${credentialFieldText(v)}`)
   }
+}
+
+type AddFlags = Interfaces.InferredFlags<typeof CredentialsAdd.flags>
+
+/** The credential the flags describe (no secrets: those come only from stdin). */
+function credentialFromFlags(flags: AddFlags): Record<string, unknown> {
+  const c: Record<string, unknown> = {provider: flags.provider}
+  const set = (key: string, value: unknown) => {
+    if (value !== undefined) c[key] = value
+  }
+  set('region', flags.region)
+  set('profile', flags.profile)
+  set('subscriptionId', flags['subscription-id'])
+  set('tenantId', flags['tenant-id'])
+  set('clientId', flags['client-id'])
+  set('project', flags.project)
+  set('keyFile', flags['key-file'])
+  set('storage', flags.storage)
+  set('root', flags.root)
+  if (flags.host) {
+    c.hosts = flags.host.map((h) => {
+      const m = /^(?:([^@]+)@)?([^:]+)(?::(\d+))?$/.exec(h)
+      if (!m || !m[1]) throw new UsageError(`--host '${h}': expected user@host[:port]`)
+      return {host: m[2], user: m[1], ...(m[3] ? {port: Number(m[3])} : {}), ...(flags['identity-file'] ? {identityFile: flags['identity-file']} : {})}
+    })
+  }
+  return c
+}
+
+/** `--secrets-stdin`: a JSON object of secret fields only, each a non-empty string. */
+function parseSecrets(text: string): Record<string, string> {
+  let secrets: unknown
+  try {
+    secrets = JSON.parse(text)
+  } catch {
+    secrets = undefined
+  }
+  if (!secrets || typeof secrets !== 'object' || Array.isArray(secrets)) {
+    throw new UsageError('--secrets-stdin: stdin is not a JSON object (e.g. {"accessKeyId": "…", "secretAccessKey": "…"})')
+  }
+  const out: Record<string, string> = {}
+  for (const [k, v] of Object.entries(secrets)) {
+    if (!SECRET_FIELDS.has(k)) throw new UsageError(`--secrets-stdin: '${k}' is not a secret field; secret fields: ${[...SECRET_FIELDS].join(', ')}`)
+    if (typeof v !== 'string' || v === '') throw new UsageError(`--secrets-stdin: '${k}' must be a non-empty string`)
+    out[k] = v
+  }
+  return out
 }
 
 async function readStdin(): Promise<string> {

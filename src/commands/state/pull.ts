@@ -1,7 +1,7 @@
 import {BaseCommand} from '../../cli/base-command.js'
 import {budgetFlags} from '../../cli/budget-flags.js'
-import {requireConfig} from '../../config/index.js'
-import {openStateStore} from '../../state/index.js'
+import {anycloud, stdio} from '../../cli/engine.js'
+import {showStatePull} from '../../render/state-view.js'
 
 export default class StatePull extends BaseCommand<typeof StatePull> {
   static override flags = {...budgetFlags}
@@ -9,17 +9,6 @@ export default class StatePull extends BaseCommand<typeof StatePull> {
 
   public async run(): Promise<void> {
     const {flags} = await this.parse(StatePull)
-    const {config} = requireConfig({file: flags.file})
-    const store = openStateStore(config)
-    try {
-      const state = await store.read()
-      if (!state) {
-        this.say(`${store.description} holds no state yet.`)
-        return
-      }
-      process.stdout.write(JSON.stringify(state, null, 2) + '\n')
-    } finally {
-      await store.close?.()
-    }
+    showStatePull(await anycloud({progress: 'none'}).state.pull({file: flags.file}), stdio)
   }
 }

@@ -2,9 +2,9 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
 import {budgetFlags} from '../../cli/budget-flags.js'
-import {lockFlags, lockOptions} from '../../cli/lock-flags.js'
-import {openSession} from '../../engine/session.js'
-import {pushState} from '../../engine/state-transfer.js'
+import {anycloud, lockOf, stdio} from '../../cli/engine.js'
+import {lockFlags} from '../../cli/lock-flags.js'
+import {showStatePush} from '../../render/state-view.js'
 
 export default class StatePush extends BaseCommand<typeof StatePush> {
   static override description = `Upload a state file (an errored state left by a failed save, or a pulled copy) as the stored state.
@@ -19,13 +19,6 @@ Its lineage must match and its serial be newer than what is stored, unless --for
 
   public async run(): Promise<void> {
     const {args, flags} = await this.parse(StatePush)
-    const session = await openSession({file: flags.file, lock: 'state push', allowErrored: true, ...lockOptions(flags, (m) => this.say(m))})
-    try {
-      const r = await pushState(session.store, args.file, {force: flags.force})
-      this.say(`Pushed ${args.file} to ${session.store.description}: lineage ${r.written.lineage}, serial ${r.written.serial}${r.previous ? ` (was serial ${r.previous.serial})` : ''}.`)
-      if (r.clearedErrored) this.say(`Removed ${args.file}: the state is whole again.`)
-    } finally {
-      await session.release()
-    }
+    showStatePush(await anycloud({progress: 'none'}).state.push({file: flags.file, stateFile: args.file, force: flags.force, ...lockOf(flags)}), stdio)
   }
 }

@@ -2,8 +2,8 @@ import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
 import {budgetFlags} from '../../cli/budget-flags.js'
-import {openStateStore} from '../../state/index.js'
-import {requireConfig} from '../../config/index.js'
+import {anycloud, stdio} from '../../cli/engine.js'
+import {showStateUnlock} from '../../render/state-view.js'
 
 export default class StateUnlock extends BaseCommand<typeof StateUnlock> {
   static override flags = {...budgetFlags}
@@ -12,14 +12,6 @@ export default class StateUnlock extends BaseCommand<typeof StateUnlock> {
 
   public async run(): Promise<void> {
     const {args, flags} = await this.parse(StateUnlock)
-    const {config} = requireConfig({file: flags.file})
-    const store = openStateStore(config)
-    if (!(await store.readLock())) {
-      // Nothing to release: say so rather than claim a release that did not happen.
-      this.say(`${store.description} is not locked; nothing to release.`)
-      return
-    }
-    await store.unlock(args.lockId, {force: true})
-    this.out(`Released lock ${args.lockId}.`)
+    showStateUnlock(await anycloud({progress: 'none'}).state.unlock({file: flags.file, lockId: args.lockId}), stdio)
   }
 }

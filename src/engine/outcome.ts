@@ -1,18 +1,7 @@
-import type {EngineEvent, Reporter} from '../engine/events.js'
+import type {EngineEvent, Reporter} from '../model/events.js'
+import type {OutcomeCounts} from '../model/outcome.js'
 
-export type OutcomeStatus = 'complete' | 'failed' | 'interrupted'
-
-/** What an apply or destroy did, resource by resource: the summary line and `--json` both come from it. */
-export interface OutcomeCounts {
-  /** Changes carried out as planned. */
-  done: string[]
-  /** Deletions that did not happen on purpose (a bucket holding data): not counted as done. */
-  kept: Array<{address: string; reason: string}>
-  /** Changes that failed, and workloads that failed or were lost (`apply --wait`). */
-  failed: Array<{address: string; message: string}>
-  /** Changes not attempted (a dependency failed, or the run was interrupted). */
-  skipped: Array<{address: string; reason: string}>
-}
+export {outcomeStatus, type OutcomeCounts, type OutcomeStatus} from '../model/outcome.js'
 
 /**
  * Forwards engine events to the session's reporter and keeps, per address, the last outcome
@@ -48,19 +37,4 @@ export class OutcomeTally implements Reporter {
     }
     return out
   }
-}
-
-export function outcomeStatus(counts: OutcomeCounts, interrupted: boolean): OutcomeStatus {
-  return interrupted ? 'interrupted' : counts.failed.length > 0 ? 'failed' : 'complete'
-}
-
-/**
- * The one grammar of the closing line of apply and destroy:
- * `Apply complete: 5 done, 0 kept, 0 failed, 0 skipped.` /
- * `Destroy failed: 3 destroyed, 1 kept, 1 failed, 2 skipped.`
- */
-export function outcomeLine(command: 'apply' | 'destroy', counts: OutcomeCounts, interrupted: boolean): string {
-  const verb = command === 'apply' ? 'Apply' : 'Destroy'
-  const doneWord = command === 'apply' ? 'done' : 'destroyed'
-  return `${verb} ${outcomeStatus(counts, interrupted)}: ${counts.done.length} ${doneWord}, ${counts.kept.length} kept, ${counts.failed.length} failed, ${counts.skipped.length} skipped.`
 }

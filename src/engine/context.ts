@@ -1,0 +1,49 @@
+import type {IoHost} from './io-host.js'
+import {openSession, type Session, type SessionOptions} from './session.js'
+
+/** `--lock-timeout` and `--lock=false`, for the façade methods that take the state lock. */
+export interface LockOptions {
+  /** Wait this long for a lock held by another run, with backoff; default: fail at once (exit 4). */
+  lockTimeoutMs?: number
+  /** Run without the lock (and without the store's conditional-write probe). */
+  noLock?: boolean
+}
+
+/** What every façade method is given: the anycloud.yaml and a way to stop. */
+export interface CommonOptions {
+  /** Path of the anycloud.yaml, as the user gave it. */
+  file: string
+  /** Aborted on SIGINT/SIGTERM: in-flight operations finish, state is saved, the lock released. */
+  signal?: AbortSignal
+}
+
+/** What the façade's parts share: the host, the environment, and how a session is opened. */
+export interface EngineContext {
+  io: IoHost
+  env: NodeJS.ProcessEnv
+  /** Test-only crash point for apply (`after-intent:ADDRESS`). */
+  crashAt?: string
+  open(options: Omit<SessionOptions, 'env' | 'onWarning' | 'onLockWait' | 'crashAt'>): Promise<Session>
+}
+
+export function engineContext(io: IoHost, env: NodeJS.ProcessEnv, crashAt?: string): EngineContext {
+  return {
+    io,
+    env,
+    crashAt,
+    open: (options) => openSession({
+      ...options,
+      env,
+      ...(crashAt !== undefined ? {crashAt} : {}),
+      onWarning: (message) => void io.notify({type: 'warning', message}),
+      onLockWait: (message) => void io.notify({type: 'info', message}),
+    }),
+  }
+}
+
+/** Calls `fn` once when `signal` aborts; returns the undo. */
+export function onAbort(signal: AbortSignal | undefined, fn: () => void): () => void {
+  if (!signal) return () => {}
+  signal.addEventListener('abort', fn, {once: true})
+  return () => signal.removeEventListener('abort', fn)
+}
