@@ -27,7 +27,7 @@ export interface SessionOptions {
   allowErrored?: boolean
   /** Record the backend in `.anycloud/last-backend.json` (for `state migrate`); default true. */
   recordBackend?: boolean
-  /** Test-only crash point for apply (`after-intent:ADDRESS`); default: `ANYCLOUD_TEST_CRASH_AT` of `env`. */
+  /** Test-only crash point for apply (`after-intent:ADDRESS`): given by the façade's options (the CLI reads it from `ANYCLOUD_TEST_CRASH_AT`). */
   crashAt?: string
 }
 
@@ -102,7 +102,7 @@ export async function openSession(options: SessionOptions): Promise<Session> {
     }
   }
   const session: Session = {
-    crashAt: options.crashAt ?? env.ANYCLOUD_TEST_CRASH_AT,
+    crashAt: options.crashAt,
     config,
     warnings,
     profiles,

@@ -1,0 +1,136 @@
+import assert from 'node:assert/strict'
+import {join} from 'node:path'
+
+import {Anycloud, type ConfirmRequest, type IoHost, type IoMessage} from '../../src/engine/anycloud.js'
+import type {EngineEvent} from '../../src/engine/events.js'
+import {UsageError} from '../../src/errors/index.js'
+import {makeHarness, type Harness} from './harness.js'
+
+/** A host that records what the engine tells it and answers confirmations as told. */
+class RecordingHost implements IoHost {
+  readonly events: EngineEvent[] = []
+  readonly messages: IoMessage[] = []
+  readonly asked: ConfirmRequest[] = []
+  constructor(readonly interactive: boolean, private readonly answer = false, private readonly onMessage?: (m: IoMessage) => void) {}
+  emit(event: EngineEvent): void {
+    this.events.push(event)
+  }
+  notify(message: IoMessage): void {
+    this.messages.push(message)
+    this.onMessage?.(message)
+  }
+  async confirm(request: ConfirmRequest): Promise<boolean> {
+    this.asked.push(request)
+    return this.answer
+  }
+  of<T extends IoMessage['type']>(type: T): Array<Extract<IoMessage, {type: T}>> {
+    return this.messages.filter((m): m is Extract<IoMessage, {type: T}> => m.type === type)
+  }
+}
+
+const JOB = {credentials: 'laptop', runtime: 'process', outputBucket: 'out', command: ['sh', '-c', 'echo hello-from-job; exec sleep 300']}
+
+describe('engine: the Anycloud façade (through an IoHost, no CLI)', function () {
+  this.timeout(120_000)
+  let h: Harness
+  let file: string
+  let env: NodeJS.ProcessEnv
+  const engine = (host: IoHost) => new Anycloud(host, {env})
+
+  beforeEach(() => {
+    h = makeHarness({job: JOB})
+    file = join(h.dir, 'anycloud.yaml')
+    env = {...process.env, ANYCLOUD_HOME: join(h.dir, '.home')}
+  })
+  afterEach(async () => {
+    try {
+      await engine(new RecordingHost(false)).destroy({file, autoApprove: true}).catch(() => undefined)
+    } finally {
+      await h.cleanup()
+    }
+  })
+
+  it('plan reports progress through the host and returns the plan; nothing is created', async () => {
+    const host = new RecordingHost(false)
+    const r = await engine(host).plan({file})
+    assert.equal(r.project, 'eng')
+    assert.equal(r.changes, true)
+    assert.ok(r.plan.summary.create > 0, 'the plan creates the profile\'s resources')
+    assert.ok(host.events.some((e) => e.type === 'refresh-start'), 'refresh progress went to the host')
+    assert.deepEqual((await engine(host).state.list({file})).resources, [])
+  })
+
+  it('apply without autoApprove: refused up front when the host cannot ask; declined when the person says no', async () => {
+    await assert.rejects(engine(new RecordingHost(false)).apply({file, targets: []}), (e: unknown) => e instanceof UsageError && e.code === 'usage.needs-approval')
+    const host = new RecordingHost(true, false)
+    const r = await engine(host).apply({file, targets: []})
+    assert.equal(r.applied, false)
+    assert.deepEqual(host.asked, [{command: 'apply', question: 'Do you want to perform these actions?'}])
+    assert.equal(host.of('plan').length, 1, 'the plan was shown before the question')
+    assert.equal(host.of('approved').length, 0)
+    assert.deepEqual((await engine(host).state.list({file})).resources, [], 'declining changed nothing')
+  })
+
+  it('apply, status, logs, state list/show/rm, destroy: each one call, each a plain result', async () => {
+    const host = new RecordingHost(true, true)
+    const applied = await engine(host).apply({file, targets: []})
+    assert.equal(applied.applied, true)
+    assert.equal(applied.status, 'complete')
+    assert.equal(host.asked.length, 1, 'asked once')
+    assert.equal(host.of('approved').length, 1)
+    assert.ok(applied.counts.done.includes('job.workload'), JSON.stringify(applied.counts))
+
+    const status = await engine(host).status({file})
+    assert.deepEqual(status.deployments.map((d) => [d.profile, d.applied, d.workload.phase]), [['job', true, 'running']])
+
+    const list = await engine(host).state.list({file})
+    assert.ok(list.resources.some((r) => r.address === 'job.workload'))
+    const shown = await engine(host).state.show({file, address: 'job.workload'})
+    assert.equal(shown.resource.address, 'job.workload')
+    await assert.rejects(engine(host).state.show({file, address: 'job.nope'}), /no resource job\.nope in state; addresses: /)
+
+    // The output reaches the host as `output` messages (the job writes it once it starts).
+    const deadline = Date.now() + 60_000
+    let text = ''
+    while (!text.includes('hello-from-job') && Date.now() < deadline) {
+      const logs = new RecordingHost(false)
+      assert.deepEqual(await engine(logs).logs({file, profile: 'job'}), {source: 'machine'})
+      text = logs.of('output').map((m) => m.chunk).join('')
+    }
+    assert.match(text, /hello-from-job/)
+
+    const destroyed = await engine(new RecordingHost(false)).destroy({file, autoApprove: true})
+    assert.equal(destroyed.status, 'complete')
+    assert.ok(destroyed.counts.done.includes('job.workload'))
+  })
+
+  it('state rm forgets one address; state unlock says when there is no lock; credentials test checks each credential', async () => {
+    const host = new RecordingHost(false)
+    await engine(host).apply({file, targets: [], autoApprove: true})
+    assert.deepEqual(await engine(host).state.unlock({file, lockId: 'nope'}), {released: false, store: (await engine(host).state.pull({file})).store})
+    const before = await engine(host).state.list({file})
+    assert.deepEqual(await engine(host).state.rm({file, address: 'job.workload'}), {address: 'job.workload'})
+    const after = await engine(host).state.list({file})
+    assert.deepEqual(after.resources.map((r) => r.address), before.resources.map((r) => r.address).filter((a) => a !== 'job.workload'))
+    assert.equal(after.serial, before.serial + 1)
+    const creds = await engine(host).credentials.test({file})
+    assert.deepEqual(creds.credentials.map((c) => [c.name, c.provider, c.ok]), [['laptop', 'local', true]])
+    await assert.rejects(engine(host).credentials.test({file, names: ['nope']}), /unknown credential 'nope'; known: laptop/)
+  })
+
+  it('watch: one decision per change through the host; an abort stops it after the current reconcile', async () => {
+    const host = new RecordingHost(false)
+    const once = await engine(host).watch({file, intervalMs: 1000, once: true})
+    assert.equal(once.reconciles, 1)
+    assert.deepEqual(host.of('decision').map((m) => [m.decision.action, m.decision.reason]), [['none', 'nothing applied to watch']])
+
+    await engine(host).apply({file, targets: [], autoApprove: true})
+    const controller = new AbortController()
+    // Aborted as soon as the first reconcile decided: the loop must end without waiting the (long) interval.
+    const watching = new RecordingHost(false, false, (m) => m.type === 'decision' && controller.abort())
+    const r = await engine(watching).watch({file, intervalMs: 3_600_000, signal: controller.signal})
+    assert.equal(r.reconciles, 1)
+    assert.deepEqual(watching.of('decision').map((m) => [m.decision.action, m.decision.outcome]), [['none', 'done']], 'a steady deployment: no changes')
+    assert.deepEqual(watching.of('info').map((m) => m.message), ['Stopping after the current reconciliation...'])
+  })
+})
