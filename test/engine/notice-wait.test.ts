@@ -7,7 +7,8 @@
  */
 import assert from 'node:assert/strict'
 
-import {decisionLine, decisionsOf, TimingReporter} from '../../src/engine/decisions.js'
+import {decisionsOf, TimingReporter} from '../../src/engine/decisions.js'
+import {decisionLine} from '../../src/render/decision.js'
 import {RecordingReporter} from '../../src/engine/events.js'
 import {planChanges} from '../../src/engine/planner.js'
 import {planAndApply} from '../../src/engine/run.js'
