@@ -156,6 +156,11 @@ describe('gcp VM with its buckets on AWS: scoped STS credentials on the VM, neve
     assert.equal(body.trim(), '3')
     for (const x of sessions.splice(0)) await x.release()
 
+    // Stable: the next plan changes nothing (the minted credentials are far from expiry).
+    const again = await planAndApply({session: await open('plan'), reporter: new RecordingReporter(), confirm: async () => false})
+    assert.deepEqual(again.plan.changes.filter((c) => c.action !== 'no-op' && c.action !== 'read').map((c) => `${c.action} ${c.address}: ${c.reason}`), [])
+    for (const x of sessions.splice(0)) await x.release()
+
     // Destroy: nothing left alive in the fake GCE; the user's buckets stay on S3.
     const d = await planAndApply({session: await open('destroy'), reporter: new RecordingReporter(), destroy: true})
     assert.deepEqual(outcomeOf(d.results).failed.map((f) => f.message), [])
