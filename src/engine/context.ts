@@ -1,3 +1,4 @@
+import {InterruptedError} from '../errors/index.js'
 import type {IoHost} from './io-host.js'
 import {openSession, type Session, type SessionOptions} from './session.js'
 
@@ -37,6 +38,10 @@ export function engineContext(io: IoHost, env: NodeJS.ProcessEnv, crashAt?: stri
       ...(crashAt !== undefined ? {crashAt} : {}),
       onWarning: (message) => void io.notify({type: 'warning', message}),
       onLockWait: (message) => void io.notify({type: 'info', message}),
+    }).catch((error: unknown) => {
+      // Interrupted while waiting for the lock (`--lock-timeout`): nothing was started.
+      if (options.signal?.aborted && !(error instanceof InterruptedError)) throw new InterruptedError('Interrupted while waiting for the state lock: nothing was changed.')
+      throw error
     }),
   }
 }

@@ -69,7 +69,7 @@ async function openForApply(ctx: EngineContext, options: ApplyOptions): Promise<
   if (!planFile && !options.autoApprove && !ctx.io.interactive) {
     throw new UsageError('refusing to apply without -y/--auto-approve in a non-interactive session', ['Review `anycloud plan`, then run `anycloud apply -y`, or save a plan with `anycloud plan --out plan.json` and run `anycloud apply plan.json`.'], 'usage.needs-approval')
   }
-  const session = await ctx.open({file: options.file, profiles: planFile ? [] : args, lock: 'apply', lockTimeoutMs: options.lockTimeoutMs, noLock: options.noLock}).catch((error: unknown) => {
+  const session = await ctx.open({file: options.file, profiles: planFile ? [] : args, lock: 'apply', signal: options.signal, lockTimeoutMs: options.lockTimeoutMs, noLock: options.noLock}).catch((error: unknown) => {
     const arg = args.length === 1 ? args[0] : undefined
     if (arg && error instanceof UsageError && error.code === 'usage.unknown-profile' && arg.includes('.')) throw noSuchPlanFile(arg)
     throw error
@@ -155,7 +155,7 @@ const DESTROY_INTERRUPT = 'Interrupt received: finishing operations in flight, t
 /** `destroy`: plans the destruction, confirms it through the host (unless `autoApprove`), carries it out. */
 export async function destroyAll(ctx: EngineContext, options: DestroyOptions): Promise<DestroyResult> {
   if (!options.autoApprove && !ctx.io.interactive) throw new UsageError('refusing to destroy without -y/--auto-approve in a non-interactive session', ['Run `anycloud plan --destroy` to review, then `anycloud destroy -y`.'], 'usage.needs-approval')
-  const session = await ctx.open({file: options.file, profiles: options.profiles, lock: 'destroy', lockTimeoutMs: options.lockTimeoutMs, noLock: options.noLock})
+  const session = await ctx.open({file: options.file, profiles: options.profiles, lock: 'destroy', signal: options.signal, lockTimeoutMs: options.lockTimeoutMs, noLock: options.noLock})
   const tally = new OutcomeTally(ctx.io)
   const stopListening = onAbort(options.signal, () => ctx.io.emit({type: 'interrupt', message: DESTROY_INTERRUPT}))
   try {

@@ -81,7 +81,7 @@ export function pullState(ctx: EngineContext, options: StatePullOptions): Promis
 
 /** Forgets a resource: removes it from state without touching the cloud. */
 export async function removeFromState(ctx: EngineContext, options: StateRmOptions): Promise<StateRmResult> {
-  const session = await ctx.open({file: options.file, lock: 'state rm', lockTimeoutMs: options.lockTimeoutMs, noLock: options.noLock})
+  const session = await ctx.open({file: options.file, lock: 'state rm', signal: options.signal, lockTimeoutMs: options.lockTimeoutMs, noLock: options.noLock})
   try {
     const state = session.state
     const dep = Object.values(state?.deployments ?? {}).find((d) => d.resources[options.address])
@@ -97,7 +97,7 @@ export async function removeFromState(ctx: EngineContext, options: StateRmOption
 }
 
 export async function pushStateFile(ctx: EngineContext, options: StatePushOptions): Promise<StatePushResult> {
-  const session = await ctx.open({file: options.file, lock: 'state push', allowErrored: true, lockTimeoutMs: options.lockTimeoutMs, noLock: options.noLock})
+  const session = await ctx.open({file: options.file, lock: 'state push', allowErrored: true, signal: options.signal, lockTimeoutMs: options.lockTimeoutMs, noLock: options.noLock})
   try {
     const r = await pushState(session.store, options.stateFile, {force: options.force})
     return {file: options.stateFile, store: session.store.description, written: {lineage: r.written.lineage, serial: r.written.serial}, ...(r.previous ? {previous: r.previous} : {}), clearedErrored: r.clearedErrored}
@@ -108,7 +108,7 @@ export async function pushStateFile(ctx: EngineContext, options: StatePushOption
 
 /** Moves the state to the backend the `state:` block names now, after a confirmation through the host. */
 export async function migrateStateBackend(ctx: EngineContext, options: StateMigrateOptions): Promise<StateMigrateResult> {
-  const session = await ctx.open({file: options.file, lock: 'state migrate', recordBackend: false, lockTimeoutMs: options.lockTimeoutMs, noLock: options.noLock})
+  const session = await ctx.open({file: options.file, lock: 'state migrate', recordBackend: false, signal: options.signal, lockTimeoutMs: options.lockTimeoutMs, noLock: options.noLock})
   try {
     const source = migrationSource(session.config, session.store, options.fromFile, ctx.env)
     await ctx.io.notify({type: 'info', message: `Moving the state from ${source.description} to ${session.store.description}.`})

@@ -55,7 +55,7 @@ export async function watchDeployments(ctx: EngineContext, options: WatchOptions
 
 /** One reconcile of the applied deployments, under the lock. */
 async function reconcileOnce(ctx: EngineContext, options: WatchOptions, decide: (d: Decision) => void | Promise<void>): Promise<void> {
-  const session = await ctx.open({file: options.file, profiles: options.profiles, lock: 'watch', lockTimeoutMs: options.lockTimeoutMs, noLock: options.noLock})
+  const session = await ctx.open({file: options.file, profiles: options.profiles, lock: 'watch', signal: options.signal, lockTimeoutMs: options.lockTimeoutMs, noLock: options.noLock})
   try {
     session.profiles = session.profiles.filter((p) => session.state?.deployments[p.name])
     if (session.profiles.length === 0) {

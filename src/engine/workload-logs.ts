@@ -15,7 +15,7 @@ export interface LogsOptions extends CommonOptions {
  * or, when the machine is gone, the output saved when it was torn down (in the result).
  */
 export async function workloadLogs(ctx: EngineContext, options: LogsOptions): Promise<LogsResult> {
-  const session = await ctx.open({file: options.file, profiles: [options.profile]})
+  const session = await ctx.open({file: options.file, profiles: [options.profile], signal: options.signal})
   try {
     const dep = session.state?.deployments[options.profile]
     // The machine is gone (the job finished and was torn down, or destroyed): its saved output.

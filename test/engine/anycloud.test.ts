@@ -3,7 +3,7 @@ import {join} from 'node:path'
 
 import {Anycloud, type ConfirmRequest, type IoHost, type IoMessage} from '../../src/engine/anycloud.js'
 import type {EngineEvent} from '../../src/engine/events.js'
-import {UsageError} from '../../src/errors/index.js'
+import {InterruptedError, UsageError} from '../../src/errors/index.js'
 import {makeHarness, type Harness} from './harness.js'
 
 /** A host that records what the engine tells it and answers confirmations as told. */
@@ -132,5 +132,18 @@ describe('engine: the Anycloud façade (through an IoHost, no CLI)', function ()
     assert.equal(r.reconciles, 1)
     assert.deepEqual(watching.of('decision').map((m) => [m.decision.action, m.decision.outcome]), [['none', 'done']], 'a steady deployment: no changes')
     assert.deepEqual(watching.of('info').map((m) => m.message), ['Stopping after the current reconciliation...'])
+  })
+
+  it('an abort while waiting for the state lock (--lock-timeout) ends the apply as interrupted (exit 130), with nothing changed', async () => {
+    const holder = await h.open({lock: 'apply'})
+    const controller = new AbortController()
+    // Aborted once the engine says it waits for the lock.
+    const host = new RecordingHost(false, false, (m) => m.type === 'info' && m.message.startsWith('Waiting for the state lock') && controller.abort())
+    await assert.rejects(
+      engine(host).apply({file, targets: [], autoApprove: true, lockTimeoutMs: 600_000, signal: controller.signal}),
+      (e: unknown) => e instanceof InterruptedError && e.exitCode === 130,
+    )
+    await holder.release()
+    assert.deepEqual((await engine(host).state.list({file})).resources, [])
   })
 })
