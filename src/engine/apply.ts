@@ -72,12 +72,17 @@ export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
   /** Outcomes worth telling apart from the action's usual one (a bucket kept because it holds data). */
   const notes = new Map<string, string>()
 
+  /** Zones VMs landed in during this apply, by profile (they may differ from the plan's). */
+  const landedZones = new Map<string, string>()
   const deploymentContext = (profileName: string): DeploymentContext => {
     const pp = plan.profiles[profileName]
     const rec = writer.doc.deployments[profileName]
     let placement: Placement = pp?.placement ?? rec?.placement
-    // The zone a VM landed in (capacity failover) is recorded by its create: later steps keep it.
-    if (pp?.placement && !pp.placement.zone && rec?.placement?.zone && rec.placement.credential === pp.placement.credential && rec.placement.region === pp.placement.region) {
+    // The zone a VM landed in (capacity failover) is recorded by its create: later steps keep it,
+    // also when this apply re-created it in another zone than the plan's (a replaced VM).
+    const landed = landedZones.get(profileName)
+    if (pp?.placement && landed) placement = {...pp.placement, zone: landed}
+    else if (pp?.placement && !pp.placement.zone && rec?.placement?.zone && rec.placement.credential === pp.placement.credential && rec.placement.region === pp.placement.region) {
       placement = {...pp.placement, zone: rec.placement.zone}
     }
     const profile: ResolvedProfile = config.profiles[profileName] ?? {
@@ -136,6 +141,7 @@ export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
           actual = await provider.create(desired, callContext(change, zctx, token))
           reporter.emit({type: 'attempt', profile: change.profile, credential: change.credential, provider: change.provider, region, zone, outcome: 'ok'})
           ctx.placement = placement
+          if (zone) landedZones.set(change.profile, zone)
           lastError = undefined
           break
         } catch (error) {

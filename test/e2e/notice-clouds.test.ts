@@ -9,7 +9,8 @@
  * first run wrote (seconds before the notice) reaches the bucket only through the flush on the
  * notice. Then, with the VM noticed but still up, `watch` waits (one `wait` decision, the workload
  * not restarted there); the fake cloud takes the VM back; the plan shows `replace` with the
- * provider's reason; `watch` replaces it and run 2 resumes from checkpoint 1 and completes.
+ * provider's reason; `watch` replaces it (on GCE in another zone: the VM's zone is stocked out
+ * first) and run 2 resumes from checkpoint 1 and completes.
  */
 import assert from 'node:assert/strict'
 import {mkdtempSync, rmSync} from 'node:fs'
@@ -66,6 +67,11 @@ interface Cloud {
   /** The plan's reason for replacing the VM the cloud took. */
   reason: RegExp
   liveVms(): number
+  /**
+   * Clouds with zones: stocks out the zone the VM is in (before watch's recovery) and says where the
+   * live VM is; the recovery must land in another zone.
+   */
+  zones?: {stockOutLanded(): string; liveZones(): string[]}
 }
 
 let notice: NoticeEndpoint | undefined
@@ -106,9 +112,16 @@ async function noticeScenario(c: Cloud): Promise<void> {
   assert.match(vmChange.reason, c.reason)
   assert.equal(plan.changes.find((x) => x.address === 'job.workload')!.action, 'replace')
 
-  // 5. watch replaces it; run 2 resumes from the flushed checkpoint 1 and completes.
+  // 5. watch replaces it (in the next zone when the VM's zone has no capacity left); run 2 resumes
+  //    from the flushed checkpoint 1 and completes.
+  const stockedOut = c.zones?.stockOutLanded()
   const replaced = decisionsOf((await run(['watch', '--once', '--json'], 0)).stdout)
   assert.equal(replaced.find((d) => d.address === 'job.vm')?.outcome, 'done', JSON.stringify(replaced))
+  if (c.zones) {
+    const [zone] = c.zones.liveZones()
+    assert.ok(zone && zone !== stockedOut, `the recovery landed in ${zone}, not the stocked-out ${stockedOut}`)
+    assert.equal(c.project.state()!.deployments.job.placement?.zone, zone, 'the zone it landed in is recorded')
+  }
   await until('run-2.txt in the output bucket', async () => (await c.objects(c.outputBucket)).includes('run-2.txt'), 120_000, 250)
   assert.equal(await c.text(c.outputBucket, 'run-2.txt'), 'run 2 saw checkpoint 1', 'the new VM restored the checkpoint the old one flushed on its notice')
   assert.equal((c.project.state()!.deployments.job as {spot?: {preemptions: number}}).spot?.preemptions, 1)
@@ -179,6 +192,14 @@ describe('e2e: GCE and Azure interruption notices drive the notice program; watc
         takeBack: async (name) => void (await gcp!.preempt(name)),
         reason: /^VM no longer exists \(compute\.instances\.preempted: Instance was preempted\.\)$/,
         liveVms: () => gcp!.liveInstances().length,
+        zones: {
+          stockOutLanded: () => {
+            const landed = project!.state()!.deployments.job.placement!.zone!
+            gcp!.faults.stockout(landed)
+            return landed
+          },
+          liveZones: () => gcp!.liveInstances().map((i) => i.zone),
+        },
       })
     })
   })
