@@ -7,6 +7,13 @@
  *
  * Buckets on another credential (`inputStorageCredentials` / `outputStorageCredentials`) are not
  * in the policy: the machine reaches them with scoped credentials minted by that credential.
+ *
+ * Roles and instance profiles live under the IAM path `/anycloud/<project>/`, so refresh lists a
+ * project's identities once (ListRoles / ListInstanceProfiles with PathPrefix, paginated) instead
+ * of three Get calls per deployment. IAM's listings omit tags and inline policies, so the role's
+ * description names its deployment and the buckets its policy was last written for (the policy is
+ * written first, the description after, so a run stopped in between shows as an update). Roles made
+ * before identities had a path (no path, `/`) are still read by name when state records them.
  */
 import type {IAMClient} from '@aws-sdk/client-iam'
 
@@ -54,6 +61,71 @@ export function rolePolicyDocument(buckets: Partial<Record<BucketRole, string>>,
   return JSON.stringify({Version: '2012-10-17', Statement: statements})
 }
 
+/** The IAM path of a project's roles and instance profiles. */
+export function iamPath(project: string): string {
+  return `/anycloud/${project}/`
+}
+
+/** The role's description: its deployment and the buckets its inline policy names (IAM lists descriptions, not tags or policies). */
+export function roleDescription(deploymentId: string, buckets: Partial<Record<BucketRole, string>>): string {
+  const sorted = Object.fromEntries((['input', 'output', 'checkpoint'] as const).filter((r) => buckets[r]).map((r) => [r, buckets[r]]))
+  return `anycloud deployment ${deploymentId} buckets=${JSON.stringify(sorted)}`
+}
+
+/** The policy's buckets from a description {@link roleDescription} wrote for this deployment; undefined for any other text. */
+export function bucketsFromDescription(description: string | undefined, deploymentId: string): Partial<Record<BucketRole, string>> | undefined {
+  const m = /^anycloud deployment (\S+) buckets=(\{.*\})$/.exec(description ?? '')
+  if (!m || m[1] !== deploymentId) return undefined
+  try {
+    const parsed = JSON.parse(m[2]) as Record<string, unknown>
+    const out: Partial<Record<BucketRole, string>> = {}
+    for (const r of ['input', 'output', 'checkpoint'] as const) if (typeof parsed[r] === 'string') out[r] = parsed[r] as string
+    return out
+  } catch {
+    return undefined
+  }
+}
+
+/** A project's roles and instance profiles under its IAM path, by name (one listing per refresh). */
+export interface ListedIdentities {
+  roles: Map<string, {arn: string; path: string; description?: string}>
+  profiles: Map<string, {arn: string; path: string; roles: string[]}>
+}
+
+/** Every page of an IAM listing (Marker / IsTruncated). */
+async function allPages<T>(what: string, credential: string, page: (marker: string | undefined) => Promise<{items: T[]; isTruncated?: boolean; marker?: string}>): Promise<T[]> {
+  const out: T[] = []
+  let marker: string | undefined
+  for (;;) {
+    const r = await awsCall(what, credential, () => page(marker))
+    out.push(...r.items)
+    if (!r.isTruncated) return out
+    if (!r.marker || r.marker === marker) throw new ProviderError(`${what}: IAM said the listing is truncated but gave no new Marker`, 'aws.iam-listing', PROVIDER, credential)
+    marker = r.marker
+  }
+}
+
+/** ListRoles and ListInstanceProfiles under the project's path, every page. `pageSize` is IAM's MaxItems (1 to 1000). */
+export async function listIdentities(ctx: IdentityContext, project: string, pageSize = 1000): Promise<ListedIdentities> {
+  const {ListRolesCommand, ListInstanceProfilesCommand} = await import('@aws-sdk/client-iam')
+  const iam = await iamOf(ctx)
+  const PathPrefix = iamPath(project)
+  const [roles, profiles] = await Promise.all([
+    allPages(`ListRoles ${PathPrefix}`, ctx.credential, async (Marker) => {
+      const out = await iam.send(new ListRolesCommand({PathPrefix, MaxItems: pageSize, ...(Marker ? {Marker} : {})}))
+      return {items: out.Roles ?? [], isTruncated: out.IsTruncated, marker: out.Marker}
+    }),
+    allPages(`ListInstanceProfiles ${PathPrefix}`, ctx.credential, async (Marker) => {
+      const out = await iam.send(new ListInstanceProfilesCommand({PathPrefix, MaxItems: pageSize, ...(Marker ? {Marker} : {})}))
+      return {items: out.InstanceProfiles ?? [], isTruncated: out.IsTruncated, marker: out.Marker}
+    }),
+  ])
+  const listed: ListedIdentities = {roles: new Map(), profiles: new Map()}
+  for (const r of roles) if (r.RoleName) listed.roles.set(r.RoleName, {arn: r.Arn ?? '', path: r.Path ?? '/', ...(r.Description !== undefined ? {description: r.Description} : {})})
+  for (const p of profiles) if (p.InstanceProfileName) listed.profiles.set(p.InstanceProfileName, {arn: p.Arn ?? '', path: p.Path ?? '/', roles: (p.Roles ?? []).map((r) => r.RoleName ?? '')})
+  return listed
+}
+
 function desiredBuckets(attributes: Record<string, unknown>): Partial<Record<BucketRole, string>> {
   const b = attributes.buckets
   return b && typeof b === 'object' ? (b as Partial<Record<BucketRole, string>>) : {}
@@ -79,6 +151,12 @@ function bucketsFromPolicy(doc: string | undefined, deployment: DeploymentContex
       // not our document: nothing to reconstruct
     }
   }
+  return withOtherAccounts(out, deployment, credential)
+}
+
+/** The buckets on other credentials (never in the policy) added back, as the desired attributes name them. */
+function withOtherAccounts(onThisAccount: Partial<Record<BucketRole, string>>, deployment: DeploymentContext, credential: string): Partial<Record<BucketRole, string>> {
+  const out = {...onThisAccount}
   const p = deployment.profile
   if (p.inputBucket && p.inputStorage && p.inputStorage.credential !== credential) out.input = p.inputBucket
   if (p.outputBucket && p.outputStorage && p.outputStorage.credential !== credential) out.output = p.outputBucket
@@ -157,10 +235,29 @@ export async function readIdentity(ctx: IdentityContext, resourceName: string, c
   return actualOf(name, role, profile, bucketsFromPolicy(policy, call.deployment, ctx.credential))
 }
 
+/**
+ * The identity from the project's listing: no IAM call for a role under the project's path whose
+ * description anycloud wrote. A role not listed there is read by name only when state records it
+ * (made before roles had a path); otherwise it is absent (a create still checks the name first).
+ */
+export async function readListedIdentity(ctx: IdentityContext, listed: ListedIdentities, resourceName: string, call: ProviderCallContext, recorded: boolean): Promise<ActualResource | null> {
+  const name = iamName(resourceName)
+  const role = listed.roles.get(name)
+  const path = iamPath(call.deployment.project)
+  if (!role || role.path !== path) return recorded || role ? readIdentity(ctx, resourceName, call) : null
+  const policyBuckets = bucketsFromDescription(role.description, call.deployment.deploymentId)
+  // Not the description anycloud writes: read it the long way (tags decide whether it is ours).
+  if (!policyBuckets) return readIdentity(ctx, resourceName, call)
+  const profile = listed.profiles.get(name)
+  if (!profile || !profile.roles.includes(name)) return null
+  return actualOf(name, role, profile, withOtherAccounts(policyBuckets, call.deployment, ctx.credential))
+}
+
 async function putPolicy(ctx: IdentityContext, name: string, buckets: Partial<Record<BucketRole, string>>, call: ProviderCallContext): Promise<void> {
-  const {PutRolePolicyCommand, DeleteRolePolicyCommand} = await import('@aws-sdk/client-iam')
+  const {PutRolePolicyCommand, DeleteRolePolicyCommand, UpdateRoleCommand} = await import('@aws-sdk/client-iam')
   const iam = await iamOf(ctx)
-  const doc = rolePolicyDocument(bucketsOnThisAccount(buckets, call.deployment, ctx.credential), call.deployment.placement.region)
+  const onThisAccount = bucketsOnThisAccount(buckets, call.deployment, ctx.credential)
+  const doc = rolePolicyDocument(onThisAccount, call.deployment.placement.region)
   if (doc) {
     await awsCall(`PutRolePolicy ${name}`, ctx.credential, () => iam.send(new PutRolePolicyCommand({RoleName: name, PolicyName: ROLE_POLICY_NAME, PolicyDocument: doc})))
   } else {
@@ -168,6 +265,9 @@ async function putPolicy(ctx: IdentityContext, name: string, buckets: Partial<Re
       if (!notFound(awsCode(error))) throw toProviderError(error, `DeleteRolePolicy ${name}`, ctx.credential)
     })
   }
+  // After the policy: a run stopped in between leaves the old description, which reads as an update.
+  const Description = roleDescription(call.deployment.deploymentId, onThisAccount)
+  await awsCall(`UpdateRole ${name}`, ctx.credential, () => iam.send(new UpdateRoleCommand({RoleName: name, Description})))
 }
 
 /**
@@ -189,7 +289,7 @@ export async function createIdentity(ctx: IdentityContext, resource: DesiredReso
     if (!role) {
       call.progress(`creating IAM role ${name}`)
       try {
-        const out = await iam.send(new CreateRoleCommand({RoleName: name, AssumeRolePolicyDocument: EC2_TRUST_POLICY, Description: `anycloud deployment ${deploymentId}`, Tags: tags}))
+        const out = await iam.send(new CreateRoleCommand({RoleName: name, Path: iamPath(project), AssumeRolePolicyDocument: EC2_TRUST_POLICY, Description: `anycloud deployment ${deploymentId}`, Tags: tags}))
         role = {arn: out.Role?.Arn ?? '', tags: tagMap(tags)}
         made.push('role')
       } catch (error) {
@@ -204,7 +304,7 @@ export async function createIdentity(ctx: IdentityContext, resource: DesiredReso
     if (!profile) {
       call.progress(`creating instance profile ${name}`)
       try {
-        const out = await iam.send(new CreateInstanceProfileCommand({InstanceProfileName: name, Tags: tags}))
+        const out = await iam.send(new CreateInstanceProfileCommand({InstanceProfileName: name, Path: iamPath(project), Tags: tags}))
         profile = {arn: out.InstanceProfile?.Arn ?? '', roles: [], tags: tagMap(tags)}
         made.push('profile')
       } catch (error) {

@@ -282,7 +282,8 @@ export class AwsProvider implements Provider {
 
   /**
    * Refresh's batch: per region, one DescribeInstances, DescribeSecurityGroups and DescribeKeyPairs
-   * filtered by the project tag (EC2 meters these reads); then each resource is read from that.
+   * filtered by the project tag (EC2 meters these reads); IAM identities from one listing of the
+   * project's path; then each resource is read from those.
    * The machine's own VM lookup (bootstrap, workload) is served from the same batch.
    */
   async readMany(requests: readonly ReadRequest[]): Promise<ReadResult[]> {
@@ -304,10 +305,23 @@ export class AwsProvider implements Provider {
       p.catch(() => undefined)
       owned.set(key, p)
     }
+    // IAM is global: one listing of the project's path for every identity.
+    const listings = new Map<string, Promise<identity.ListedIdentities>>()
+    for (const r of requests) {
+      const project = r.ctx.deployment.project
+      if (r.lookup.kind !== 'identity' || listings.has(project)) continue
+      const p = identity.listIdentities(this.identityContext(), project)
+      p.catch(() => undefined)
+      listings.set(project, p)
+    }
     const limit = createLimiter(this.readConcurrency)
     return Promise.all(requests.map((r) => limit(async (): Promise<ReadResult> => {
       try {
-        const batch = r.lookup.kind === 'identity' ? undefined : await owned.get(`${r.ctx.deployment.project}\u0000${regionOf(r)}`)
+        if (r.lookup.kind === 'identity') {
+          const listed = await listings.get(r.ctx.deployment.project)!
+          return {value: await identity.readListedIdentity(this.identityContext(), listed, r.lookup.record?.name ?? r.lookup.name, r.ctx, Boolean(r.lookup.record))}
+        }
+        const batch = await owned.get(`${r.ctx.deployment.project}\u0000${regionOf(r)}`)
         return {value: await this.readOne(r.lookup, r.ctx, batch)}
       } catch (error) {
         return {error}

@@ -185,7 +185,12 @@ export class IamService {
     return p
   }
 
-  private roleXml(r: FakeRole, full: boolean): XmlObject {
+  /**
+   * `full` (GetRole) adds RoleLastUsed and always Tags; `listed` (ListRoles, and the roles inside
+   * listed instance profiles) leaves Tags out: IAM's listings return a subset of each role
+   * (no PermissionsBoundary, RoleLastUsed or Tags; GetRole has them).
+   */
+  private roleXml(r: FakeRole, full: boolean, listed = false): XmlObject {
     return {
       Path: r.path,
       RoleName: r.roleName,
@@ -195,12 +200,13 @@ export class IamService {
       AssumeRolePolicyDocument: encodeURIComponent(r.assumeRolePolicyDocument),
       Description: r.description,
       MaxSessionDuration: r.maxSessionDuration,
-      Tags: full || Object.keys(r.tags).length > 0 ? tagsXml(r.tags) : undefined,
+      Tags: listed ? undefined : full || Object.keys(r.tags).length > 0 ? tagsXml(r.tags) : undefined,
       RoleLastUsed: full ? {} : undefined,
     }
   }
 
-  private profileXml(p: FakeInstanceProfile): XmlObject {
+  /** `listed` (ListInstanceProfiles, ListInstanceProfilesForRole): no Tags, as IAM documents for its listings. */
+  private profileXml(p: FakeInstanceProfile, listed = false): XmlObject {
     return {
       Path: p.path,
       InstanceProfileName: p.instanceProfileName,
@@ -209,9 +215,9 @@ export class IamService {
       CreateDate: isoSeconds(p.createDate),
       Roles: memberList(
         p.roles.map((n) => this.findRole(n)).filter((r): r is FakeRole => r !== undefined),
-        (r) => this.roleXml(r, false),
+        (r) => this.roleXml(r, false, listed),
       ),
-      Tags: Object.keys(p.tags).length > 0 ? tagsXml(p.tags) : undefined,
+      Tags: !listed && Object.keys(p.tags).length > 0 ? tagsXml(p.tags) : undefined,
     }
   }
 
@@ -265,7 +271,7 @@ export class IamService {
     const prefix = ctx.params.str('PathPrefix') ?? '/'
     const roles = [...this.state.roles.values()].filter((r) => r.path.startsWith(prefix)).sort((a, b) => a.roleName.localeCompare(b.roleName))
     const {page, isTruncated, marker} = paginateMarker(roles, ctx.params, 'ListRoles')
-    return {Roles: memberList(page, (r) => this.roleXml(r, false)), IsTruncated: isTruncated, Marker: marker}
+    return {Roles: memberList(page, (r) => this.roleXml(r, false, true)), IsTruncated: isTruncated, Marker: marker}
   }
 
   private updateAssumeRolePolicy(ctx: RequestContext): XmlObject {
@@ -434,14 +440,14 @@ export class IamService {
     const prefix = ctx.params.str('PathPrefix') ?? '/'
     const profiles = [...this.state.instanceProfiles.values()].filter((p) => p.path.startsWith(prefix)).sort((a, b) => a.instanceProfileName.localeCompare(b.instanceProfileName))
     const {page, isTruncated, marker} = paginateMarker(profiles, ctx.params, 'ListInstanceProfiles')
-    return {InstanceProfiles: memberList(page, (p) => this.profileXml(p)), IsTruncated: isTruncated, Marker: marker}
+    return {InstanceProfiles: memberList(page, (p) => this.profileXml(p, true)), IsTruncated: isTruncated, Marker: marker}
   }
 
   private listInstanceProfilesForRole(ctx: RequestContext): XmlObject {
     const role = this.role(ctx.params.str('RoleName'))
     const profiles = [...this.state.instanceProfiles.values()].filter((p) => p.roles.includes(role.roleName))
     const {page, isTruncated, marker} = paginateMarker(profiles, ctx.params, `ListInstanceProfilesForRole/${role.roleName}`)
-    return {InstanceProfiles: memberList(page, (p) => this.profileXml(p)), IsTruncated: isTruncated, Marker: marker}
+    return {InstanceProfiles: memberList(page, (p) => this.profileXml(p, true)), IsTruncated: isTruncated, Marker: marker}
   }
 }
 
