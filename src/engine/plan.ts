@@ -25,9 +25,18 @@ export interface DiffInput {
   workloadMemory?: {phase: WorkloadPhase; exitCode?: number; specHash?: string}
 }
 
+/** Same JSON value: identical primitives need no serialising (most attributes are strings). */
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false
+  return stableStringify(a) === stableStringify(b)
+}
+
 function changedKeys(before: Record<string, unknown>, after: Record<string, unknown>): string[] {
-  const keys = new Set([...Object.keys(before), ...Object.keys(after)])
-  return [...keys].filter((k) => k !== 'specHash' && stableStringify(before[k]) !== stableStringify(after[k])).sort()
+  const changed: string[] = []
+  for (const k in before) if (k !== 'specHash' && !sameValue(before[k], after[k])) changed.push(k)
+  for (const k in after) if (k !== 'specHash' && !(k in before) && after[k] !== undefined) changed.push(k)
+  return changed.sort()
 }
 
 function goneReason(d: DesiredResource, r: ResourceRecord | undefined, a: ActualResource | null | undefined): string {
@@ -43,11 +52,20 @@ function goneReason(d: DesiredResource, r: ResourceRecord | undefined, a: Actual
 
 type Make = (action: Action, reason: string, observed?: Change['observed']) => Change
 
-function baseOf(d: DesiredResource | ResourceRecord) {
-  return {
-    address: d.address, profile: d.address.slice(0, d.address.indexOf('.')), kind: d.kind, ...(d.role ? {role: d.role} : {}),
-    credential: d.credential, provider: d.provider, name: d.name,
-  }
+/** A change's fixed part, keys in plan JSON order (built without spreads: a plan makes thousands). */
+function changeOf(d: DesiredResource | ResourceRecord, dependsOn: string[], action: Action, reason: string, before: Change['before'], after: Change['after'], observed?: Change['observed']): Change {
+  const c = {address: d.address, profile: d.address.slice(0, d.address.indexOf('.')), kind: d.kind} as Change
+  if (d.role) c.role = d.role
+  c.credential = d.credential
+  c.provider = d.provider
+  c.name = d.name
+  c.dependsOn = dependsOn
+  c.action = action
+  c.reason = reason
+  c.before = before
+  c.after = after
+  if (observed) c.observed = observed
+  return c
 }
 
 /** The workload's change: its outcome once done, a re-run when its spec changed or it was lost. */
@@ -91,7 +109,7 @@ function diffDesired(d: DesiredResource, input: DiffInput): Change {
   const a = input.actual[d.address]
   // The bootstrap's hash is read from the machine: files changed or lost there show as drift.
   const before = d.kind === 'bootstrap' && a && r ? {...r.attributes, ...a.attributes} : (r?.attributes ?? a?.attributes ?? null)
-  const mk: Make = (action, reason, observed) => ({...baseOf(d), dependsOn: d.dependsOn, action, reason, before: action === 'create' ? (r ? before : null) : before, after: d.attributes, ...(observed ? {observed} : {})})
+  const mk: Make = (action, reason, observed) => changeOf(d, d.dependsOn, action, reason, action === 'create' ? (r ? before : null) : before, d.attributes, observed)
   if (d.kind === 'bucket' && d.role === 'input') return mk('read', `input bucket '${d.name}' exists on ${d.credential}`)
   // The placement moved to another credential (rotation, or the list changed): the resource is
   // re-created there, and the one on the old credential deleted (output data is never deleted).
@@ -110,7 +128,7 @@ function diffDesired(d: DesiredResource, input: DiffInput): Change {
 
 /** A recorded resource that is no longer desired: deleted when found, forgotten when gone (input buckets only forgotten). */
 function diffUndesired(r: ResourceRecord, input: DiffInput): Change {
-  const gone = (action: Action, reason: string): Change => ({...baseOf(r), dependsOn: [], action, reason, before: r.attributes, after: null})
+  const gone = (action: Action, reason: string): Change => changeOf(r, [], action, reason, r.attributes, null)
   if (r.kind === 'bucket' && r.role === 'input') return gone('no-op', 'input bucket no longer used: forgotten (input buckets are never deleted)')
   if (!input.actual[r.address]) return gone('no-op', 'already gone: removed from state')
   return gone('delete', input.deleteReason(r))
@@ -146,7 +164,20 @@ const collator = new Intl.Collator()
 
 export function sortChanges(changes: Change[]): Change[] {
   const rank = new Map(changes.map((c) => [c, kindRank(c.address)]))
-  return changes.sort((a, b) => collator.compare(a.profile, b.profile) || rank.get(a)! - rank.get(b)! || collator.compare(a.address, b.address))
+  const text = (x: string, y: string) => (x === y ? 0 : collator.compare(x, y))
+  return changes.sort((a, b) => text(a.profile, b.profile) || rank.get(a)! - rank.get(b)! || text(a.address, b.address))
+}
+
+/**
+ * The changes of several deployments in plan order, from each deployment's own sorted changes
+ * (as {@link diffDeployment} returns them): the profiles sorted, their lists joined. The same order
+ * as sorting them all, without a collator comparison per pair of a thousand-profile plan.
+ */
+export function joinSorted(perProfile: Array<{profile: string; changes: Change[]}>): Change[] {
+  const order = [...perProfile].sort((a, b) => (a.profile === b.profile ? 0 : collator.compare(a.profile, b.profile)))
+  const joinable = order.every((p, i) => (i === 0 || collator.compare(order[i - 1].profile, p.profile) < 0) && p.changes.every((c) => c.profile === p.profile))
+  if (!joinable) return sortChanges(perProfile.flatMap((p) => p.changes))
+  return order.flatMap((p) => p.changes)
 }
 
 export function summarize(changes: Change[]): PlanSummary {

@@ -15,7 +15,7 @@ import type {Reporter} from './events.js'
 import {memoize} from '../util/limit.js'
 import {type AuthResult, placeProfile, type PlacementOptions} from './placement.js'
 import {CredentialLimits, refresh, type RefreshRequest, type Snapshot} from './refresh.js'
-import {type Change, diffDeployment, type Plan, type PlanDiagnostic, type ProfilePlan, sortChanges, summarize} from './plan.js'
+import {type Change, diffDeployment, joinSorted, type Plan, type PlanDiagnostic, type ProfilePlan, summarize} from './plan.js'
 import {hashOf} from '../util/hash.js'
 import {currentBudget, withinBudget} from '../remote/deadline.js'
 
@@ -124,10 +124,12 @@ async function prepareDeployment(profile: ResolvedProfile, record: DeploymentRec
 /** Everything the prepared deployments need read, for one refresh. */
 function refreshRequest(prepared: Prepared[]): RefreshRequest {
   const request: RefreshRequest = {resources: [], buckets: []}
+  const progress = () => {}
   for (const p of prepared) {
+    const ctx = {deployment: p.ctx, records: p.records, progress}
     for (const l of p.lookups) {
       if (l.kind === 'bucket') request.buckets.push({credential: l.credential, name: l.name})
-      else request.resources.push({credential: l.credential, lookup: {address: l.address, kind: l.kind, name: l.name, record: l.record}, ctx: {deployment: p.ctx, records: p.records, progress: () => {}}})
+      else request.resources.push({credential: l.credential, lookup: {address: l.address, kind: l.kind, name: l.name, record: l.record}, ctx})
     }
     for (const c of p.inputWhere) request.buckets.push({credential: c, name: p.profile.inputBucket!})
     for (const c of p.outputWhere) request.buckets.push({credential: c, name: p.profile.outputBucket!})
@@ -329,12 +331,12 @@ async function refreshAndDiff(options: PlanOptions): Promise<Plan> {
   const ready = prepared.filter((p): p is Prepared => Boolean(p))
   const snapshot = await refresh(refreshRequest(ready), providers, limits)
   const profiles: Record<string, ProfilePlan> = {}
-  const changes: Change[] = []
+  const changes: Array<{profile: string; changes: Change[]}> = []
   for (const p of ready) {
     try {
       const planned = planDeployment(p, snapshot, options, replace, diagnostics)
       profiles[p.profile.name] = planned.profile
-      changes.push(...planned.changes)
+      changes.push({profile: p.profile.name, changes: planned.changes})
     } catch (error) {
       errors.push(error)
     }
@@ -343,18 +345,18 @@ async function refreshAndDiff(options: PlanOptions): Promise<Plan> {
   return finishPlan({options, orphans, replace, diagnostics, profiles, changes, started})
 }
 
-function finishPlan(input: {options: PlanOptions; orphans: ResolvedProfile[]; replace: ReadonlySet<string>; diagnostics: PlanDiagnostic[]; profiles: Record<string, ProfilePlan>; changes: Change[]; started: number}): Plan {
+function finishPlan(input: {options: PlanOptions; orphans: ResolvedProfile[]; replace: ReadonlySet<string>; diagnostics: PlanDiagnostic[]; profiles: Record<string, ProfilePlan>; changes: Array<{profile: string; changes: Change[]}>; started: number}): Plan {
   const {options, diagnostics, replace} = input
   const {state} = options
   if (diagnostics.some((d) => d.severity === 'error')) throw new PlanError(diagnostics)
   // A well-formed --replace address this deployment does not have (e.g. PROFILE.identity on a
   // provider without identities) replaces nothing: say so rather than silently ignore it.
+  const sorted = joinSorted(input.changes)
   for (const address of replace) {
-    if (!input.changes.some((c) => c.address === address)) {
+    if (!sorted.some((c) => c.address === address)) {
       diagnostics.push({severity: 'warning', message: `--replace ${address}: no such resource in this plan; nothing is replaced`, profile: address.split('.')[0]})
     }
   }
-  const sorted = sortChanges(input.changes)
   options.reporter.emit({type: 'refresh-done', resources: sorted.length, elapsedMs: Date.now() - input.started})
   return {
     formatVersion: '1',

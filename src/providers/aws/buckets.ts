@@ -21,6 +21,7 @@ import {bucketDeployment} from '../provider.js'
 import type {AwsClients} from './clients.js'
 import {awsCall, awsCode, describeAwsError, httpStatus, PROVIDER, toProviderError} from './errors.js'
 import {ownedBy, tagList, tagMap} from './names.js'
+import {createLimiter} from '../../util/limit.js'
 
 /** The tag carrying the bucket's continent (the continent rule reads it). */
 export const CONTINENT_TAG = 'anycloud-continent'
@@ -130,6 +131,11 @@ export async function readBucket(ctx: BucketContext, name: string): Promise<Actu
   const region = (await bucketRegion(ctx, name)) ?? head.region
   if (!region) return null
   const tags = await bucketTags(ctx, name, region)
+  return {...describeBucket(name, region, tags), empty: await isEmpty(ctx, name, region)}
+}
+
+/** What a read reports of a bucket in `region` with `tags` (undefined: the store has no bucket tagging). */
+function describeBucket(name: string, region: string, tags: Record<string, string> | undefined): ActualResource {
   const tagged = tags?.[CONTINENT_TAG]
   const continent = tagged && isContinent(tagged) ? tagged : continentOfAwsRegion(region)
   // Without bucket tagging (an S3-compatible store), ownership is what state recorded at create.
@@ -140,9 +146,57 @@ export async function readBucket(ctx: BucketContext, name: string): Promise<Actu
     region,
     ...(continent ? {continent} : {}),
     ...(owned !== undefined ? {owned} : {}),
-    empty: await isEmpty(ctx, name, region),
     outputs: {region, ...(tags && owned && tags['anycloud-deployment'] ? {deployment: tags['anycloud-deployment']} : {}), ...(tags ? {} : {tagging: NO_TAGGING})},
   }
+}
+
+/**
+ * The buckets this credential's account owns, with the region S3 names in the listing (real S3
+ * does; some S3-compatible stores do not): ListBuckets, every page.
+ */
+export async function listOwnBuckets(ctx: BucketContext): Promise<Map<string, {region?: string}>> {
+  const {ListBucketsCommand} = await import('@aws-sdk/client-s3')
+  const s3 = await s3For(ctx)
+  const out = new Map<string, {region?: string}>()
+  let token: string | undefined
+  do {
+    const page = await awsCall('ListBuckets', ctx.credential, () => s3.send(new ListBucketsCommand({MaxBuckets: 10_000, ...(token ? {ContinuationToken: token} : {})})))
+    for (const b of page.Buckets ?? []) if (b.Name) out.set(b.Name, b.BucketRegion ? {region: b.BucketRegion} : {})
+    if (page.ContinuationToken && page.ContinuationToken === token) throw new ProviderError('ListBuckets answered the same continuation token twice', 'aws.bucket-listing', PROVIDER, ctx.credential)
+    token = page.ContinuationToken
+  } while (token)
+  return out
+}
+
+/**
+ * A bucket the listing shows: it exists and is this account's, so no HeadBucket; the region from
+ * the listing when S3 gave it (else GetBucketLocation), and the tags (ownership, continent). Not
+ * whether it is empty: a plan does not need that, and delete reads the bucket again.
+ */
+async function readListedBucket(ctx: BucketContext, name: string, listed: {region?: string}): Promise<ActualResource | null> {
+  let region = listed.region
+  if (region) ctx.regions.set(name, region)
+  else region = await bucketRegion(ctx, name)
+  if (!region) return null
+  return describeBucket(name, region, await bucketTags(ctx, name, region))
+}
+
+/**
+ * Refresh's batch: one ListBuckets for every name, then the per-bucket reads only where they are
+ * needed (region and tags of a listed bucket; the whole HeadBucket path for a name the listing does
+ * not show: absent, another account's, or shared with this one). Same order as `names`.
+ */
+export async function readBuckets(ctx: BucketContext, names: readonly string[], concurrency: number): Promise<Array<{value: ActualResource | null} | {error: unknown}>> {
+  const listed = await listOwnBuckets(ctx)
+  const limit = createLimiter(concurrency)
+  return Promise.all(names.map((name) => limit(async () => {
+    try {
+      const own = listed.get(name)
+      return {value: await (own ? readListedBucket(ctx, name, own) : readBucket(ctx, name))}
+    } catch (error) {
+      return {error}
+    }
+  })))
 }
 
 function takenMessage(name: string): string {

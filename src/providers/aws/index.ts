@@ -248,6 +248,11 @@ export class AwsProvider implements Provider {
     return buckets.readBucket(this.bucketContext(), name)
   }
 
+  /** One ListBuckets for every name, then HeadBucket only for names it does not show (see buckets.readBuckets). */
+  async readBuckets(names: readonly string[]): Promise<ReadResult[]> {
+    return buckets.readBuckets(this.bucketContext(), names, this.readConcurrency)
+  }
+
   async createBucket(resource: DesiredResource, ctx: {region: string; tags: Record<string, string>}): Promise<ActualResource> {
     return buckets.createBucket(this.bucketContext(), resource, {region: this.awsRegion(ctx.region), tags: ctx.tags})
   }

@@ -5,8 +5,11 @@ import {AddRoleToInstanceProfileCommand, CreateInstanceProfileCommand, CreateRol
 import type {DeploymentContext, DesiredResource, ResourceRecord} from '../../../src/model/resources.js'
 import {EC2_TRUST_POLICY, iamName, ROLE_POLICY_NAME, type AwsProvider} from '../../../src/providers/aws/index.js'
 import {iamPath, listIdentities, rolePolicyDocument} from '../../../src/providers/aws/identity.js'
-import type {ReadRequest} from '../../../src/providers/provider.js'
+import {ownershipTags, type ReadRequest} from '../../../src/providers/provider.js'
+import {S3Client, PutObjectCommand} from '@aws-sdk/client-s3'
+
 import {sdkConfig} from '../../helpers/fake-aws/index.js'
+import {s3ClientConfig} from '../../helpers/storage/s3-emulator.js'
 import {awsCredential, callOf, deploymentOf, KEYS, makeProvider, recordOf, startRigs, StateDirs, stopRigs, type Rigs} from './helpers.js'
 
 /** The per-deployment resources refresh reads without a machine: identity, security group, key pair. */
@@ -180,5 +183,75 @@ describe('aws refresh: IAM identities listed once per project path, not read per
     const [read] = await provider.readMany([{lookup: {address: 'train.identity', kind: 'identity', name}, ctx: callOf(deployment)}])
     assert.ok('error' in read)
     assert.match(String(read.error), /not anycloud's/)
+  })
+})
+
+describe('aws refresh: buckets from one ListBuckets, HeadBucket only for names it does not show', function () {
+  this.timeout(120_000)
+  let rigs: Rigs
+  let provider: AwsProvider
+
+  before(async () => {
+    rigs = await startRigs()
+  })
+  after(async () => {
+    await stopRigs(rigs)
+  })
+  beforeEach(() => {
+    provider = makeProvider(awsCredential('aws', rigs))
+  })
+  afterEach(async () => {
+    await provider.close()
+    await rigs.fake.reset()
+    await rigs.s3.reset()
+  })
+
+  async function makeBuckets(names: string[]): Promise<void> {
+    for (const name of names) {
+      await provider.createBucket({address: 'train.bucket.output', profile: 'train', kind: 'bucket', role: 'output', credential: 'aws', provider: 'aws', name, dependsOn: [], attributes: {name, role: 'output', region: 'us-east-1'}}, {region: 'us-east-1', tags: ownershipTags('acme', 'acme-train-abc123', 'train.bucket.output')})
+    }
+  }
+
+  /** The S3 requests of one batched read, as `METHOD /bucket?sub`. */
+  async function batchedReads(names: string[]): Promise<{requests: string[]; results: Awaited<ReturnType<AwsProvider['readBuckets']>>}> {
+    rigs.s3.requests.length = 0
+    const results = await provider.readBuckets(names)
+    const requests = rigs.s3.requests.map((r) => `${r.method} ${r.path.split('/').slice(0, 2).join('/')}${r.query ? `?${r.query.split('&')[0].split('=')[0]}` : ''}`)
+    return {requests, results}
+  }
+
+  it('one ListBuckets for every name; no HeadBucket for a listed bucket; a name the listing does not show is looked up (absent: null)', async () => {
+    await makeBuckets(['steady-a', 'steady-b', 'steady-c'])
+    const {requests, results} = await batchedReads(['steady-a', 'steady-b', 'steady-c', 'not-there'])
+    assert.equal(requests.filter((r) => r.startsWith('GET /?') || r === 'GET /').length, 1, `one ListBuckets: ${requests.join(', ')}`)
+    assert.deepEqual(requests.filter((r) => r.startsWith('HEAD')), ['HEAD /not-there'], 'HeadBucket only for the name the listing does not show')
+    assert.ok(!requests.some((r) => /list-type|max-keys/.test(r) && !r.startsWith('GET /?')), 'no object listing of a listed bucket')
+    assert.deepEqual(results.at(-1), {value: null})
+    for (const [i, name] of ['steady-a', 'steady-b', 'steady-c'].entries()) {
+      const r = results[i]
+      assert.ok('value' in r && r.value, name)
+      const single = await provider.readBucket(name)
+      const {empty, ...rest} = single!
+      assert.equal(empty, true)
+      assert.deepEqual(r.value, rest, 'the same as a single read, without `empty` (a plan does not use it)')
+      assert.equal(r.value.owned, true)
+    }
+  })
+
+  it('the calls per listed bucket do not include HeadBucket whatever the number of buckets; a bucket with objects reads the same', async () => {
+    await makeBuckets(['one-x'])
+    const one = await batchedReads(['one-x'])
+    await makeBuckets(['one-y', 'one-z', 'one-w'])
+    const s3 = new S3Client(s3ClientConfig(rigs.s3))
+    try {
+      await s3.send(new PutObjectCommand({Bucket: 'one-y', Key: 'k', Body: 'v'}))
+    } finally {
+      s3.destroy()
+    }
+    const four = await batchedReads(['one-x', 'one-y', 'one-z', 'one-w'])
+    const perBucket = (requests: string[]) => requests.filter((r) => !r.startsWith('GET /?') && r !== 'GET /').map((r) => r.replace(/\/one-[a-z]/, '/B')).sort()
+    assert.deepEqual(perBucket(four.requests), [...perBucket(one.requests), ...perBucket(one.requests), ...perBucket(one.requests), ...perBucket(one.requests)].sort())
+    assert.ok(!four.requests.some((r) => r.startsWith('HEAD')))
+    assert.ok(four.results.every((r) => 'value' in r && r.value?.owned === true))
   })
 })
