@@ -55,7 +55,8 @@ export interface BucketState {
   region?: string
   continent?: Continent
   projectNumber?: string
-  empty: boolean
+  /** Whether it holds no object; unknown when read from the project's listing (a plan does not need it). */
+  empty?: boolean
 }
 
 /** A bucket's metadata as far as anycloud reads it. */
@@ -67,7 +68,7 @@ interface BucketMetadataLike {
   customPlacementConfig?: {dataLocations?: string[]}
 }
 
-export function bucketState(name: string, metadata: BucketMetadataLike, empty: boolean): BucketState {
+export function bucketState(name: string, metadata: BucketMetadataLike, empty?: boolean): BucketState {
   const labels: Record<string, string> = {}
   for (const [k, v] of Object.entries(metadata.labels ?? {})) if (typeof v === 'string') labels[k] = v
   const location = typeof metadata.location === 'string' ? metadata.location.toUpperCase() : undefined
@@ -82,7 +83,7 @@ export function bucketState(name: string, metadata: BucketMetadataLike, empty: b
     ...(region ? {region} : {}),
     ...(continent ? {continent} : {}),
     ...(metadata.projectNumber !== undefined ? {projectNumber: String(metadata.projectNumber)} : {}),
-    empty,
+    ...(empty !== undefined ? {empty} : {}),
   }
 }
 
@@ -108,6 +109,14 @@ export class GcsStore {
   /** One authenticated list call (at most one bucket of the project). */
   async probe(): Promise<void> {
     await this.storage.getBuckets({maxResults: 1, autoPaginate: false})
+  }
+
+  /** Every bucket of the project with its metadata (buckets.list, every page): one call per 1,000 buckets. */
+  async list(): Promise<Map<string, BucketState>> {
+    const [buckets] = await this.storage.getBuckets({autoPaginate: true, maxResults: 1000})
+    const out = new Map<string, BucketState>()
+    for (const b of buckets) if (b.name) out.set(b.name, bucketState(b.name, b.metadata as BucketMetadataLike))
+    return out
   }
 
   /** null on 404; other errors (403 included) propagate. */

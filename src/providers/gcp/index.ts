@@ -49,7 +49,8 @@ import type {ActualResource, BucketRole, DeploymentContext, DesiredResource, Res
 import type {CommandRunner} from '../../remote/command-runner.js'
 import {sha256, stableStringify} from '../../util/hash.js'
 import {registerSecret} from '../../util/redact.js'
-import {bucketDeployment, type Provider, type ProviderCallContext, type RcloneRequest, type ResourceLookup} from '../provider.js'
+import {bucketDeployment, type Provider, type ProviderCallContext, type RcloneRequest, type ReadResult, type ResourceLookup} from '../provider.js'
+import {createLimiter} from '../../util/limit.js'
 import {compact} from '../../util/object.js'
 import type {ProviderFactory, ProviderFactoryOptions} from '../provider.js'
 import {GcpMachine} from './bootstrap.js'
@@ -180,6 +181,30 @@ export class GcpProvider implements Provider {
   }
 
   /**
+   * Refresh's batch: one listing of the project's buckets (labels and location included), then a
+   * single read only for a name it does not show (absent, or another project's). Same order.
+   */
+  async readBuckets(names: readonly string[]): Promise<ReadResult[]> {
+    for (const name of names) this.checkName(name)
+    const store = await this.gcs()
+    let listed: Map<string, BucketState>
+    try {
+      listed = await store.list()
+    } catch (error) {
+      throw toGcpError(error, `listing the buckets of project '${store.project}'`, this.name, this.settings.apiEndpoint)
+    }
+    const limit = createLimiter(16)
+    return Promise.all(names.map((name) => limit(async (): Promise<ReadResult> => {
+      try {
+        const state = listed.get(name)
+        return {value: state ? this.actual(state) : await this.readBucket(name)}
+      } catch (error) {
+        return {error}
+      }
+    })))
+  }
+
+  /**
    * Creates the bucket in the location of `ctx.region` (see {@link bucketLocation}) with the
    * ownership tags as labels. Idempotent: a 409 whose bucket carries `anycloud-managed=true` is
    * adopted (a retried create); any other 409 is "name taken", and nothing is changed.
@@ -237,7 +262,7 @@ export class GcpProvider implements Provider {
     if (expected !== undefined && state.labels['anycloud-deployment'] !== labelValue(expected)) {
       return {deleted: false, reason: `owned by deployment '${state.labels['anycloud-deployment'] ?? '?'}', not '${expected}'`}
     }
-    if (!state.empty && !options.force) return {deleted: false, reason: 'holds data'}
+    if (state.empty === false && !options.force) return {deleted: false, reason: 'holds data'}
     try {
       // Two rounds at most: objects a last sync wrote while the first round ran are caught by the second.
       for (let round = 0; round < 2; round++) {
@@ -484,7 +509,7 @@ export class GcpProvider implements Provider {
       attributes: {name: state.name},
       ...(state.region ? {region: state.region} : {}),
       ...(state.continent ? {continent: state.continent} : {}),
-      empty: state.empty,
+      ...(state.empty !== undefined ? {empty: state.empty} : {}),
       owned,
       outputs: compact({
         location: state.location,

@@ -347,4 +347,23 @@ describe('gcp provider: storage on the GCS fake', function () {
     const userAdc = await makeProvider({}, {env: {GOOGLE_APPLICATION_CREDENTIALS: join(dir, 'adc.json')}})
     assert.throws(() => userAdc.rcloneRemote(request('some-bucket', 'output')), /is not a service-account key \(type 'authorized_user'\)/)
   })
+
+  it('refresh\'s batch: one listing of the project\'s buckets for every name; a single read only for names it does not show', async function () {
+    for (const name of ['batch-a', 'batch-b', 'batch-c']) await provider.createBucket(desiredBucket(name, 'output', CRED, 'gcp'), {region: 'us-east1', tags: tagsFor('output')})
+    rig.state.requests.length = 0
+    const results = await provider.readBuckets(['batch-a', 'batch-b', 'batch-c', 'nothing-here', 'someone-elses'])
+    const calls = rig.state.requests.map((r) => `${r.method} ${r.path}`)
+    assert.deepEqual(calls.filter((c) => /\/b$/.test(c)), ['GET /storage/v1/b'], `one listing: ${calls.join(', ')}`)
+    assert.ok(!calls.some((c) => /batch-/.test(c)), `no per-bucket call for a listed bucket: ${calls.join(', ')}`)
+    assert.ok(calls.some((c) => /nothing-here/.test(c)), 'an unlisted name is read on its own')
+    for (const [i, name] of ['batch-a', 'batch-b', 'batch-c'].entries()) {
+      const r = results[i]
+      assert.ok('value' in r && r.value, name)
+      const {empty, ...single} = (await provider.readBucket(name))!
+      assert.equal(empty, true)
+      assert.deepEqual(r.value, single, 'the same as a single read, without `empty` (a plan does not use it)')
+    }
+    assert.deepEqual(results[3], {value: null})
+    assert.ok('error' in results[4] && /someone-elses/.test(String(results[4].error)), 'another project\'s bucket: its own error, the others still read')
+  })
 })
