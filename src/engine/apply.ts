@@ -2,10 +2,10 @@ import {join} from 'node:path'
 
 import type {ResolvedConfig, ResolvedProfile} from '../config/types.js'
 import {AnycloudError, AuthError, CapacityError, isAnycloudError} from '../errors/index.js'
-import {addressOf, type DeploymentContext, type DesiredResource, type Placement, type ResourceRecord, type WorkloadPhase} from '../model/resources.js'
+import {addressOf, type ActualResource, type DeploymentContext, type DesiredResource, type Placement, type ResourceRecord, type WorkloadPhase} from '../model/resources.js'
 import {ownershipTags, type Provider, type ProviderCallContext} from '../providers/provider.js'
 import type {ProviderSet} from '../providers/registry.js'
-import type {StateDocument, StateStore} from '../state/types.js'
+import type {DeploymentRecord, StateDocument, StateStore} from '../state/types.js'
 import {hashOf} from '../util/hash.js'
 import {kindRank} from './desired.js'
 import type {Reporter} from './events.js'
@@ -175,6 +175,7 @@ export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
       // A VM records the zone it landed in, so the next plan (placed there) sees no zone change.
       const attributes = change.kind === 'vm' && ctx.placement.zone && !ctx.profile.zone ? {...pendingRecord.attributes, zone: ctx.placement.zone} : pendingRecord.attributes
       d.resources[change.address] = {...pendingRecord, attributes, id: actual.id, status: 'created', outputs: {...(actual.outputs ?? {}), ...(actual.phase ? {phase: actual.phase} : {})}, updatedAt: new Date().toISOString()}
+      mergeRelated(d, actual)
       if (change.kind === 'workload') d.workload = {phase: actual.phase ?? 'running', specHash: String(change.after?.specHash ?? '')}
     })
   }
@@ -374,6 +375,7 @@ export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
                 r.attributes = change.after ?? r.attributes
                 r.outputs = {...r.outputs, ...(actual.outputs ?? {})}
                 r.updatedAt = new Date().toISOString()
+                mergeRelated(doc.deployments[change.profile], actual)
               })
               break
             }
@@ -413,4 +415,12 @@ export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
   result.interrupted = Boolean(options.signal?.aborted)
   result.state = writer.doc
   return result
+}
+
+/** Merges what an operation learned about other records of its deployment (see ActualResource.related). */
+function mergeRelated(deployment: DeploymentRecord, actual: ActualResource): void {
+  for (const [address, outputs] of Object.entries(actual.related ?? {})) {
+    const record = deployment.resources[address]
+    if (record) record.outputs = {...record.outputs, ...outputs}
+  }
 }

@@ -101,6 +101,12 @@ export interface ActualResource {
   note?: string
   /** VMs: the cloud took the machine back (spot interruption, GCE preemption, Azure eviction). */
   preempted?: boolean
+  /**
+   * Outputs this operation learned about other resources of the same deployment, by address,
+   * merged into their records in the same state write as this one (e.g. the bootstrap's rotation
+   * of the VM's host key goes into the vm record, which lives as long as the VM).
+   */
+  related?: Record<string, Record<string, unknown>>
 }
 
 /**

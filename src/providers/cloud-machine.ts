@@ -22,7 +22,9 @@ import {AnycloudError, ProviderError} from '../errors/index.js'
 import {addressOf, type ActualResource, type DeploymentContext, type DesiredResource, type ResourceRecord} from '../model/resources.js'
 import type {CommandRunner} from '../remote/command-runner.js'
 import {SshUnreachableError} from '../remote/errors.js'
+import {fingerprintSha256, sameKey} from '../remote/host-keys.js'
 import {bucketSecrets} from './bucket-secrets.js'
+import {retireUserDataKey, rotateHostKey} from './host-key-rotation.js'
 import type {Provider, ProviderCallContext, ResourceLookup} from './provider.js'
 
 /** What differs between clouds: finding the recorded VM and reading its state. */
@@ -73,6 +75,8 @@ export class CloudMachine<V> {
   private readonly vmCache = new Map<string, Promise<V | undefined>>()
   /** Providers of the storage credentials seen so far (rcloneRemote is pure and needs them at hand). */
   private readonly storage = new Map<string, Provider>()
+  /** Deployments whose VM no longer serves its user-data host key (checked once per run). */
+  private readonly retired = new Set<string>()
 
   constructor(private readonly o: CloudMachineOptions<V>) {}
 
@@ -195,7 +199,7 @@ export class CloudMachine<V> {
         const user = typeof vm.outputs.sshUser === 'string' ? vm.outputs.sshUser : this.o.vm.sshUser
         const {timing} = this.o.vm
         call.progress(`connecting to ${user}@${host}`)
-        return connectSsh({
+        const connected = await connectSsh({
           host,
           port: 22,
           user,
@@ -210,6 +214,8 @@ export class CloudMachine<V> {
           signal: call.signal,
           credential: this.o.credential,
         })
+        await this.retireUserDataKey(connected, call)
+        return connected
       })()
       runner.catch((error: unknown) => {
         this.runners.delete(key)
@@ -218,6 +224,60 @@ export class CloudMachine<V> {
       this.runners.set(key, runner)
     }
     return runner
+  }
+
+  /** Closes the deployment's connection: the next one dials again and verifies the host key state pins now. */
+  private redial(key: string): void {
+    const runner = this.runners.get(key)
+    this.runners.delete(key)
+    this.statusCache.delete(key)
+    runner?.then((r) => r.close()).catch(() => undefined)
+  }
+
+  /**
+   * Step 2 of the host-key rotation (src/providers/host-key-rotation.ts), on every connection (a
+   * plan's too) until an apply records it done: once state pins the VM's own key and this
+   * connection verified it, the user-data key leaves sshd. A failure leaves both keys served
+   * (nothing is locked out) and is retried by the next run.
+   */
+  private async retireUserDataKey(runner: CommandRunner, call: ProviderCallContext): Promise<void> {
+    const vm = call.records[addressOf(call.deployment.profile.name, 'vm')]
+    const pinned = vm?.outputs?.hostKey
+    const userData = vm?.outputs?.userDataHostKey
+    const key = call.deployment.deploymentId
+    if (typeof pinned !== 'string' || typeof userData !== 'string' || vm.outputs.hostKeyRetiredAt || this.retired.has(key)) return
+    const seen = (runner as {hostKey?: string}).hostKey
+    if (!seen || !sameKey(seen, pinned)) return
+    try {
+      if (await retireUserDataKey(runner, userData, pinned, call.signal)) call.progress(`host key: the user-data key ${fingerprintSha256(userData)} is no longer served`)
+      this.retired.add(key)
+    } catch (error) {
+      call.progress(`host key: the user-data key is still served (${(error as Error).message}); the next run retries`)
+    }
+  }
+
+  /**
+   * Step 1 of the host-key rotation, on a connection made for an apply: while the vm record pins
+   * the user-data key, the VM makes its own key, served next to the old one, and the returned
+   * outputs (for the vm record, written with this operation's) pin it. Once step 2 ran, the
+   * returned outputs record that.
+   */
+  private async hostKeyStep(runner: CommandRunner, call: ProviderCallContext): Promise<{related?: Record<string, Record<string, unknown>>; rotated: boolean}> {
+    const address = addressOf(call.deployment.profile.name, 'vm')
+    const vm = call.records[address]
+    const pinned = vm?.outputs?.hostKey
+    if (typeof pinned !== 'string') return {rotated: false}
+    if (typeof vm.outputs.userDataHostKey === 'string') {
+      const done = this.retired.has(call.deployment.deploymentId) && !vm.outputs.hostKeyRetiredAt
+      return done ? {related: {[address]: {hostKeyRetiredAt: new Date().toISOString()}}, rotated: false} : {rotated: false}
+    }
+    const rotated = await rotateHostKey(runner, pinned, call.signal)
+    if ('skipped' in rotated) {
+      call.progress(`host key not rotated: ${rotated.skipped}`)
+      return {rotated: false}
+    }
+    call.progress(`host key rotated: ${rotated.hostKeyFingerprint} (made on the VM) replaces the user-data key`)
+    return {related: {[address]: {...rotated}}, rotated: true}
   }
 
   private status(call: ProviderCallContext): Promise<MachineStatus> {
@@ -268,20 +328,26 @@ export class CloudMachine<V> {
       )
     }
     const runner = await this.connect(call, 'apply')
+    const {related, rotated} = await this.hostKeyStep(runner, call)
     const run = await runBootstrap(runner, rendered, call.progress, call.signal)
+    // A rotated key is pinned once this operation's state write lands: the next connection verifies it.
+    if (rotated) this.redial(call.deployment.deploymentId)
     return {
       id: call.deployment.deploymentId, attributes: {hash: rendered.hash},
       outputs: {steps: run.steps.filter((s) => s.outcome !== 'skipped').map((s) => s.step), ...expiry},
+      ...(related ? {related} : {}),
     }
   }
 
   async startWorkload(resource: DesiredResource, call: ProviderCallContext): Promise<ActualResource> {
     this.statusCache.delete(call.deployment.deploymentId)
     const runner = await this.connect(call, 'apply')
+    const {related, rotated} = await this.hostKeyStep(runner, call)
     call.progress(`starting ${call.deployment.profile.runtime === 'docker' ? 'the container' : 'the process'}`)
     // The workload's own files go with it: a changed command or env re-runs only the workload.
     const how = await startWorkload(runner, this.paths(call.deployment), String(resource.attributes.specHash ?? ''), this.renderWorkload(call.deployment))
-    return {id: call.deployment.deploymentId, attributes: resource.attributes, phase: 'running', outputs: {start: how}}
+    if (rotated) this.redial(call.deployment.deploymentId)
+    return {id: call.deployment.deploymentId, attributes: resource.attributes, phase: 'running', outputs: {start: how}, ...(related ? {related} : {})}
   }
 
   /** Stops the workload (its final upload runs first). Nothing to do when the VM is gone. */

@@ -134,7 +134,7 @@ export class Project {
 export interface StateDoc {
   lineage: string
   serial: number
-  deployments: Record<string, {id: string; placement?: {credential: string; zone?: string}; resources: Record<string, {status: string; name: string; id: string; credential: string; attributes: Record<string, unknown>}>; workload?: {phase: string; exitCode?: number}}>
+  deployments: Record<string, {id: string; placement?: {credential: string; zone?: string}; resources: Record<string, {status: string; name: string; id: string; credential: string; attributes: Record<string, unknown>; outputs?: Record<string, unknown>}>; workload?: {phase: string; exitCode?: number}}>
 }
 
 export function finished(child: ChildProcess & {out?: {stdout: string; stderr: string}}): Promise<RunResult> {

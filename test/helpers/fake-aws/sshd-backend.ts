@@ -12,6 +12,9 @@
  * address stays the one allocated from the subnet. In loopback mode (no namespaces) the address
  * is 127.0.0.1 and the port is only in `instance.backend.port`.
  *
+ * In a namespace the VM's `/etc/ssh` is its sshd's own directory (config, host keys), so the
+ * host-key rotation anycloud does after the first connection edits that sshd, never the host's.
+ *
  * Limit of the rig: the VM shares the host's users, so logins are as `root` (cloud-init's
  * `ubuntu` user does not exist on this machine); `instance.backend.sshUser` says so.
  */
@@ -118,6 +121,8 @@ export class SshdInstanceBackend implements InstanceBackend {
       ].join('\n')
     }
     const rig = await prepareSshd({
+      // In a namespace the VM's /etc/ssh is its own sshd's (anycloud rotates the host key there).
+      ...(netns ? {etcSsh: true} : {}),
       ...this.options.sshd,
       netns,
       ...(pinned ? {hostKey: pinned} : {}),

@@ -47,6 +47,12 @@ export interface SshdOptions {
   /** Use this host key instead of a fresh one (e.g. one rendered into cloud-init by anycloud). */
   hostKey?: HostKeyPair
   /**
+   * The VM sees the rig's directory (its sshd_config, host keys, pid file) as `/etc/ssh`, as on a
+   * cloud image, so what edits sshd's configuration there (anycloud's host-key rotation) edits
+   * this sshd's, never the host's. Needs the namespaces (like mountNamespaceFiles).
+   */
+  etcSsh?: boolean
+  /**
    * sshd `LogLevel`. VERBOSE (default) logs connections, each key offered ("Postponed publickey",
    * "Accepted key") and sessions. DEBUG1 says more, but sshd then also writes debug lines into
    * every session's stderr.
@@ -202,8 +208,8 @@ class RigImpl implements SshdRig {
 
   async prepare(): Promise<void> {
     this.isolated = await namespacesAvailable()
-    if (!this.isolated && (this.options.mountNamespaceFiles || this.options.privateDirs)) {
-      throw new Error('mountNamespaceFiles/privateDirs need `unshare --mount --pid`, which fails here')
+    if (!this.isolated && (this.options.mountNamespaceFiles || this.options.privateDirs || this.options.etcSsh)) {
+      throw new Error('mountNamespaceFiles/privateDirs/etcSsh need `unshare --mount --pid`, which fails here')
     }
     this.dir = await mkdtemp(join(tmpdir(), 'anycloud-sshd-'))
     const client = generateHostKeyPair('anycloud-test-client')
@@ -235,7 +241,7 @@ class RigImpl implements SshdRig {
       const overlayArgs = this.#overlays.flatMap((overlay) => [overlay.dir, overlay.upper, overlay.work])
       const bashrc = this.options.cleanRootBashrc === false ? '' : join(this.dir, 'bashrc')
       if (bashrc) await writeFile(bashrc, '# anycloud test VM: the host root .bashrc is hidden\n', {mode: 0o644})
-      argv = [...unshare, join(this.dir, 'sshd_config'), bashrc, ...overlayArgs]
+      argv = [...unshare, join(this.dir, 'sshd_config'), bashrc, this.options.etcSsh ? this.dir : '', ...overlayArgs]
     } else {
       argv = [SSHD, '-D', '-e', '-f', join(this.dir, 'sshd_config')]
     }
@@ -466,12 +472,13 @@ class RigImpl implements SshdRig {
  */
 const LAUNCH_SCRIPT = [
   'set -e',
-  'config=$1 bashrc=$2; shift 2',
+  'config=$1 bashrc=$2 etcssh=$3; shift 3',
   'while [ $# -ge 3 ]; do',
   '  mount -t overlay overlay -o "lowerdir=$1,upperdir=$2,workdir=$3" "$1"',
   '  shift 3',
   'done',
   'if [ -n "$bashrc" ] && [ -f /root/.bashrc ]; then mount --bind "$bashrc" /root/.bashrc; fi',
+  'if [ -n "$etcssh" ]; then mkdir -p /etc/ssh; mount --bind "$etcssh" /etc/ssh; fi',
   `exec ${SSHD} -D -e -f "$config"`,
 ].join('\n')
 
