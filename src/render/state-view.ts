@@ -22,15 +22,17 @@ export function showStatePull(r: StatePullResult, sink: Sink): void {
   else sink.stdout(JSON.stringify(r.document, null, 2) + '\n')
 }
 
+/** `state push`: the result on stdout (SPEC §3); lock waits and errors are on stderr. */
 export function showStatePush(r: StatePushResult, sink: Sink): void {
-  sink.stderr(`Pushed ${r.file} to ${r.store}: lineage ${r.written.lineage}, serial ${r.written.serial}${r.previous ? ` (was serial ${r.previous.serial})` : ''}.`)
-  if (r.clearedErrored) sink.stderr(`Removed ${r.file}: the state is whole again.`)
+  sink.stdout(`Pushed ${r.file} to ${r.store}: lineage ${r.written.lineage}, serial ${r.written.serial}${r.previous ? ` (was serial ${r.previous.serial})` : ''}.\n`)
+  if (r.clearedErrored) sink.stdout(`Removed ${r.file}: the state is whole again.\n`)
 }
 
+/** `state migrate`: the result on stdout (SPEC §3); what is about to happen, the prompt and a cancel on stderr. */
 export function showStateMigrate(r: StateMigrateResult, sink: Sink): void {
   if (!r.migrated) sink.stderr('Migration cancelled: nothing was changed.')
-  else if (r.already) sink.stderr(`${r.target} already holds this state (lineage ${r.lineage}, serial ${r.serial}); nothing to do.`)
-  else sink.stderr(`Migrated: ${r.target} now holds lineage ${r.lineage}, serial ${r.serial}. The old copy stays in ${r.source} as a backup.`)
+  else if (r.already) sink.stdout(`${r.target} already holds this state (lineage ${r.lineage}, serial ${r.serial}); nothing to do.\n`)
+  else sink.stdout(`Migrated: ${r.target} now holds lineage ${r.lineage}, serial ${r.serial}. The old copy stays in ${r.source} as a backup.\n`)
 }
 
 /** `state show`: the resource as JSON (secrets masked by the engine). */
