@@ -186,8 +186,9 @@ async function readListedBucket(ctx: BucketContext, name: string, listed: {regio
  * needed (region and tags of a listed bucket; the whole HeadBucket path for a name the listing does
  * not show: absent, another account's, or shared with this one). Same order as `names`.
  */
-export async function readBuckets(ctx: BucketContext, names: readonly string[], concurrency: number): Promise<Array<{value: ActualResource | null} | {error: unknown}>> {
-  const listed = await listOwnBuckets(ctx)
+export async function readBuckets(ctx: BucketContext, names: readonly string[], concurrency: number, onListingError: (error: unknown) => undefined): Promise<Array<{value: ActualResource | null} | {error: unknown}>> {
+  // Without s3:ListAllMyBuckets (onListingError answers undefined): every name is read on its own.
+  const listed = (await listOwnBuckets(ctx).catch(onListingError)) ?? new Map<string, {region?: string}>()
   const limit = createLimiter(concurrency)
   return Promise.all(names.map((name) => limit(async () => {
     try {

@@ -250,7 +250,7 @@ export class AwsProvider implements Provider {
 
   /** One ListBuckets for every name, then HeadBucket only for names it does not show (see buckets.readBuckets). */
   async readBuckets(names: readonly string[]): Promise<ReadResult[]> {
-    return buckets.readBuckets(this.bucketContext(), names, this.readConcurrency)
+    return buckets.readBuckets(this.bucketContext(), names, this.readConcurrency, listingDenied)
   }
 
   async createBucket(resource: DesiredResource, ctx: {region: string; tags: Record<string, string>}): Promise<ActualResource> {
@@ -323,8 +323,11 @@ export class AwsProvider implements Provider {
     return Promise.all(requests.map((r) => limit(async (): Promise<ReadResult> => {
       try {
         if (r.lookup.kind === 'identity') {
-          const listed = await listings.get(r.ctx.deployment.project)!
-          return {value: await identity.readListedIdentity(this.identityContext(), listed, r.lookup.record?.name ?? r.lookup.name, r.ctx, Boolean(r.lookup.record))}
+          const name = r.lookup.record?.name ?? r.lookup.name
+          const listed = await listings.get(r.ctx.deployment.project)!.catch(listingDenied)
+          // A credential allowed iam:GetRole but not iam:ListRoles: read by name, as before.
+          if (!listed) return {value: await identity.readIdentity(this.identityContext(), name, r.ctx)}
+          return {value: await identity.readListedIdentity(this.identityContext(), listed, name, r.ctx, Boolean(r.lookup.record))}
         }
         const batch = await owned.get(`${r.ctx.deployment.project}\u0000${regionOf(r)}`)
         return {value: await this.readOne(r.lookup, r.ctx, batch)}
@@ -452,4 +455,10 @@ export const createAwsProvider: ProviderFactory = async (options) => {
     throw new UsageError(`credential '${options.credential.name}' is a ${options.credential.spec.provider} credential, not an aws one`, [], 'provider.mismatch')
   }
   return new AwsProvider(options)
+}
+
+/** A listing the credential may not make (AccessDenied): undefined, so the caller reads each name on its own. */
+function listingDenied(error: unknown): undefined {
+  if (error instanceof ProviderError && error.code === 'aws.access-denied') return undefined
+  throw error
 }

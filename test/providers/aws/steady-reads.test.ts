@@ -184,6 +184,15 @@ describe('aws refresh: IAM identities listed once per project path, not read per
     assert.ok('error' in read)
     assert.match(String(read.error), /not anycloud's/)
   })
+
+  it('a credential that may not list roles (AccessDenied on ListRoles) still reads each identity by name', async () => {
+    const {requests, created} = await converged(2, ['identity'])
+    rigs.fake.faults.error('ListRoles', {code: 'AccessDenied', status: 403, message: 'not allowed to iam:ListRoles', count: 10})
+    rigs.fake.requests = []
+    const results = await provider.readMany(requests)
+    for (const [i, r] of results.entries()) assert.deepEqual('value' in r && r.value?.attributes, created.get(requests[i].lookup.address))
+    assert.equal(rigs.fake.calls('GetRole').length, 2, 'one GetRole per identity, as before the listing')
+  })
 })
 
 describe('aws refresh: buckets from one ListBuckets, HeadBucket only for names it does not show', function () {
@@ -253,5 +262,14 @@ describe('aws refresh: buckets from one ListBuckets, HeadBucket only for names i
     assert.deepEqual(perBucket(four.requests), [...perBucket(one.requests), ...perBucket(one.requests), ...perBucket(one.requests), ...perBucket(one.requests)].sort())
     assert.ok(!four.requests.some((r) => r.startsWith('HEAD')))
     assert.ok(four.results.every((r) => 'value' in r && r.value?.owned === true))
+  })
+
+  it('without s3:ListAllMyBuckets (ListBuckets denied) each bucket is read on its own', async () => {
+    await makeBuckets(['denied-a'])
+    rigs.s3.faults.add({method: 'GET', path: /^\/$/, status: 403, code: 'AccessDenied', times: 5})
+    const {requests, results} = await batchedReads(['denied-a', 'not-there'])
+    assert.ok(results[0] && 'value' in results[0] && results[0].value?.owned === true, JSON.stringify(results[0]))
+    assert.deepEqual(results[1], {value: null})
+    assert.deepEqual(requests.filter((r) => r.startsWith('HEAD')).sort(), ['HEAD /denied-a', 'HEAD /not-there'])
   })
 })
