@@ -44,7 +44,7 @@ export async function collectStatus(session: Session): Promise<DeploymentStatus[
       ...(machineAddress(vm) ? {address: machineAddress(vm)} : {}),
       resources: resources.sort((a, b) => a.address.localeCompare(b.address)),
       applied: true,
-      ...(profile?.spot || dep.spot ? {spot: await spotStatus(session, dep)} : {}),
+      ...(profile?.spot || dep.spot ? {spot: {...(await spotStatus(session, dep)), ...noticeOf(w)}} : {}),
     })
   }
   return out
@@ -56,6 +56,19 @@ function machineAddress(vm: ResourceStatus | undefined): string | undefined {
   const o = vm.outputs
   const a = o.address ?? o.publicIp ?? o.host ?? o.workspace ?? o.path
   return typeof a === 'string' && a !== '' ? a : undefined
+}
+
+/** The interruption notice the machine's workload read shows (a VM the cloud is taking back), if any. */
+function noticeOf(w: ResourceStatus | undefined): {notice?: Record<string, unknown>} {
+  const raw = w?.exists ? w.outputs.notice : undefined
+  if (typeof raw !== 'string' || raw.trim() === '') return {}
+  try {
+    const parsed = JSON.parse(raw) as unknown
+    if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) return {notice: parsed as Record<string, unknown>}
+  } catch {
+    // A record cut short: what it says is still worth showing.
+  }
+  return {notice: {record: raw}}
 }
 
 /** Preemptions and fallback from state; the checkpoint bucket's newest object read live (read-only). */

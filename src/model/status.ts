@@ -30,4 +30,6 @@ export interface SpotStatus {
   onDemand?: string
   /** The newest object in the checkpoint bucket and its age; null when the bucket is empty or was not readable. */
   newestCheckpoint: {key: string; modified: string; ageSeconds: number} | null
+  /** The VM, still up, had its interruption notice (the notice program's record: cloud, event, noticedAt…): the cloud is taking it back. */
+  notice?: Record<string, unknown>
 }

@@ -26,6 +26,11 @@ function deploymentLines(d: DeploymentStatus): string[] {
   if (d.spot) {
     const c = d.spot.newestCheckpoint
     lines.push(`  spot: ${d.spot.preemptions} preemption${d.spot.preemptions === 1 ? '' : 's'}${d.spot.onDemand ? `, on-demand now (${d.spot.onDemand})` : ''}; newest checkpoint: ${c ? `${c.key}, ${formatAge(c.ageSeconds)} old` : 'none'}`)
+    const n = d.spot.notice
+    if (n) {
+      const what = [n.cloud, n.event].filter((x) => typeof x === 'string').join(' ')
+      lines.push(`  interruption notice${what ? ` (${what})` : ''}${typeof n.noticedAt === 'string' ? ` at ${n.noticedAt}` : ''}: workload stopped, checkpoint flushed; the cloud is taking the VM back (watch replaces it then)`)
+    }
   }
   const width = Math.max(28, ...d.resources.map((r) => r.address.length + 1))
   for (const r of d.resources) {

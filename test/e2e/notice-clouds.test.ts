@@ -67,6 +67,8 @@ interface Cloud {
   /** The plan's reason for replacing the VM the cloud took. */
   reason: RegExp
   liveVms(): number
+  /** How the notice program records this cloud's notice. */
+  noticed: {cloud: string; event: string}
   /**
    * Clouds with zones: stocks out the zone the VM is in (before watch's recovery) and says where the
    * live VM is; the recovery must land in another zone.
@@ -102,6 +104,10 @@ async function noticeScenario(c: Cloud): Promise<void> {
   assert.match(waiting[0].reason, /interruption notice .*waiting for the cloud to take the VM back/)
   assert.ok(!/run 2 started/.test(await logs()), 'the workload was not restarted on the noticed VM')
   assert.equal(c.liveVms(), 1)
+  const status = JSON.parse((await run(['status', '--json'], 0)).stdout) as {deployments: Array<{spot?: {notice?: {cloud?: string; event?: string; noticedAt?: string}}}>}
+  const seen = status.deployments[0].spot?.notice
+  assert.deepEqual([seen?.cloud, seen?.event], [c.noticed.cloud, c.noticed.event], JSON.stringify(status.deployments[0].spot))
+  assert.match((await run(['status'], 0)).stdout, new RegExp(`interruption notice \\(${c.noticed.cloud} ${c.noticed.event}\\) at ${seen!.noticedAt}: workload stopped, checkpoint flushed; the cloud is taking the VM back`))
 
   // 4. The cloud takes the VM back: the plan replaces it with the provider's reason.
   await c.takeBack(vm)
@@ -192,6 +198,7 @@ describe('e2e: GCE and Azure interruption notices drive the notice program; watc
         takeBack: async (name) => void (await gcp!.preempt(name)),
         reason: /^VM no longer exists \(compute\.instances\.preempted: Instance was preempted\.\)$/,
         liveVms: () => gcp!.liveInstances().length,
+        noticed: {cloud: 'gcp', event: 'preempted'},
         zones: {
           stockOutLanded: () => {
             const landed = project!.state()!.deployments.job.placement!.zone!
@@ -258,6 +265,7 @@ describe('e2e: GCE and Azure interruption notices drive the notice program; watc
         takeBack: (vm) => azure!.evict(vm),
         reason: /Azure evicted the spot VM/,
         liveVms: () => azure!.ofType('Microsoft.Compute/virtualMachines').length,
+        noticed: {cloud: 'azure', event: 'Preempt'},
       })
     })
   })
