@@ -144,6 +144,9 @@ describe('e2e: azure provider against the ARM fake and azurite, with sshd VMs', 
     const applied = await run(['apply', '-y'], 0)
     assert.match(applied.stdout, /Apply complete/)
     const dep = project.state()!.deployments.job
+    // The custom-data host key was rotated: state pins the key the VM made.
+    assert.match(applied.stderr, /job\.bootstrap: .*host key rotated: SHA256:/)
+    assert.match(String(dep.resources['job.vm'].outputs?.hostKey), /^ecdsa-sha2-nistp256 /)
     const vmName = `anycloud-${dep.id}-vm`
     const vm = fake!.vm(vmName)!
     assert.equal(vm.properties.priority, 'Spot')

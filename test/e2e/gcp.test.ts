@@ -139,6 +139,9 @@ describe('e2e: gcp provider against the fake GCE/IAM and the GCS fake, with sshd
     const applied = await run(['apply', '-y'], 0)
     assert.match(applied.stdout, /Apply complete/)
     const dep = project.state()!.deployments.job
+    // The user-data host key was rotated: state pins the key the VM made.
+    assert.match(applied.stderr, /job\.bootstrap: .*host key rotated: SHA256:/)
+    assert.match(String(dep.resources['job.vm'].outputs?.hostKey), /^ecdsa-sha2-nistp256 /)
     const vmName = String((dep.resources['job.vm'] as unknown as {outputs: Record<string, unknown>}).outputs.instanceName)
     const live = () => fake!.liveInstances()
     assert.equal(live().length, 1)

@@ -114,7 +114,8 @@ export class SshdVmBackend implements AzureVmBackend {
       const privateKey = hostKey.privateKey.endsWith('\n') ? hostKey.privateKey : `${hostKey.privateKey}\n`
       pinned = {privateKey, publicKey, fingerprint: fingerprintSha256(publicKey)}
     }
-    const rig = await prepareSshd({...this.options.sshd, netns, ...(pinned ? {hostKey: pinned} : {})})
+    // In a namespace the VM's /etc/ssh is its own sshd's (anycloud rotates the host key there).
+    const rig = await prepareSshd({...(netns ? {etcSsh: true} : {}), ...this.options.sshd, netns, ...(pinned ? {hostKey: pinned} : {})})
     const forwards: NamespaceForward[] = []
     try {
       const keys = new Set<string>([...vm.sshPublicKeys, ...cloudInit.authorizedKeys, ...cloudInit.users.flatMap((u) => u.authorizedKeys)])
