@@ -56,23 +56,19 @@ export interface BucketRequest {
  * machine's own identity reaches a credential's storage (never for an ssh host).
  */
 export function bucketRequests(ctx: DeploymentContext, storage: string, instanceIdentity: (credential: string) => boolean): BucketRequest[] {
-  const p = ctx.profile
-  const out: BucketRequest[] = []
-  const add = (role: BucketRole, bucket: string | undefined, credential: string) => {
-    if (bucket) out.push({role, credential, request: {bucket, role, deploymentId: ctx.deploymentId, instanceIdentity: instanceIdentity(credential)}})
-  }
-  add('input', p.inputBucket, p.inputStorage?.credential ?? storage)
-  add('output', p.outputBucket, p.outputStorage?.credential ?? storage)
-  if (p.spot) add('checkpoint', ctx.deploymentId, storage)
-  return out
+  return ctx.spec.buckets.map((b) => {
+    const credential = b.explicitCredential ? b.credential : storage
+    return {role: b.role, credential, request: {bucket: b.name, role: b.role, deploymentId: ctx.deploymentId, instanceIdentity: instanceIdentity(credential)}}
+  })
 }
 
 /** The workload part of the spec (no buckets: the workload's files do not depend on them). */
 export function workloadSpec(ctx: DeploymentContext, layout: MachineLayout): BootstrapSpec {
-  const p = ctx.profile
+  const w = ctx.spec.workload
+  const hw = ctx.spec.hardware
   return {
-    deploymentId: ctx.deploymentId, runtime: p.runtime, image: p.image, command: p.command, env: p.env, sensitiveEnv: p.sensitiveEnv, lineage: ctx.lineage,
-    gpus: p.gpus ?? (p.hardware.kind === 'gpu' ? 'all' : undefined), shmSize: p.shmSize, syncIntervalSeconds: p.syncIntervalSeconds, buckets: [],
+    deploymentId: ctx.deploymentId, runtime: w.runtime, image: w.image, command: w.command, env: w.env, sensitiveEnv: w.sensitiveEnv, lineage: ctx.lineage,
+    gpus: hw.gpus ?? (hw.request.kind === 'gpu' ? 'all' : undefined), shmSize: w.shmSize, syncIntervalSeconds: w.syncIntervalSeconds, buckets: [],
     storageCheck: layout.storageCheck, mountRoot: layout.mountRoot, roots: layout.roots,
   }
 }

@@ -2,7 +2,7 @@ import {join} from 'node:path'
 
 import type {ResolvedConfig, ResolvedProfile} from '../config/types.js'
 import {AnycloudError, AuthError, CapacityError, isAnycloudError} from '../errors/index.js'
-import {addressOf, type ActualResource, type DeploymentContext, type DesiredResource, type Placement, type ResourceRecord, type WorkloadPhase} from '../model/resources.js'
+import {addressOf, deploymentContext as contextOf, type ActualResource, type DeploymentContext, type DesiredResource, type Placement, type ResourceRecord, type WorkloadPhase} from '../model/resources.js'
 import {ownershipTags, type Provider, type ProviderCallContext} from '../providers/provider.js'
 import type {ProviderSet} from '../providers/registry.js'
 import type {DeploymentRecord, StateDocument, StateStore} from '../state/types.js'
@@ -88,7 +88,7 @@ export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
     const profile: ResolvedProfile = config.profiles[profileName] ?? {
       name: profileName, credentials: [], hardware: {kind: 'default'}, spot: false, env: {}, sensitiveEnv: [], runtime: 'process', persistBucket: false, persist: false, syncIntervalSeconds: 60, extendsChain: [],
     }
-    return {project: config.project, deploymentId: pp?.deploymentId ?? rec!.id, lineage: writer.doc.lineage, profile, placement, configDir: config.dir, stateDir: options.store.localDir}
+    return contextOf({project: config.project, deploymentId: pp?.deploymentId ?? rec!.id, lineage: writer.doc.lineage, profile, placement, configDir: config.dir, stateDir: options.store.localDir, credentials: config.credentials})
   }
   const callContext = (change: Change, ctx: DeploymentContext, token?: string): ProviderCallContext => ({
     deployment: ctx,

@@ -1,4 +1,5 @@
 import type {NamedCredential, ResolvedProfile} from '../config/types.js'
+import {bucketOf, storageCredential} from '../model/deployment-spec.js'
 import {addressOf, type DeploymentContext, type DesiredResource, type ResourceKind} from '../model/resources.js'
 import type {Provider} from '../providers/provider.js'
 import {hashOf, sensitiveMarker} from '../util/hash.js'
@@ -15,9 +16,7 @@ export function kindRank(address: string): number {
 
 /** The credential whose storage holds a credential's buckets (an ssh host's `storage`). */
 export function storageCredentialOf(name: string, credentials: Record<string, NamedCredential>): string {
-  const c = credentials[name]
-  if (c?.spec.provider === 'ssh' && c.spec.storage) return c.spec.storage
-  return name
+  return storageCredential(name, credentials)
 }
 
 /** The workload's attributes: what, when changed, re-runs the job. Sensitive env values only as hashes. */
@@ -54,26 +53,21 @@ export function desiredResources(options: DesiredOptions): DesiredResource[] {
   const {ctx, credentials, compute, phase} = options
   const {profile, deploymentId, placement} = ctx
   const p = profile.name
-  const placementStorage = storageCredentialOf(placement.credential, credentials)
   const out: DesiredResource[] = []
   const add = (r: Omit<DesiredResource, 'profile'>) => out.push({...r, profile: p})
   const storageProvider = (name: string) => credentials[name].spec.provider
   const keepMachine = phase === 'run' || profile.persist
 
   const bucketAddresses: string[] = []
-  if (profile.inputBucket) {
-    const cred = profile.inputStorage?.credential ?? placementStorage
-    add({address: addressOf(p, 'bucket', 'input'), kind: 'bucket', role: 'input', credential: cred, provider: storageProvider(cred), name: profile.inputBucket, dependsOn: [], attributes: {name: profile.inputBucket, role: 'input'}})
-    bucketAddresses.push(addressOf(p, 'bucket', 'input'))
-  }
-  if (profile.outputBucket) {
-    const cred = profile.outputStorage?.credential ?? placementStorage
-    add({address: addressOf(p, 'bucket', 'output'), kind: 'bucket', role: 'output', credential: cred, provider: storageProvider(cred), name: profile.outputBucket, dependsOn: [], attributes: {name: profile.outputBucket, role: 'output', region: profile.outputStorage?.region ?? placement.region}})
-    bucketAddresses.push(addressOf(p, 'bucket', 'output'))
-  }
-  if (profile.spot && (phase === 'run' || profile.persistBucket)) {
-    add({address: addressOf(p, 'bucket', 'checkpoint'), kind: 'bucket', role: 'checkpoint', credential: placementStorage, provider: storageProvider(placementStorage), name: deploymentId, dependsOn: [], attributes: {name: deploymentId, role: 'checkpoint', region: placement.region, persist: profile.persistBucket}})
-    bucketAddresses.push(addressOf(p, 'bucket', 'checkpoint'))
+  // Buckets by role come from the spec; the checkpoint bucket outlives the run only when kept.
+  for (const b of ctx.spec.buckets) {
+    if (b.role === 'checkpoint' && !(phase === 'run' || b.persist)) continue
+    const attributes =
+      b.role === 'input' ? {name: b.name, role: b.role}
+        : b.role === 'output' ? {name: b.name, role: b.role, region: b.region ?? placement.region}
+          : {name: b.name, role: b.role, region: placement.region, persist: b.persist}
+    add({address: addressOf(p, 'bucket', b.role), kind: 'bucket', role: b.role, credential: b.credential, provider: storageProvider(b.credential), name: b.name, dependsOn: [], attributes})
+    bucketAddresses.push(addressOf(p, 'bucket', b.role))
   }
   if (keepMachine) {
     const machineDeps: string[] = []
@@ -82,7 +76,7 @@ export function desiredResources(options: DesiredOptions): DesiredResource[] {
       add({address: addressOf(p, kind), kind, credential: placement.credential, provider: placement.provider, name: `anycloud-${deploymentId}`, dependsOn: deps, attributes})
       machineDeps.push(addressOf(p, kind))
     }
-    optional('identity', bucketAddresses.filter((a) => !a.endsWith('.input') || !profile.inputStorage), {
+    optional('identity', bucketAddresses.filter((a) => !a.endsWith('.input') || !bucketOf(ctx.spec, 'input')?.explicitCredential), {
       buckets: Object.fromEntries(out.filter((r) => r.kind === 'bucket').map((r) => [r.role, r.name])),
     })
     optional('network', [], {ingress: 'ssh'})

@@ -4,7 +4,7 @@ import type {ResolvedConfig, ResolvedProfile} from '../config/types.js'
 import {AnycloudError, AuthError, isAnycloudError} from '../errors/index.js'
 import {continentMismatchMessage, continentOf, type Continent} from '../model/continents.js'
 import {bucketNameProblems} from '../model/bucket-names.js'
-import {addressOf, parseAddress, type ActualResource, type DeploymentContext, type DesiredResource, type Placement, type ResourceRecord} from '../model/resources.js'
+import {addressOf, deploymentContext, parseAddress, type ActualResource, type DeploymentContext, type DesiredResource, type Placement, type ResourceRecord} from '../model/resources.js'
 import type {Provider} from '../providers/provider.js'
 import type {ProviderSet} from '../providers/registry.js'
 import type {DeploymentRecord, StateDocument} from '../state/types.js'
@@ -101,7 +101,7 @@ async function prepareDeployment(profile: ResolvedProfile, record: DeploymentRec
   const {config, providers} = options
   const compute = await providers.get(placement.credential)
   const deploymentId = record?.id ?? newDeploymentId(config.project, profile.name)
-  const ctx: DeploymentContext = {project: config.project, deploymentId, lineage: options.lineage!, profile, placement, configDir: config.dir, stateDir: options.stateDir}
+  const ctx: DeploymentContext = deploymentContext({project: config.project, deploymentId, lineage: options.lineage!, profile, placement, configDir: config.dir, stateDir: options.stateDir, credentials: config.credentials})
   const storage: Record<string, Provider> = {}
   for (const c of new Set([storageCredentialOf(placement.credential, config.credentials), profile.inputStorage?.credential, profile.outputStorage?.credential].filter((c): c is string => Boolean(c)))) {
     storage[c] = await providers.get(c)

@@ -1,5 +1,6 @@
 import {UsageError} from '../errors/index.js'
 import type {LogsResult} from '../model/results.js'
+import {deploymentContext} from '../model/resources.js'
 import {redactSecrets} from '../util/redact.js'
 import type {CommonOptions, EngineContext} from './context.js'
 import {readSavedLog} from './saved-logs.js'
@@ -30,7 +31,7 @@ export async function workloadLogs(ctx: EngineContext, options: LogsOptions): Pr
     const provider = await session.providers.get(dep.placement.credential)
     if (!provider.logs) throw new UsageError(`the ${provider.kind} provider cannot show logs`)
     const {signal} = options
-    const deployment = {project: session.config.project, deploymentId: dep.id, lineage: session.state!.lineage, profile: session.config.profiles[options.profile], placement: dep.placement, configDir: session.config.dir, stateDir: session.store.localDir}
+    const deployment = deploymentContext({project: session.config.project, deploymentId: dep.id, lineage: session.state!.lineage, profile: session.config.profiles[options.profile], placement: dep.placement, configDir: session.config.dir, stateDir: session.store.localDir, credentials: session.config.credentials})
     await provider.logs(
       {deployment, records: dep.resources, progress: () => {}, signal},
       {follow: Boolean(options.follow), write: (chunk) => void ctx.io.notify({type: 'output', chunk: redactSecrets(chunk)}), signal},

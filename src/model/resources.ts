@@ -1,8 +1,10 @@
+import {deploymentSpec, type BucketRole, type DeploymentSpec, type Placement, type SpecInput} from './deployment-spec.js'
 import type {ProviderKind, ResolvedProfile} from './profile.js'
+
+export type {BucketRole, Placement} from './deployment-spec.js'
 
 /** The kinds of resource a deployment is made of (SPEC §4). */
 export type ResourceKind = 'bucket' | 'identity' | 'network' | 'sshkey' | 'vm' | 'bootstrap' | 'workload'
-export type BucketRole = 'input' | 'output' | 'checkpoint'
 
 /** Plan actions (SPEC §4). */
 export type Action = 'create' | 'update' | 'replace' | 'delete' | 'read' | 'no-op'
@@ -26,16 +28,6 @@ export function parseAddress(address: string): ParsedAddress | undefined {
   if (parts.length === 3 && parts[1] === 'bucket' && ROLES.has(parts[2])) return {profile: parts[0], kind: 'bucket', role: parts[2] as BucketRole}
   if (parts.length === 2 && KINDS.has(parts[1])) return {profile: parts[0], kind: parts[1] as ResourceKind}
   return undefined
-}
-
-/** Where a deployment runs: chosen at plan time, recorded in state. */
-export interface Placement {
-  credential: string
-  provider: ProviderKind
-  region: string
-  zone?: string
-  vmType?: string
-  spot: boolean
 }
 
 /**
@@ -131,9 +123,24 @@ export interface DeploymentContext {
   /** The state's lineage (the one a new state will get): salts the hashes of sensitive values. */
   lineage: string
   profile: ResolvedProfile
+  /** What the deployment is made of (buckets by role, hardware, workload), derived once from the profile: what providers read. */
+  spec: DeploymentSpec
   placement: Placement
   /** Directory of the anycloud.yaml (local paths in the file are relative to it). */
   configDir: string
   /** Directory of state (for local key files etc.). */
   stateDir: string
+}
+
+export interface ContextInput extends SpecInput {
+  project: string
+  lineage: string
+  configDir: string
+  stateDir: string
+}
+
+/** The context a provider gets for one deployment, with its spec built (the one place that reads the profile for providers). */
+export function deploymentContext(input: ContextInput): DeploymentContext {
+  const {project, deploymentId, lineage, profile, placement, configDir, stateDir} = input
+  return {project, deploymentId, lineage, profile, spec: deploymentSpec(input), placement, configDir, stateDir}
 }

@@ -6,7 +6,7 @@ import {join} from 'node:path'
 import {stringify as stringifyYaml} from 'yaml'
 
 import {openSession} from '../../src/engine/session.js'
-import type {DesiredResource} from '../../src/model/resources.js'
+import {deploymentContext, type DesiredResource} from '../../src/model/resources.js'
 import {generateHostKeyPair} from '../../src/remote/host-keys.js'
 import {entriesUnder, filesUnder, leaksOf, PLACEMENT, processArgs, startVm, until} from '../bootstrap/helpers.js'
 import {ANSI, seedBucket} from './cli.js'
@@ -104,7 +104,7 @@ describe(`ssh provider end to end: the CLI against a host ${PLACEMENT.title}, lo
     try {
       const dep = session.state!.deployments.job
       const provider = await session.providers.get('box')
-      const ctx = {project: session.config.project, deploymentId: dep.id, lineage: session.state!.lineage, profile: session.config.profiles.job, placement: dep.placement!, configDir: session.config.dir, stateDir: session.store.localDir}
+      const ctx = deploymentContext({project: session.config.project, deploymentId: dep.id, lineage: session.state!.lineage, profile: session.config.profiles.job, placement: dep.placement!, configDir: session.config.dir, stateDir: session.store.localDir, credentials: session.config.credentials})
       await provider.prepare!(ctx)
       const record = dep.resources['job.bootstrap']
       const desired: DesiredResource = {address: 'job.bootstrap', profile: 'job', kind: 'bootstrap', credential: 'box', provider: 'ssh', name: dep.id, dependsOn: [], attributes: {hash: record.attributes.hash}}

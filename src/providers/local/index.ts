@@ -404,7 +404,7 @@ export class LocalProvider implements Provider {
 
   /** The deployment's workspace: named after the VM record when state has one, else the deployment id. */
   private workspaceOf(ctx: ProviderCallContext): string {
-    const vm = ctx.records[addressOf(ctx.deployment.profile.name, 'vm')]
+    const vm = ctx.records[addressOf(ctx.deployment.spec.name, 'vm')]
     return machineDir(this.root, vm?.provider === PROVIDER ? vm.name : ctx.deployment.deploymentId)
   }
 
@@ -495,7 +495,7 @@ export class LocalProvider implements Provider {
   private bucketDirs(ctx: ProviderCallContext): Partial<Record<BucketRole, string>> {
     const dirs: Partial<Record<BucketRole, string>> = {}
     for (const role of ['input', 'output', 'checkpoint'] as const) {
-      const record = ctx.records[addressOf(ctx.deployment.profile.name, 'bucket', role)]
+      const record = ctx.records[addressOf(ctx.deployment.spec.name, 'bucket', role)]
       if (!record) continue
       if (record.provider !== PROVIDER) {
         throw new ProviderError(
@@ -515,7 +515,7 @@ export class LocalProvider implements Provider {
   private async renderBootstrap(resource: DesiredResource, ctx: ProviderCallContext): Promise<ActualResource> {
     const workspace = this.workspaceOf(ctx)
     const meta = await this.ownMachine(workspace, ctx.deployment)
-    if (!meta) throw new ProviderError(`local machine ${workspace} does not exist: create ${addressOf(ctx.deployment.profile.name, 'vm')} first`, 'local.machine-missing', PROVIDER, this.credential.name)
+    if (!meta) throw new ProviderError(`local machine ${workspace} does not exist: create ${addressOf(ctx.deployment.spec.name, 'vm')} first`, 'local.machine-missing', PROVIDER, this.credential.name)
     const render: LocalBootstrapRender = renderLocalBootstrap(ctx, {root: this.root, workspace, bucketDirs: this.bucketDirs(ctx)})
     const planned = resource.attributes.hash
     if (typeof planned === 'string' && planned !== render.hash) {
@@ -573,11 +573,11 @@ export class LocalProvider implements Provider {
     const workspace = this.workspaceOf(ctx)
     const {deploymentId} = ctx.deployment
     if (!(await this.ownMachine(workspace, ctx.deployment))) {
-      throw new ProviderError(`local machine ${workspace} does not exist: create ${addressOf(ctx.deployment.profile.name, 'vm')} first`, 'local.machine-missing', PROVIDER, this.credential.name)
+      throw new ProviderError(`local machine ${workspace} does not exist: create ${addressOf(ctx.deployment.spec.name, 'vm')} first`, 'local.machine-missing', PROVIDER, this.credential.name)
     }
     const bootstrap = await readJson<BootstrapRecord>(join(workspace, WORKSPACE_FILES.bootstrap))
     if (!bootstrap || !existsSync(join(workspace, WORKSPACE_FILES.job)) || !existsSync(join(workspace, WORKSPACE_FILES.env))) {
-      throw new ProviderError(`the job files of ${deploymentId} are not rendered: apply ${addressOf(ctx.deployment.profile.name, 'bootstrap')} first`, 'local.bootstrap-missing', PROVIDER, this.credential.name)
+      throw new ProviderError(`the job files of ${deploymentId} are not rendered: apply ${addressOf(ctx.deployment.spec.name, 'bootstrap')} first`, 'local.bootstrap-missing', PROVIDER, this.credential.name)
     }
     const specHash = typeof resource.attributes.specHash === 'string' ? resource.attributes.specHash : bootstrap.hash
 
@@ -596,7 +596,7 @@ export class LocalProvider implements Provider {
     // Also reaps the command of a lost supervisor: one workload per machine, never two.
     await stopWorkload(workspace, deploymentId)
 
-    if (ctx.deployment.profile.runtime === 'docker') {
+    if (ctx.deployment.spec.workload.runtime === 'docker') {
       ctx.progress('checking the Docker engine')
       const problem = await dockerProblem()
       if (problem) {

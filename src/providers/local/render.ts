@@ -1,7 +1,8 @@
 import {join} from 'node:path'
 
 import {UsageError} from '../../errors/index.js'
-import {addressOf, type BucketRole, type DeploymentContext} from '../../model/resources.js'
+import {bucketNamesOf} from '../../model/deployment-spec.js'
+import type {BucketRole, DeploymentContext} from '../../model/resources.js'
 import {hashOf} from '../../util/hash.js'
 import type {ProviderCallContext} from '../provider.js'
 import {bucketDir, machineDir, resolveLocalRoot, WORKSPACE_FILES} from './layout.js'
@@ -40,16 +41,6 @@ export interface LocalBootstrapOptions {
 /** Bumped when the rendered format changes, so existing workspaces get re-rendered. */
 const RENDER_VERSION = 2
 
-/** The bucket names a profile uses, by role (the checkpoint bucket is named after the deployment, spot only). */
-export function bucketNames(ctx: DeploymentContext): Partial<Record<BucketRole, string>> {
-  const {profile} = ctx
-  const names: Partial<Record<BucketRole, string>> = {}
-  if (profile.inputBucket) names.input = profile.inputBucket
-  if (profile.outputBucket) names.output = profile.outputBucket
-  if (profile.spot) names.checkpoint = ctx.deploymentId
-  return names
-}
-
 /**
  * Renders the files the `local` bootstrap writes into a workspace. Pure: no I/O, the same input gives
  * the same output. Env values appear only in the `env` file (mode 0600); `job.json` carries their
@@ -61,10 +52,10 @@ export function bucketNames(ctx: DeploymentContext): Partial<Record<BucketRole, 
  */
 export function renderLocalBootstrap(ctx: DeploymentContext | Pick<ProviderCallContext, 'deployment'>, options: LocalBootstrapOptions = {}): LocalBootstrapRender {
   const d: DeploymentContext = 'deployment' in ctx ? ctx.deployment : ctx
-  const {profile} = d
+  const w = d.spec.workload
   const root = options.root ?? resolveLocalRoot(d.configDir, undefined)
   const workspace = options.workspace ?? machineDir(root, d.deploymentId)
-  const names = bucketNames(d)
+  const names = bucketNamesOf(d.spec)
 
   const buckets: JobSpec['buckets'] = {}
   for (const role of ['input', 'output', 'checkpoint'] as const) {
@@ -72,7 +63,7 @@ export function renderLocalBootstrap(ctx: DeploymentContext | Pick<ProviderCallC
     if (name) buckets[role] = {name, dir: options.bucketDirs?.[role] ?? bucketDir(root, name)}
   }
 
-  const docker = profile.runtime === 'docker'
+  const docker = w.runtime === 'docker'
   const anycloudEnv: Array<[string, string]> = [
     ['ANYCLOUD_DEPLOYMENT_ID', d.deploymentId],
     ['ANYCLOUD_INPUT', docker ? '/mnt/input' : join(workspace, WORKSPACE_FILES.input)],
@@ -80,7 +71,7 @@ export function renderLocalBootstrap(ctx: DeploymentContext | Pick<ProviderCallC
     ['ANYCLOUD_CHECKPOINT', docker ? '/mnt/checkpoint' : join(workspace, WORKSPACE_FILES.checkpoint)],
   ]
   // The ANYCLOUD_* values are anycloud's contract: a user entry of the same name does not override them.
-  const userEnv = Object.entries(profile.env)
+  const userEnv = Object.entries(w.env)
     .filter(([k]) => !anycloudEnv.some(([a]) => a === k))
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
 
@@ -91,30 +82,30 @@ export function renderLocalBootstrap(ctx: DeploymentContext | Pick<ProviderCallC
   const hash = hashOf({
     v: RENDER_VERSION,
     deploymentId: d.deploymentId,
-    runtime: profile.runtime,
+    runtime: w.runtime,
     buckets: names,
-    syncIntervalSeconds: profile.syncIntervalSeconds,
+    syncIntervalSeconds: w.syncIntervalSeconds,
   })
 
   let envText: string
   try {
     envText = formatEnvFile([...userEnv, ...anycloudEnv])
   } catch (error) {
-    throw new UsageError(`profile '${profile.name}': ${(error as Error).message}`, [], 'local.env-invalid')
+    throw new UsageError(`profile '${d.spec.name}': ${(error as Error).message}`, [], 'local.env-invalid')
   }
 
   const job: JobSpec = {
     formatVersion: 1,
     project: d.project,
-    profile: profile.name,
+    profile: d.spec.name,
     deploymentId: d.deploymentId,
-    runtime: profile.runtime,
-    image: profile.image,
-    command: profile.command,
-    shmSize: profile.shmSize,
-    gpus: profile.gpus,
+    runtime: w.runtime,
+    image: w.image,
+    command: w.command,
+    shmSize: w.shmSize,
+    gpus: d.spec.hardware.gpus,
     buckets,
-    syncIntervalSeconds: profile.syncIntervalSeconds,
+    syncIntervalSeconds: w.syncIntervalSeconds,
     envNames: [...userEnv.map(([k]) => k), ...anycloudEnv.map(([k]) => k)],
     specHash: hash,
   }
@@ -126,9 +117,4 @@ export function renderLocalBootstrap(ctx: DeploymentContext | Pick<ProviderCallC
       [WORKSPACE_FILES.env]: {content: envText, mode: 0o600},
     },
   }
-}
-
-/** The state address of a deployment's bucket of `role` (where ctx.records holds its record). */
-export function bucketAddress(ctx: DeploymentContext, role: BucketRole): string {
-  return addressOf(ctx.profile.name, 'bucket', role)
 }

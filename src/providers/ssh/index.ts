@@ -104,10 +104,10 @@ export class SshProvider implements Provider {
   }
 
   async prepare(ctx: DeploymentContext, records: Readonly<Record<string, ResourceRecord>> = {}): Promise<void> {
-    for (const name of [this.spec.storage, ctx.profile.inputStorage?.credential, ctx.profile.outputStorage?.credential]) if (name) await this.storage(name)
+    for (const name of [this.spec.storage, ...ctx.spec.buckets.filter((b) => b.explicitCredential).map((b) => b.credential)]) if (name) await this.storage(name)
     if (this.spec.hosts.length > 1 && !this.chosen.has(ctx.deploymentId)) {
       // A deployment stays on the host it runs on; a new one goes to the first host that answers.
-      const vm = records[addressOf(ctx.profile.name, 'vm')]
+      const vm = records[addressOf(ctx.spec.name, 'vm')]
       const recorded = this.hostByAddress(vm?.outputs.address) ?? this.hostByAddress(vm?.attributes.host)
       this.chosen.set(ctx.deploymentId, recorded ? {host: recorded} : await this.chooseHost(ctx, records))
     }
@@ -123,7 +123,7 @@ export class SshProvider implements Provider {
     const waitMs = Number(this.options.env.ANYCLOUD_SSH_PROBE_MS ?? 10_000)
     for (const h of this.spec.hosts) {
       try {
-        await this.connectHost(h, records, ctx.profile.name, undefined, waitMs)
+        await this.connectHost(h, records, ctx.spec.name, undefined, waitMs)
         const rest = skipped.length > 0 ? `; skipped ${skipped.join('; ')}` : ''
         return {host: h, note: `host ${this.address(h)} chosen: the first of ${this.spec.hosts.length} hosts of credential '${this.credential.name}' that answered with its host key${rest}`}
       } catch (error) {
@@ -131,7 +131,7 @@ export class SshProvider implements Provider {
         skipped.push(`${this.address(h)} (${(error as Error).message})`)
       }
     }
-    throw new AnycloudError(`no host of ssh credential '${this.credential.name}' could be used for profile '${ctx.profile.name}': ${skipped.join('; ')}`, {
+    throw new AnycloudError(`no host of ssh credential '${this.credential.name}' could be used for profile '${ctx.spec.name}': ${skipped.join('; ')}`, {
       code: 'ssh.no-host', source: 'cloud',
       suggestions: ['Check that one of the hosts is up, reachable on its SSH port, and presents the host key pinned for it.'],
     })
@@ -213,7 +213,7 @@ export class SshProvider implements Provider {
 
   async connect(ctx: ProviderCallContext): Promise<CommandRunner | undefined> {
     const {deployment} = ctx
-    return this.connectHost(this.hostFor(deployment.deploymentId, ctx.records, deployment.profile.name), ctx.records, deployment.profile.name, ctx.signal)
+    return this.connectHost(this.hostFor(deployment.deploymentId, ctx.records, deployment.spec.name), ctx.records, deployment.spec.name, ctx.signal)
   }
 
   private layout(): MachineLayout {
@@ -275,7 +275,7 @@ export class SshProvider implements Provider {
         return r && r.status === 'created' ? {id: r.id, attributes: r.attributes, outputs: r.outputs} : null
       }
       case 'bootstrap': {
-        if (!ctx.records[addressOf(ctx.deployment.profile.name, 'vm')]) return null
+        if (!ctx.records[addressOf(ctx.deployment.spec.name, 'vm')]) return null
         const s = await this.status(ctx)
         if (!s.bootstrapHash) return null
         // Files in place but anycloud's supervisord gone (the host rebooted): the bootstrap must
@@ -283,7 +283,7 @@ export class SshProvider implements Provider {
         return {id: resource.name, attributes: {hash: s.supervisord ? s.bootstrapHash : '(supervisord is not running)'}, outputs: {programs: s.programs}}
       }
       case 'workload': {
-        if (!ctx.records[addressOf(ctx.deployment.profile.name, 'vm')]) return null
+        if (!ctx.records[addressOf(ctx.deployment.spec.name, 'vm')]) return null
         const s = await this.status(ctx)
         if (s.workload.phase === 'absent') return null
         return {
@@ -300,10 +300,10 @@ export class SshProvider implements Provider {
     this.statusCache.delete(ctx.deployment.deploymentId)
     switch (resource.kind) {
       case 'vm': {
-        const h = this.hostFor(ctx.deployment.deploymentId, ctx.records, ctx.deployment.profile.name, resource.attributes.host)
+        const h = this.hostFor(ctx.deployment.deploymentId, ctx.records, ctx.deployment.spec.name, resource.attributes.host)
         this.chosen.set(ctx.deployment.deploymentId, {host: h})
         ctx.progress(`connecting to ${this.address(h)}`)
-        const runner = await this.connectHost(h, ctx.records, ctx.deployment.profile.name, ctx.signal)
+        const runner = await this.connectHost(h, ctx.records, ctx.deployment.spec.name, ctx.signal)
         const r = await runner.run('uname -sm', {timeoutMs: 30_000, idempotent: true})
         const hostKey = h.hostKey ?? (ctx.records[resource.address]?.outputs.hostKey as string | undefined) ?? this.recorded.get(this.hostLabel(h))
         return {id: this.address(h), attributes: {...resource.attributes, host: this.address(h)}, outputs: {address: this.address(h), hostKey, system: r.stdout.trim()}}
@@ -313,7 +313,7 @@ export class SshProvider implements Provider {
       case 'workload': {
         const runner = await this.connect(ctx)
         const paths = this.paths(ctx.deployment.deploymentId)
-        ctx.progress(`starting ${ctx.deployment.profile.runtime === 'docker' ? 'the container' : 'the process'}`)
+        ctx.progress(`starting ${ctx.deployment.spec.workload.runtime === 'docker' ? 'the container' : 'the process'}`)
         // The workload's own files go with it: a changed command or env re-runs only the workload.
         await startWorkload(runner!, paths, String(resource.attributes.specHash ?? ''), renderWorkload(this.workloadSpec(ctx.deployment)))
         return {id: resource.name, attributes: resource.attributes, phase: 'running', outputs: {}}
@@ -354,7 +354,7 @@ export class SshProvider implements Provider {
         await fn((await this.connect(ctx))!)
       } catch (error) {
         if (!(error instanceof AnycloudError) || !['ssh.unreachable', 'ssh.connection-lost', 'remote.timeout', 'timeout', 'ssh.auth-failed'].includes(error.code)) throw error
-        const p = ctx.deployment.profile.name
+        const p = ctx.deployment.spec.name
         const forget = `anycloud state rm ${p}.workload && anycloud state rm ${p}.bootstrap && anycloud state rm ${p}.vm`
         throw new AnycloudError(
           `cannot ${what} on ${this.address(this.hostFor(ctx.deployment.deploymentId, ctx.records, p))} (credential '${this.credential.name}'): ${error.message}. ` +

@@ -240,7 +240,7 @@ describe('aws provider: EC2 (security group, key pair, instance) against the fak
       assert.equal([...rigs.fake.state.instances.values()].filter((i) => i.state !== 'terminated').length, 1)
 
       // The same deployment asking for another type under its live instance: refused too.
-      const changed = {...a, profile: {...a.profile, hardware: {kind: 'vm' as const, vmType: 't3.medium'}}, placement: {...a.placement, vmType: 't3.medium'}}
+      const changed = {...a, profile: {...a.profile, hardware: {kind: 'vm' as const, vmType: 't3.medium'}}, spec: {...a.spec, hardware: {...a.spec.hardware, request: {kind: 'vm' as const, vmType: 't3.medium'}}}, placement: {...a.placement, vmType: 't3.medium'}}
       await assert.rejects(launch(changed, 'tok-shared-2'), /refusing to adopt/)
     })
 

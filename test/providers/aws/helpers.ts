@@ -10,7 +10,7 @@ import {join} from 'node:path'
 
 import type {AwsCredential} from '../../../src/config/schema-types.js'
 import type {NamedCredential, ResolvedProfile} from '../../../src/config/types.js'
-import type {DeploymentContext, Placement, ResourceRecord} from '../../../src/model/resources.js'
+import {deploymentContext, type DeploymentContext, type Placement, type ResourceRecord} from '../../../src/model/resources.js'
 import type {Provider, ProviderCallContext} from '../../../src/providers/provider.js'
 import {AwsProvider, type AwsTiming} from '../../../src/providers/aws/index.js'
 import {disableSdkAmbientConfig, fastRetryStrategy, startFakeAws, type FakeAws, type FakeAwsOptions} from '../../helpers/fake-aws/index.js'
@@ -121,7 +121,7 @@ export class StateDirs {
 
 export function deploymentOf(stateDir: string, options: {deploymentId?: string; profile?: Partial<ResolvedProfile>; placement?: Partial<Placement>; credential?: string} = {}): DeploymentContext {
   const profile = profileOf(options.profile)
-  return {
+  return deploymentContext({
     project: 'acme',
     deploymentId: options.deploymentId ?? 'acme-train-abc123',
     lineage: 'test-lineage',
@@ -129,7 +129,7 @@ export function deploymentOf(stateDir: string, options: {deploymentId?: string; 
     placement: {credential: options.credential ?? 'aws', provider: 'aws', region: 'us-east-1', spot: profile.spot, ...(profile.hardware.kind === 'vm' ? {vmType: profile.hardware.vmType} : {}), ...(options.placement ?? {})},
     configDir: stateDir,
     stateDir,
-  }
+  })
 }
 
 export interface CallContext extends ProviderCallContext {

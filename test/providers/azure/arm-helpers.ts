@@ -9,7 +9,7 @@ import {join} from 'node:path'
 
 import type {NamedCredential, ResolvedProfile} from '../../../src/config/types.js'
 import type {AzureCredential} from '../../../src/config/schema-types.js'
-import type {DeploymentContext, Placement, ResourceRecord} from '../../../src/model/resources.js'
+import {deploymentContext, type DeploymentContext, type Placement, type ResourceRecord} from '../../../src/model/resources.js'
 import {createAzureProvider, type AzureFactoryOptions, type AzureProvider, type AzureTiming} from '../../../src/providers/azure/index.js'
 import type {Provider, ProviderCallContext} from '../../../src/providers/provider.js'
 import type {FakeAzure} from '../../helpers/fake-azure/index.js'
@@ -76,7 +76,7 @@ export class StateDirs {
 
 export function deploymentOf(stateDir: string, options: {deploymentId?: string; profile?: Partial<ResolvedProfile>; placement?: Partial<Placement>} = {}): DeploymentContext {
   const profile = profileOf(options.profile)
-  return {
+  return deploymentContext({
     project: 'acme',
     deploymentId: options.deploymentId ?? 'acme-train-abc123',
     lineage: 'test-lineage',
@@ -84,7 +84,7 @@ export function deploymentOf(stateDir: string, options: {deploymentId?: string; 
     placement: {credential: 'az', provider: 'azure', region: 'eastus', spot: profile.spot, ...(profile.hardware.kind === 'vm' ? {vmType: profile.hardware.vmType} : {}), ...(options.placement ?? {})},
     configDir: stateDir,
     stateDir,
-  }
+  })
 }
 
 export interface CallContext extends ProviderCallContext {

@@ -10,7 +10,7 @@ import {join} from 'node:path'
 
 import type {GcpCredential} from '../../../src/config/schema-types.js'
 import type {NamedCredential, ResolvedProfile} from '../../../src/config/types.js'
-import type {DeploymentContext, Placement, ResourceRecord} from '../../../src/model/resources.js'
+import {deploymentContext, type DeploymentContext, type Placement, type ResourceRecord} from '../../../src/model/resources.js'
 import type {Provider, ProviderCallContext} from '../../../src/providers/provider.js'
 import {GcpProvider, gcpSettings, type GcpTiming} from '../../../src/providers/gcp/index.js'
 import {FAKE_GCP_PROJECT, startFakeGcp, type FakeGcp, type FakeGcpOptions} from '../../helpers/fake-gcp/index.js'
@@ -109,7 +109,7 @@ export class StateDirs {
 
 export function deploymentOf(stateDir: string, options: {deploymentId?: string; profile?: Partial<ResolvedProfile>; placement?: Partial<Placement>; credential?: string} = {}): DeploymentContext {
   const profile = profileOf(options.profile)
-  return {
+  return deploymentContext({
     project: 'acme',
     deploymentId: options.deploymentId ?? 'acme-train-abc123',
     lineage: 'test-lineage',
@@ -117,7 +117,7 @@ export function deploymentOf(stateDir: string, options: {deploymentId?: string; 
     placement: {credential: options.credential ?? 'gcp', provider: 'gcp', region: 'us-central1', zone: 'us-central1-a', spot: profile.spot, ...(profile.hardware.kind === 'vm' ? {vmType: profile.hardware.vmType} : {}), ...(options.placement ?? {})},
     configDir: stateDir,
     stateDir,
-  }
+  })
 }
 
 export interface CallContext extends ProviderCallContext {

@@ -4,7 +4,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import type {NamedCredential, ResolvedProfile} from '../../../src/config/types.js'
-import {addressOf, type DeploymentContext, type DesiredResource, type ResourceKind, type ResourceRecord} from '../../../src/model/resources.js'
+import {addressOf, deploymentContext, type DeploymentContext, type DesiredResource, type ResourceKind, type ResourceRecord} from '../../../src/model/resources.js'
 import {createLocalProvider, type LocalProvider} from '../../../src/providers/local/index.js'
 import type {ProviderCallContext} from '../../../src/providers/provider.js'
 
@@ -78,7 +78,7 @@ export function profile(overrides: Partial<ResolvedProfile> = {}): ResolvedProfi
 }
 
 export function deployment(rig: Rig, p: ResolvedProfile, deploymentId = 'proj-train-abc123'): DeploymentContext {
-  return {
+  return deploymentContext({
     project: 'proj',
     deploymentId,
     lineage: 'test-lineage',
@@ -86,7 +86,7 @@ export function deployment(rig: Rig, p: ResolvedProfile, deploymentId = 'proj-tr
     placement: {credential: 'laptop', provider: 'local', region: 'local', spot: p.spot},
     configDir: rig.dir,
     stateDir: join(rig.dir, '.anycloud'),
-  }
+  })
 }
 
 export function callContext(d: DeploymentContext, records: Record<string, ResourceRecord> = {}, progress: string[] = []): ProviderCallContext {

@@ -5,7 +5,7 @@ import {join} from 'node:path'
 
 import {machinePaths, renderBootstrap} from '../../../src/bootstrap/render.js'
 import type {NamedCredential, ResolvedProfile} from '../../../src/config/types.js'
-import type {ActualResource, DeploymentContext, DesiredResource, ResourceKind, ResourceRecord} from '../../../src/model/resources.js'
+import {deploymentContext, type ActualResource, type DeploymentContext, type DesiredResource, type ResourceKind, type ResourceRecord} from '../../../src/model/resources.js'
 import type {Provider, ProviderCallContext} from '../../../src/providers/provider.js'
 import {ProviderSet} from '../../../src/providers/registry.js'
 import {generateHostKeyPair} from '../../../src/remote/host-keys.js'
@@ -52,7 +52,7 @@ async function makeRig(vm: Vm, options: {hostKey?: string; profile?: Partial<Res
   }
   const set = new ProviderSet({credentials, configDir: dir, env: {ANYCLOUD_REMOTE_PREFIX: vm.prefix, ANYCLOUD_STORAGE_CHECK: '2:1', ANYCLOUD_SSH_WAIT_MS: '10000', ...options.env}})
   const ssh = await set.get('box')
-  const ctx: DeploymentContext = {project: 'ssht', deploymentId: ID, lineage: 'test-lineage', profile: profile(options.profile), placement: {credential: 'box', provider: 'ssh', region: 'ssh', spot: true}, configDir: dir, stateDir: join(dir, '.anycloud')}
+  const ctx: DeploymentContext = deploymentContext({project: 'ssht', deploymentId: ID, lineage: 'test-lineage', profile: profile(options.profile), placement: {credential: 'box', provider: 'ssh', region: 'ssh', spot: true}, configDir: dir, stateDir: join(dir, '.anycloud'), credentials})
   const records: Record<string, ResourceRecord> = {}
   const desired = (kind: ResourceKind, attributes: Record<string, unknown> = {}): DesiredResource => ({
     address: `train.${kind}`, profile: 'train', kind, credential: 'box', provider: 'ssh', name: ID, dependsOn: [], attributes: {...attributes, ...(ssh.desiredAttributes?.({address: `train.${kind}`, profile: 'train', kind, credential: 'box', provider: 'ssh', name: ID, dependsOn: [], attributes}, ctx) ?? {})},

@@ -1,0 +1,130 @@
+// What providers are told about one deployment: derived once from the profile, its placement and the
+// credentials, so no provider works out "which buckets, on which credential" again.
+import type {Hardware, ProviderKind, ResolvedProfile, Runtime} from './profile.js'
+
+export type BucketRole = 'input' | 'output' | 'checkpoint'
+
+/** Where a deployment runs: chosen at plan time, recorded in state. */
+export interface Placement {
+  credential: string
+  provider: ProviderKind
+  region: string
+  zone?: string
+  vmType?: string
+  spot: boolean
+}
+
+/** One bucket the deployment uses, with the credential whose storage holds it. */
+export interface BucketSpec {
+  role: BucketRole
+  name: string
+  /** The credential whose storage holds it: the profile's *StorageCredentials, else the placement's storage credential. */
+  credential: string
+  /** True when the profile named that credential (`inputStorageCredentials` / `outputStorageCredentials`). */
+  explicitCredential: boolean
+  /** Its credential's cloud, when the credentials were given to the builder. */
+  provider?: ProviderKind
+  /** The region the profile asked for (`*StorageRegion`); absent: the placement's region. */
+  region?: string
+  /** Checkpoint bucket: kept (not deleted) once the job is done (`persistBucket`). */
+  persist: boolean
+}
+
+/** What the machine is asked to be. */
+export interface HardwareSpec {
+  request: Hardware
+  /** GPUs handed to the workload as the profile gives them (absent: all of a GPU machine's). */
+  gpus?: 'all' | number
+  diskSizeGb?: number
+}
+
+/** What runs on the machine. `env` holds the values the job needs; `sensitiveEnv` names those never shown or stored in clear. */
+export interface WorkloadSpec {
+  runtime: Runtime
+  image?: string
+  command?: string[] | string
+  env: Record<string, string>
+  sensitiveEnv: string[]
+  shmSize?: string | number
+  syncIntervalSeconds: number
+}
+
+/** Where the profile asked to run (the chosen placement is on the context). */
+export interface PlacementRequest {
+  region?: string
+  zone?: string
+  spot: boolean
+  spotFallback?: {afterPreemptions?: number; afterMinutesWithoutCapacity?: number}
+  /** CIDR blocks SSH to the VM may come from (overrides the credential's). */
+  sshAllowFrom?: string[]
+}
+
+/** Everything a provider reads about a deployment, built once by {@link deploymentSpec}. */
+export interface DeploymentSpec {
+  /** The profile's name (addresses, messages). */
+  name: string
+  /** In role order: input, output, checkpoint (spot only). */
+  buckets: readonly BucketSpec[]
+  hardware: HardwareSpec
+  placement: PlacementRequest
+  workload: WorkloadSpec
+  /** The machine is kept once the job is done. */
+  persist: boolean
+}
+
+/** The part of a credential the builder needs (config's NamedCredential fits). */
+export interface CredentialLike {
+  spec: {provider: ProviderKind; storage?: string}
+}
+
+export interface SpecInput {
+  profile: ResolvedProfile
+  deploymentId: string
+  placement: Placement
+  /** The credentials of the file by name: the storage credential of an ssh host, the cloud of each bucket's credential. */
+  credentials?: Readonly<Record<string, CredentialLike>>
+}
+
+/** The credential whose storage holds a credential's buckets (an ssh host's `storage`). */
+export function storageCredential(name: string, credentials: Readonly<Record<string, CredentialLike>> = {}): string {
+  return credentials[name]?.spec.storage || name
+}
+
+/** Builds the spec of one deployment. Pure. */
+export function deploymentSpec(input: SpecInput): DeploymentSpec {
+  const {profile: p, deploymentId, placement, credentials = {}} = input
+  const placementStorage = storageCredential(placement.credential, credentials)
+  const buckets: BucketSpec[] = []
+  const add = (role: BucketRole, name: string | undefined, storage: {credential: string; region?: string} | undefined, persist: boolean) => {
+    if (!name) return
+    const credential = storage?.credential ?? placementStorage
+    const provider = credentials[credential]?.spec.provider
+    buckets.push({role, name, credential, explicitCredential: Boolean(storage), ...(provider ? {provider} : {}), ...(storage?.region ? {region: storage.region} : {}), persist})
+  }
+  add('input', p.inputBucket, p.inputStorage, false)
+  add('output', p.outputBucket, p.outputStorage, false)
+  if (p.spot) add('checkpoint', deploymentId, undefined, p.persistBucket)
+  return {
+    name: p.name,
+    buckets,
+    hardware: {request: p.hardware, ...(p.gpus === undefined ? {} : {gpus: p.gpus}), ...(p.diskSizeGb === undefined ? {} : {diskSizeGb: p.diskSizeGb})},
+    placement: {
+      ...(p.region ? {region: p.region} : {}), ...(p.zone ? {zone: p.zone} : {}), spot: p.spot,
+      ...(p.spotFallback ? {spotFallback: p.spotFallback} : {}), ...(p.sshAllowFrom ? {sshAllowFrom: p.sshAllowFrom} : {}),
+    },
+    workload: {
+      runtime: p.runtime, image: p.image, command: p.command, env: p.env, sensitiveEnv: p.sensitiveEnv, shmSize: p.shmSize, syncIntervalSeconds: p.syncIntervalSeconds,
+    },
+    persist: p.persist,
+  }
+}
+
+/** The deployment's bucket of `role`, if it has one. */
+export function bucketOf(spec: DeploymentSpec, role: BucketRole): BucketSpec | undefined {
+  return spec.buckets.find((b) => b.role === role)
+}
+
+/** Bucket names by role. */
+export function bucketNamesOf(spec: DeploymentSpec): Partial<Record<BucketRole, string>> {
+  return Object.fromEntries(spec.buckets.map((b) => [b.role, b.name]))
+}
