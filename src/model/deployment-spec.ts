@@ -128,3 +128,17 @@ export function bucketOf(spec: DeploymentSpec, role: BucketRole): BucketSpec | u
 export function bucketNamesOf(spec: DeploymentSpec): Partial<Record<BucketRole, string>> {
   return Object.fromEntries(spec.buckets.map((b) => [b.role, b.name]))
 }
+
+/**
+ * Of `buckets` (names by role, as an identity's attributes record them), those the machine reaches
+ * with its own identity on `credential`: every bucket whose credential the profile did not name, or
+ * named as this one; the checkpoint bucket always. The others are reached with what their credential mints.
+ */
+export function ownBuckets(buckets: Partial<Record<BucketRole, string>>, spec: DeploymentSpec, credential: string): Partial<Record<BucketRole, string>> {
+  const out: Partial<Record<BucketRole, string>> = {}
+  for (const role of ['input', 'output', 'checkpoint'] as const) {
+    const b = role === 'checkpoint' ? undefined : bucketOf(spec, role)
+    if (buckets[role] && (!b?.explicitCredential || b.credential === credential)) out[role] = buckets[role]
+  }
+  return out
+}

@@ -133,7 +133,7 @@ export class CloudMachine<V> {
   }
 
   private vmRecord(call: ProviderCallContext): ResourceRecord | undefined {
-    const record = call.records[addressOf(call.deployment.profile.name, 'vm')]
+    const record = call.records[addressOf(call.deployment.spec.name, 'vm')]
     return record?.status === 'created' ? record : undefined
   }
 
@@ -181,7 +181,7 @@ export class CloudMachine<V> {
     let runner = this.runners.get(key)
     if (!runner) {
       runner = (async () => {
-        const p = call.deployment.profile.name
+        const p = call.deployment.spec.name
         const vm = call.records[addressOf(p, 'vm')]
         const sshkey = call.records[addressOf(p, 'sshkey')]
         const host = vm?.outputs?.address ?? vm?.outputs?.publicIp
@@ -241,7 +241,7 @@ export class CloudMachine<V> {
    * (nothing is locked out) and is retried by the next run.
    */
   private async retireUserDataKey(runner: CommandRunner, call: ProviderCallContext): Promise<void> {
-    const vm = call.records[addressOf(call.deployment.profile.name, 'vm')]
+    const vm = call.records[addressOf(call.deployment.spec.name, 'vm')]
     const pinned = vm?.outputs?.hostKey
     const userData = vm?.outputs?.userDataHostKey
     const key = call.deployment.deploymentId
@@ -263,7 +263,7 @@ export class CloudMachine<V> {
    * returned outputs record that.
    */
   private async hostKeyStep(runner: CommandRunner, call: ProviderCallContext): Promise<{related?: Record<string, Record<string, unknown>>; rotated: boolean}> {
-    const address = addressOf(call.deployment.profile.name, 'vm')
+    const address = addressOf(call.deployment.spec.name, 'vm')
     const vm = call.records[address]
     const pinned = vm?.outputs?.hostKey
     if (typeof pinned !== 'string') return {rotated: false}
@@ -300,7 +300,7 @@ export class CloudMachine<V> {
   async readWorkload(lookup: ResourceLookup, call: ProviderCallContext): Promise<ActualResource | null> {
     const vm = await this.vm(call)
     if (vm === undefined || !this.o.vm.live(vm)) {
-      if (!lookup.record || !call.records[addressOf(call.deployment.profile.name, 'vm')]) return null
+      if (!lookup.record || !call.records[addressOf(call.deployment.spec.name, 'vm')]) return null
       return {id: lookup.record.id, attributes: lookup.record.attributes, phase: 'lost', note: `its VM is ${this.o.vm.state(vm)}`}
     }
     const s = await this.status(call)
@@ -343,7 +343,7 @@ export class CloudMachine<V> {
     this.statusCache.delete(call.deployment.deploymentId)
     const runner = await this.connect(call, 'apply')
     const {related, rotated} = await this.hostKeyStep(runner, call)
-    call.progress(`starting ${call.deployment.profile.runtime === 'docker' ? 'the container' : 'the process'}`)
+    call.progress(`starting ${call.deployment.spec.workload.runtime === 'docker' ? 'the container' : 'the process'}`)
     // The workload's own files go with it: a changed command or env re-runs only the workload.
     const how = await startWorkload(runner, this.paths(call.deployment), String(resource.attributes.specHash ?? ''), this.renderWorkload(call.deployment))
     if (rotated) this.redial(call.deployment.deploymentId)
@@ -370,7 +370,7 @@ export class CloudMachine<V> {
   }
 
   async logs(call: ProviderCallContext, options: {follow: boolean; write: (chunk: string) => void; signal?: AbortSignal}): Promise<void> {
-    if (!(await this.liveVm(call))) throw this.missing('vm-missing', `the VM of ${call.deployment.profile.name} is not running: no logs to read`)
+    if (!(await this.liveVm(call))) throw this.missing('vm-missing', `the VM of ${call.deployment.spec.name} is not running: no logs to read`)
     const runner = await this.connect(call, 'read')
     await streamLogs(runner, this.paths(call.deployment), options)
   }

@@ -132,7 +132,7 @@ async function describeZones(ctx: ComputeContext, region: string): Promise<strin
 /** The instance type of a deployment: vmType, else the catalog's pick for gpuType, else the default. Pure. */
 export function instanceTypeFor(deployment: DeploymentContext): string {
   if (deployment.placement.vmType) return deployment.placement.vmType
-  const hw = deployment.profile.hardware
+  const hw = deployment.spec.hardware.request
   if (hw.kind === 'vm') return hw.vmType
   if (hw.kind === 'gpu') {
     const pick = resolveGpuInstance('aws', {name: hw.name, count: hw.count})
@@ -212,7 +212,7 @@ interface GroupInfo {
 
 /** Where SSH may come from: the profile's `sshAllowFrom`, else the credential's, else anywhere (keys are pinned, logins key-only). */
 export function sshAllowFrom(deployment: DeploymentContext, credential: {sshAllowFrom?: string[]}): string[] {
-  return [...(deployment.profile.sshAllowFrom ?? credential.sshAllowFrom ?? ['0.0.0.0/0'])].sort()
+  return [...(deployment.spec.placement.sshAllowFrom ?? credential.sshAllowFrom ?? ['0.0.0.0/0'])].sort()
 }
 
 type SdkGroup = {GroupId?: string; GroupName?: string; VpcId?: string; Tags?: Array<{Key?: string; Value?: string}>; IpPermissions?: Array<{IpProtocol?: string; FromPort?: number; ToPort?: number; IpRanges?: Array<{CidrIp?: string}>}>}
@@ -672,7 +672,7 @@ export async function createVm(ctx: ComputeContext, resource: DesiredResource, c
   }
 
   // 2. What it needs: image, key pair, security group, instance profile (from state).
-  const p = deployment.profile.name
+  const p = deployment.spec.name
   const sshkey = call.records[addressOf(p, 'sshkey')]
   const network = call.records[addressOf(p, 'network')]
   const identity = call.records[addressOf(p, 'identity')]

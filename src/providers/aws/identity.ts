@@ -18,6 +18,7 @@
 import type {IAMClient} from '@aws-sdk/client-iam'
 
 import {ProviderError} from '../../errors/index.js'
+import {ownBuckets} from '../../model/deployment-spec.js'
 import type {ActualResource, BucketRole, DeploymentContext, DesiredResource, ResourceRecord} from '../../model/resources.js'
 import type {ProviderCallContext} from '../provider.js'
 import type {AwsClients} from './clients.js'
@@ -39,12 +40,7 @@ export const EC2_TRUST_POLICY = JSON.stringify({
 
 /** The deployment's buckets on this credential's storage, by role (others use minted credentials). */
 export function bucketsOnThisAccount(buckets: Partial<Record<BucketRole, string>>, deployment: DeploymentContext, credential: string): Partial<Record<BucketRole, string>> {
-  const out: Partial<Record<BucketRole, string>> = {}
-  const p = deployment.profile
-  if (buckets.input && (!p.inputStorage || p.inputStorage.credential === credential)) out.input = buckets.input
-  if (buckets.output && (!p.outputStorage || p.outputStorage.credential === credential)) out.output = buckets.output
-  if (buckets.checkpoint) out.checkpoint = buckets.checkpoint
-  return out
+  return ownBuckets(buckets, deployment.spec, credential)
 }
 
 /** The inline policy document for those buckets, or undefined when there is none. */
@@ -157,9 +153,7 @@ function bucketsFromPolicy(doc: string | undefined, deployment: DeploymentContex
 /** The buckets on other credentials (never in the policy) added back, as the desired attributes name them. */
 function withOtherAccounts(onThisAccount: Partial<Record<BucketRole, string>>, deployment: DeploymentContext, credential: string): Partial<Record<BucketRole, string>> {
   const out = {...onThisAccount}
-  const p = deployment.profile
-  if (p.inputBucket && p.inputStorage && p.inputStorage.credential !== credential) out.input = p.inputBucket
-  if (p.outputBucket && p.outputStorage && p.outputStorage.credential !== credential) out.output = p.outputBucket
+  for (const b of deployment.spec.buckets) if (b.explicitCredential && b.credential !== credential) out[b.role] = b.name
   return out
 }
 

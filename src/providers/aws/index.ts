@@ -174,16 +174,10 @@ export class AwsProvider implements Provider {
 
   /** Buckets of a deployment on this credential's storage, with the region each has or will have. */
   private bucketsHere(ctx: DeploymentContext): Array<{role: BucketRole; name: string; region: string}> {
-    const p = ctx.profile
     const placementStorage = this.storageOf(ctx.placement.credential)
-    const out: Array<{role: BucketRole; name: string; region: string}> = []
-    const add = (role: BucketRole, name: string | undefined, credential: string, region: string | undefined) => {
-      if (name && credential === this.credential.name) out.push({role, name, region: this.awsRegion(region ?? ctx.placement.region)})
-    }
-    add('input', p.inputBucket, p.inputStorage?.credential ?? placementStorage, p.inputStorage?.region)
-    add('output', p.outputBucket, p.outputStorage?.credential ?? placementStorage, p.outputStorage?.region)
-    if (p.spot) add('checkpoint', ctx.deploymentId, placementStorage, undefined)
-    return out
+    return ctx.spec.buckets
+      .filter((b) => (b.explicitCredential ? b.credential : placementStorage) === this.credential.name)
+      .map((b) => ({role: b.role, name: b.name, region: this.awsRegion(b.region ?? ctx.placement.region)}))
   }
 
   /**
@@ -294,7 +288,7 @@ export class AwsProvider implements Provider {
   async readMany(requests: readonly ReadRequest[]): Promise<ReadResult[]> {
     const wanted = new Map<string, Set<string>>()
     const regionOf = (r: ReadRequest) => {
-      const vm = r.ctx.records[addressOf(r.ctx.deployment.profile.name, 'vm')]
+      const vm = r.ctx.records[addressOf(r.ctx.deployment.spec.name, 'vm')]
       return compute.recordRegion(r.lookup.kind === 'bootstrap' || r.lookup.kind === 'workload' ? vm : r.lookup.record, r.ctx.deployment)
     }
     for (const r of requests) {
@@ -343,7 +337,7 @@ export class AwsProvider implements Provider {
 
   private async readOne(resource: ResourceLookup, ctx: ProviderCallContext, owned?: compute.OwnedInRegion): Promise<ActualResource | null> {
     if (owned && (resource.kind === 'bootstrap' || resource.kind === 'workload')) {
-      const vm = ctx.records[addressOf(ctx.deployment.profile.name, 'vm')]
+      const vm = ctx.records[addressOf(ctx.deployment.spec.name, 'vm')]
       this.machine.seedVm(ctx, owned.instances.find((i) => i.id === vm?.id))
     }
     switch (resource.kind) {

@@ -78,12 +78,12 @@ export function recordRegion(record: ResourceRecord | undefined, deployment: Dep
 /** The VM size of a deployment: vmType, else the catalog's Azure size for gpuType, else the default. Pure. */
 export function vmSizeFor(deployment: DeploymentContext): string {
   if (deployment.placement.vmType) return deployment.placement.vmType
-  const hw = deployment.profile.hardware
+  const hw = deployment.spec.hardware.request
   if (hw.kind === 'vm') return hw.vmType
   if (hw.kind === 'gpu') {
     const pick = resolveGpuInstance('azure', {name: hw.name, count: hw.count})
     if (!pick) {
-      throw new UsageError(`profile '${deployment.profile.name}' (credential '${deployment.placement.credential}'): gpuType '${hw.gpuType}' has no Azure VM size${hw.count === 'all' ? '' : ` with ${hw.count} GPU(s)`}`, [
+      throw new UsageError(`profile '${deployment.spec.name}' (credential '${deployment.placement.credential}'): gpuType '${hw.gpuType}' has no Azure VM size${hw.count === 'all' ? '' : ` with ${hw.count} GPU(s)`}`, [
         'Set vmType to an Azure VM size (e.g. Standard_NC24ads_A100_v4), or choose a GPU Azure offers (see `anycloud validate`).',
       ], 'azure.gpu-unavailable')
     }
@@ -507,7 +507,7 @@ export async function createVm(ctx: ComputeContext, resource: DesiredResource, c
   }
 
   // 2. What it needs: the NIC, the login key, the identity (from state).
-  const p = deployment.profile.name
+  const p = deployment.spec.name
   const network = call.records[addressOf(p, 'network')]
   const identity = call.records[addressOf(p, 'identity')]
   let nicId: unknown = network?.outputs?.nicId

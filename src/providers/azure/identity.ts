@@ -11,6 +11,7 @@
  * behind as "Unknown" and count against the subscription's limit.
  */
 import {ProviderError} from '../../errors/index.js'
+import {ownBuckets} from '../../model/deployment-spec.js'
 import type {ActualResource, BucketRole, DeploymentContext, DesiredResource, ResourceRecord} from '../../model/resources.js'
 import {sleep} from '../../util/process.js'
 import {ownershipTags, type ProviderCallContext} from '../provider.js'
@@ -46,12 +47,7 @@ function desiredBuckets(attributes: Record<string, unknown>): Partial<Record<Buc
 
 /** The deployment's buckets on this credential (others are reached with what their credential mints). */
 export function bucketsOnThisCredential(buckets: Partial<Record<BucketRole, string>>, deployment: DeploymentContext, credential: string): Partial<Record<BucketRole, string>> {
-  const out: Partial<Record<BucketRole, string>> = {}
-  const p = deployment.profile
-  if (buckets.input && (!p.inputStorage || p.inputStorage.credential === credential)) out.input = buckets.input
-  if (buckets.output && (!p.outputStorage || p.outputStorage.credential === credential)) out.output = buckets.output
-  if (buckets.checkpoint) out.checkpoint = buckets.checkpoint
-  return out
+  return ownBuckets(buckets, deployment.spec, credential)
 }
 
 function roleDefinitionId(subscriptionId: string): string {

@@ -37,6 +37,7 @@ import type {RcloneRemoteSpec} from '../../bootstrap/types.js'
 import {AnycloudError, ProviderError, UsageError} from '../../errors/index.js'
 import {bucketNameProblems} from '../../model/bucket-names.js'
 import {canonicalRegion, continentOf, type Continent} from '../../model/continents.js'
+import {bucketOf} from '../../model/deployment-spec.js'
 import type {ActualResource, DeploymentContext, DesiredResource, ResourceKind, ResourceRecord} from '../../model/resources.js'
 import type {CommandRunner} from '../../remote/command-runner.js'
 import {registerSecret} from '../../util/redact.js'
@@ -235,7 +236,7 @@ export class AzureProvider implements Provider {
       p = (async () => {
         if (!this.arm) return
         const placementContinent = ctx.placement.provider === 'azure' ? continentOf('azure', ctx.placement.region) : undefined
-        for (const b of [ctx.profile.inputBucket, ctx.profile.outputBucket, ctx.deploymentId]) {
+        for (const b of [bucketOf(ctx.spec, 'input')?.name, bucketOf(ctx.spec, 'output')?.name, ctx.deploymentId]) {
           if (b && !this.continents.has(b)) {
             const found = await this.arm.storage.findContainer(b).catch(() => null)
             const c = found?.account.continent ?? placementContinent

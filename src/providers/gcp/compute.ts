@@ -109,13 +109,13 @@ export interface MachineChoice {
 
 /** The machine type (and attached accelerators) of a deployment. Pure. */
 export function machineFor(deployment: DeploymentContext): MachineChoice {
-  const hw = deployment.profile.hardware
+  const hw = deployment.spec.hardware.request
   const vmType = deployment.placement.vmType ?? (hw.kind === 'vm' ? hw.vmType : undefined)
   if (vmType) return {machineType: vmType, gpu: /^(a2|a3|a4|g2)-/.test(vmType)}
   if (hw.kind === 'gpu') {
     const pick = resolveGpuInstance('gcp', {name: hw.name, count: hw.count})
     if (!pick) {
-      throw new UsageError(`profile '${deployment.profile.name}' (credential '${deployment.placement.credential}'): gpuType '${hw.gpuType}' has no Compute Engine machine type${hw.count === 'all' ? '' : ` with ${hw.count} GPU(s)`}`, [
+      throw new UsageError(`profile '${deployment.spec.name}' (credential '${deployment.placement.credential}'): gpuType '${hw.gpuType}' has no Compute Engine machine type${hw.count === 'all' ? '' : ` with ${hw.count} GPU(s)`}`, [
         'Set vmType to a Compute Engine machine type, or choose a GPU that GCE offers (see `anycloud validate`).',
       ], 'gcp.gpu-unavailable')
     }
@@ -481,7 +481,7 @@ export async function createVm(ctx: ComputeContext, resource: DesiredResource, c
   const {deploymentId, project} = deployment
   const region = deployment.placement.region
   const zone = deployment.placement.zone ?? zonesOf(ctx, region)[0]
-  if (!zone) throw new UsageError(`profile '${deployment.profile.name}' (credential '${c.deployment.placement.credential}'): no zone known for GCP region '${region}'`, [`Set zone in profile '${deployment.profile.name}' of anycloud.yaml.`], 'gcp.no-zone')
+  if (!zone) throw new UsageError(`profile '${deployment.spec.name}' (credential '${c.deployment.placement.credential}'): no zone known for GCP region '${region}'`, [`Set zone in profile '${deployment.spec.name}' of anycloud.yaml.`], 'gcp.no-zone')
   const name = vmName(deploymentId)
   const choice = machineFor(deployment)
   const machineType = String(resource.attributes.machineType ?? choice.machineType)
@@ -502,7 +502,7 @@ export async function createVm(ctx: ComputeContext, resource: DesiredResource, c
   }
 
   // 2. What it needs: the login key, the firewall tag, the service account (from state).
-  const p = deployment.profile.name
+  const p = deployment.spec.name
   const sshkey = c.records[addressOf(p, 'sshkey')]
   const identity = c.records[addressOf(p, 'identity')]
   const loginKey = typeof sshkey?.outputs?.publicKey === 'string' ? sshkey.outputs.publicKey : undefined
