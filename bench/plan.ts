@@ -14,8 +14,8 @@ import type {NamedCredential, ResolvedConfig, ResolvedProfile} from '../src/conf
 import {silentReporter} from '../src/engine/events.js'
 import {planChanges} from '../src/engine/planner.js'
 import type {Plan} from '../src/engine/plan.js'
-import type {ActualResource, ResourceKind} from '../src/model/resources.js'
-import type {Provider, ReadResult} from '../src/providers/provider.js'
+import {MACHINE_KINDS, type ActualResource, type ResourceKind} from '../src/model/resources.js'
+import {kindTable, updatableIn, type Provider, type ReadResult, type ResourceKindSpec} from '../src/providers/provider.js'
 import {ProviderSet, registerProvider} from '../src/providers/registry.js'
 import type {StateDocument} from '../src/state/types.js'
 
@@ -36,7 +36,14 @@ function fakeProvider(credential: NamedCredential, cloud: FakeCloud): Provider {
   return {
     kind: 'local',
     credential,
-    kinds: new Set<ResourceKind>(['identity', 'network', 'sshkey', 'vm', 'bootstrap', 'workload']),
+    // A VM cloud's kinds: what the machine needs first (each wanted), then the machine's own.
+    compute: kindTable((['identity', 'network', 'sshkey', 'vm', 'bootstrap', 'workload'] as ResourceKind[]).map((kind): ResourceKindSpec => ({
+      kind, dependsOn: [], diff: updatableIn(), ...(MACHINE_KINDS.includes(kind) ? {} : {desired: () => ({attributes: {}})}),
+      read: (r) => call(() => cloud.store.get(`${r.kind}/${r.name}`) ?? null),
+      create: () => Promise.reject(new Error('not in the bench')),
+      update: () => Promise.reject(new Error('not in the bench')),
+      delete: () => Promise.reject(new Error('not in the bench')),
+    }))),
     checkAuth: () => call(() => ({})),
     defaultRegion: () => 'us-east-1',
     zones: () => [],
@@ -45,13 +52,9 @@ function fakeProvider(credential: NamedCredential, cloud: FakeCloud): Provider {
     readBuckets: (names) => call(() => names.map((n): ReadResult => ({value: bucket(n)}))),
     // One list-by-tag call per region for every kind.
     readMany: (requests) => call(() => requests.map(({lookup}): ReadResult => ({value: cloud.store.get(`${lookup.kind}/${lookup.name}`) ?? null}))),
-    read: (r) => call(() => cloud.store.get(`${r.kind}/${r.name}`) ?? null),
     createBucket: () => Promise.reject(new Error('not in the bench')),
     deleteBucket: () => Promise.reject(new Error('not in the bench')),
-    create: () => Promise.reject(new Error('not in the bench')),
-    update: () => Promise.reject(new Error('not in the bench')),
-    delete: () => Promise.reject(new Error('not in the bench')),
-  } as Provider
+  }
 }
 
 function config(n: number, dir: string): ResolvedConfig {

@@ -2,12 +2,11 @@ import {join} from 'node:path'
 
 import type {ResolvedConfig, ResolvedProfile} from '../config/types.js'
 import {AnycloudError, AuthError, CapacityError, isAnycloudError} from '../errors/index.js'
-import {addressOf, deploymentContext as contextOf, type ActualResource, type DeploymentContext, type DesiredResource, type Placement, type ResourceRecord, type WorkloadPhase} from '../model/resources.js'
-import {ownershipTags, type Provider, type ProviderCallContext} from '../providers/provider.js'
+import {addressOf, deploymentContext as contextOf, kindRank, type ActualResource, type DeploymentContext, type DesiredResource, type Placement, type ResourceRecord, type WorkloadPhase} from '../model/resources.js'
+import {declaredKinds, kindOf, ownershipTags, type Provider, type ProviderCallContext} from '../providers/provider.js'
 import type {ProviderSet} from '../providers/registry.js'
 import type {DeploymentRecord, StateDocument, StateStore} from '../state/types.js'
 import {hashOf} from '../util/hash.js'
-import {kindRank} from './desired.js'
 import type {Reporter} from './events.js'
 import {type GraphNode, walkGraph} from './graph.js'
 import type {Change, Plan} from './plan.js'
@@ -60,6 +59,16 @@ function zoneCandidates(provider: Provider, ctx: DeploymentContext): Array<{regi
   if (landed) out.push({region: regions.find((r) => provider.zones(r).includes(landed)) ?? home, zone: landed})
   for (const region of regions) for (const zone of provider.zones(region)) if (zone !== landed) out.push({region, zone})
   return out.length > 0 ? out : [{region: home}]
+}
+
+/** Per profile, the kinds its compute provider declares (the order deletes run in, reversed). */
+async function declaredPerProfile(plan: Plan, providers: ProviderSet): Promise<Map<string, readonly string[]>> {
+  const out = new Map<string, readonly string[]>()
+  for (const [name, pp] of Object.entries(plan.profiles)) {
+    const provider = await providers.get(pp.placement.credential).catch(() => undefined)
+    if (provider) out.set(name, declaredKinds(provider))
+  }
+  return out
 }
 
 /** Applies a plan as a graph walk, saving state after every resource operation. */
@@ -138,7 +147,7 @@ export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
         const placement = {...ctx.placement, ...(zone ? {zone} : {})}
         const zctx = {...ctx, placement}
         try {
-          actual = await provider.create(desired, callContext(change, zctx, token))
+          actual = await kindOf(provider, change.kind).create(desired, callContext(change, zctx, token))
           reporter.emit({type: 'attempt', profile: change.profile, credential: change.credential, provider: change.provider, region, zone, outcome: 'ok'})
           ctx.placement = placement
           if (zone) landedZones.set(change.profile, zone)
@@ -167,7 +176,7 @@ export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
         throw new AnycloudError(`no capacity for ${change.address} in ${candidates.map((c) => c.zone).filter(Boolean).join(', ') || ctx.placement.region}: ${(lastError as Error)?.message ?? 'unknown'}`, {code: 'cloud.capacity', source: 'cloud', cause: lastError})
       }
     } else {
-      actual = await provider.create(desired, callContext(change, ctx, token))
+      actual = await kindOf(provider, change.kind).create(desired, callContext(change, ctx, token))
     }
     crashPoint(options.crashAt, 'after-create', change.address)
     await writer.update((doc) => {
@@ -234,7 +243,7 @@ export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
       // (stopping the workload runs its final upload) is best effort: an unreachable, failing or
       // already-gone machine is a warning and never keeps the VM and its cloud resources alive.
       try {
-        await provider.delete(record, callContext(change, ctx))
+        await kindOf(provider, record.kind).delete(record, callContext(change, ctx))
       } catch (error) {
         if (options.signal?.aborted) throw error
         const what = record.kind === 'workload' ? 'stop the workload (and its final output upload)' : 'remove the programs and files anycloud wrote'
@@ -242,7 +251,7 @@ export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
         notes.set(change.address, `left to the machine's deletion (the cleanup on it failed: see the warning)`)
       }
     } else {
-      await provider.delete(record, callContext(change, ctx))
+      await kindOf(provider, record.kind).delete(record, callContext(change, ctx))
     }
     await writer.update((doc) => {
       const d = doc.deployments[change.profile]
@@ -295,6 +304,8 @@ export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
     })
   }
 
+  const declared = await declaredPerProfile(plan, providers)
+  const rankOf = (c: Change) => kindRank(c.address, declared.get(c.profile))
   const actionable = plan.changes.filter((c) => c.action === 'create' || c.action === 'update' || c.action === 'replace' || c.action === 'delete')
   const ids = new Set(actionable.map((c) => c.address))
   // A replace is two nodes: its delete half runs in reverse order with the other deletes (an old VM
@@ -302,7 +313,7 @@ export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
   const DELETE_HALF = '#delete'
   const removalsAbove = (change: Change) =>
     actionable
-      .filter((o) => o.profile === change.profile && (o.action === 'delete' || o.action === 'replace') && kindRank(o.address) > kindRank(change.address))
+      .filter((o) => o.profile === change.profile && (o.action === 'delete' || o.action === 'replace') && rankOf(o) > rankOf(change))
       .map((o) => (o.action === 'replace' ? o.address + DELETE_HALF : o.address))
   const failed = (change: Change, error: unknown) => {
     if (error instanceof AuthError && options.allowRotation) {
@@ -369,7 +380,7 @@ export async function applyPlan(options: ApplyOptions): Promise<ApplyResult> {
                 await create(change, ctx)
                 break
               }
-              const actual = await provider.update(desiredOf(change), record, callContext(change, ctx))
+              const actual = await kindOf(provider, change.kind).update(desiredOf(change), record, callContext(change, ctx))
               await writer.update((doc) => {
                 const r = doc.deployments[change.profile].resources[change.address]
                 r.attributes = change.after ?? r.attributes

@@ -1,18 +1,9 @@
 import type {NamedCredential, ResolvedProfile} from '../config/types.js'
-import {bucketOf, storageCredential} from '../model/deployment-spec.js'
-import {addressOf, type DeploymentContext, type DesiredResource, type ResourceKind} from '../model/resources.js'
-import type {Provider} from '../providers/provider.js'
+import {storageCredential} from '../model/deployment-spec.js'
+import {addressOf, type DeploymentContext, type DesiredResource} from '../model/resources.js'
+import {declaredKinds, kindOf, type Provider, type WantedBucket} from '../providers/provider.js'
 import {hashOf, sensitiveMarker} from '../util/hash.js'
 import {compact} from '../util/object.js'
-
-/** Order of kinds within a deployment: creation order, and the sort order of plans. */
-export const KIND_ORDER: readonly string[] = ['bucket.input', 'bucket.output', 'bucket.checkpoint', 'identity', 'network', 'sshkey', 'vm', 'bootstrap', 'workload']
-
-export function kindRank(address: string): number {
-  const suffix = address.slice(address.indexOf('.') + 1)
-  const i = KIND_ORDER.indexOf(suffix)
-  return i < 0 ? KIND_ORDER.length : i
-}
 
 /** The credential whose storage holds a credential's buckets (an ssh host's `storage`). */
 export function storageCredentialOf(name: string, credentials: Record<string, NamedCredential>): string {
@@ -46,6 +37,28 @@ export interface DesiredOptions {
 }
 
 /**
+ * What the machine needs besides itself: the kinds the compute provider declares, in its order,
+ * each after the kinds it names (and whatever else it says, e.g. the buckets an identity grants).
+ * Adds them to `out`; returns their addresses.
+ */
+function providerKinds(options: DesiredOptions, out: DesiredResource[]): string[] {
+  const {ctx, compute} = options
+  const {placement, deploymentId} = ctx
+  const p = ctx.profile.name
+  const buckets: WantedBucket[] = out.filter((r) => r.kind === 'bucket').map((r) => ({address: r.address, role: r.role!, name: r.name, credential: r.credential}))
+  const added: string[] = []
+  for (const kind of declaredKinds(compute)) {
+    const spec = kindOf(compute, kind)
+    const want = spec.desired?.(ctx, buckets)
+    if (!want) continue
+    const needs = spec.dependsOn.map((k) => addressOf(p, k)).filter((a) => added.includes(a))
+    out.push({address: addressOf(p, kind), profile: p, kind, credential: placement.credential, provider: placement.provider, name: `anycloud-${deploymentId}`, dependsOn: [...(want.after ?? []), ...needs], attributes: want.attributes})
+    added.push(addressOf(p, kind))
+  }
+  return added
+}
+
+/**
  * The resources a deployment should have (SPEC §4), with dependencies and public attributes.
  * Pure: the same inputs give the same list.
  */
@@ -70,17 +83,7 @@ export function desiredResources(options: DesiredOptions): DesiredResource[] {
     bucketAddresses.push(addressOf(p, 'bucket', b.role))
   }
   if (keepMachine) {
-    const machineDeps: string[] = []
-    const optional = (kind: ResourceKind, deps: string[], attributes: Record<string, unknown>) => {
-      if (!compute.kinds.has(kind)) return
-      add({address: addressOf(p, kind), kind, credential: placement.credential, provider: placement.provider, name: `anycloud-${deploymentId}`, dependsOn: deps, attributes})
-      machineDeps.push(addressOf(p, kind))
-    }
-    optional('identity', bucketAddresses.filter((a) => !a.endsWith('.input') || !bucketOf(ctx.spec, 'input')?.explicitCredential), {
-      buckets: Object.fromEntries(out.filter((r) => r.kind === 'bucket').map((r) => [r.role, r.name])),
-    })
-    optional('network', [], {ingress: 'ssh'})
-    optional('sshkey', [], {algorithm: 'ed25519'})
+    const machineDeps = providerKinds(options, out)
     const vm: DesiredResource = {
       address: addressOf(p, 'vm'), profile: p, kind: 'vm', credential: placement.credential, provider: placement.provider, name: deploymentId, dependsOn: machineDeps,
       attributes: {region: placement.region, zone: placement.zone, spot: placement.spot, vmType: placement.vmType, diskSizeGb: profile.diskSizeGb, gpuType: profile.hardware.kind === 'gpu' ? profile.hardware.gpuType : undefined},

@@ -1,16 +1,11 @@
-import type {Action, ActualResource, DesiredResource, ResourceKind, ResourceRecord, WorkloadPhase} from '../model/resources.js'
-import {stableStringify} from '../util/hash.js'
-import {kindRank} from './desired.js'
+import {changedAttributes, kindRank, type Action, type ActualResource, type DesiredResource, type ResourceRecord, type WorkloadPhase} from '../model/resources.js'
+import type {KindDiff} from '../providers/provider.js'
 
 export type {Change, Plan, PlanDiagnostic, PlanSummary, ProfilePlan} from '../model/plan.js'
 import type {Change, Plan, PlanSummary} from '../model/plan.js'
 
-/** Attributes whose change can be applied in place, per kind; any other change forces replacement. */
-const UPDATABLE: Partial<Record<ResourceKind, ReadonlySet<string>>> = {
-  bootstrap: new Set(['hash']),
-  identity: new Set(['buckets']),
-  bucket: new Set(['region', 'persist']),
-}
+/** How a kind's changed attributes are applied (the provider's declaration; for buckets, the storage rule). */
+export type DiffOf = (resource: DesiredResource) => (desired: Record<string, unknown>, actual: Record<string, unknown>) => KindDiff | undefined
 
 export interface DiffInput {
   desired: DesiredResource[]
@@ -23,21 +18,13 @@ export interface DiffInput {
   deleteReason: (record: ResourceRecord) => string
   /** The remembered workload outcome, when the machine is gone. */
   workloadMemory?: {phase: WorkloadPhase; exitCode?: number; specHash?: string}
+  /** Update in place or replace, per desired resource: what its provider declares. */
+  diffOf: DiffOf
+  /** The compute provider's own kinds, in creation order (the order changes are listed in). */
+  declared?: readonly string[]
 }
 
-/** Same JSON value: identical primitives need no serialising (most attributes are strings). */
-function sameValue(a: unknown, b: unknown): boolean {
-  if (a === b) return true
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false
-  return stableStringify(a) === stableStringify(b)
-}
-
-function changedKeys(before: Record<string, unknown>, after: Record<string, unknown>): string[] {
-  const changed: string[] = []
-  for (const k in before) if (k !== 'specHash' && !sameValue(before[k], after[k])) changed.push(k)
-  for (const k in after) if (k !== 'specHash' && !(k in before) && after[k] !== undefined) changed.push(k)
-  return changed.sort()
-}
+const changedKeys = changedAttributes
 
 function goneReason(d: DesiredResource, r: ResourceRecord | undefined, a: ActualResource | null | undefined): string {
   if (!r) {
@@ -91,16 +78,11 @@ function diffWorkload(d: DesiredResource, r: ResourceRecord | undefined, a: Actu
 }
 
 /** A resource that exists: up to date, adopted, updated in place, or replaced (buckets never are). */
-function diffFound(d: DesiredResource, r: ResourceRecord | undefined, a: ActualResource, before: Record<string, unknown> | null, mk: Make): Change {
-  const keys = changedKeys(before ?? {}, d.attributes)
+function diffFound(d: DesiredResource, r: ResourceRecord | undefined, a: ActualResource, before: Record<string, unknown> | null, mk: Make, input: DiffInput): Change {
   const observed = !r || r.status === 'pending' ? {id: a.id, outputs: a.outputs} : undefined
-  if (keys.length === 0) return mk('no-op', r ? 'up to date' : `${d.kind === 'bucket' ? `${d.role} bucket '${d.name}' already exists` : 'found by name'}: adopted`, observed)
-  const updatable = UPDATABLE[d.kind]
-  const forcing = keys.filter((k) => !updatable?.has(k))
-  if (d.kind === 'bucket' && forcing.length === 0) return mk('no-op', 'up to date', observed)
-  if (forcing.length > 0 && d.kind !== 'bucket') return mk('replace', `${forcing.join(', ')} changed: forces replacement`, observed)
-  if (d.kind === 'bucket') return mk('no-op', `bucket settings differ (${forcing.join(', ')}) but buckets are never replaced`, observed)
-  return mk('update', `${keys.join(', ')} changed`, observed)
+  const diff = changedKeys(before ?? {}, d.attributes).length === 0 ? undefined : input.diffOf(d)(d.attributes, before ?? {})
+  if (!diff) return mk('no-op', r ? 'up to date' : `${d.kind === 'bucket' ? `${d.role} bucket '${d.name}' already exists` : 'found by name'}: adopted`, observed)
+  return mk(diff.action, diff.reason, observed)
 }
 
 /** The change of one desired resource. */
@@ -123,7 +105,7 @@ function diffDesired(d: DesiredResource, input: DiffInput): Change {
   // the provider says why in `note`. It is replaced (deleting what is left of it).
   if (d.kind === 'vm' && a.note) return mk(r ? 'replace' : 'create', goneReason(d, r ?? ({status: 'created'} as ResourceRecord), a))
   if (input.replace.has(d.address)) return mk('replace', 'replacement requested with --replace')
-  return diffFound(d, r, a, before, mk)
+  return diffFound(d, r, a, before, mk, input)
 }
 
 /** A recorded resource that is no longer desired: deleted when found, forgotten when gone (input buckets only forgotten). */
@@ -156,14 +138,18 @@ export function diffDeployment(input: DiffInput): Change[] {
   for (const d of input.desired) changes.set(d.address, diffDesired(d, input))
   for (const r of Object.values(input.records)) if (!changes.has(r.address)) changes.set(r.address, diffUndesired(r, input))
   rebuildOnNewMachine(changes, input)
-  return sortChanges([...changes.values()])
+  return sortChanges([...changes.values()], () => input.declared)
 }
 
 // The collator `localeCompare` uses, made once (a plan of thousands of changes sorts fast).
 const collator = new Intl.Collator()
 
-export function sortChanges(changes: Change[]): Change[] {
-  const rank = new Map(changes.map((c) => [c, kindRank(c.address)]))
+/**
+ * Profiles by name, then each deployment's resources in creation order (`declared`: the compute
+ * provider's own kinds of a profile, in its order), then addresses.
+ */
+export function sortChanges(changes: Change[], declared: (profile: string) => readonly string[] | undefined = () => undefined): Change[] {
+  const rank = new Map(changes.map((c) => [c, kindRank(c.address, declared(c.profile))]))
   const text = (x: string, y: string) => (x === y ? 0 : collator.compare(x, y))
   return changes.sort((a, b) => text(a.profile, b.profile) || rank.get(a)! - rank.get(b)! || text(a.address, b.address))
 }
@@ -173,10 +159,10 @@ export function sortChanges(changes: Change[]): Change[] {
  * (as {@link diffDeployment} returns them): the profiles sorted, their lists joined. The same order
  * as sorting them all, without a collator comparison per pair of a thousand-profile plan.
  */
-export function joinSorted(perProfile: Array<{profile: string; changes: Change[]}>): Change[] {
+export function joinSorted(perProfile: Array<{profile: string; changes: Change[]}>, declared?: (profile: string) => readonly string[] | undefined): Change[] {
   const order = [...perProfile].sort((a, b) => (a.profile === b.profile ? 0 : collator.compare(a.profile, b.profile)))
   const joinable = order.every((p, i) => (i === 0 || collator.compare(order[i - 1].profile, p.profile) < 0) && p.changes.every((c) => c.profile === p.profile))
-  if (!joinable) return sortChanges(perProfile.flatMap((p) => p.changes))
+  if (!joinable) return sortChanges(perProfile.flatMap((p) => p.changes), declared)
   return order.flatMap((p) => p.changes)
 }
 

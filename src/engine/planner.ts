@@ -2,10 +2,10 @@ import {randomBytes, randomUUID} from 'node:crypto'
 
 import type {ResolvedConfig, ResolvedProfile} from '../config/types.js'
 import {AnycloudError, AuthError, isAnycloudError} from '../errors/index.js'
-import {continentMismatchMessage, continentOf, type Continent} from '../model/continents.js'
-import {bucketNameProblems} from '../model/bucket-names.js'
+import {continentMismatchMessage, continentOfPlacement, type Continent} from '../model/continents.js'
+import {validBucketNameEverywhere} from '../model/bucket-names.js'
 import {addressOf, deploymentContext, parseAddress, type ActualResource, type DeploymentContext, type DesiredResource, type Placement, type ResourceRecord} from '../model/resources.js'
-import type {Provider} from '../providers/provider.js'
+import {declaredKinds, diffBucket, kindOf, type Provider} from '../providers/provider.js'
 import type {ProviderSet} from '../providers/registry.js'
 import type {DeploymentRecord, StateDocument} from '../state/types.js'
 import {isMachineUnreachable, livesOnMachine, recordedAsActual, unknownWarning} from './machine-reach.js'
@@ -57,7 +57,7 @@ export function newDeploymentId(project: string, profile: string): string {
     const bytes = randomBytes(6)
     const suffix = [...bytes].map((b) => 'abcdefghijklmnopqrstuvwxyz0123456789'[b % 36]).join('')
     const id = `${project}-${profile}-${suffix}`
-    if (bucketNameProblems(id, 'gcp').length === 0 && bucketNameProblems(id, 'aws').length === 0 && bucketNameProblems(id, 'azure').length === 0) return id
+    if (validBucketNameEverywhere(id)) return id
   }
 }
 
@@ -172,7 +172,7 @@ function checkBuckets(p: Prepared, snapshot: Snapshot, config: ResolvedConfig, d
     fail(`output bucket '${profile.outputBucket}' exists on ${where(present)} but not on ${where(absent)}. Output buckets are all-or-none across the listed credentials: create it on every one, or on none (anycloud then creates it where the VM lands).`)
   }
   // Continent rule for an existing output bucket on a real cloud.
-  const deployContinent = cloudContinent(placement.provider, placement.region)
+  const deployContinent = continentOfPlacement(placement.provider, placement.region)
   for (const f of outputFound) {
     const c = f.bucket?.continent as Continent | undefined
     if (f.bucket && c && deployContinent && c !== deployContinent && placementStorage === f.cred) fail(continentMismatchMessage(profile.outputBucket!, c, deployContinent))
@@ -220,7 +220,8 @@ function planDeployment(p: Prepared, snapshot: Snapshot, options: PlanOptions, r
   // A machine that had its interruption notice and still runs: its workload waits (or the VM is replaced once overdue).
   const notice = p.destroy || phase === 'done' ? undefined : noticeWait(workloadActual, options.now ?? new Date())
   const replaceHere = notice && 'overdue' in notice ? new Set([...replace, addressOf(profile.name, 'vm')]) : replace
-  const changes = diffDeployment({desired, records, actual, replace: replaceHere, phase, deleteReason: deleteReasonFor(p, phase, done), workloadMemory: memory})
+  const diffOf = (d: DesiredResource) => (d.kind === 'bucket' ? diffBucket : kindOf(compute, d.kind).diff)
+  const changes = diffDeployment({desired, records, actual, replace: replaceHere, phase, deleteReason: deleteReasonFor(p, phase, done), workloadMemory: memory, diffOf, declared: declaredKinds(compute)})
   const held = holdForNotice(changes, notice, profile.name)
   if (held) diagnostics.push(held)
   // Minted storage credentials close to expiry: the bootstrap is updated (re-minted, env file rewritten).
@@ -342,16 +343,17 @@ async function refreshAndDiff(options: PlanOptions): Promise<Plan> {
     }
   }
   if (errors.length > 0) raise(errors)
-  return finishPlan({options, orphans, replace, diagnostics, profiles, changes, started})
+  const declared = new Map(ready.map((p) => [p.profile.name, declaredKinds(p.compute)]))
+  return finishPlan({options, orphans, replace, diagnostics, profiles, changes, started, declared})
 }
 
-function finishPlan(input: {options: PlanOptions; orphans: ResolvedProfile[]; replace: ReadonlySet<string>; diagnostics: PlanDiagnostic[]; profiles: Record<string, ProfilePlan>; changes: Array<{profile: string; changes: Change[]}>; started: number}): Plan {
+function finishPlan(input: {options: PlanOptions; orphans: ResolvedProfile[]; replace: ReadonlySet<string>; diagnostics: PlanDiagnostic[]; profiles: Record<string, ProfilePlan>; changes: Array<{profile: string; changes: Change[]}>; started: number; declared: ReadonlyMap<string, readonly string[]>}): Plan {
   const {options, diagnostics, replace} = input
   const {state} = options
   if (diagnostics.some((d) => d.severity === 'error')) throw new PlanError(diagnostics)
   // A well-formed --replace address this deployment does not have (e.g. PROFILE.identity on a
   // provider without identities) replaces nothing: say so rather than silently ignore it.
-  const sorted = joinSorted(input.changes)
+  const sorted = joinSorted(input.changes, (profile) => input.declared.get(profile))
   for (const address of replace) {
     if (!sorted.some((c) => c.address === address)) {
       diagnostics.push({severity: 'warning', message: `--replace ${address}: no such resource in this plan; nothing is replaced`, profile: address.split('.')[0]})
@@ -368,11 +370,6 @@ function finishPlan(input: {options: PlanOptions; orphans: ResolvedProfile[]; re
     scope: [...options.profiles.map((p) => p.name), ...input.orphans.map((p) => p.name)].sort(),
     ...(options.destroy ? {destroy: true} : {}),
   }
-}
-
-function cloudContinent(provider: string, region: string): Continent | undefined {
-  if (provider === 'aws' || provider === 'azure' || provider === 'gcp') return continentOf(provider, region)
-  return undefined
 }
 
 /** A stand-in profile for a deployment whose profile was removed from the file (destroy only). */

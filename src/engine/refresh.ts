@@ -1,6 +1,6 @@
 import {isAnycloudError} from '../errors/index.js'
 import type {ActualResource} from '../model/resources.js'
-import type {Provider, ProviderCallContext, ReadResult, ResourceLookup} from '../providers/provider.js'
+import {kindOf, type Provider, type ProviderCallContext, type ReadResult, type ResourceLookup} from '../providers/provider.js'
 import type {ProviderSet} from '../providers/registry.js'
 import {createLimiter} from '../util/limit.js'
 
@@ -99,7 +99,7 @@ export async function refresh(request: RefreshRequest, providers: ProviderSet, l
     })
     if (!provider) return
     const batch = provider.readMany ? (items: ResourceRead[]) => provider.readMany!(items.map((r) => ({lookup: r.lookup, ctx: r.ctx}))) : undefined
-    const results = await readBatch(provider, reads, batch, (r) => provider.read(r.lookup, r.ctx), (fn) => limits.run(credential, fn))
+    const results = await readBatch(provider, reads, batch, (r) => kindOf(provider, r.lookup.kind).read(r.lookup, r.ctx), (fn) => limits.run(credential, fn))
     reads.forEach((r, i) => resources.set(r.lookup.address, results[i]))
   })
   const bucketJobs = [...groupBy(request.buckets, (b) => b.credential)].map(async ([credential, list]) => {

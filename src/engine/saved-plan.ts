@@ -3,6 +3,7 @@ import {setTimeout as delay} from 'node:timers/promises'
 import {StalePlanError, UsageError} from '../errors/index.js'
 import {addressOf, deploymentContext, type WorkloadPhase} from '../model/resources.js'
 import {hashOf} from '../util/hash.js'
+import {kindOf} from '../providers/provider.js'
 import {applyPlan, type ApplyResult} from './apply.js'
 import {workloadAttributes} from './desired.js'
 import type {Reporter} from './events.js'
@@ -67,7 +68,7 @@ export async function waitForWorkloads(options: {session: Session; reporter: Rep
       const record = dep.resources[addressOf(name, 'workload')]
       const provider = await session.providers.get(record.credential)
       const profile = session.config.profiles[name]
-      const actual = await provider.read({address: record.address, kind: 'workload', name: record.name, record}, {
+      const actual = await kindOf(provider, 'workload').read({address: record.address, kind: 'workload', name: record.name, record}, {
         deployment: deploymentContext({project: session.config.project, deploymentId: dep.id, lineage: session.state!.lineage, profile, placement: dep.placement!, configDir: session.config.dir, stateDir: session.store.localDir, credentials: session.config.credentials}),
         records: dep.resources,
         progress: () => {},

@@ -24,6 +24,14 @@
 /** The storage a bucket name is checked for. */
 export type BucketCloud = 'aws' | 'azure' | 'gcp' | 'local'
 
+/** The clouds a deployment id must be a valid bucket name on (a checkpoint bucket is named after it, on whichever lands). */
+const ID_BUCKET_CLOUDS: readonly BucketCloud[] = ['gcp', 'aws', 'azure']
+
+/** Whether `name` is a valid bucket name on every cloud (what a deployment id must be). */
+export function validBucketNameEverywhere(name: string): boolean {
+  return ID_BUCKET_CLOUDS.every((cloud) => bucketNameProblems(name, cloud).length === 0)
+}
+
 /** Longest project name: keeps `<project>-<profile>-<6 chars>` within a 63-character bucket name. */
 export const PROJECT_NAME_MAX_LENGTH = 24
 /** Longest profile name (same reason as {@link PROJECT_NAME_MAX_LENGTH}). */

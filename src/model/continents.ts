@@ -371,6 +371,18 @@ export function continentOf(
   return inferContinent(provider, region.trim().toLowerCase())
 }
 
+/**
+ * The continent a deployment placed in `region` of `provider` runs on: for a cloud whose regions
+ * this module knows; undefined for any other provider (ssh hosts, local), where no continent rule applies.
+ */
+export function continentOfPlacement(provider: string, region: string): Continent | undefined {
+  return isCloudProvider(provider) ? continentOf(provider, region) : undefined
+}
+
+function isCloudProvider(provider: string): provider is CloudProvider {
+  return provider === 'aws' || provider === 'azure' || provider === 'gcp'
+}
+
 /** True if `region` is an exact API region name of that cloud (any partition). */
 export function isKnownRegion(provider: CloudProvider, region: string): boolean {
   return INDEX[provider].has(region)

@@ -1,10 +1,20 @@
 import {deploymentSpec, type BucketRole, type DeploymentSpec, type Placement, type SpecInput} from './deployment-spec.js'
 import type {ProviderKind, ResolvedProfile} from './profile.js'
+import {stableStringify} from '../util/hash.js'
 
 export type {BucketRole, Placement} from './deployment-spec.js'
 
-/** The kinds of resource a deployment is made of (SPEC §4). */
-export type ResourceKind = 'bucket' | 'identity' | 'network' | 'sshkey' | 'vm' | 'bootstrap' | 'workload'
+/**
+ * The kinds of resource a deployment is made of (SPEC §4): its buckets, the machine (`vm`), what
+ * anycloud puts on it (`bootstrap`) and the job (`workload`) are the model's; a compute provider
+ * declares the others it needs (an identity, a network, a login key, a resource group…), in
+ * `Provider.compute` (providers/provider.ts). The engine knows them only by what the provider says.
+ */
+export type ResourceKind = ModelKind | (string & {})
+/** The kinds every deployment has, whatever the provider. */
+export type ModelKind = 'bucket' | 'vm' | 'bootstrap' | 'workload'
+/** The machine's kinds, in creation order: after the buckets and the provider's own kinds. */
+export const MACHINE_KINDS: readonly ResourceKind[] = ['vm', 'bootstrap', 'workload']
 
 /** Plan actions (SPEC §4). */
 export type Action = 'create' | 'update' | 'replace' | 'delete' | 'read' | 'no-op'
@@ -20,8 +30,41 @@ export interface ParsedAddress {
   role?: BucketRole
 }
 
+/** Kinds `--replace` accepts: the model's and the ones the built-in clouds declare (a typo is an error, not a silent no-op). */
 const KINDS: ReadonlySet<string> = new Set(['identity', 'network', 'sshkey', 'vm', 'bootstrap', 'workload'])
 const ROLES: ReadonlySet<string> = new Set(['input', 'output', 'checkpoint'])
+const BUCKET_ORDER: readonly string[] = ['bucket.input', 'bucket.output', 'bucket.checkpoint']
+
+/**
+ * Rank of an address in its deployment's creation order (the order plans list changes in, and the
+ * reverse of the order deletes run in): buckets by role, then the provider's own kinds in the
+ * order it declares them (`declared`), then the machine's. A kind the provider does not declare
+ * (or when `declared` is not known) ranks after the declared ones; ties go by address.
+ */
+export function kindRank(address: string, declared: readonly string[] = []): number {
+  const suffix = address.slice(address.indexOf('.') + 1)
+  const bucket = BUCKET_ORDER.indexOf(suffix)
+  if (bucket >= 0) return bucket
+  const machine = MACHINE_KINDS.indexOf(suffix)
+  if (machine >= 0) return BUCKET_ORDER.length + declared.length + 1 + machine
+  const own = declared.indexOf(suffix)
+  return BUCKET_ORDER.length + (own >= 0 ? own : declared.length)
+}
+
+/** Names of the attributes that differ (`specHash` is derived, never a change of its own), sorted. */
+export function changedAttributes(before: Record<string, unknown>, after: Record<string, unknown>): string[] {
+  const changed: string[] = []
+  for (const k in before) if (k !== 'specHash' && !sameValue(before[k], after[k])) changed.push(k)
+  for (const k in after) if (k !== 'specHash' && !(k in before) && after[k] !== undefined) changed.push(k)
+  return changed.sort()
+}
+
+/** Same JSON value: identical primitives need no serialising (most attributes are strings). */
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false
+  return stableStringify(a) === stableStringify(b)
+}
 
 export function parseAddress(address: string): ParsedAddress | undefined {
   const parts = address.split('.')

@@ -1,5 +1,6 @@
 import type {NamedCredential, ProviderKind} from '../config/types.js'
-import type {ActualResource, DeploymentContext, DesiredResource, ResourceKind, ResourceRecord} from '../model/resources.js'
+import {AnycloudError} from '../errors/index.js'
+import {changedAttributes, MACHINE_KINDS, type ActualResource, type DeploymentContext, type DesiredResource, type ResourceKind, type ResourceRecord} from '../model/resources.js'
 import type {CommandRunner} from '../remote/command-runner.js'
 import type {RcloneRemoteSpec} from '../bootstrap/types.js'
 import type {BucketRole} from '../model/resources.js'
@@ -26,8 +27,17 @@ import type {BucketRole} from '../model/resources.js'
 export interface Provider {
   readonly kind: ProviderKind
   readonly credential: NamedCredential
-  /** Resource kinds this provider manages itself (besides buckets, which every storage has). */
-  readonly kinds: ReadonlySet<ResourceKind>
+  /**
+   * The compute capability: every resource kind this provider manages itself (besides buckets,
+   * which every storage has), in creation order. The machine's kinds (`vm`, `bootstrap`,
+   * `workload`) when it runs jobs; before them, whatever else a machine needs on this cloud (an
+   * identity, a network, a login key, a resource group…), each declaring what it needs first and
+   * whether a change is made in place or by replacing it. Empty: storage only. The engine
+   * reaches a kind only through {@link kindOf}.
+   */
+  readonly compute: KindTable
+  /** The error for a kind this provider does not manage (default: a generic one naming the kind). */
+  noKind?(kind: ResourceKind): Error
   /** How many reads the engine may have in flight on this credential at once (default 64). */
   readonly readConcurrency?: number
   /**
@@ -80,13 +90,6 @@ export interface Provider {
   /** Several buckets at once (e.g. one ListBuckets, then a HeadBucket only for names it does not show). Same order. */
   readBuckets?(names: readonly string[]): Promise<ReadResult[]>
 
-  /** Non-bucket resources. `record` is what state holds (undefined when state lost it: find by name/tags). */
-  read(resource: ResourceLookup, ctx: ProviderCallContext): Promise<ActualResource | null>
-  create(resource: DesiredResource, ctx: ProviderCallContext): Promise<ActualResource>
-  /** In-place update; only called for kinds whose changed attributes do not force replacement. */
-  update(resource: DesiredResource, record: ResourceRecord, ctx: ProviderCallContext): Promise<ActualResource>
-  delete(record: ResourceRecord, ctx: ProviderCallContext): Promise<void>
-
   /**
    * Storage side of bucket sync: how rclone on a machine reaches one of this credential's buckets.
    * Pure (plan time: the public part feeds the bootstrap hash).
@@ -116,6 +119,110 @@ export interface Provider {
   close?(): Promise<void>
   /** Streams the workload's output; resolves when done (or when `signal` aborts with follow). */
   logs?(ctx: ProviderCallContext, options: {follow: boolean; write: (chunk: string) => void; signal?: AbortSignal}): Promise<void>
+}
+
+/**
+ * What a plan should do about a resource that exists but whose attributes differ from what is
+ * wanted: `update` in place, `replace` it (delete, then create), or nothing (`no-op`, e.g. a
+ * bucket, which is never replaced). `reason` is what the plan shows.
+ */
+export interface KindDiff {
+  action: 'no-op' | 'update' | 'replace'
+  reason: string
+}
+
+/** What a deployment wants of a kind the provider declares (see {@link ResourceKindSpec.desired}). */
+export interface KindWant {
+  /** The public attributes the engine diffs and state records (the provider's `desiredAttributes` are merged over them). */
+  attributes: Record<string, unknown>
+  /** Addresses needed first besides the declared kinds' (e.g. the buckets an identity grants access to). */
+  after?: string[]
+}
+
+/** The deployment's buckets, as a declared kind's {@link ResourceKindSpec.desired} sees them. */
+export interface WantedBucket {
+  address: string
+  role: BucketRole
+  name: string
+  credential: string
+}
+
+/**
+ * One resource kind a provider manages: how it is read, created, updated and deleted, what it
+ * needs first and how a change is made. Operations keep the guarantees of {@link Provider}.
+ */
+export interface ResourceKindSpec {
+  readonly kind: ResourceKind
+  /** Kinds of the same deployment (declared by this provider) that must exist first; deleted after it. */
+  readonly dependsOn: readonly ResourceKind[]
+  /**
+   * A kind besides the machine's: what the deployment wants of it (pure); undefined when the
+   * deployment does not need it. The machine's kinds (`vm`, `bootstrap`, `workload`) are the
+   * model's and need none.
+   */
+  desired?(ctx: DeploymentContext, buckets: readonly WantedBucket[]): KindWant | undefined
+  /**
+   * Pure: how to bring an existing resource from `actual` (the attributes state recorded or the
+   * cloud shows) to `desired`; undefined when they agree. Called only when some attribute differs.
+   */
+  diff(desired: Record<string, unknown>, actual: Record<string, unknown>): KindDiff | undefined
+  /**
+   * `record` is what state holds (undefined when state lost it: find by name/tags). `batch` is
+   * what this provider's own {@link Provider.readMany} fetched for the lookup (provider-private).
+   */
+  read(lookup: ResourceLookup, ctx: ProviderCallContext, batch?: unknown): Promise<ActualResource | null>
+  create(resource: DesiredResource, ctx: ProviderCallContext): Promise<ActualResource>
+  /** In place; only called when {@link diff} said `update`. */
+  update(resource: DesiredResource, record: ResourceRecord, ctx: ProviderCallContext): Promise<ActualResource>
+  delete(record: ResourceRecord, ctx: ProviderCallContext): Promise<void>
+}
+
+/** A provider's kinds by name, in creation order. */
+export type KindTable = ReadonlyMap<ResourceKind, ResourceKindSpec>
+
+/** The kinds of a table, one after another (creation order). */
+export function kindTable(specs: readonly ResourceKindSpec[]): KindTable {
+  return new Map(specs.map((s) => [s.kind, s]))
+}
+
+/** A kind of the provider, or its error for a kind it does not manage. */
+export function kindOf(provider: Provider, kind: ResourceKind): ResourceKindSpec {
+  const spec = provider.compute.get(kind)
+  if (spec) return spec
+  throw provider.noKind?.(kind) ?? new AnycloudError(`the ${provider.kind} provider (credential '${provider.credential.name}') has no '${kind}' resources`, {code: 'provider.kind', source: 'internal'})
+}
+
+/** The kinds besides the machine's that a provider declares, in creation order. */
+export function declaredKinds(provider: Pick<Provider, 'compute'>): ResourceKind[] {
+  return [...provider.compute.keys()].filter((k) => !MACHINE_KINDS.includes(k))
+}
+
+/**
+ * A diff for kinds where the attributes in `inPlace` change in place and any other forces
+ * replacement (with no `inPlace`, every change replaces).
+ */
+export function updatableIn(...inPlace: string[]): ResourceKindSpec['diff'] {
+  const updatable = new Set(inPlace)
+  return (desired, actual) => {
+    const keys = changedAttributes(actual, desired)
+    if (keys.length === 0) return undefined
+    const forcing = keys.filter((k) => !updatable.has(k))
+    if (forcing.length > 0) return {action: 'replace', reason: `${forcing.join(', ')} changed: forces replacement`}
+    return {action: 'update', reason: `${keys.join(', ')} changed`}
+  }
+}
+
+/**
+ * The storage rule for buckets, on every provider (SPEC §4): a bucket is never replaced (it holds
+ * data); its region and persistBucket setting are anycloud's bookkeeping, so a difference there
+ * is no change at all.
+ */
+export function diffBucket(desired: Record<string, unknown>, actual: Record<string, unknown>): KindDiff | undefined {
+  const keys = changedAttributes(actual, desired)
+  if (keys.length === 0) return undefined
+  const other = keys.filter((k) => k !== 'region' && k !== 'persist')
+  if (other.length === 0) return {action: 'no-op', reason: 'up to date'}
+  return {action: 'no-op', reason: `bucket settings differ (${other.join(', ')}) but buckets are never replaced`}
 }
 
 /** What a provider's factory gets (one per credential). Lives here, not in the registry, so providers never import the registry. */
@@ -189,4 +296,21 @@ export function bucketDeployment(record: ResourceRecord): string | undefined {
 /** Ownership tags on everything anycloud creates (SPEC §6). */
 export function ownershipTags(project: string, deploymentId: string, address: string): Record<string, string> {
   return {'anycloud-managed': 'true', 'anycloud-project': project, 'anycloud-deployment': deploymentId, 'anycloud-address': address}
+}
+
+/** A provider's kinds as one set of operations that dispatch on each resource's kind (callers outside the engine, tests). */
+export interface KindOps {
+  read(lookup: ResourceLookup, ctx: ProviderCallContext): Promise<ActualResource | null>
+  create(resource: DesiredResource, ctx: ProviderCallContext): Promise<ActualResource>
+  update(resource: DesiredResource, record: ResourceRecord, ctx: ProviderCallContext): Promise<ActualResource>
+  delete(record: ResourceRecord, ctx: ProviderCallContext): Promise<void>
+}
+
+export function kindOps(provider: Provider): KindOps {
+  return {
+    read: async (lookup: ResourceLookup, ctx: ProviderCallContext) => kindOf(provider, lookup.kind).read(lookup, ctx),
+    create: async (resource: DesiredResource, ctx: ProviderCallContext) => kindOf(provider, resource.kind).create(resource, ctx),
+    update: async (resource: DesiredResource, record: ResourceRecord, ctx: ProviderCallContext) => kindOf(provider, resource.kind).update(resource, record, ctx),
+    delete: async (record: ResourceRecord, ctx: ProviderCallContext) => kindOf(provider, record.kind).delete(record, ctx),
+  }
 }

@@ -11,6 +11,7 @@ import {generateHostKeyPair} from '../../src/remote/host-keys.js'
 import {entriesUnder, filesUnder, leaksOf, PLACEMENT, processArgs, startVm, until} from '../bootstrap/helpers.js'
 import {ANSI, seedBucket} from './cli.js'
 import {sshProject, type SshProject} from './ssh-rig.js'
+import {kindOps} from '../../src/providers/provider.js'
 
 /**
  * The built CLI driving an `ssh` credential (SPEC §5, §6) end to end: a host reached over OpenSSH
@@ -109,7 +110,7 @@ describe(`ssh provider end to end: the CLI against a host ${PLACEMENT.title}, lo
       const record = dep.resources['job.bootstrap']
       const desired: DesiredResource = {address: 'job.bootstrap', profile: 'job', kind: 'bootstrap', credential: 'box', provider: 'ssh', name: dep.id, dependsOn: [], attributes: {hash: record.attributes.hash}}
       const lines: string[] = []
-      const out = await provider.update(desired, record, {deployment: ctx, records: dep.resources, progress: (m) => lines.push(m)})
+      const out = await kindOps(provider).update(desired, record, {deployment: ctx, records: dep.resources, progress: (m) => lines.push(m)})
       assert.deepEqual(lines, ['install: skipped', 'files: skipped', 'supervisord: skipped', 'storage-check: skipped', 'input-sync: skipped', 'checkpoint-restore: skipped', 'programs: skipped'])
       assert.deepEqual(out.outputs?.steps, ['done'])
       assert.equal(out.attributes.hash, record.attributes.hash)

@@ -7,6 +7,7 @@ import {planAndApply} from '../../src/engine/run.js'
 import type {Session} from '../../src/engine/session.js'
 import type {StateDocument} from '../../src/state/types.js'
 import {makeHarness, override, type Harness} from './harness.js'
+import {kindOps} from '../../src/providers/provider.js'
 
 const PROFILE = {credentials: 'laptop', runtime: 'process', spot: true, outputBucket: 'out', syncIntervalSeconds: 1, command: ['sleep', '300']}
 
@@ -85,7 +86,7 @@ describe('engine: applyPlan', function () {
       override(p, {
         delete: async (record, ctx) => {
           calls.push(`start ${record.address}`)
-          await p.delete(record, ctx)
+          await kindOps(p).delete(record, ctx)
           calls.push(`end ${record.address}`)
         },
         deleteBucket: async (record, options) => {
@@ -113,7 +114,7 @@ describe('engine: applyPlan', function () {
     h.wrap(session, (_name, p) =>
       override(p, {
         create: async (r, ctx) => {
-          const out = await p.create(r, ctx)
+          const out = await kindOps(p).create(r, ctx)
           if (r.kind === 'vm') controller.abort()
           return out
         },
@@ -146,7 +147,7 @@ describe('engine: applyPlan', function () {
         running--
       }
     }
-    h.wrap(session, (_name, p) => override(p, {create: (r, ctx) => track(() => p.create(r, ctx)), createBucket: (r, ctx) => track(() => p.createBucket(r, ctx))}))
+    h.wrap(session, (_name, p) => override(p, {create: (r, ctx) => track(() => kindOps(p).create(r, ctx)), createBucket: (r, ctx) => track(() => p.createBucket(r, ctx))}))
     const p = await plan(session)
     const result = await applyPlan({plan: p, config: session.config, store: session.store, state: session.state, providers: session.providers, reporter: new RecordingReporter(), concurrency: 2})
     assert.deepEqual(result.failed, [])

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 
 import {type Change, diffDeployment, type DiffInput, sortChanges} from '../../src/engine/plan.js'
+import {diffBucket, updatableIn} from '../../src/providers/provider.js'
 import type {ActualResource, DesiredResource, ResourceRecord} from '../../src/model/resources.js'
 
 const P = 'train'
@@ -31,8 +32,12 @@ function actualOf(desired: DesiredResource[], workload: Partial<ActualResource> 
   return Object.fromEntries(desired.map((d) => [d.address, {id: `id-${d.name}`, attributes: structuredClone(d.attributes), ...(d.kind === 'workload' ? workload : {})}]))
 }
 
+/** How the built-in clouds declare their kinds change (providers/cloud-kinds.ts); buckets follow the storage rule. */
+const DIFFS: Record<string, ReturnType<typeof updatableIn>> = {identity: updatableIn('buckets'), bootstrap: updatableIn('hash')}
+const diffOf: DiffInput['diffOf'] = (d) => (d.kind === 'bucket' ? diffBucket : (DIFFS[d.kind] ?? updatableIn()))
+
 function diff(input: Partial<DiffInput> & Pick<DiffInput, 'desired'>): Map<string, Change> {
-  const changes = diffDeployment({records: {}, actual: {}, replace: new Set(), phase: 'run', deleteReason: () => 'no longer part of the profile', ...input})
+  const changes = diffDeployment({records: {}, actual: {}, replace: new Set(), phase: 'run', deleteReason: () => 'no longer part of the profile', diffOf, ...input})
   return new Map(changes.map((c) => [c.address, c]))
 }
 
@@ -243,8 +248,8 @@ describe('engine: diffDeployment (pure)', () => {
     const d = desiredSet({vm: {vmType: 'x'}})
     const input = {desired: d, records: recordsOf(desiredSet()), actual: actualOf(desiredSet())}
     const frozen = JSON.stringify(input)
-    const a = diffDeployment({...input, replace: new Set(), phase: 'run', deleteReason: () => 'x'})
-    const b = diffDeployment({...structuredClone(input), desired: [...structuredClone(d)].reverse(), replace: new Set(), phase: 'run', deleteReason: () => 'x'})
+    const a = diffDeployment({...input, replace: new Set(), phase: 'run', deleteReason: () => 'x', diffOf})
+    const b = diffDeployment({...structuredClone(input), desired: [...structuredClone(d)].reverse(), replace: new Set(), phase: 'run', deleteReason: () => 'x', diffOf})
     assert.deepEqual(a, b)
     assert.equal(JSON.stringify(input), frozen, 'inputs are not mutated')
     assert.deepEqual(a.map((c) => c.address), [`${P}.bucket.input`, `${P}.bucket.output`, `${P}.bucket.checkpoint`, `${P}.identity`, `${P}.vm`, `${P}.bootstrap`, `${P}.workload`])

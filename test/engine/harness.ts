@@ -9,7 +9,8 @@ import {join} from 'node:path'
 import {stringify} from 'yaml'
 
 import {openSession, type Session} from '../../src/engine/session.js'
-import type {Provider} from '../../src/providers/provider.js'
+import {kindTable, type KindOps, type Provider, type ProviderCallContext, type ResourceLookup} from '../../src/providers/provider.js'
+import type {DesiredResource, ResourceRecord} from '../../src/model/resources.js'
 import type {ProviderSet} from '../../src/providers/registry.js'
 import {killLeftovers} from '../e2e/cli.js'
 
@@ -70,9 +71,25 @@ export function makeHarness(profiles: Record<string, Record<string, unknown>>, c
 }
 
 /** A provider whose methods can be overridden one by one; everything else goes to `inner`. */
-export function override(inner: Provider, methods: Partial<Provider>): Provider {
+/** What a test may swap in a provider: any of its members, or the resource operations of all its kinds. */
+export type Overrides = Partial<Provider> & Partial<KindOps>
+
+export function override(inner: Provider, overrides: Overrides): Provider {
+  const {read, create, update, delete: remove, ...methods} = overrides
+  // Resource operations go through the kind table: each kind's spec, with the overridden operations swapped in.
+  const ops = {read, create, update, delete: remove}
+  const wrapped = Object.values(ops).some(Boolean)
+    ? kindTable([...inner.compute.values()].map((spec) => ({
+        ...spec,
+        read: (lookup: ResourceLookup, ctx: ProviderCallContext, batch?: unknown) => (read ? read(lookup, ctx) : spec.read(lookup, ctx, batch)),
+        create: (r: DesiredResource, ctx: ProviderCallContext) => (create ? create(r, ctx) : spec.create(r, ctx)),
+        update: (r: DesiredResource, record: ResourceRecord, ctx: ProviderCallContext) => (update ? update(r, record, ctx) : spec.update(r, record, ctx)),
+        delete: (record: ResourceRecord, ctx: ProviderCallContext) => (remove ? remove(record, ctx) : spec.delete(record, ctx)),
+      })))
+    : undefined
   return new Proxy(inner, {
     get(target, prop, receiver) {
+      if (prop === 'compute' && wrapped) return wrapped
       if (prop in methods) return (methods as Record<string | symbol, unknown>)[prop]
       const v = Reflect.get(target, prop, receiver)
       return typeof v === 'function' ? v.bind(target) : v

@@ -17,6 +17,7 @@ import {holdForNotice, NOTICE_WAIT_MS, noticeWait} from '../../src/engine/spot.j
 import type {Plan} from '../../src/model/plan.js'
 import type {ActualResource} from '../../src/model/resources.js'
 import {makeHarness, override, type Harness} from './harness.js'
+import {kindOps} from '../../src/providers/provider.js'
 
 const NOTICED_AT = new Date('2026-03-01T10:00:00Z')
 const marker = (at = NOTICED_AT) => JSON.stringify({cloud: 'gcp', event: 'preempted', noticedAt: at.toISOString().replace(/\.\d+Z$/, 'Z')})
@@ -81,7 +82,7 @@ describe('engine: a workload on a VM that had its interruption notice', function
       h.wrap(session, (_name, p) =>
         override(p, {
           read: async (lookup, ctx) => {
-            const actual = await p.read(lookup, ctx)
+            const actual = await kindOps(p).read(lookup, ctx)
             if (lookup.kind === 'vm' && options.vmGone) return null
             if (lookup.kind === 'workload' && actual) return options.vmGone ? {...actual, phase: 'lost', note: 'its VM is gone'} : {...actual, phase: 'lost', outputs: {...actual.outputs, notice: marker()}}
             return actual
@@ -110,7 +111,7 @@ describe('engine: a workload on a VM that had its interruption notice', function
     it('without the notice the same lost workload would be restarted on the VM (what the hold prevents)', async () => {
       const session = await h.open()
       h.wrap(session, (_name, p) => override(p, {read: async (lookup, ctx) => {
-        const actual = await p.read(lookup, ctx)
+        const actual = await kindOps(p).read(lookup, ctx)
         return lookup.kind === 'workload' && actual ? {...actual, phase: 'lost'} : actual
       }}))
       const plan = await planChanges({config: session.config, profiles: session.profiles, state: session.state, providers: session.providers, reporter: new RecordingReporter(), stateDir: session.store.localDir, now: minutes(1)})

@@ -8,7 +8,7 @@ import {applyPlan} from '../../src/engine/apply.js'
 import {RecordingReporter} from '../../src/engine/events.js'
 import type {Change, Plan} from '../../src/engine/plan.js'
 import type {ResourceKind, ResourceRecord} from '../../src/model/resources.js'
-import type {Provider} from '../../src/providers/provider.js'
+import {kindTable, updatableIn, type Provider, type ResourceKindSpec} from '../../src/providers/provider.js'
 import {ProviderSet, registerProvider} from '../../src/providers/registry.js'
 import {LocalStateStore} from '../../src/state/local-store.js'
 import type {StateDocument} from '../../src/state/types.js'
@@ -35,21 +35,24 @@ describe('engine: replace order', () => {
   function fake(credential: NamedCredential): Provider {
     const tick = () => new Promise((r) => setTimeout(r, 5))
     return {
-      kind: 'local', credential, kinds: new Set<ResourceKind>(['network', 'vm', 'workload']),
+      kind: 'local', credential,
+      compute: kindTable((['network', 'vm', 'workload'] as ResourceKind[]).map((kind): ResourceKindSpec => ({
+        kind, dependsOn: [], diff: updatableIn(), ...(kind === 'network' ? {desired: () => ({attributes: {}})} : {}),
+        read: async () => null,
+        create: async (r) => {
+          calls.push(`create ${r.kind}`)
+          await tick()
+          return {id: r.name, attributes: r.attributes}
+        },
+        update: async (r) => ({id: r.name, attributes: r.attributes}),
+        delete: async (r) => {
+          calls.push(`delete ${r.kind}`)
+          await tick()
+        },
+      }))),
       checkAuth: async () => ({}), defaultRegion: () => 'r', zones: () => [],
       readBucket: async () => null, createBucket: async () => ({id: 'b', attributes: {}}), deleteBucket: async () => ({deleted: true}),
-      read: async () => null,
-      create: async (r) => {
-        calls.push(`create ${r.kind}`)
-        await tick()
-        return {id: r.name, attributes: r.attributes}
-      },
-      update: async (r) => ({id: r.name, attributes: r.attributes}),
-      delete: async (r) => {
-        calls.push(`delete ${r.kind}`)
-        await tick()
-      },
-    } as Provider
+    }
   }
 
   it('deletes the old VM before the old network, and creates the new network before the new VM', async () => {

@@ -9,6 +9,7 @@ import {applySavedPlan} from '../../src/engine/saved-plan.js'
 import {planChanges} from '../../src/engine/planner.js'
 import {savePlan} from '../../src/engine/plan-file.js'
 import {makeHarness, override, type Harness} from './harness.js'
+import {kindOps} from '../../src/providers/provider.js'
 
 const list = (dir: string) => (existsSync(dir) ? readdirSync(dir).sort() : [])
 
@@ -41,7 +42,7 @@ describe('engine: credential rotation at apply time', function () {
                 calls++
                 throw new AuthError(`local credential 'a': the token expired during apply`, 'local', 'a')
               }
-              return p.create(r, ctx)
+              return kindOps(p).create(r, ctx)
             },
           })
         : p,

@@ -27,7 +27,8 @@ import {isKnownRegion} from '../../model/continents.js'
 import {addressOf, type ActualResource, type BucketRole, type DeploymentContext, type DesiredResource, type ResourceKind, type ResourceRecord} from '../../model/resources.js'
 import type {CommandRunner} from '../../remote/command-runner.js'
 import type {RcloneRemoteSpec} from '../../bootstrap/types.js'
-import type {Provider, ProviderCallContext, RcloneRequest, ReadRequest, ReadResult, ResourceLookup} from '../provider.js'
+import {kindOf, kindTable, type KindTable, type Provider, type ProviderCallContext, type RcloneRequest, type ReadRequest, type ReadResult, type ResourceLookup} from '../provider.js'
+import {cloudKinds} from '../cloud-kinds.js'
 import {createLimiter} from '../../util/limit.js'
 import type {ProviderFactory, ProviderFactoryOptions} from '../provider.js'
 import {AwsMachine} from './bootstrap.js'
@@ -59,12 +60,12 @@ const AWS_REGION_SHAPE = /^[a-z]{2}(-[a-z]+)+-\d+$/
 export class AwsProvider implements Provider {
   readonly kind = 'aws' as const
   readonly credential: NamedCredential
-  readonly kinds: ReadonlySet<ResourceKind> = new Set<ResourceKind>(['identity', 'network', 'sshkey', 'vm', 'bootstrap', 'workload'])
+  readonly compute: KindTable
   readonly readConcurrency = 16
   readonly clients: AwsClients
   /** Bucket regions known to this run (reads, creates, prepare). */
   readonly regions = new Map<string, string>()
-  private readonly compute: ComputeContext
+  private readonly computeContext: ComputeContext
   private readonly machine: AwsMachine
   private caller: Promise<{account: string; arn: string}> | undefined
   private readonly prepared = new Map<string, Promise<void>>()
@@ -82,14 +83,27 @@ export class AwsProvider implements Provider {
       ...(Number.isFinite(readWait) && readWait > 0 ? {sshReadWaitMs: readWait} : {}),
       ...(options.timing ?? {}),
     }
-    this.compute = {clients: this.clients, credential: this.credential.name, timing, sshUser: env.ANYCLOUD_AWS_SSH_USER || DEFAULT_SSH_USER, zones: new Map()}
+    this.computeContext = {clients: this.clients, credential: this.credential.name, timing, sshUser: env.ANYCLOUD_AWS_SSH_USER || DEFAULT_SSH_USER, zones: new Map()}
     this.machine = new AwsMachine({
-      compute: this.compute,
+      compute: this.computeContext,
       env,
       credential: this.credential.name,
       storageFor: (name) => this.storageProvider(name),
       storageOf: (name) => this.storageOf(name),
     })
+    const ids = () => this.identityContext()
+    this.compute = kindTable(cloudKinds<ComputeContext, compute.OwnedInRegion>({
+      cloud: 'aws', credential: this.credential.name,
+      identity: {
+        read: (lookup, call) => identity.readIdentity(ids(), lookup.record?.name ?? lookup.name, call),
+        create: (resource, call) => identity.createIdentity(ids(), resource, call),
+        update: (resource, record, call) => identity.updateIdentity(ids(), resource, record, call),
+        delete: (record, call) => identity.deleteIdentity(ids(), record, call),
+      },
+      compute: {context: () => this.computeContext, module: compute},
+      machine: () => this.machine,
+      prepare: (deployment) => this.prepare(deployment),
+    }))
   }
 
   // ---- identity of the credential ------------------------------------------------------------
@@ -144,7 +158,7 @@ export class AwsProvider implements Provider {
   }
 
   zones(region: string): string[] {
-    return compute.zonesOf(this.compute, region)
+    return compute.zonesOf(this.computeContext, region)
   }
 
   /** A region valid for S3/EC2: `region` when it is an AWS region, else this credential's default. */
@@ -199,7 +213,7 @@ export class AwsProvider implements Provider {
           }),
         )
         if (ctx.placement.credential === this.credential.name) {
-          await compute.learnZones(this.compute, ctx.placement.region).catch(() => undefined)
+          await compute.learnZones(this.computeContext, ctx.placement.region).catch(() => undefined)
           await this.machine.loadStorage(ctx)
           for (const {credential} of this.machine.bucketRequests(ctx)) {
             if (credential === this.credential.name) continue
@@ -300,7 +314,7 @@ export class AwsProvider implements Provider {
     const owned = new Map<string, Promise<compute.OwnedInRegion>>()
     for (const [key, kinds] of wanted) {
       const [project, region] = key.split('\u0000')
-      const p = compute.describeOwned(this.compute, region, project, kinds)
+      const p = compute.describeOwned(this.computeContext, region, project, kinds)
       p.catch(() => undefined)
       owned.set(key, p)
     }
@@ -331,94 +345,12 @@ export class AwsProvider implements Provider {
     })))
   }
 
-  async read(resource: ResourceLookup, ctx: ProviderCallContext): Promise<ActualResource | null> {
-    return this.readOne(resource, ctx)
-  }
-
   private async readOne(resource: ResourceLookup, ctx: ProviderCallContext, owned?: compute.OwnedInRegion): Promise<ActualResource | null> {
     if (owned && (resource.kind === 'bootstrap' || resource.kind === 'workload')) {
       const vm = ctx.records[addressOf(ctx.deployment.spec.name, 'vm')]
       this.machine.seedVm(ctx, owned.instances.find((i) => i.id === vm?.id))
     }
-    switch (resource.kind) {
-      case 'identity':
-        return identity.readIdentity(this.identityContext(), resource.record?.name ?? resource.name, ctx)
-      case 'network':
-        return compute.readNetwork(this.compute, resource, ctx, owned)
-      case 'sshkey':
-        return compute.readSshKey(this.compute, resource, ctx, owned)
-      case 'vm':
-        return compute.readVm(this.compute, resource, ctx, owned)
-      case 'bootstrap':
-        return this.machine.readBootstrap(resource, ctx)
-      case 'workload':
-        return this.machine.readWorkload(resource, ctx)
-      default:
-        throw this.unsupported(resource.kind)
-    }
-  }
-
-  async create(resource: DesiredResource, ctx: ProviderCallContext): Promise<ActualResource> {
-    switch (resource.kind) {
-      case 'identity':
-        return identity.createIdentity(this.identityContext(), resource, ctx)
-      case 'network':
-        return compute.createNetwork(this.compute, resource, ctx)
-      case 'sshkey':
-        return compute.createSshKey(this.compute, resource, ctx)
-      case 'vm':
-        this.machine.forget(ctx.deployment)
-        return compute.createVm(this.compute, resource, ctx)
-      case 'bootstrap':
-        await this.prepare(ctx.deployment)
-        return this.machine.bootstrap(resource, ctx)
-      case 'workload':
-        return this.machine.startWorkload(resource, ctx)
-      default:
-        throw this.unsupported(resource.kind)
-    }
-  }
-
-  async update(resource: DesiredResource, record: ResourceRecord, ctx: ProviderCallContext): Promise<ActualResource> {
-    switch (resource.kind) {
-      case 'identity':
-        return identity.updateIdentity(this.identityContext(), resource, record, ctx)
-      case 'bootstrap':
-        await this.prepare(ctx.deployment)
-        return this.machine.bootstrap(resource, ctx)
-      case 'workload':
-        return this.machine.startWorkload(resource, ctx)
-      case 'network':
-      case 'sshkey':
-      case 'vm': {
-        // Nothing of these changes in place (every attribute forces replacement): confirm it exists.
-        const actual = await this.read({address: record.address, kind: record.kind, name: record.name, record}, ctx)
-        if (!actual) throw new ProviderError(`${record.address} no longer exists: run \`anycloud plan\` again`, 'aws.missing', PROVIDER, this.credential.name)
-        return actual
-      }
-      default:
-        throw this.unsupported(resource.kind)
-    }
-  }
-
-  async delete(record: ResourceRecord, ctx: ProviderCallContext): Promise<void> {
-    switch (record.kind) {
-      case 'identity':
-        return identity.deleteIdentity(this.identityContext(), record, ctx)
-      case 'network':
-        return compute.deleteNetwork(this.compute, record, ctx)
-      case 'sshkey':
-        return compute.deleteSshKey(this.compute, record, ctx)
-      case 'vm':
-        this.machine.forget(ctx.deployment)
-        return compute.deleteVm(this.compute, record, ctx)
-      case 'bootstrap':
-        return this.machine.removeBootstrap(ctx)
-      case 'workload':
-        return this.machine.stopWorkload(ctx)
-      default:
-        throw this.unsupported(record.kind)
-    }
+    return kindOf(this, resource.kind).read(resource, ctx, owned)
   }
 
   async connect(ctx: ProviderCallContext): Promise<CommandRunner | undefined> {
@@ -438,9 +370,6 @@ export class AwsProvider implements Provider {
     return {clients: this.clients, credential: this.credential.name}
   }
 
-  private unsupported(kind: ResourceKind): Error {
-    return new AnycloudError(`the aws provider has no '${kind}' resources`, {code: 'provider.kind', source: 'internal'})
-  }
 }
 
 /** {@link ProviderFactory} of the `aws` provider (registry.ts imports it lazily). */

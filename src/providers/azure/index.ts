@@ -41,7 +41,8 @@ import {bucketOf} from '../../model/deployment-spec.js'
 import type {ActualResource, DeploymentContext, DesiredResource, ResourceKind, ResourceRecord} from '../../model/resources.js'
 import type {CommandRunner} from '../../remote/command-runner.js'
 import {registerSecret} from '../../util/redact.js'
-import {bucketDeployment, type Provider, type ProviderCallContext, type RcloneRequest, type ResourceLookup} from '../provider.js'
+import {bucketDeployment, kindTable, type KindTable, type Provider, type ProviderCallContext, type RcloneRequest, type ResourceLookup} from '../provider.js'
+import {cloudKinds} from '../cloud-kinds.js'
 import {compact} from '../../util/object.js'
 import type {ProviderFactory, ProviderFactoryOptions} from '../provider.js'
 import {AzureMachine} from './bootstrap.js'
@@ -63,6 +64,7 @@ import {
 } from './buckets.js'
 import {AzureClients, type AzureSdkOverrides} from './clients.js'
 import * as compute from './compute.js'
+import * as computeModule from './compute.js'
 import {ADMIN_USER, DEFAULT_TIMING, vmSizeFor, type AzureTiming, type ComputeContext} from './compute.js'
 import {AZURE, hasAzureCode, toAzureError} from './errors.js'
 import * as identity from './identity.js'
@@ -105,12 +107,11 @@ export interface AzureProviderOptions {
   timing?: Partial<AzureTiming>
 }
 
-const COMPUTE_KINDS: ReadonlySet<ResourceKind> = new Set<ResourceKind>(['identity', 'network', 'sshkey', 'vm', 'bootstrap', 'workload'])
-
 export class AzureProvider implements Provider {
   readonly kind = 'azure' as const
   readonly readConcurrency = 16
-  readonly kinds: ReadonlySet<ResourceKind>
+  /** ARM: VMs and what they need; endpoint mode (one storage account): none. */
+  readonly compute: KindTable
 
   private store?: Promise<AzureBlobStore>
   private arm?: {clients: AzureClients; storage: ArmStorage; compute: ComputeContext; machine: AzureMachine; identity: identity.IdentityContext}
@@ -127,7 +128,7 @@ export class AzureProvider implements Provider {
     private readonly options: AzureProviderOptions = {},
   ) {
     this.env = options.factory?.env ?? {}
-    this.kinds = access.mode === 'arm' ? COMPUTE_KINDS : new Set<ResourceKind>()
+    this.compute = kindTable([])
     if (access.mode === 'arm') {
       const clients = new AzureClients(credential, this.sdkOverrides())
       const poll = Number(this.env.ANYCLOUD_AZURE_POLL_MS)
@@ -144,8 +145,31 @@ export class AzureProvider implements Provider {
         storageOf: (name) => this.storageOf(name),
         useIdentity: blobAuth === 'msi',
       })
-      this.arm = {clients, storage, compute, machine, identity: {clients, credential: credential.name, storage, timing, clientIds: new Map()}}
+      const arm = {clients, storage, compute, machine, identity: {clients, credential: credential.name, storage, timing, clientIds: new Map()}}
+      this.arm = arm
+      this.compute = kindTable(cloudKinds({
+        cloud: 'azure', credential: credential.name,
+        identity: {
+          read: (lookup, call) => identity.readIdentity(arm.identity, lookup.record, call),
+          create: (resource, call) => identity.createIdentity(arm.identity, resource, call),
+          update: (resource, record, call) => identity.updateIdentity(arm.identity, resource, record, call),
+          delete: (record, call) => identity.deleteIdentity(arm.identity, record, call),
+        },
+        compute: {context: () => compute, module: computeModule},
+        machine: () => machine,
+        prepare: (deployment) => this.prepare(deployment),
+      }))
     }
+  }
+
+  /** Endpoint mode: compute is not available on this credential, and how to get it. */
+  noKind(kind: ResourceKind): Error {
+    try {
+      this.armOrFail(kind)
+    } catch (error) {
+      return error as Error
+    }
+    return new AnycloudError(`the azure provider has no '${kind}' resources`, {code: 'provider.kind', source: 'internal'})
   }
 
   private sdkOverrides(): AzureSdkOverrides {
@@ -514,91 +538,6 @@ export class AzureProvider implements Provider {
 
   // ---- other resources ------------------------------------------------------------------------
 
-  async read(resource: ResourceLookup, ctx: ProviderCallContext): Promise<ActualResource | null> {
-    const arm = this.armOrFail(resource.kind)
-    switch (resource.kind) {
-      case 'identity':
-        return identity.readIdentity(arm.identity, resource.record, ctx)
-      case 'network':
-        return compute.readNetwork(arm.compute, resource, ctx)
-      case 'sshkey':
-        return compute.readSshKey(arm.compute, resource, ctx)
-      case 'vm':
-        return compute.readVm(arm.compute, resource, ctx)
-      case 'bootstrap':
-        return arm.machine.readBootstrap(resource, ctx)
-      case 'workload':
-        return arm.machine.readWorkload(resource, ctx)
-      default:
-        throw this.unsupported(resource.kind)
-    }
-  }
-
-  async create(resource: DesiredResource, ctx: ProviderCallContext): Promise<ActualResource> {
-    const arm = this.armOrFail(resource.kind)
-    switch (resource.kind) {
-      case 'identity':
-        return identity.createIdentity(arm.identity, resource, ctx)
-      case 'network':
-        return compute.createNetwork(arm.compute, resource, ctx)
-      case 'sshkey':
-        return compute.createSshKey(arm.compute, resource, ctx)
-      case 'vm':
-        arm.machine.forget(ctx.deployment)
-        return compute.createVm(arm.compute, resource, ctx)
-      case 'bootstrap':
-        await this.prepare(ctx.deployment)
-        return arm.machine.bootstrap(resource, ctx)
-      case 'workload':
-        return arm.machine.startWorkload(resource, ctx)
-      default:
-        throw this.unsupported(resource.kind)
-    }
-  }
-
-  async update(resource: DesiredResource, record: ResourceRecord, ctx: ProviderCallContext): Promise<ActualResource> {
-    const arm = this.armOrFail(resource.kind)
-    switch (resource.kind) {
-      case 'identity':
-        return identity.updateIdentity(arm.identity, resource, record, ctx)
-      case 'bootstrap':
-        await this.prepare(ctx.deployment)
-        return arm.machine.bootstrap(resource, ctx)
-      case 'workload':
-        return arm.machine.startWorkload(resource, ctx)
-      case 'network':
-      case 'sshkey':
-      case 'vm': {
-        const actual = await this.read({address: record.address, kind: record.kind, name: record.name, record}, ctx)
-        if (!actual || actual.note) throw new ProviderError(`${record.address} no longer exists: run \`anycloud plan\` again`, 'azure.missing', AZURE, this.name)
-        return actual
-      }
-      default:
-        throw this.unsupported(resource.kind)
-    }
-  }
-
-  async delete(record: ResourceRecord, ctx: ProviderCallContext): Promise<void> {
-    const arm = this.armOrFail(record.kind)
-    switch (record.kind) {
-      case 'identity':
-        return identity.deleteIdentity(arm.identity, record, ctx)
-      case 'network':
-        return compute.deleteNetwork(arm.compute, record, ctx)
-      case 'sshkey':
-        return compute.deleteSshKey(arm.compute, record, ctx)
-      case 'vm':
-        arm.machine.forget(ctx.deployment)
-        return compute.deleteVm(arm.compute, record, ctx)
-      case 'bootstrap':
-        return arm.machine.removeBootstrap(ctx)
-      case 'workload':
-        return arm.machine.stopWorkload(ctx)
-      default:
-        throw this.unsupported(record.kind)
-    }
-  }
-
   async connect(ctx: ProviderCallContext): Promise<CommandRunner | undefined> {
     return this.arm ? this.arm.machine.connect(ctx, 'read') : undefined
   }
@@ -616,9 +555,6 @@ export class AzureProvider implements Provider {
     return this.arm?.clients
   }
 
-  private unsupported(kind: ResourceKind): Error {
-    return new AnycloudError(`the azure provider has no '${kind}' resources`, {code: 'provider.kind', source: 'internal'})
-  }
 
   // ---------------------------------------------------------------------------------------------
 

@@ -49,8 +49,9 @@ import type {ActualResource, BucketRole, DeploymentContext, DesiredResource, Res
 import type {CommandRunner} from '../../remote/command-runner.js'
 import {sha256, stableStringify} from '../../util/hash.js'
 import {registerSecret} from '../../util/redact.js'
-import {bucketDeployment, type Provider, type ProviderCallContext, type RcloneRequest, type ReadResult, type ResourceLookup} from '../provider.js'
+import {bucketDeployment, kindTable, type KindTable, type Provider, type ProviderCallContext, type RcloneRequest, type ReadResult, type ResourceLookup} from '../provider.js'
 import {createLimiter} from '../../util/limit.js'
+import {cloudKinds} from '../cloud-kinds.js'
 import {compact} from '../../util/object.js'
 import type {ProviderFactory, ProviderFactoryOptions} from '../provider.js'
 import {GcpMachine} from './bootstrap.js'
@@ -94,12 +95,12 @@ export interface GcpProviderExtras {
 export class GcpProvider implements Provider {
   readonly kind = 'gcp' as const
   readonly readConcurrency = 16
-  readonly kinds: ReadonlySet<ResourceKind> = new Set<ResourceKind>(['identity', 'network', 'sshkey', 'vm', 'bootstrap', 'workload'])
+  readonly compute: KindTable
   readonly clients: GcpClients
 
   private store?: Promise<GcsStore>
   private key?: ServiceAccountKey
-  private readonly compute: compute.ComputeContext
+  private readonly computeContext: compute.ComputeContext
   private readonly machine: GcpMachine
   private readonly prepared = new Map<string, Promise<void>>()
   private readonly storageProviders = new Map<string, Provider>()
@@ -117,14 +118,27 @@ export class GcpProvider implements Provider {
     const env = extras.env ?? extras.factory?.env ?? {}
     const poll = Number(env.ANYCLOUD_GCP_POLL_MS)
     const timing: compute.GcpTiming = {...compute.DEFAULT_TIMING, ...(env.ANYCLOUD_GCP_POLL_MS && Number.isFinite(poll) && poll >= 0 ? {pollMs: poll} : {}), ...(extras.timing ?? {})}
-    this.compute = {clients: this.clients, project: settings.project, credential: credential.name, timing, sshUser: env.ANYCLOUD_GCP_SSH_USER || compute.DEFAULT_SSH_USER, zones: new Map()}
+    this.computeContext = {clients: this.clients, project: settings.project, credential: credential.name, timing, sshUser: env.ANYCLOUD_GCP_SSH_USER || compute.DEFAULT_SSH_USER, zones: new Map()}
     this.machine = new GcpMachine({
-      compute: this.compute,
+      compute: this.computeContext,
       env,
       credential: credential.name,
       storageFor: (name) => this.storageProvider(name),
       storageOf: (name) => this.storageOf(name),
     })
+    const ids = () => this.identityContext()
+    this.compute = kindTable(cloudKinds({
+      cloud: 'gcp', credential: credential.name,
+      identity: {
+        read: (lookup, call) => identity.readIdentity(ids(), lookup, call),
+        create: (resource, call) => identity.createIdentity(ids(), resource, call),
+        update: (resource, record, call) => identity.updateIdentity(ids(), resource, record, call),
+        delete: (record, call) => identity.deleteIdentity(ids(), record, call),
+      },
+      compute: {context: () => this.computeContext, module: compute},
+      machine: () => this.machine,
+      prepare: (deployment) => this.prepare(deployment),
+    }))
   }
 
   private get name(): string {
@@ -150,7 +164,7 @@ export class GcpProvider implements Provider {
 
   /** The zones of a region: as GCE listed them (prepare learns them), else the fixed table. */
   zones(region: string): string[] {
-    return compute.zonesOf(this.compute, region)
+    return compute.zonesOf(this.computeContext, region)
   }
 
   /**
@@ -355,7 +369,7 @@ export class GcpProvider implements Provider {
     if (!p) {
       p = (async () => {
         if (ctx.placement.credential !== this.credential.name) return
-        await compute.learnZones(this.compute, ctx.placement.region).catch(() => undefined)
+        await compute.learnZones(this.computeContext, ctx.placement.region).catch(() => undefined)
         await this.machine.loadStorage(ctx)
         for (const {credential} of this.machine.bucketRequests(ctx)) {
           if (credential === this.credential.name) continue
@@ -394,92 +408,11 @@ export class GcpProvider implements Provider {
       clients: this.clients,
       project: this.settings.project,
       credential: this.name,
-      retry: this.compute.timing.retry,
-      propagationTimeoutMs: this.compute.timing.iamPropagationTimeoutMs,
-      initialBackoffMs: Math.min(1_000, Math.max(1, this.compute.timing.pollMs)),
+      retry: this.computeContext.timing.retry,
+      propagationTimeoutMs: this.computeContext.timing.iamPropagationTimeoutMs,
+      initialBackoffMs: Math.min(1_000, Math.max(1, this.computeContext.timing.pollMs)),
       bucket: async (name) => (await this.gcs()).bucket(name),
       bucketsHere: (call) => this.bucketsHere(call.deployment),
-    }
-  }
-
-  async read(resource: ResourceLookup, ctx: ProviderCallContext): Promise<ActualResource | null> {
-    switch (resource.kind) {
-      case 'identity':
-        return identity.readIdentity(this.identityContext(), resource, ctx)
-      case 'network':
-        return compute.readNetwork(this.compute, resource, ctx)
-      case 'sshkey':
-        return compute.readSshKey(this.compute, resource, ctx)
-      case 'vm':
-        return compute.readVm(this.compute, resource, ctx)
-      case 'bootstrap':
-        return this.machine.readBootstrap(resource, ctx)
-      case 'workload':
-        return this.machine.readWorkload(resource, ctx)
-      default:
-        throw this.unsupported(resource.kind)
-    }
-  }
-
-  async create(resource: DesiredResource, ctx: ProviderCallContext): Promise<ActualResource> {
-    switch (resource.kind) {
-      case 'identity':
-        return identity.createIdentity(this.identityContext(), resource, ctx)
-      case 'network':
-        return compute.createNetwork(this.compute, resource, ctx)
-      case 'sshkey':
-        return compute.createSshKey(this.compute, resource, ctx)
-      case 'vm':
-        this.machine.forget(ctx.deployment)
-        return compute.createVm(this.compute, resource, ctx)
-      case 'bootstrap':
-        await this.prepare(ctx.deployment)
-        return this.machine.bootstrap(resource, ctx)
-      case 'workload':
-        return this.machine.startWorkload(resource, ctx)
-      default:
-        throw this.unsupported(resource.kind)
-    }
-  }
-
-  async update(resource: DesiredResource, record: ResourceRecord, ctx: ProviderCallContext): Promise<ActualResource> {
-    switch (resource.kind) {
-      case 'identity':
-        return identity.updateIdentity(this.identityContext(), resource, record, ctx)
-      case 'bootstrap':
-        await this.prepare(ctx.deployment)
-        return this.machine.bootstrap(resource, ctx)
-      case 'workload':
-        return this.machine.startWorkload(resource, ctx)
-      case 'network':
-      case 'sshkey':
-      case 'vm': {
-        const actual = await this.read({address: record.address, kind: record.kind, name: record.name, record}, ctx)
-        if (!actual) throw new ProviderError(`${record.address} no longer exists: run \`anycloud plan\` again`, 'gcp.missing', GCP, this.name)
-        return actual
-      }
-      default:
-        throw this.unsupported(resource.kind)
-    }
-  }
-
-  async delete(record: ResourceRecord, ctx: ProviderCallContext): Promise<void> {
-    switch (record.kind) {
-      case 'identity':
-        return identity.deleteIdentity(this.identityContext(), record, ctx)
-      case 'network':
-        return compute.deleteNetwork(this.compute, record, ctx)
-      case 'sshkey':
-        return compute.deleteSshKey(this.compute, record, ctx)
-      case 'vm':
-        this.machine.forget(ctx.deployment)
-        return compute.deleteVm(this.compute, record, ctx)
-      case 'bootstrap':
-        return this.machine.removeBootstrap(ctx)
-      case 'workload':
-        return this.machine.stopWorkload(ctx)
-      default:
-        throw this.unsupported(record.kind)
     }
   }
 
@@ -496,9 +429,6 @@ export class GcpProvider implements Provider {
     await this.clients.close()
   }
 
-  private unsupported(kind: ResourceKind): Error {
-    return new AnycloudError(`the gcp provider has no '${kind}' resources`, {code: 'provider.kind', source: 'internal'})
-  }
 
   // ---------------------------------------------------------------------------------------------
 

@@ -37,7 +37,7 @@ import {writeFileAtomic} from '../../util/atomic-write.js'
 import {compact} from '../../util/object.js'
 import {sleep} from '../../util/process.js'
 import {redactSecrets} from '../../util/redact.js'
-import {ownershipTags, type Provider, type ProviderCallContext, type RcloneRequest, type ResourceLookup} from '../provider.js'
+import {kindTable, ownershipTags, updatableIn, type KindTable, type Provider, type ProviderCallContext, type RcloneRequest, type ResourceLookup} from '../provider.js'
 import type {RcloneRemoteSpec} from '../../bootstrap/types.js'
 import type {ProviderFactory} from '../provider.js'
 import {readFaults} from './faults.js'
@@ -108,7 +108,33 @@ const WORKLOAD_FILES = [WORKSPACE_FILES.status, WORKSPACE_FILES.supervisorPid, W
  */
 export class LocalProvider implements Provider {
   readonly kind = 'local' as const
-  readonly kinds: ReadonlySet<ResourceKind> = new Set<ResourceKind>(['vm', 'bootstrap', 'workload'])
+  /** A machine is a directory; its bootstrap, files in it; its workload, a supervised process. */
+  readonly compute: KindTable = kindTable([
+    {
+      kind: 'vm', dependsOn: [], diff: updatableIn(),
+      read: (lookup, ctx) => this.readMachine(machineDir(this.root, lookup.record?.name ?? lookup.name), ctx.deployment),
+      create: (resource, ctx) => this.createMachine(resource, ctx),
+      update: (resource, record, ctx) => this.updateMachine(resource, record, ctx),
+      delete: (record, ctx) => this.deleteMachine(machineDir(this.root, record.name), ctx),
+    },
+    {
+      kind: 'bootstrap', dependsOn: ['vm'], diff: updatableIn('hash'),
+      read: (_lookup, ctx) => this.readBootstrap(this.workspaceOf(ctx)),
+      create: (resource, ctx) => this.renderBootstrap(resource, ctx),
+      update: (resource, _record, ctx) => this.renderBootstrap(resource, ctx),
+      delete: (_record, ctx) => this.removeFiles(ctx, BOOTSTRAP_FILES),
+    },
+    {
+      kind: 'workload', dependsOn: ['bootstrap'], diff: updatableIn(),
+      read: (_lookup, ctx) => this.readWorkload(this.workspaceOf(ctx)),
+      create: (resource, ctx) => this.startWorkload(resource, ctx),
+      update: (resource, _record, ctx) => this.startWorkload(resource, ctx),
+      delete: (_record, ctx) => this.removeFiles(ctx, WORKLOAD_FILES, async (workspace) => {
+        ctx.progress('stopping the workload (final sync)')
+        await stopWorkload(workspace, ctx.deployment.deploymentId)
+      }),
+    },
+  ])
 
   /**
    * @param credential the `local` credential
@@ -265,74 +291,21 @@ export class LocalProvider implements Provider {
   // ---------------------------------------------------------------------------------------------
   // vm, bootstrap, workload
 
-  async read(resource: ResourceLookup, ctx: ProviderCallContext): Promise<ActualResource | null> {
-    switch (resource.kind) {
-      case 'vm':
-        return this.readMachine(machineDir(this.root, resource.record?.name ?? resource.name), ctx.deployment)
-      case 'bootstrap':
-        return this.readBootstrap(this.workspaceOf(ctx))
-      case 'workload':
-        return this.readWorkload(this.workspaceOf(ctx))
-      default:
-        throw this.unsupported(resource.kind)
-    }
+  private async updateMachine(resource: DesiredResource, record: ResourceRecord, ctx: ProviderCallContext): Promise<ActualResource> {
+    const dir = machineDir(this.root, record.name)
+    const meta = await this.ownMachine(dir, ctx.deployment)
+    if (!meta) throw new ProviderError(`local machine ${dir} does not exist`, 'local.machine-missing', PROVIDER, this.credential.name)
+    const updated: MachineMeta = {...meta, attributes: resource.attributes}
+    writeFileAtomic(join(dir, WORKSPACE_FILES.machine), JSON.stringify(updated, null, 2) + '\n', {mode: 0o644})
+    return this.machineActual(dir, updated)
   }
 
-  async create(resource: DesiredResource, ctx: ProviderCallContext): Promise<ActualResource> {
-    switch (resource.kind) {
-      case 'vm':
-        return this.createMachine(resource, ctx)
-      case 'bootstrap':
-        return this.renderBootstrap(resource, ctx)
-      case 'workload':
-        return this.startWorkload(resource, ctx)
-      default:
-        throw this.unsupported(resource.kind)
-    }
-  }
-
-  async update(resource: DesiredResource, record: ResourceRecord, ctx: ProviderCallContext): Promise<ActualResource> {
-    switch (resource.kind) {
-      case 'vm': {
-        const dir = machineDir(this.root, record.name)
-        const meta = await this.ownMachine(dir, ctx.deployment)
-        if (!meta) throw new ProviderError(`local machine ${dir} does not exist`, 'local.machine-missing', PROVIDER, this.credential.name)
-        const updated: MachineMeta = {...meta, attributes: resource.attributes}
-        writeFileAtomic(join(dir, WORKSPACE_FILES.machine), JSON.stringify(updated, null, 2) + '\n', {mode: 0o644})
-        return this.machineActual(dir, updated)
-      }
-      case 'bootstrap':
-        return this.renderBootstrap(resource, ctx)
-      case 'workload':
-        return this.startWorkload(resource, ctx)
-      default:
-        throw this.unsupported(resource.kind)
-    }
-  }
-
-  async delete(record: ResourceRecord, ctx: ProviderCallContext): Promise<void> {
-    switch (record.kind) {
-      case 'vm':
-        return this.deleteMachine(machineDir(this.root, record.name), ctx)
-      case 'bootstrap': {
-        const workspace = this.workspaceOf(ctx)
-        if (!(await isDirectory(workspace))) return
-        await this.assertNotForeign(workspace, ctx.deployment)
-        for (const f of BOOTSTRAP_FILES) await rm(join(workspace, f), {force: true})
-        return
-      }
-      case 'workload': {
-        const workspace = this.workspaceOf(ctx)
-        if (!(await isDirectory(workspace))) return
-        await this.assertNotForeign(workspace, ctx.deployment)
-        ctx.progress('stopping the workload (final sync)')
-        await stopWorkload(workspace, ctx.deployment.deploymentId)
-        for (const f of WORKLOAD_FILES) await rm(join(workspace, f), {force: true})
-        return
-      }
-      default:
-        throw this.unsupported(record.kind)
-    }
+  private async removeFiles(ctx: ProviderCallContext, files: readonly string[], before?: (workspace: string) => Promise<void>): Promise<void> {
+    const workspace = this.workspaceOf(ctx)
+    if (!(await isDirectory(workspace))) return
+    await this.assertNotForeign(workspace, ctx.deployment)
+    await before?.(workspace)
+    for (const f of files) await rm(join(workspace, f), {force: true})
   }
 
   /** A {@link LocalRunner} in the deployment's workspace; undefined when there is no workspace. */
@@ -398,7 +371,7 @@ export class LocalProvider implements Provider {
   // ---------------------------------------------------------------------------------------------
   // internals
 
-  private unsupported(kind: ResourceKind): Error {
+  noKind(kind: ResourceKind): Error {
     return new ProviderError(`the local provider does not manage '${kind}' resources`, 'local.unsupported-kind', PROVIDER, this.credential.name)
   }
 

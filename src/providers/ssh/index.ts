@@ -29,7 +29,7 @@ import {readMachineStatus, removeDeployment, runBootstrap, startWorkload, stopWo
 import type {BootstrapSpec} from '../../bootstrap/types.js'
 import {bootstrapSpec, bucketRequests, bucketWarnings, layoutPaths, machineLayout, workloadSpec, type BucketRequest, type MachineLayout} from '../../bootstrap/spec.js'
 import {bucketSecrets} from '../bucket-secrets.js'
-import type {Provider, ProviderCallContext, ResourceLookup} from '../provider.js'
+import {kindTable, updatableIn, type KindTable, type Provider, type ProviderCallContext, type ResourceLookup} from '../provider.js'
 import type {ProviderFactory, ProviderFactoryOptions} from '../provider.js'
 
 const PROVIDER = 'ssh'
@@ -41,7 +41,30 @@ export const createSshProvider: ProviderFactory = async (options) => new SshProv
 export class SshProvider implements Provider {
   readonly kind = 'ssh' as const
   readonly credential: NamedCredential
-  readonly kinds: ReadonlySet<ResourceKind> = new Set<ResourceKind>(['vm', 'bootstrap', 'workload'])
+  /** The host is the `vm` (reached, never made); the bootstrap and workload are what anycloud puts on it. */
+  readonly compute: KindTable = kindTable([
+    {
+      kind: 'vm', dependsOn: [], diff: updatableIn(),
+      read: async (lookup) => this.readHost(lookup),
+      create: (resource, ctx) => this.fresh(ctx, () => this.reachHost(resource, ctx)),
+      update: (resource, _record, ctx) => this.fresh(ctx, () => this.reachHost(resource, ctx)),
+      delete: (record, ctx) => this.removeFromHost(record, ctx),
+    },
+    {
+      kind: 'bootstrap', dependsOn: ['vm'], diff: updatableIn('hash'),
+      read: (lookup, ctx) => this.readBootstrap(lookup, ctx),
+      create: (resource, ctx) => this.fresh(ctx, () => this.bootstrap(resource, ctx)),
+      update: (resource, _record, ctx) => this.fresh(ctx, () => this.bootstrap(resource, ctx)),
+      delete: (record, ctx) => this.removeFromHost(record, ctx),
+    },
+    {
+      kind: 'workload', dependsOn: ['bootstrap'], diff: updatableIn(),
+      read: (lookup, ctx) => this.readWorkload(lookup, ctx),
+      create: (resource, ctx) => this.fresh(ctx, () => this.startOnHost(resource, ctx)),
+      update: (resource, _record, ctx) => this.fresh(ctx, () => this.startOnHost(resource, ctx)),
+      delete: (record, ctx) => this.removeFromHost(record, ctx),
+    },
+  ])
   /** The host is the user's: deleting `vm` leaves it, so the workload and bootstrap deletes must reach it. */
   readonly keepsMachine = true
   private readonly spec: SshCredential
@@ -267,60 +290,54 @@ export class SshProvider implements Provider {
     return s
   }
 
-  async read(resource: ResourceLookup, ctx: ProviderCallContext): Promise<ActualResource | null> {
-    switch (resource.kind) {
-      case 'vm': {
-        // The host is the user's: it "exists" once anycloud reached it; no SSH needed to say so.
-        const r = resource.record
-        return r && r.status === 'created' ? {id: r.id, attributes: r.attributes, outputs: r.outputs} : null
-      }
-      case 'bootstrap': {
-        if (!ctx.records[addressOf(ctx.deployment.spec.name, 'vm')]) return null
-        const s = await this.status(ctx)
-        if (!s.bootstrapHash) return null
-        // Files in place but anycloud's supervisord gone (the host rebooted): the bootstrap must
-        // run again (it restarts supervisord, every other step is skipped); the plan says why.
-        return {id: resource.name, attributes: {hash: s.supervisord ? s.bootstrapHash : '(supervisord is not running)'}, outputs: {programs: s.programs}}
-      }
-      case 'workload': {
-        if (!ctx.records[addressOf(ctx.deployment.spec.name, 'vm')]) return null
-        const s = await this.status(ctx)
-        if (s.workload.phase === 'absent') return null
-        return {
-          id: resource.name, attributes: resource.record?.attributes ?? {}, phase: s.workload.phase, ...(s.workload.exitCode !== undefined ? {exitCode: s.workload.exitCode} : {}),
-          outputs: {startedAt: s.workload.startedAt, lastSync: s.lastSync, programs: s.programs},
-        }
-      }
-      default:
-        throw new AnycloudError(`the ssh provider has no ${resource.kind}`, {code: 'provider.kind', source: 'internal'})
+  /** The host is the user's: it "exists" once anycloud reached it; no SSH needed to say so. */
+  private readHost(lookup: ResourceLookup): ActualResource | null {
+    const r = lookup.record
+    return r && r.status === 'created' ? {id: r.id, attributes: r.attributes, outputs: r.outputs} : null
+  }
+
+  private async readBootstrap(lookup: ResourceLookup, ctx: ProviderCallContext): Promise<ActualResource | null> {
+    if (!ctx.records[addressOf(ctx.deployment.spec.name, 'vm')]) return null
+    const s = await this.status(ctx)
+    if (!s.bootstrapHash) return null
+    // Files in place but anycloud's supervisord gone (the host rebooted): the bootstrap must
+    // run again (it restarts supervisord, every other step is skipped); the plan says why.
+    return {id: lookup.name, attributes: {hash: s.supervisord ? s.bootstrapHash : '(supervisord is not running)'}, outputs: {programs: s.programs}}
+  }
+
+  private async readWorkload(lookup: ResourceLookup, ctx: ProviderCallContext): Promise<ActualResource | null> {
+    if (!ctx.records[addressOf(ctx.deployment.spec.name, 'vm')]) return null
+    const s = await this.status(ctx)
+    if (s.workload.phase === 'absent') return null
+    return {
+      id: lookup.name, attributes: lookup.record?.attributes ?? {}, phase: s.workload.phase, ...(s.workload.exitCode !== undefined ? {exitCode: s.workload.exitCode} : {}),
+      outputs: {startedAt: s.workload.startedAt, lastSync: s.lastSync, programs: s.programs},
     }
   }
 
-  async create(resource: DesiredResource, ctx: ProviderCallContext): Promise<ActualResource> {
+  /** What anycloud does on the host changes what it reads there: the run's status read goes first. */
+  private fresh<T>(ctx: ProviderCallContext, fn: () => Promise<T>): Promise<T> {
     this.statusCache.delete(ctx.deployment.deploymentId)
-    switch (resource.kind) {
-      case 'vm': {
-        const h = this.hostFor(ctx.deployment.deploymentId, ctx.records, ctx.deployment.spec.name, resource.attributes.host)
-        this.chosen.set(ctx.deployment.deploymentId, {host: h})
-        ctx.progress(`connecting to ${this.address(h)}`)
-        const runner = await this.connectHost(h, ctx.records, ctx.deployment.spec.name, ctx.signal)
-        const r = await runner.run('uname -sm', {timeoutMs: 30_000, idempotent: true})
-        const hostKey = h.hostKey ?? (ctx.records[resource.address]?.outputs.hostKey as string | undefined) ?? this.recorded.get(this.hostLabel(h))
-        return {id: this.address(h), attributes: {...resource.attributes, host: this.address(h)}, outputs: {address: this.address(h), hostKey, system: r.stdout.trim()}}
-      }
-      case 'bootstrap':
-        return this.bootstrap(resource, ctx)
-      case 'workload': {
-        const runner = await this.connect(ctx)
-        const paths = this.paths(ctx.deployment.deploymentId)
-        ctx.progress(`starting ${ctx.deployment.spec.workload.runtime === 'docker' ? 'the container' : 'the process'}`)
-        // The workload's own files go with it: a changed command or env re-runs only the workload.
-        await startWorkload(runner!, paths, String(resource.attributes.specHash ?? ''), renderWorkload(this.workloadSpec(ctx.deployment)))
-        return {id: resource.name, attributes: resource.attributes, phase: 'running', outputs: {}}
-      }
-      default:
-        throw new AnycloudError(`the ssh provider has no ${resource.kind}`, {code: 'provider.kind', source: 'internal'})
-    }
+    return fn()
+  }
+
+  private async reachHost(resource: DesiredResource, ctx: ProviderCallContext): Promise<ActualResource> {
+    const h = this.hostFor(ctx.deployment.deploymentId, ctx.records, ctx.deployment.spec.name, resource.attributes.host)
+    this.chosen.set(ctx.deployment.deploymentId, {host: h})
+    ctx.progress(`connecting to ${this.address(h)}`)
+    const runner = await this.connectHost(h, ctx.records, ctx.deployment.spec.name, ctx.signal)
+    const r = await runner.run('uname -sm', {timeoutMs: 30_000, idempotent: true})
+    const hostKey = h.hostKey ?? (ctx.records[resource.address]?.outputs.hostKey as string | undefined) ?? this.recorded.get(this.hostLabel(h))
+    return {id: this.address(h), attributes: {...resource.attributes, host: this.address(h)}, outputs: {address: this.address(h), hostKey, system: r.stdout.trim()}}
+  }
+
+  private async startOnHost(resource: DesiredResource, ctx: ProviderCallContext): Promise<ActualResource> {
+    const runner = await this.connect(ctx)
+    const paths = this.paths(ctx.deployment.deploymentId)
+    ctx.progress(`starting ${ctx.deployment.spec.workload.runtime === 'docker' ? 'the container' : 'the process'}`)
+    // The workload's own files go with it: a changed command or env re-runs only the workload.
+    await startWorkload(runner!, paths, String(resource.attributes.specHash ?? ''), renderWorkload(this.workloadSpec(ctx.deployment)))
+    return {id: resource.name, attributes: resource.attributes, phase: 'running', outputs: {}}
   }
 
   private async bootstrap(resource: DesiredResource, ctx: ProviderCallContext): Promise<ActualResource> {
@@ -335,18 +352,12 @@ export class SshProvider implements Provider {
     return {id: resource.name, attributes: {hash: rendered.hash}, outputs: {steps: run.steps.filter((s) => s.outcome !== 'skipped').map((s) => s.step), ...expiry}}
   }
 
-  async update(resource: DesiredResource, _record: ResourceRecord, ctx: ProviderCallContext): Promise<ActualResource> {
-    this.statusCache.delete(ctx.deployment.deploymentId)
-    if (resource.kind === 'bootstrap') return this.bootstrap(resource, ctx)
-    return this.create(resource, ctx)
-  }
-
   /**
    * The host stays (it is the user's), so removing the workload and anycloud's files IS the
    * delete: it must reach the host. When it cannot, the error says so at once (the host already
    * failed to answer in this run, or within ANYCLOUD_SSH_WAIT_MS) and offers `state rm`.
    */
-  async delete(record: ResourceRecord, ctx: ProviderCallContext): Promise<void> {
+  private async removeFromHost(record: ResourceRecord, ctx: ProviderCallContext): Promise<void> {
     this.statusCache.delete(ctx.deployment.deploymentId)
     const paths = this.paths(ctx.deployment.deploymentId)
     const onHost = async (what: string, fn: (runner: CommandRunner) => Promise<void>) => {

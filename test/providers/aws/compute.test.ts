@@ -9,6 +9,7 @@ import {AwsProvider, CANONICAL_OWNER, DEFAULT_MAX_ATTEMPTS, ec2Name, iamName} fr
 import {parseCloudInit} from '../../helpers/fake-aws/index.js'
 import {withEnv} from '../../helpers/storage/index.js'
 import {allStrings, awsCredential, callOf, deploymentOf, KEYS, makeProvider, recordOf, startRigs, StateDirs, stopRigs, type Rigs} from './helpers.js'
+import {kindOps} from '../../../src/providers/provider.js'
 
 const P = 'train'
 
@@ -52,7 +53,7 @@ describe('aws provider: EC2 (security group, key pair, instance) against the fak
     const records: Record<string, ResourceRecord> = {}
     for (const [kind, attributes] of [['identity', {buckets: {}}], ['network', {ingress: 'ssh'}], ['sshkey', {algorithm: 'ed25519'}]] as const) {
       const r = desired(deployment, kind, attributes, p)
-      const actual = await p.create(r, callOf(deployment, records))
+      const actual = await kindOps(p).create(r, callOf(deployment, records))
       records[r.address] = recordOf(r.address, kind, r.name, actual)
     }
     return records
@@ -62,7 +63,7 @@ describe('aws provider: EC2 (security group, key pair, instance) against the fak
     const recs = records ?? (await prerequisites(deployment, p))
     const r = desired(deployment, 'vm', vmAttributes(deployment), p)
     const call = callOf(deployment, recs, token)
-    const actual = await p.create(r, call)
+    const actual = await kindOps(p).create(r, call)
     return {actual, records: {...recs, [r.address]: recordOf(r.address, 'vm', r.name, actual, {token})}, resource: r, call}
   }
 
@@ -71,19 +72,19 @@ describe('aws provider: EC2 (security group, key pair, instance) against the fak
       const deployment = deploymentOf(dirs.make())
       const r = desired(deployment, 'network', {ingress: 'ssh'}, provider)
       assert.deepEqual(r.attributes, {ingress: 'ssh', region: 'us-east-1', sshAllowFrom: ['0.0.0.0/0']}, 'anywhere by default: host keys are pinned, logins key-only')
-      const actual = await provider.create(r, callOf(deployment))
+      const actual = await kindOps(provider).create(r, callOf(deployment))
       const sg = rigs.fake.state.securityGroups.get(actual.id)!
       assert.equal(sg.groupName, ec2Name(deployment.deploymentId))
       assert.equal(sg.tags['anycloud-deployment'], deployment.deploymentId)
       assert.deepEqual(sg.ingress.map((i) => [i.ipProtocol, i.fromPort, i.toPort, i.ipRanges.map((x) => x.cidrIp)]), [['tcp', 22, 22, ['0.0.0.0/0']]])
-      const read = await provider.read({address: r.address, kind: 'network', name: r.name}, callOf(deployment))
+      const read = await kindOps(provider).read({address: r.address, kind: 'network', name: r.name}, callOf(deployment))
       assert.deepEqual(read?.attributes, r.attributes)
       assert.equal(read?.id, actual.id)
-      const again = await provider.create(r, callOf(deployment))
+      const again = await kindOps(provider).create(r, callOf(deployment))
       assert.equal(again.id, actual.id, 'a replayed create adopts')
-      await provider.delete(recordOf(r.address, 'network', r.name, actual), callOf(deployment))
+      await kindOps(provider).delete(recordOf(r.address, 'network', r.name, actual), callOf(deployment))
       assert.equal(rigs.fake.state.securityGroups.has(actual.id), false)
-      await provider.delete(recordOf(r.address, 'network', r.name, actual), callOf(deployment))
+      await kindOps(provider).delete(recordOf(r.address, 'network', r.name, actual), callOf(deployment))
     })
   })
 
@@ -94,16 +95,16 @@ describe('aws provider: EC2 (security group, key pair, instance) against the fak
         const deployment = deploymentOf(dirs.make())
         const r = desired(deployment, 'network', {ingress: 'ssh'}, narrowed)
         assert.deepEqual(r.attributes.sshAllowFrom, ['203.0.113.0/24'])
-        const actual = await narrowed.create(r, callOf(deployment))
+        const actual = await kindOps(narrowed).create(r, callOf(deployment))
         const sg = rigs.fake.state.securityGroups.get(actual.id)!
         assert.deepEqual(sg.ingress.map((i) => [i.ipProtocol, i.fromPort, i.toPort, i.ipRanges.map((x) => x.cidrIp)]), [['tcp', 22, 22, ['203.0.113.0/24']]])
-        const read = await narrowed.read({address: r.address, kind: 'network', name: r.name}, callOf(deployment))
+        const read = await kindOps(narrowed).read({address: r.address, kind: 'network', name: r.name}, callOf(deployment))
         assert.deepEqual(read?.attributes, r.attributes, 'what the group allows is read back: a changed list shows in the plan')
 
         const own = deploymentOf(dirs.make(), {deploymentId: 'acme-train-def456', profile: {sshAllowFrom: ['198.51.100.7/32', '192.0.2.0/24']}})
         const p = desired(own, 'network', {ingress: 'ssh'}, narrowed)
         assert.deepEqual(p.attributes.sshAllowFrom, ['192.0.2.0/24', '198.51.100.7/32'], 'the profile\'s list wins over the credential\'s')
-        const made = await narrowed.create(p, callOf(own))
+        const made = await kindOps(narrowed).create(p, callOf(own))
         assert.deepEqual(rigs.fake.state.securityGroups.get(made.id)!.ingress.flatMap((i) => i.ipRanges.map((x) => x.cidrIp)).sort(), ['192.0.2.0/24', '198.51.100.7/32'])
       } finally {
         await narrowed.close()
@@ -116,7 +117,7 @@ describe('aws provider: EC2 (security group, key pair, instance) against the fak
       const stateDir = dirs.make()
       const deployment = deploymentOf(stateDir)
       const r = desired(deployment, 'sshkey', {algorithm: 'ed25519'}, provider)
-      const actual = await provider.create(r, callOf(deployment))
+      const actual = await kindOps(provider).create(r, callOf(deployment))
       const file = join(stateDir, 'keys', deployment.deploymentId)
       assert.equal(actual.outputs?.privateKeyPath, file)
       assert.equal(statSync(file).mode & 0o777, 0o600)
@@ -129,19 +130,19 @@ describe('aws provider: EC2 (security group, key pair, instance) against the fak
       assert.ok(sameKey(kp.publicKey, String(actual.outputs?.publicKey)))
       assert.equal(actual.outputs?.fingerprint, fingerprintSha256(String(actual.outputs?.publicKey)))
 
-      const replay = await provider.create(r, callOf(deployment))
+      const replay = await kindOps(provider).create(r, callOf(deployment))
       assert.equal(replay.outputs?.publicKey, actual.outputs?.publicKey)
       assert.equal(rigs.fake.calls('ImportKeyPair').length, 1, 'no second import')
-      assert.ok(await provider.read({address: r.address, kind: 'sshkey', name: r.name}, callOf(deployment)))
+      assert.ok(await kindOps(provider).read({address: r.address, kind: 'sshkey', name: r.name}, callOf(deployment)))
 
       // Without the private key here, the key pair is useless: read says absent, create replaces it.
       rmSync(file)
-      assert.equal(await provider.read({address: r.address, kind: 'sshkey', name: r.name}, callOf(deployment)), null)
-      const fresh = await provider.create(r, callOf(deployment))
+      assert.equal(await kindOps(provider).read({address: r.address, kind: 'sshkey', name: r.name}, callOf(deployment)), null)
+      const fresh = await kindOps(provider).create(r, callOf(deployment))
       assert.notEqual(fresh.outputs?.publicKey, actual.outputs?.publicKey)
       assert.ok(existsSync(file))
 
-      await provider.delete(recordOf(r.address, 'sshkey', r.name, fresh), callOf(deployment))
+      await kindOps(provider).delete(recordOf(r.address, 'sshkey', r.name, fresh), callOf(deployment))
       assert.equal(rigs.fake.state.keyPairs.size, 0)
       assert.equal(existsSync(file), false)
     })
@@ -215,9 +216,9 @@ describe('aws provider: EC2 (security group, key pair, instance) against the fak
         const pendingRecords = {...first.records}
         delete pendingRecords['train.vm']
         // What a refresh sees for the pending intent: the instance, found by its tags.
-        const read = await again.read({address: 'train.vm', kind: 'vm', name: r.name, record: {...first.records['train.vm'], status: 'pending', id: r.name}}, callOf(deployment, pendingRecords))
+        const read = await kindOps(again).read({address: 'train.vm', kind: 'vm', name: r.name, record: {...first.records['train.vm'], status: 'pending', id: r.name}}, callOf(deployment, pendingRecords))
         assert.equal(read?.id, first.actual.id)
-        const adopted = await again.create(r, callOf(deployment, pendingRecords, 'tok-crash'))
+        const adopted = await kindOps(again).create(r, callOf(deployment, pendingRecords, 'tok-crash'))
         assert.equal(adopted.id, first.actual.id)
         assert.equal(rigs.fake.calls('RunInstances').length, 1)
         assert.equal(adopted.outputs?.hostKey, first.actual.outputs?.hostKey, 'the host key is found again (tag)')
@@ -291,13 +292,13 @@ describe('aws provider: EC2 (security group, key pair, instance) against the fak
       await launch(deployment, 'tok-throttle', provider, records)
 
       rigs.fake.faults.throttle('DescribeSecurityGroups', {count: 10})
-      await assert.rejects(provider.read({address: 'train.network', kind: 'network', name: 'x', record: records['train.network']}, callOf(deployment, records)), (e) => e instanceof ThrottledError)
+      await assert.rejects(kindOps(provider).read({address: 'train.network', kind: 'network', name: 'x', record: records['train.network']}, callOf(deployment, records)), (e) => e instanceof ThrottledError)
       assert.equal(rigs.fake.calls('DescribeSecurityGroups').filter((c) => c.errorCode === 'RequestLimitExceeded').length, 3, 'three attempts, no more')
       rigs.fake.faults.clearAll()
 
       const before = rigs.fake.calls('DescribeKeyPairs').length
       rigs.fake.faults.error('DescribeKeyPairs', {code: 'InvalidParameterValue', status: 400, message: 'bad'})
-      await assert.rejects(provider.read({address: 'train.sshkey', kind: 'sshkey', name: 'x', record: records['train.sshkey']}, callOf(deployment, records)), /InvalidParameterValue/)
+      await assert.rejects(kindOps(provider).read({address: 'train.sshkey', kind: 'sshkey', name: 'x', record: records['train.sshkey']}, callOf(deployment, records)), /InvalidParameterValue/)
       assert.equal(rigs.fake.calls('DescribeKeyPairs').length - before, 1, 'not retried')
     })
 
@@ -305,35 +306,35 @@ describe('aws provider: EC2 (security group, key pair, instance) against the fak
       const deployment = deploymentOf(dirs.make(), {profile: {spot: true}, placement: {spot: true}})
       const {actual, records} = await launch(deployment)
       await rigs.fake.preempt(actual.id)
-      const read = await provider.read({address: 'train.vm', kind: 'vm', name: deployment.deploymentId, record: records['train.vm']}, callOf(deployment, records))
+      const read = await kindOps(provider).read({address: 'train.vm', kind: 'vm', name: deployment.deploymentId, record: records['train.vm']}, callOf(deployment, records))
       assert.equal(read?.note, 'Server.SpotInstanceTermination')
       const workload: ResourceRecord = recordOf('train.workload', 'workload', deployment.deploymentId, {id: deployment.deploymentId, attributes: {specHash: 'x'}})
-      const w = await provider.read({address: 'train.workload', kind: 'workload', name: deployment.deploymentId, record: workload}, callOf(deployment, {...records, 'train.workload': workload}))
+      const w = await kindOps(provider).read({address: 'train.workload', kind: 'workload', name: deployment.deploymentId, record: workload}, callOf(deployment, {...records, 'train.workload': workload}))
       assert.equal(w?.phase, 'lost')
-      assert.equal(await provider.read({address: 'train.bootstrap', kind: 'bootstrap', name: deployment.deploymentId}, callOf(deployment, records)), null)
+      assert.equal(await kindOps(provider).read({address: 'train.bootstrap', kind: 'bootstrap', name: deployment.deploymentId}, callOf(deployment, records)), null)
     })
 
     it('destroy: the instance is confirmed terminated before its security group goes; the group waits while in use', async () => {
       const deployment = deploymentOf(dirs.make())
       const {actual, records} = await launch(deployment)
       // While the instance lives, the group cannot go: bounded retries, then a clear error.
-      await assert.rejects(provider.delete(records['train.network'], callOf(deployment, records)), /DependencyViolation/)
+      await assert.rejects(kindOps(provider).delete(records['train.network'], callOf(deployment, records)), /DependencyViolation/)
       rigs.fake.requests = []
-      await provider.delete(records['train.vm'], callOf(deployment, records))
+      await kindOps(provider).delete(records['train.vm'], callOf(deployment, records))
       assert.equal(rigs.fake.state.instances.get(actual.id)!.state, 'terminated')
       assert.ok(rigs.fake.calls('DescribeInstances').length >= 1, 'the waiter confirmed it')
-      await provider.delete(records['train.network'], callOf(deployment, records))
-      await provider.delete(records['train.sshkey'], callOf(deployment, records))
-      await provider.delete(records['train.identity'], callOf(deployment, records))
+      await kindOps(provider).delete(records['train.network'], callOf(deployment, records))
+      await kindOps(provider).delete(records['train.sshkey'], callOf(deployment, records))
+      await kindOps(provider).delete(records['train.identity'], callOf(deployment, records))
       assert.equal([...rigs.fake.state.securityGroups.values()].filter((g) => !g.isDefault).length, 0)
       assert.equal(rigs.fake.state.keyPairs.size + rigs.fake.state.roles.size + rigs.fake.state.instanceProfiles.size, 0)
-      assert.equal(await provider.read({address: 'train.vm', kind: 'vm', name: deployment.deploymentId, record: records['train.vm']}, callOf(deployment, records)).then((r) => r?.note), 'Client.UserInitiatedShutdown')
+      assert.equal(await kindOps(provider).read({address: 'train.vm', kind: 'vm', name: deployment.deploymentId, record: records['train.vm']}, callOf(deployment, records)).then((r) => r?.note), 'Client.UserInitiatedShutdown')
     })
 
     it('a VM state lost is found again by its tags', async () => {
       const deployment = deploymentOf(dirs.make())
       const {actual} = await launch(deployment)
-      const read = await provider.read({address: 'train.vm', kind: 'vm', name: deployment.deploymentId}, callOf(deployment))
+      const read = await kindOps(provider).read({address: 'train.vm', kind: 'vm', name: deployment.deploymentId}, callOf(deployment))
       assert.equal(read?.id, actual.id)
       assert.deepEqual(read?.attributes, actual.attributes, 'attributes from the instance\'s spec tag')
     })
@@ -349,7 +350,7 @@ describe('aws provider: EC2 (security group, key pair, instance) against the fak
       rigs.fake.expireCredentials('AKIAEXPIRING00000001')
       const expired = makeProvider(awsCredential('old', rigs, {accessKeyId: 'AKIAEXPIRING00000001', secretAccessKey: 'expiring'}))
       await assert.rejects(expired.checkAuth(), (e) => e instanceof AuthError && /ExpiredToken/.test(e.message))
-      await assert.rejects(expired.read({address: 'train.vm', kind: 'vm', name: 'x', record: recordOf('train.vm', 'vm', 'x', {id: 'i-0123456789abcdef0', attributes: {}})}, callOf(deploymentOf(dirs.make()))), (e) => e instanceof AuthError)
+      await assert.rejects(kindOps(expired).read({address: 'train.vm', kind: 'vm', name: 'x', record: recordOf('train.vm', 'vm', 'x', {id: 'i-0123456789abcdef0', attributes: {}})}, callOf(deploymentOf(dirs.make()))), (e) => e instanceof AuthError)
       await expired.close()
       const unknown = makeProvider(awsCredential('bad', rigs, {accessKeyId: 'AKIAUNKNOWN000000001', secretAccessKey: 'nope'}))
       await assert.rejects(unknown.checkAuth(), (e) => e instanceof AuthError)

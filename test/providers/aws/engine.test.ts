@@ -17,26 +17,27 @@ import {openSession, type Session} from '../../../src/engine/session.js'
 import type {ActualResource} from '../../../src/model/resources.js'
 import type {Provider} from '../../../src/providers/provider.js'
 import type {ProviderSet} from '../../../src/providers/registry.js'
-import {override} from '../../engine/harness.js'
+import {override, type Overrides} from '../../engine/harness.js'
 import {KEYS, makeProvider, startRigs, stopRigs, type Rigs} from './helpers.js'
+import {kindOps} from '../../../src/providers/provider.js'
 
 const MACHINE = new Set(['bootstrap', 'workload'])
 
 /** Stubs the machine steps; everything else is the real aws provider. */
-function stubMachine(p: Provider, extra: Partial<Provider> = {}): Provider {
+function stubMachine(p: Provider, extra: Overrides = {}): Provider {
   const fakeActual = (kind: string, id: string, attributes: Record<string, unknown>): ActualResource => ({id, attributes, ...(kind === 'workload' ? {phase: 'running' as const} : {})})
   return override(p, {
     desiredAttributes: (r, ctx) => (MACHINE.has(r.kind) ? {} : (p.desiredAttributes?.(r, ctx) ?? {})),
-    read: async (r, ctx) => (MACHINE.has(r.kind) ? (r.record ? fakeActual(r.kind, r.record.id, r.record.attributes) : null) : p.read(r, ctx)),
+    read: async (r, ctx) => (MACHINE.has(r.kind) ? (r.record ? fakeActual(r.kind, r.record.id, r.record.attributes) : null) : kindOps(p).read(r, ctx)),
     // Refresh's batch: the cloud part goes to the real provider's batch, the machine part is stubbed.
     readMany: async (requests) => {
       const real = await p.readMany!(requests.filter((q) => !MACHINE.has(q.lookup.kind)))
       let i = 0
       return requests.map((q) => (MACHINE.has(q.lookup.kind) ? {value: q.lookup.record ? fakeActual(q.lookup.kind, q.lookup.record.id, q.lookup.record.attributes) : null} : real[i++]))
     },
-    create: async (r, ctx) => (MACHINE.has(r.kind) ? fakeActual(r.kind, r.name, r.attributes) : p.create(r, ctx)),
-    update: async (r, rec, ctx) => (MACHINE.has(r.kind) ? fakeActual(r.kind, rec.id, r.attributes) : p.update(r, rec, ctx)),
-    delete: async (rec, ctx) => (MACHINE.has(rec.kind) ? undefined : p.delete(rec, ctx)),
+    create: async (r, ctx) => (MACHINE.has(r.kind) ? fakeActual(r.kind, r.name, r.attributes) : kindOps(p).create(r, ctx)),
+    update: async (r, rec, ctx) => (MACHINE.has(r.kind) ? fakeActual(r.kind, rec.id, r.attributes) : kindOps(p).update(r, rec, ctx)),
+    delete: async (rec, ctx) => (MACHINE.has(rec.kind) ? undefined : kindOps(p).delete(rec, ctx)),
     ...extra,
   })
 }
@@ -92,7 +93,7 @@ describe('aws provider under the engine (fake EC2/IAM/STS + S3 emulator)', funct
   }
 
   /** A session whose providers are aws providers with fast retries and stubbed machine steps. */
-  async function open(_names: string[], lock?: string, extra: (name: string, p: Provider) => Partial<Provider> = () => ({})): Promise<Session> {
+  async function open(_names: string[], lock?: string, extra: (name: string, p: Provider) => Overrides = () => ({})): Promise<Session> {
     const env = {
       ...process.env,
       ANYCLOUD_HOME: join(dir, '.home'),
@@ -174,7 +175,7 @@ describe('aws provider under the engine (fake EC2/IAM/STS + S3 emulator)', funct
     writeConfig(['second'])
     const crash = await open(['second'], 'apply', (_name, real) => ({
       create: async (r, ctx) => {
-        const actual = await real.create(r, ctx)
+        const actual = await kindOps(real).create(r, ctx)
         if (r.kind === 'vm') throw new Error('simulated crash after RunInstances')
         return actual
       },

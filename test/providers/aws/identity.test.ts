@@ -6,6 +6,7 @@ import type {DesiredResource} from '../../../src/model/resources.js'
 import {EC2_TRUST_POLICY, IAM_NAME_MAX, iamName, ROLE_POLICY_NAME, type AwsProvider} from '../../../src/providers/aws/index.js'
 import {sdkConfig} from '../../helpers/fake-aws/index.js'
 import {allStrings, awsCredential, callOf, deploymentOf, KEYS, makeProvider, recordOf, startRigs, StateDirs, stopRigs, type Rigs} from './helpers.js'
+import {kindOps} from '../../../src/providers/provider.js'
 
 // The longest deployment id anycloud makes: 24-char project, 24-char profile, 6-char suffix.
 const LONG_ID = `${'p'.repeat(24)}-${'q'.repeat(24)}-abc123`
@@ -48,7 +49,7 @@ describe('aws provider: IAM identity (role, instance profile, inline policy)', f
   it('creates role + instance profile + a policy naming exactly the buckets and actions (no wildcard), tagged', async () => {
     const deployment = deploymentOf(dirs.make(), {deploymentId: `${LONG_ID}`, profile: {spot: true, inputBucket: 'training-data', outputBucket: 'results'}})
     const resource = identityResource(LONG_ID, {input: 'training-data', output: 'results', checkpoint: LONG_ID})
-    const actual = await provider.create(resource, callOf(deployment))
+    const actual = await kindOps(provider).create(resource, callOf(deployment))
     const name = iamName(resource.name)
     assert.ok(name.length <= 64)
     const role = rigs.fake.state.roles.get(name)!
@@ -76,7 +77,7 @@ describe('aws provider: IAM identity (role, instance profile, inline policy)', f
 
   it('buckets on another credential stay out of the policy (they get minted credentials)', async () => {
     const deployment = deploymentOf(dirs.make(), {profile: {inputBucket: 'shared', inputStorage: {credential: 'other-account'}, outputBucket: 'results'}})
-    await provider.create(identityResource(deployment.deploymentId, {input: 'shared', output: 'results'}), callOf(deployment))
+    await kindOps(provider).create(identityResource(deployment.deploymentId, {input: 'shared', output: 'results'}), callOf(deployment))
     const text = JSON.stringify(rigs.fake.rolePolicy(iamName(`anycloud-${deployment.deploymentId}`), ROLE_POLICY_NAME))
     assert.ok(!text.includes('shared'))
     assert.ok(text.includes('results'))
@@ -85,17 +86,17 @@ describe('aws provider: IAM identity (role, instance profile, inline policy)', f
   it('reads back (also by name when state lost it), updates the policy in place, and a replayed create adopts', async () => {
     const deployment = deploymentOf(dirs.make(), {profile: {outputBucket: 'results'}})
     const resource = identityResource(deployment.deploymentId, {output: 'results'})
-    const created = await provider.create(resource, callOf(deployment))
-    const read = await provider.read({address: resource.address, kind: 'identity', name: resource.name}, callOf(deployment))
+    const created = await kindOps(provider).create(resource, callOf(deployment))
+    const read = await kindOps(provider).read({address: resource.address, kind: 'identity', name: resource.name}, callOf(deployment))
     assert.deepEqual(read?.attributes, {buckets: {output: 'results'}})
     assert.equal(read?.id, created.id)
 
-    const again = await provider.create(resource, callOf(deployment))
+    const again = await kindOps(provider).create(resource, callOf(deployment))
     assert.equal(again.id, created.id)
     assert.equal(rigs.fake.calls('CreateRole').length, 1, 'no second CreateRole')
 
     const record = recordOf(resource.address, 'identity', resource.name, created)
-    await provider.update({...resource, attributes: {buckets: {output: 'results-v2'}}}, record, callOf(deployment))
+    await kindOps(provider).update({...resource, attributes: {buckets: {output: 'results-v2'}}}, record, callOf(deployment))
     assert.ok(JSON.stringify(rigs.fake.rolePolicy(iamName(resource.name), ROLE_POLICY_NAME)).includes('results-v2'))
   })
 
@@ -103,11 +104,11 @@ describe('aws provider: IAM identity (role, instance profile, inline policy)', f
     const deployment = deploymentOf(dirs.make(), {profile: {outputBucket: 'results'}})
     const resource = identityResource(deployment.deploymentId, {output: 'results'})
     rigs.fake.faults.error('CreateInstanceProfile', {code: 'ServiceFailure', status: 500, message: 'boom', count: 10})
-    await assert.rejects(provider.create(resource, callOf(deployment)))
+    await assert.rejects(kindOps(provider).create(resource, callOf(deployment)))
     assert.equal(rigs.fake.state.roles.size, 0, 'a failed create removes the role it made')
     rigs.fake.faults.clearAll()
-    await provider.create(resource, callOf(deployment))
-    assert.ok(await provider.read({address: resource.address, kind: 'identity', name: resource.name}, callOf(deployment)))
+    await kindOps(provider).create(resource, callOf(deployment))
+    assert.ok(await kindOps(provider).read({address: resource.address, kind: 'identity', name: resource.name}, callOf(deployment)))
   })
 
   it('refuses a role of the same name that anycloud did not create for this deployment', async () => {
@@ -115,10 +116,10 @@ describe('aws provider: IAM identity (role, instance profile, inline policy)', f
     const iam = new IAMClient(sdkConfig(rigs.fake, {credentials: KEYS}))
     await iam.send(new CreateRoleCommand({RoleName: `anycloud-${deployment.deploymentId}`, AssumeRolePolicyDocument: EC2_TRUST_POLICY}))
     iam.destroy()
-    await assert.rejects(provider.create(identityResource(deployment.deploymentId, {}), callOf(deployment)), /not anycloud's/)
-    await assert.rejects(provider.read({address: 'train.identity', kind: 'identity', name: `anycloud-${deployment.deploymentId}`}, callOf(deployment)), /not anycloud's/)
+    await assert.rejects(kindOps(provider).create(identityResource(deployment.deploymentId, {}), callOf(deployment)), /not anycloud's/)
+    await assert.rejects(kindOps(provider).read({address: 'train.identity', kind: 'identity', name: `anycloud-${deployment.deploymentId}`}, callOf(deployment)), /not anycloud's/)
     const messages: string[] = []
-    await provider.delete(recordOf('train.identity', 'identity', `anycloud-${deployment.deploymentId}`, {id: 'x', attributes: {}}), {...callOf(deployment), progress: (m) => messages.push(m)})
+    await kindOps(provider).delete(recordOf('train.identity', 'identity', `anycloud-${deployment.deploymentId}`, {id: 'x', attributes: {}}), {...callOf(deployment), progress: (m) => messages.push(m)})
     assert.ok(rigs.fake.state.roles.has(`anycloud-${deployment.deploymentId}`), 'kept')
     assert.ok(messages.some((m) => /kept IAM role/.test(m)), messages.join('\n'))
   })
@@ -126,14 +127,14 @@ describe('aws provider: IAM identity (role, instance profile, inline policy)', f
   it('delete: the instance profile goes first (role removed from it), then the policy and the role; confirmed', async () => {
     const deployment = deploymentOf(dirs.make(), {profile: {outputBucket: 'results'}})
     const resource = identityResource(deployment.deploymentId, {output: 'results'})
-    const created = await provider.create(resource, callOf(deployment))
+    const created = await kindOps(provider).create(resource, callOf(deployment))
     rigs.fake.requests = []
-    await provider.delete(recordOf(resource.address, 'identity', resource.name, created), callOf(deployment))
+    await kindOps(provider).delete(recordOf(resource.address, 'identity', resource.name, created), callOf(deployment))
     const order = rigs.fake.requests.filter((r) => r.service === 'iam' && !r.action.startsWith('Get') && !r.action.startsWith('List')).map((r) => r.action)
     assert.deepEqual(order, ['RemoveRoleFromInstanceProfile', 'DeleteInstanceProfile', 'DeleteRolePolicy', 'DeleteRole'])
     assert.equal(rigs.fake.state.roles.size, 0)
     assert.equal(rigs.fake.state.instanceProfiles.size, 0)
     // Deleting what is already gone is success.
-    await provider.delete(recordOf(resource.address, 'identity', resource.name, created), callOf(deployment))
+    await kindOps(provider).delete(recordOf(resource.address, 'identity', resource.name, created), callOf(deployment))
   })
 })

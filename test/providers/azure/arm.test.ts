@@ -20,6 +20,7 @@ import {startAzurite, type AzuriteRig} from '../../helpers/storage/azurite.js'
 import {loopbackOnly} from '../../helpers/storage/test-env.js'
 import {azureCredential, callOf, CLIENT_ID, CLIENT_SECRET, deploymentOf, makeArmProvider, recordOf, StateDirs} from './arm-helpers.js'
 import {desiredBucket, tagsFor} from './helpers.js'
+import {kindOps} from '../../../src/providers/provider.js'
 
 describe('azure provider through ARM (fake ARM + azurite, real SDK clients)', function () {
   this.timeout(120_000)
@@ -163,7 +164,7 @@ describe('azure provider through ARM (fake ARM + azurite, real SDK clients)', fu
       const {p, deployment, desired} = await world()
       fake.faults.principalNotFound(2)
       const call = callOf(deployment)
-      const id = await p.create(desired('identity', {buckets: {output: 'results'}}), call)
+      const id = await kindOps(p).create(desired('identity', {buckets: {output: 'results'}}), call)
       const uami = fake.ofType('Microsoft.ManagedIdentity/userAssignedIdentities')
       assert.equal(uami.length, 1)
       assert.equal(uami[0]!.name, 'anycloud-acme-train-abc123-id')
@@ -179,7 +180,7 @@ describe('azure provider through ARM (fake ARM + azurite, real SDK clients)', fu
       assert.ok(call.messages.some((m) => /PrincipalNotFound/.test(m)))
       // Same principal/role/scope under another name: RoleAssignmentExists is success.
       fake.faults.add({method: 'PUT', path: /roleassignments/, status: 409, code: 'RoleAssignmentExists', message: 'The role assignment already exists.', count: 1})
-      const again = await p.create(desired('identity', {buckets: {output: 'results'}}), callOf(deployment))
+      const again = await kindOps(p).create(desired('identity', {buckets: {output: 'results'}}), callOf(deployment))
       assert.equal(again.id, id.id)
       assert.equal(fake.roleAssignments.size, 1)
       // rclone learns the client id.
@@ -187,7 +188,7 @@ describe('azure provider through ARM (fake ARM + azurite, real SDK clients)', fu
       assert.equal(secrets.msi_client_id, uami[0]!.properties.clientId)
       // Delete: the role assignment before the identity; both confirmed gone.
       const rec = recordOf(addressOf('train', 'identity'), 'identity', 'x', id)
-      await p.delete(rec, callOf(deployment))
+      await kindOps(p).delete(rec, callOf(deployment))
       assert.equal(fake.roleAssignments.size, 0)
       assert.equal(fake.ofType('Microsoft.ManagedIdentity/userAssignedIdentities').length, 0)
       const deletes = fake.requests.filter((r) => r.method === 'DELETE').map((r) => (/roleassignments/.test(r.path) ? 'role' : /userassignedidentities/.test(r.path) ? 'identity' : 'other'))
@@ -197,15 +198,15 @@ describe('azure provider through ARM (fake ARM + azurite, real SDK clients)', fu
     it('network + VM: NSG SSH-only, Standard static IP, NIC, Ubuntu gen2 spot VM with deleteOption Delete and the host key in custom data; eviction reads as a note; delete cascades and confirms', async () => {
       const {p, deployment, desired, records} = await world({spot: true})
       const call = callOf(deployment)
-      const key = await p.create(desired('sshkey', {algorithm: 'ed25519'}), call)
+      const key = await kindOps(p).create(desired('sshkey', {algorithm: 'ed25519'}), call)
       records[addressOf('train', 'sshkey')] = recordOf(addressOf('train', 'sshkey'), 'sshkey', 'k', key)
       assert.equal(statSync(join(deployment.stateDir, 'keys', deployment.deploymentId)).mode & 0o777, 0o600)
-      const id = await p.create(desired('identity', {buckets: {output: 'results'}}), call)
+      const id = await kindOps(p).create(desired('identity', {buckets: {output: 'results'}}), call)
       records[addressOf('train', 'identity')] = recordOf(addressOf('train', 'identity'), 'identity', 'i', id)
       // A lost NIC response: the SDK tries again, the PUT by name lands on the same NIC.
       fake.faults.loseResponse(/\/networkinterfaces\/[^/]+$/)
       fake.faults.throttle(/\/networksecuritygroups\/[^/]+$/, 2, 0, 'PUT')
-      const net = await p.create(desired('network', {ingress: 'ssh', region: 'eastus'}), call)
+      const net = await kindOps(p).create(desired('network', {ingress: 'ssh', region: 'eastus'}), call)
       records[addressOf('train', 'network')] = recordOf(addressOf('train', 'network'), 'network', 'n', net)
       assert.equal(fake.ofType('Microsoft.Network/networkInterfaces').length, 1)
       assert.ok(fake.requests.some((r) => r.lost), 'a response was lost')
@@ -217,7 +218,7 @@ describe('azure provider through ARM (fake ARM + azurite, real SDK clients)', fu
       assert.ok(fake.ofType('Microsoft.Network/virtualNetworks').some((v) => v.name === 'anycloud-vnet' && v.id.includes('/resourceGroups/anycloud-eastus/')))
 
       const vmd = desired('vm', {region: 'eastus', spot: true, vmSize: 'Standard_D2s_v5', diskSizeGb: 64})
-      const vm = await p.create(vmd, callOf(deployment, records, 'tok-1'))
+      const vm = await kindOps(p).create(vmd, callOf(deployment, records, 'tok-1'))
       const v = fake.vm('anycloud-acme-train-abc123-vm')!
       assert.equal(v.properties.priority, 'Spot')
       assert.equal(v.properties.evictionPolicy, 'Delete')
@@ -237,17 +238,17 @@ describe('azure provider through ARM (fake ARM + azurite, real SDK clients)', fu
 
       // Eviction: the VM is gone; the plan's read carries Azure's reason.
       await fake.evict('anycloud-acme-train-abc123-vm')
-      const read = await p.read({address: vmd.address, kind: 'vm', name: vmd.name, record: records[vmd.address]}, callOf(deployment, records))
+      const read = await kindOps(p).read({address: vmd.address, kind: 'vm', name: vmd.name, record: records[vmd.address]}, callOf(deployment, records))
       assert.match(read?.note ?? '', /evicted the spot VM/)
 
       // Replace: a new VM on the same NIC; then destroy in the engine's order, each confirmed.
-      await p.delete(records[vmd.address]!, callOf(deployment, records))
-      const vm2 = await p.create(vmd, callOf(deployment, records, 'tok-2'))
+      await kindOps(p).delete(records[vmd.address]!, callOf(deployment, records))
+      const vm2 = await kindOps(p).create(vmd, callOf(deployment, records, 'tok-2'))
       assert.notEqual(vm2.outputs?.hostKey, vm.outputs?.hostKey, 'a new VM gets a new host key')
-      await p.delete(records[vmd.address]!, callOf(deployment, records))
-      await p.delete(records[addressOf('train', 'network')]!, callOf(deployment, records))
-      await p.delete(records[addressOf('train', 'identity')]!, callOf(deployment, records))
-      await p.delete(records[addressOf('train', 'sshkey')]!, callOf(deployment, records))
+      await kindOps(p).delete(records[vmd.address]!, callOf(deployment, records))
+      await kindOps(p).delete(records[addressOf('train', 'network')]!, callOf(deployment, records))
+      await kindOps(p).delete(records[addressOf('train', 'identity')]!, callOf(deployment, records))
+      await kindOps(p).delete(records[addressOf('train', 'sshkey')]!, callOf(deployment, records))
       const left = fake.all().filter((r) => r.tags?.['anycloud-deployment'] === deployment.deploymentId || r.type === 'Microsoft.Authorization/roleAssignments')
       assert.deepEqual(left.map((r) => r.id), [])
       assert.equal(fake.ofType('Microsoft.Compute/disks').length, 0)
@@ -256,17 +257,17 @@ describe('azure provider through ARM (fake ARM + azurite, real SDK clients)', fu
     it('after a lost state, reads find each resource by its deterministic name and tags; a foreign one is not adopted; the tag listing finds them all', async () => {
       const {p, deployment, desired, records} = await world()
       const call = callOf(deployment)
-      records[addressOf('train', 'sshkey')] = recordOf(addressOf('train', 'sshkey'), 'sshkey', 'k', await p.create(desired('sshkey', {}), call))
-      records[addressOf('train', 'identity')] = recordOf(addressOf('train', 'identity'), 'identity', 'i', await p.create(desired('identity', {buckets: {output: 'results'}}), call))
-      records[addressOf('train', 'network')] = recordOf(addressOf('train', 'network'), 'network', 'n', await p.create(desired('network', {region: 'eastus'}), call))
-      const vm = await p.create(desired('vm', {region: 'eastus', vmSize: 'Standard_D2s_v5'}), callOf(deployment, records, 't'))
+      records[addressOf('train', 'sshkey')] = recordOf(addressOf('train', 'sshkey'), 'sshkey', 'k', await kindOps(p).create(desired('sshkey', {}), call))
+      records[addressOf('train', 'identity')] = recordOf(addressOf('train', 'identity'), 'identity', 'i', await kindOps(p).create(desired('identity', {buckets: {output: 'results'}}), call))
+      records[addressOf('train', 'network')] = recordOf(addressOf('train', 'network'), 'network', 'n', await kindOps(p).create(desired('network', {region: 'eastus'}), call))
+      const vm = await kindOps(p).create(desired('vm', {region: 'eastus', vmSize: 'Standard_D2s_v5'}), callOf(deployment, records, 't'))
       // State lost: no records at all.
       const fresh = await makeArmProvider(fake)
       for (const kind of ['identity', 'network', 'vm'] as const) {
-        const found = await fresh.read({address: addressOf('train', kind), kind, name: 'x'}, callOf(deployment, {}))
+        const found = await kindOps(fresh).read({address: addressOf('train', kind), kind, name: 'x'}, callOf(deployment, {}))
         assert.ok(found, `${kind} found by name`)
       }
-      assert.equal((await fresh.read({address: addressOf('train', 'vm'), kind: 'vm', name: 'x'}, callOf(deployment, {})))!.id, vm.id)
+      assert.equal((await kindOps(fresh).read({address: addressOf('train', 'vm'), kind: 'vm', name: 'x'}, callOf(deployment, {})))!.id, vm.id)
       const {taggedResources} = await import('../../../src/providers/azure/compute.js')
       const clients = fresh.clients!
       const tagged = await taggedResources({clients, credential: 'az', timing: {} as never, sshUser: 'x'}, ['eastus', 'westus'], deployment.deploymentId)
@@ -274,35 +275,35 @@ describe('azure provider through ARM (fake ARM + azurite, real SDK clients)', fu
       // Another deployment's VM of the same name is never adopted.
       const other = deploymentOf(deployment.stateDir, {deploymentId: 'acme-train-abc123'})
       fake.vm('anycloud-acme-train-abc123-vm')!.tags = {'anycloud-managed': 'true', 'anycloud-deployment': 'someone-else'}
-      assert.equal(await fresh.read({address: addressOf('train', 'vm'), kind: 'vm', name: 'x'}, callOf(other, {})), null)
-      await assert.rejects(fresh.create(desired('vm', {region: 'eastus', vmSize: 'Standard_D2s_v5'}), callOf(other, records, 't2')), (e: unknown) => e instanceof ProviderError && e.code === 'azure.vm-foreign')
+      assert.equal(await kindOps(fresh).read({address: addressOf('train', 'vm'), kind: 'vm', name: 'x'}, callOf(other, {})), null)
+      await assert.rejects(kindOps(fresh).create(desired('vm', {region: 'eastus', vmSize: 'Standard_D2s_v5'}), callOf(other, records, 't2')), (e: unknown) => e instanceof ProviderError && e.code === 'azure.vm-foreign')
     })
 
     it('capacity and quota errors are CapacityError (next region/size) and leave no VM; a bad request fails fast', async () => {
       const {p, deployment, desired, records} = await world()
       const call = callOf(deployment)
-      records[addressOf('train', 'sshkey')] = recordOf(addressOf('train', 'sshkey'), 'sshkey', 'k', await p.create(desired('sshkey', {}), call))
-      records[addressOf('train', 'network')] = recordOf(addressOf('train', 'network'), 'network', 'n', await p.create(desired('network', {region: 'eastus'}), call))
+      records[addressOf('train', 'sshkey')] = recordOf(addressOf('train', 'sshkey'), 'sshkey', 'k', await kindOps(p).create(desired('sshkey', {}), call))
+      records[addressOf('train', 'network')] = recordOf(addressOf('train', 'network'), 'network', 'n', await kindOps(p).create(desired('network', {region: 'eastus'}), call))
       const vmd = desired('vm', {region: 'eastus', vmSize: 'Standard_D2s_v5'})
       fake.faults.allocationFailed()
-      await assert.rejects(p.create(vmd, callOf(deployment, records, 't1')), (e: unknown) => e instanceof CapacityError && /AllocationFailed/.test(e.message) && e.where === 'eastus')
+      await assert.rejects(kindOps(p).create(vmd, callOf(deployment, records, 't1')), (e: unknown) => e instanceof CapacityError && /AllocationFailed/.test(e.message) && e.where === 'eastus')
       assert.equal(fake.ofType('Microsoft.Compute/virtualMachines').length, 0, 'the Failed VM was deleted')
       fake.faults.skuNotAvailable()
-      await assert.rejects(p.create(vmd, callOf(deployment, records, 't2')), (e: unknown) => e instanceof CapacityError && /SkuNotAvailable/.test(e.message))
+      await assert.rejects(kindOps(p).create(vmd, callOf(deployment, records, 't2')), (e: unknown) => e instanceof CapacityError && /SkuNotAvailable/.test(e.message))
       fake.faults.quota()
-      await assert.rejects(p.create(vmd, callOf(deployment, records, 't3')), (e: unknown) => e instanceof CapacityError && /LowPriorityCores quota/.test(e.message))
+      await assert.rejects(kindOps(p).create(vmd, callOf(deployment, records, 't3')), (e: unknown) => e instanceof CapacityError && /LowPriorityCores quota/.test(e.message))
       fake.faults.add({method: 'PUT', path: /\/virtualmachines\//, status: 400, code: 'InvalidParameter', message: "The value of parameter imageReference is invalid.", count: 1})
-      await assert.rejects(p.create(vmd, callOf(deployment, records, 't4')), (e: unknown) => e instanceof ProviderError && e.code === 'azure.invalid-request' && /InvalidParameter/.test(e.message))
+      await assert.rejects(kindOps(p).create(vmd, callOf(deployment, records, 't4')), (e: unknown) => e instanceof ProviderError && e.code === 'azure.invalid-request' && /InvalidParameter/.test(e.message))
       fake.faults.add({method: 'PUT', path: /\/virtualmachines\//, status: 403, code: 'AuthorizationFailed', message: "The client does not have authorization to perform action 'Microsoft.Compute/virtualMachines/write'.", count: 1})
-      await assert.rejects(p.create(vmd, callOf(deployment, records, 't5')), (e: unknown) => e instanceof AuthError)
+      await assert.rejects(kindOps(p).create(vmd, callOf(deployment, records, 't5')), (e: unknown) => e instanceof AuthError)
       assert.equal(fake.ofType('Microsoft.Compute/virtualMachines').length, 0)
       // Throttling past the budget: ThrottledError; within it: success.
       fake.faults.throttle(/\/virtualmachines\/[^/]+$/, 2, 0, 'PUT')
-      await p.create(vmd, callOf(deployment, records, 't6'))
+      await kindOps(p).create(vmd, callOf(deployment, records, 't6'))
       assert.equal(fake.ofType('Microsoft.Compute/virtualMachines').length, 1)
       fake.faults.throttle(/\/virtualmachines\/[^/]+$/, 1000, 0, 'GET')
       const slow = await makeArmProvider(fake, {retryBudgetMs: 50})
-      await assert.rejects(slow.read({address: vmd.address, kind: 'vm', name: vmd.name}, callOf(deployment, records)), (e: unknown) => e instanceof ThrottledError)
+      await assert.rejects(kindOps(slow).read({address: vmd.address, kind: 'vm', name: vmd.name}, callOf(deployment, records)), (e: unknown) => e instanceof ThrottledError)
     })
   })
 

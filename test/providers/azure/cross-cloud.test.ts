@@ -11,6 +11,7 @@ import type {AzureProvider} from '../../../src/providers/azure/index.js'
 import {startFakeAzure, type FakeAzure} from '../../helpers/fake-azure/index.js'
 import {awsCredential, makeProvider as makeAwsProvider, startRigs, stopRigs, type Rigs} from '../aws/helpers.js'
 import {callOf, deploymentOf, makeArmProvider, StateDirs} from './arm-helpers.js'
+import {kindOps} from '../../../src/providers/provider.js'
 
 describe('azure VM with its output bucket on AWS: scoped STS credentials', function () {
   this.timeout(120_000)
@@ -47,7 +48,7 @@ describe('azure VM with its output bucket on AWS: scoped STS credentials', funct
     assert.ok(!JSON.stringify(session.policyJson).includes('arn:aws:s3:::*'))
 
     // The Azure identity gets no role for a bucket that is not on Azure.
-    const identity = await az.create({address: addressOf('train', 'identity'), profile: 'train', kind: 'identity', credential: 'az', provider: 'azure', name: 'x', dependsOn: [], attributes: {buckets: {output: 'results'}}}, callOf(deployment))
+    const identity = await kindOps(az).create({address: addressOf('train', 'identity'), profile: 'train', kind: 'identity', credential: 'az', provider: 'azure', name: 'x', dependsOn: [], attributes: {buckets: {output: 'results'}}}, callOf(deployment))
     assert.deepEqual(identity.attributes, {buckets: {}})
     assert.equal(fake.roleAssignments.size, 0)
     await store.close()

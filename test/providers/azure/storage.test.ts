@@ -19,6 +19,7 @@ import {rcloneEnv, runRclone} from '../../helpers/storage/rclone.js'
 import {loopbackOnly} from '../../helpers/storage/test-env.js'
 import {readTree, SAMPLE_TREE, TempDirs, writeTree} from '../../helpers/storage/tree.js'
 import {DEPLOYMENT, desiredBucket, rcloneRemoteEnv, recordOf, tagsFor} from './helpers.js'
+import {kindOps} from '../../../src/providers/provider.js'
 
 const CRED = 'azstore'
 
@@ -59,7 +60,7 @@ describe('azure provider: storage on azurite', function () {
   it('is registered lazily under `azure` and manages no compute kinds', async function () {
     assert.equal(await loadProviderFactory('azure'), createAzureProvider)
     assert.equal(provider.kind, 'azure')
-    assert.equal(provider.kinds.size, 0)
+    assert.equal(provider.compute.size, 0)
     assert.equal(provider.defaultRegion(), 'westeurope')
     assert.deepEqual(provider.zones('westeurope'), [])
   })
@@ -177,10 +178,10 @@ describe('azure provider: storage on azurite', function () {
   it('with an endpoint (one storage account), compute operations say the credential is storage only and how to run VMs', async function () {
     const ctx = {} as never
     const storageOnly = (e: unknown) => e instanceof ProviderError && e.code === 'provider.compute-unavailable' && /'azstore' sets `endpoint`/.test(e.message) && /Remove `endpoint`/.test(e.suggestions.join(' '))
-    assert.equal(provider.kinds.size, 0)
-    await assert.rejects(provider.read({address: 'train.vm', kind: 'vm', name: 'x'}, ctx), storageOnly)
-    await assert.rejects(provider.create({...desiredBucket('x', 'output', CRED, 'azure'), kind: 'vm'}, ctx), storageOnly)
-    await assert.rejects(provider.delete({...recordOf(desiredBucket('x', 'output', CRED, 'azure'), 'x'), kind: 'workload'}, ctx), storageOnly)
+    assert.equal(provider.compute.size, 0)
+    await assert.rejects(kindOps(provider).read({address: 'train.vm', kind: 'vm', name: 'x'}, ctx), storageOnly)
+    await assert.rejects(kindOps(provider).create({...desiredBucket('x', 'output', CRED, 'azure'), kind: 'vm'}, ctx), storageOnly)
+    await assert.rejects(kindOps(provider).delete({...recordOf(desiredBucket('x', 'output', CRED, 'azure'), 'x'), kind: 'workload'}, ctx), storageOnly)
   })
 
   it('rcloneRemote: a SAS as sas_url without instance identity, use_msi with it (pure)', async function () {
@@ -262,7 +263,7 @@ describe('azure provider: without an endpoint (the real cloud)', function () {
   this.timeout(60_000)
   it('goes through Azure Resource Manager and, without a service principal, the Azure CLI login (never the metadata chain)', async function () {
     const provider = await makeProvider({})
-    assert.ok(provider.kinds.has('vm'))
+    assert.ok(provider.compute.has('vm'))
     // No az on this machine: the CLI credential is unavailable, an AuthError the engine falls back on.
     await assert.rejects(provider.checkAuth(), (e: unknown) => e instanceof AuthError && /Azure CLI login/.test(e.message))
     assert.equal(provider.defaultRegion(), 'eastus')

@@ -15,6 +15,7 @@ import {AuthError, CapacityError, ProviderError} from '../../../src/errors/index
 import {addressOf} from '../../../src/model/resources.js'
 import {classifyInsertFailure, machineFor, requestIdOf, schedulingFor, serviceAccountId, vmName} from '../../../src/providers/gcp/index.js'
 import {callOf, deploymentOf, gcpCredential, makeProvider, recordOf, startRigs, StateDirs, stopRigs, type Rigs} from './helpers.js'
+import {kindOps} from '../../../src/providers/provider.js'
 
 describe('gcp provider: compute, identity and credentials against the fake GCE/IAM (real clients)', function () {
   this.timeout(60_000)
@@ -38,7 +39,7 @@ describe('gcp provider: compute, identity and credentials against the fake GCE/I
   async function upTo(provider: ReturnType<typeof makeProvider>, dep: ReturnType<typeof deploymentOf>, token = 'tok-1') {
     const records: Record<string, ReturnType<typeof recordOf>> = {}
     for (const kind of ['identity', 'network', 'sshkey'] as const) {
-      const a = await provider.create({address: addressOf('train', kind), profile: 'train', kind, credential: 'gcp', provider: 'gcp', name: `anycloud-${dep.deploymentId}`, dependsOn: [], attributes: {}}, callOf(dep, records, `${token}-${kind}`))
+      const a = await kindOps(provider).create({address: addressOf('train', kind), profile: 'train', kind, credential: 'gcp', provider: 'gcp', name: `anycloud-${dep.deploymentId}`, dependsOn: [], attributes: {}}, callOf(dep, records, `${token}-${kind}`))
       records[addressOf('train', kind)] = recordOf(addressOf('train', kind), kind, `anycloud-${dep.deploymentId}`, a)
     }
     const vmDesired = {address: 'train.vm', profile: 'train', kind: 'vm' as const, credential: 'gcp', provider: 'gcp' as const, name: dep.deploymentId, dependsOn: [], attributes: {...provider.desiredAttributes({kind: 'vm'} as never, dep), spot: dep.placement.spot, zone: dep.placement.zone, ...(dep.profile.diskSizeGb ? {diskSizeGb: dep.profile.diskSizeGb} : {})}}
@@ -51,8 +52,8 @@ describe('gcp provider: compute, identity and credentials against the fake GCE/I
       await provider.checkAuth()
       await provider.createBucket({address: 'train.bucket.output', profile: 'train', kind: 'bucket', role: 'output', credential: 'gcp', provider: 'gcp', name: 'tok-bucket', dependsOn: [], attributes: {}}, {region: 'us-central1', tags: {'anycloud-managed': 'true'}})
       const dep = deploymentOf(dirs.make())
-      await provider.create({address: 'train.network', profile: 'train', kind: 'network', credential: 'gcp', provider: 'gcp', name: 'x', dependsOn: [], attributes: {}}, callOf(dep, {}, 't1'))
-      await provider.read({address: 'train.identity', kind: 'identity', name: 'x'}, callOf(dep))
+      await kindOps(provider).create({address: 'train.network', profile: 'train', kind: 'network', credential: 'gcp', provider: 'gcp', name: 'x', dependsOn: [], attributes: {}}, callOf(dep, {}, 't1'))
+      await kindOps(provider).read({address: 'train.identity', kind: 'identity', name: 'x'}, callOf(dep))
       const compute = rigs.fake.requests.filter((r) => r.path.startsWith('/compute/'))
       const iam = rigs.fake.requests.filter((r) => r.path.startsWith('/v1/'))
       const storage = rigs.fake.storageCalls()
@@ -72,8 +73,8 @@ describe('gcp provider: compute, identity and credentials against the fake GCE/I
       const provider = makeProvider(gcpCredential('gcp', rigs, {accessToken: undefined, keyFile: 'sa.json'}), {configDir: dir})
       await provider.checkAuth()
       const dep = deploymentOf(dirs.make())
-      await provider.create({address: 'train.network', profile: 'train', kind: 'network', credential: 'gcp', provider: 'gcp', name: 'x', dependsOn: [], attributes: {}}, callOf(dep, {}, 't1'))
-      await provider.read({address: 'train.identity', kind: 'identity', name: 'x'}, callOf(dep))
+      await kindOps(provider).create({address: 'train.network', profile: 'train', kind: 'network', credential: 'gcp', provider: 'gcp', name: 'x', dependsOn: [], attributes: {}}, callOf(dep, {}, 't1'))
+      await kindOps(provider).read({address: 'train.identity', kind: 'identity', name: 'x'}, callOf(dep))
       const seen = rigs.fake.requests
       assert.ok(seen.some((r) => r.path.startsWith('/compute/')) && seen.some((r) => r.path.startsWith('/v1/')) && rigs.fake.storageCalls().length > 0)
       assert.ok(seen.every((r) => r.auth === 'jwt' && r.principal === email), JSON.stringify(seen.map((r) => [r.path, r.auth])))
@@ -83,7 +84,7 @@ describe('gcp provider: compute, identity and credentials against the fake GCE/I
     it('a wrong token is an AuthError naming the credential (the engine falls back to the next credential)', async function () {
       const provider = makeProvider(gcpCredential('gcp-bad', rigs, {accessToken: 'ya29.not-issued'}))
       const dep = deploymentOf(dirs.make())
-      await assert.rejects(provider.read({address: 'train.network', kind: 'network', name: 'x'}, callOf(dep)), (e: unknown) => e instanceof AuthError && /gcp credential 'gcp-bad'/.test(e.message))
+      await assert.rejects(kindOps(provider).read({address: 'train.network', kind: 'network', name: 'x'}, callOf(dep)), (e: unknown) => e instanceof AuthError && /gcp credential 'gcp-bad'/.test(e.message))
       await provider.close()
     })
 
@@ -100,7 +101,7 @@ describe('gcp provider: compute, identity and credentials against the fake GCE/I
         const provider = makeProvider({name: 'adc', origin: 'file', spec: {provider: 'gcp', project: 'anycloud-fake'}}, {env: {HOME: dirs.make()}})
         await assert.rejects(provider.checkAuth(), (e: unknown) => e instanceof AuthError && /no credentials found/.test(e.message) && /does not probe the metadata server/.test(e.message))
         const dep = deploymentOf(dirs.make())
-        await assert.rejects(provider.read({address: 'train.vm', kind: 'vm', name: 'x'}, callOf(dep)), AuthError)
+        await assert.rejects(kindOps(provider).read({address: 'train.vm', kind: 'vm', name: 'x'}, callOf(dep)), AuthError)
       } finally {
         process.env.GCE_METADATA_HOST = saved
         await new Promise<void>((r) => metadata.close(() => r()))
@@ -114,20 +115,20 @@ describe('gcp provider: compute, identity and credentials against the fake GCE/I
       const provider = makeProvider(gcpCredential('gcp', rigs))
       const dep = deploymentOf(dirs.make())
       const lookup = {address: 'train.network', kind: 'network' as const, name: 'x'}
-      assert.equal(await provider.read(lookup, callOf(dep)), null)
-      const a = await provider.create({...lookup, profile: 'train', credential: 'gcp', provider: 'gcp', dependsOn: [], attributes: {}}, callOf(dep, {}, 't1'))
+      assert.equal(await kindOps(provider).read(lookup, callOf(dep)), null)
+      const a = await kindOps(provider).create({...lookup, profile: 'train', credential: 'gcp', provider: 'gcp', dependsOn: [], attributes: {}}, callOf(dep, {}, 't1'))
       const fw = [...rigs.fake.firewalls.values()]
       assert.equal(fw.length, 1)
       assert.deepEqual(fw[0]!.allowed, [{IPProtocol: 'tcp', ports: ['22']}])
       assert.deepEqual(fw[0]!.targetTags, [a.outputs!.targetTag])
       assert.ok(rigs.fake.calls('POST', /\/global\/firewalls$/)[0]!.query.requestId)
-      assert.equal((await provider.read(lookup, callOf(dep)))?.id, a.id)
+      assert.equal((await kindOps(provider).read(lookup, callOf(dep)))?.id, a.id)
       // Again: adopted, no second insert.
-      await provider.create({...lookup, profile: 'train', credential: 'gcp', provider: 'gcp', dependsOn: [], attributes: {}}, callOf(dep, {}, 't1'))
+      await kindOps(provider).create({...lookup, profile: 'train', credential: 'gcp', provider: 'gcp', dependsOn: [], attributes: {}}, callOf(dep, {}, 't1'))
       assert.equal(rigs.fake.calls('POST', /\/global\/firewalls$/).length, 1)
-      await provider.delete(recordOf('train.network', 'network', 'x', a), callOf(dep))
+      await kindOps(provider).delete(recordOf('train.network', 'network', 'x', a), callOf(dep))
       assert.equal(rigs.fake.firewalls.size, 0)
-      await provider.delete(recordOf('train.network', 'network', 'x', a), callOf(dep))
+      await kindOps(provider).delete(recordOf('train.network', 'network', 'x', a), callOf(dep))
     })
   })
 
@@ -142,7 +143,7 @@ describe('gcp provider: compute, identity and credentials against the fake GCE/I
       rigs.gcs.faults.add({method: 'PUT', path: /\/b\/acme-out\/iam$/, status: 412, code: 'conditionNotMet', message: 'stale etag', times: 1})
       rigs.fake.saPropagationReads = 2
       const lookup = {address: 'train.identity', kind: 'identity' as const, name: 'x'}
-      const a = await provider.create({...lookup, profile: 'train', credential: 'gcp', provider: 'gcp', dependsOn: [], attributes: {buckets: {output: 'acme-out'}}}, callOf(dep, {}, 'tok-id'))
+      const a = await kindOps(provider).create({...lookup, profile: 'train', credential: 'gcp', provider: 'gcp', dependsOn: [], attributes: {buckets: {output: 'acme-out'}}}, callOf(dep, {}, 'tok-id'))
       rigs.fake.saPropagationReads = 0
       const email = String(a.outputs!.email)
       assert.equal(email, `${serviceAccountId(dep.deploymentId, 'tok-id')}@anycloud-fake.iam.gserviceaccount.com`)
@@ -152,13 +153,13 @@ describe('gcp provider: compute, identity and credentials against the fake GCE/I
       assert.ok(members('acme-in', 'roles/storage.objectViewer').includes(`serviceAccount:${email}`))
       assert.deepEqual(members('acme-out', 'roles/storage.objectViewer'), ['user:alice@example.com'], 'others kept; deleted anycloud members collected')
       // A replayed create (same token) adopts the same account.
-      const again = await provider.create({...lookup, profile: 'train', credential: 'gcp', provider: 'gcp', dependsOn: [], attributes: {}}, callOf(dep, {}, 'tok-id'))
+      const again = await kindOps(provider).create({...lookup, profile: 'train', credential: 'gcp', provider: 'gcp', dependsOn: [], attributes: {}}, callOf(dep, {}, 'tok-id'))
       assert.equal(again.outputs!.email, email)
       assert.equal(rigs.fake.serviceAccounts.size, 1)
       // Lost state: found by listing.
-      assert.equal((await provider.read(lookup, callOf(dep)))?.id, email)
+      assert.equal((await kindOps(provider).read(lookup, callOf(dep)))?.id, email)
       // Delete: bindings first, then the account.
-      await provider.delete(recordOf('train.identity', 'identity', 'x', a), callOf(dep))
+      await kindOps(provider).delete(recordOf('train.identity', 'identity', 'x', a), callOf(dep))
       assert.equal(rigs.fake.serviceAccounts.size, 0)
       for (const b of ['acme-out', 'acme-in', dep.deploymentId]) {
         assert.ok(rigs.gcs.state.buckets.get(b)!.iam.bindings.every((x) => !x.members.includes(`serviceAccount:${email}`)), b)
@@ -175,7 +176,7 @@ describe('gcp provider: compute, identity and credentials against the fake GCE/I
       const provider = makeProvider(gcpCredential('gcp', rigs))
       const dep = deploymentOf(dirs.make(), {profile: {spot: true, diskSizeGb: 50}, placement: {spot: true}})
       const {records, vmDesired} = await upTo(provider, dep)
-      const a = await provider.create(vmDesired, callOf(dep, records, 'tok-vm'))
+      const a = await kindOps(provider).create(vmDesired, callOf(dep, records, 'tok-vm'))
       const inst = rigs.fake.liveInstances()
       assert.equal(inst.length, 1)
       const i = inst[0]!
@@ -195,9 +196,9 @@ describe('gcp provider: compute, identity and credentials against the fake GCE/I
       assert.equal(a.outputs!.address, i.natIP)
       assert.match(String(a.id), /^\d+$/, 'the 64-bit id as a string')
       // Read: the same VM; delete confirms.
-      const read = await provider.read({address: 'train.vm', kind: 'vm', name: dep.deploymentId, record: recordOf('train.vm', 'vm', dep.deploymentId, a)}, callOf(dep, records))
+      const read = await kindOps(provider).read({address: 'train.vm', kind: 'vm', name: dep.deploymentId, record: recordOf('train.vm', 'vm', dep.deploymentId, a)}, callOf(dep, records))
       assert.equal(read?.id, a.id)
-      await provider.delete(recordOf('train.vm', 'vm', dep.deploymentId, a), callOf(dep, records))
+      await kindOps(provider).delete(recordOf('train.vm', 'vm', dep.deploymentId, a), callOf(dep, records))
       assert.deepEqual(rigs.fake.liveInstances(), [])
     })
 
@@ -208,7 +209,7 @@ describe('gcp provider: compute, identity and credentials against the fake GCE/I
       rigs.fake.faults.loseResponse({method: 'POST', path: /\/instances$/})
       rigs.fake.faults.http({method: 'GET', path: /\/instances\/[^/]+$/, status: 503, count: 1})
       rigs.fake.faults.http({method: 'POST', path: /\/operations\/[^/]+\/wait$/, status: 429, count: 1})
-      await provider.create(vmDesired, callOf(dep, records, 'tok-vm'))
+      await kindOps(provider).create(vmDesired, callOf(dep, records, 'tok-vm'))
       const inserts = rigs.fake.calls('POST', /\/zones\/[^/]+\/instances$/)
       assert.ok(inserts.length >= 2, 'the lost insert was sent again')
       assert.equal(new Set(inserts.map((r) => r.query.requestId)).size, 1, 'with the same requestId')
@@ -220,10 +221,10 @@ describe('gcp provider: compute, identity and credentials against the fake GCE/I
       const dep = deploymentOf(dirs.make())
       const {records, vmDesired} = await upTo(provider, dep)
       rigs.fake.faults.stockout('us-central1-a')
-      await assert.rejects(provider.create(vmDesired, callOf(dep, records, 'tok-vm')), (e: unknown) => e instanceof CapacityError && /ZONE_RESOURCE_POOL_EXHAUSTED|does not have enough resources/.test(e.message) && e.where === 'us-central1-a')
+      await assert.rejects(kindOps(provider).create(vmDesired, callOf(dep, records, 'tok-vm')), (e: unknown) => e instanceof CapacityError && /ZONE_RESOURCE_POOL_EXHAUSTED|does not have enough resources/.test(e.message) && e.where === 'us-central1-a')
       assert.equal(rigs.fake.liveInstances().length, 0)
       const b = deploymentOf(dep.stateDir, {placement: {zone: 'us-central1-b'}})
-      await provider.create(vmDesired, callOf(b, records, 'tok-vm'))
+      await kindOps(provider).create(vmDesired, callOf(b, records, 'tok-vm'))
       assert.deepEqual(rigs.fake.liveInstances().map((i) => i.zone), ['us-central1-b'])
     })
 
@@ -232,9 +233,9 @@ describe('gcp provider: compute, identity and credentials against the fake GCE/I
       const dep = deploymentOf(dirs.make())
       const {records, vmDesired} = await upTo(provider, dep)
       rigs.fake.faults.quota({zonePrefix: 'us-central1', metric: 'CPUS', count: 1})
-      await assert.rejects(provider.create(vmDesired, callOf(dep, records, 'tok-a')), (e: unknown) => e instanceof CapacityError && /Quota 'CPUS' exceeded/.test(e.message))
+      await assert.rejects(kindOps(provider).create(vmDesired, callOf(dep, records, 'tok-a')), (e: unknown) => e instanceof CapacityError && /Quota 'CPUS' exceeded/.test(e.message))
       rigs.fake.faults.quota({zonePrefix: 'us-central1', metric: 'GPUS_ALL_REGIONS', global: true, count: 1})
-      await assert.rejects(provider.create(vmDesired, callOf(dep, records, 'tok-b')), (e: unknown) => e instanceof ProviderError && !(e instanceof CapacityError) && e.code === 'gcp.quota' && /request a quota increase/i.test(e.suggestions.join(' ')))
+      await assert.rejects(kindOps(provider).create(vmDesired, callOf(dep, records, 'tok-b')), (e: unknown) => e instanceof ProviderError && !(e instanceof CapacityError) && e.code === 'gcp.quota' && /request a quota increase/i.test(e.suggestions.join(' ')))
       assert.equal(rigs.fake.liveInstances().length, 0)
     })
 
@@ -246,7 +247,7 @@ describe('gcp provider: compute, identity and credentials against the fake GCE/I
       const email = String(records['train.identity']!.outputs.email)
       rigs.fake.faults.http({method: 'POST', path: /\/instances$/, status: 400, reason: 'notFound', message: `The resource 'projects/anycloud-fake/serviceAccounts/${email}' was not found`, count: 2})
       const call = callOf(dep, records, 'tok-vm')
-      await provider.create(vmDesired, call)
+      await kindOps(provider).create(vmDesired, call)
       assert.equal(rigs.fake.liveInstances().length, 1)
       assert.ok(call.messages.some((m) => /IAM propagation/.test(m)))
     })
@@ -255,18 +256,18 @@ describe('gcp provider: compute, identity and credentials against the fake GCE/I
       const provider = makeProvider(gcpCredential('gcp', rigs))
       const dep = deploymentOf(dirs.make(), {profile: {spot: true}, placement: {spot: true}})
       const {records, vmDesired} = await upTo(provider, dep)
-      const a = await provider.create(vmDesired, callOf(dep, records, 'tok-vm'))
+      const a = await kindOps(provider).create(vmDesired, callOf(dep, records, 'tok-vm'))
       await rigs.fake.preempt(vmName(dep.deploymentId))
       const rec = recordOf('train.vm', 'vm', dep.deploymentId, a)
-      const read = await provider.read({address: 'train.vm', kind: 'vm', name: dep.deploymentId, record: rec}, callOf(dep, {...records, 'train.vm': rec}))
+      const read = await kindOps(provider).read({address: 'train.vm', kind: 'vm', name: dep.deploymentId, record: rec}, callOf(dep, {...records, 'train.vm': rec}))
       assert.equal(read?.note, 'compute.instances.preempted: Instance was preempted.')
       assert.equal(read?.preempted, true)
-      const wl = await provider.read({address: 'train.workload', kind: 'workload', name: dep.deploymentId, record: recordOf('train.workload', 'workload', dep.deploymentId, {id: 'w', attributes: {}})}, callOf(dep, {...records, 'train.vm': rec}))
+      const wl = await kindOps(provider).read({address: 'train.workload', kind: 'workload', name: dep.deploymentId, record: recordOf('train.workload', 'workload', dep.deploymentId, {id: 'w', attributes: {}})}, callOf(dep, {...records, 'train.vm': rec}))
       assert.equal(wl?.phase, 'lost')
-      await provider.delete(rec, callOf(dep, records))
+      await kindOps(provider).delete(rec, callOf(dep, records))
       // Deleted outside anycloud (no preemption record): gone without a reason.
       const other = deploymentOf(dirs.make(), {deploymentId: 'acme-train-zzz999'})
-      assert.equal(await provider.read({address: 'train.vm', kind: 'vm', name: 'x', record: {...rec, outputs: {...rec.outputs, instanceId: '1'}}}, callOf(other)), null)
+      assert.equal(await kindOps(provider).read({address: 'train.vm', kind: 'vm', name: 'x', record: {...rec, outputs: {...rec.outputs, instanceId: '1'}}}, callOf(other)), null)
     })
   })
 

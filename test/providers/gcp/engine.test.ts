@@ -15,30 +15,20 @@ import {RecordingReporter, type EngineEvent} from '../../../src/engine/events.js
 import {outcomeOf, planAndApply} from '../../../src/engine/run.js'
 import {openSession, type Session} from '../../../src/engine/session.js'
 import type {ActualResource} from '../../../src/model/resources.js'
-import type {Provider} from '../../../src/providers/provider.js'
+import {kindOps, type Provider} from '../../../src/providers/provider.js'
+import {override} from '../../engine/harness.js'
 import type {ProviderSet} from '../../../src/providers/registry.js'
 import {FAKE_GCP_PROJECT, FAKE_GCP_ZONES} from '../../helpers/fake-gcp/index.js'
 import {makeProvider, startRigs, stopRigs, type Rigs} from './helpers.js'
 
 const MACHINE = new Set(['bootstrap', 'workload'])
 
-/** The provider with some methods replaced (the rest bound to it). */
-function override(inner: Provider, methods: Partial<Provider>): Provider {
-  return new Proxy(inner, {
-    get(target, prop, receiver) {
-      if (prop in methods) return (methods as Record<string | symbol, unknown>)[prop]
-      const v = Reflect.get(target, prop, receiver)
-      return typeof v === 'function' ? v.bind(target) : v
-    },
-  })
-}
-
 /** Stubs the machine steps; everything else is the real gcp provider. */
 export function stubMachine(p: Provider): Provider {
   const fakeActual = (kind: string, id: string, attributes: Record<string, unknown>): ActualResource => ({id, attributes, ...(kind === 'workload' ? {phase: 'running' as const} : {})})
   return override(p, {
     desiredAttributes: (r, ctx) => (MACHINE.has(r.kind) ? {} : (p.desiredAttributes?.(r, ctx) ?? {})),
-    read: async (r, ctx) => (MACHINE.has(r.kind) ? (r.record ? fakeActual(r.kind, r.record.id, r.record.attributes) : null) : p.read(r, ctx)),
+    read: async (r, ctx) => (MACHINE.has(r.kind) ? (r.record ? fakeActual(r.kind, r.record.id, r.record.attributes) : null) : kindOps(p).read(r, ctx)),
     ...(p.readMany
       ? {
           readMany: async (requests) => {
@@ -48,9 +38,9 @@ export function stubMachine(p: Provider): Provider {
           },
         }
       : {}),
-    create: async (r, ctx) => (MACHINE.has(r.kind) ? fakeActual(r.kind, r.name, r.attributes) : p.create(r, ctx)),
-    update: async (r, rec, ctx) => (MACHINE.has(r.kind) ? fakeActual(r.kind, rec.id, r.attributes) : p.update(r, rec, ctx)),
-    delete: async (rec, ctx) => (MACHINE.has(rec.kind) ? undefined : p.delete(rec, ctx)),
+    create: async (r, ctx) => (MACHINE.has(r.kind) ? fakeActual(r.kind, r.name, r.attributes) : kindOps(p).create(r, ctx)),
+    update: async (r, rec, ctx) => (MACHINE.has(r.kind) ? fakeActual(r.kind, rec.id, r.attributes) : kindOps(p).update(r, rec, ctx)),
+    delete: async (rec, ctx) => (MACHINE.has(rec.kind) ? undefined : kindOps(p).delete(rec, ctx)),
   })
 }
 

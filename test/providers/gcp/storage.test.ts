@@ -85,7 +85,7 @@ describe('gcp provider: storage on the GCS fake', function () {
 
   it('is registered lazily under `gcp` and manages the compute kinds', async function () {
     assert.equal(await loadProviderFactory('gcp'), createGcpProvider)
-    assert.deepEqual([...provider.kinds].sort(), ['bootstrap', 'identity', 'network', 'sshkey', 'vm', 'workload'])
+    assert.deepEqual([...provider.compute.keys()].sort(), ['bootstrap', 'identity', 'network', 'sshkey', 'vm', 'workload'])
     assert.equal(provider.defaultRegion(), 'us-east1')
     assert.deepEqual(provider.zones('us-east1'), ['us-east1-b', 'us-east1-c', 'us-east1-d'])
     assert.equal((await makeProvider({})).defaultRegion(), 'us-central1')

@@ -6,6 +6,7 @@ import {join} from 'node:path'
 import {AuthError, CapacityError} from '../../../src/errors/index.js'
 import {renderLocalBootstrap} from '../../../src/providers/local/index.js'
 import {callContext, deployment, desired, makeRig, profile, recordOf, type Rig} from './helpers.js'
+import {kindOps} from '../../../src/providers/provider.js'
 
 const CANARY = 'canary-s3cr3t-7f9e2d1c'
 
@@ -19,7 +20,7 @@ describe('local provider: vm, bootstrap, faults', () => {
   })
 
   it('declares its kinds, region and zones', () => {
-    assert.deepEqual([...rig.provider.kinds].sort(), ['bootstrap', 'vm', 'workload'])
+    assert.deepEqual([...rig.provider.compute.keys()].sort(), ['bootstrap', 'vm', 'workload'])
     assert.equal(rig.provider.defaultRegion(), 'local')
     assert.deepEqual(rig.provider.zones('local'), ['local-a', 'local-b'])
     assert.deepEqual(rig.provider.zones('us-east-1'), [])
@@ -29,24 +30,24 @@ describe('local provider: vm, bootstrap, faults', () => {
     const d = deployment(rig, profile())
     const ctx = callContext(d)
     const vm = desired(d, 'vm', {region: 'local', spot: false})
-    assert.equal(await rig.provider.read({address: vm.address, kind: 'vm', name: vm.name}, ctx), null)
-    const first = await rig.provider.create(vm, ctx)
-    const second = await rig.provider.create(vm, ctx)
+    assert.equal(await kindOps(rig.provider).read({address: vm.address, kind: 'vm', name: vm.name}, ctx), null)
+    const first = await kindOps(rig.provider).create(vm, ctx)
+    const second = await kindOps(rig.provider).create(vm, ctx)
     assert.deepEqual(second, first)
     assert.equal(first.id, join(rig.root, 'machines', d.deploymentId))
     const meta = JSON.parse(await readFile(join(first.id, 'machine.json'), 'utf8')) as {tags: Record<string, string>}
     assert.deepEqual(meta.tags, {'anycloud-managed': 'true', 'anycloud-project': 'proj', 'anycloud-deployment': d.deploymentId, 'anycloud-address': 'train.vm'})
-    const read = await rig.provider.read({address: vm.address, kind: 'vm', name: vm.name}, ctx)
+    const read = await kindOps(rig.provider).read({address: vm.address, kind: 'vm', name: vm.name}, ctx)
     assert.deepEqual(read?.attributes, {region: 'local', spot: false})
 
     // Another deployment's context neither sees nor deletes it.
     const other = callContext(deployment(rig, profile(), 'proj-train-other1'))
-    await assert.rejects(rig.provider.delete(recordOf(vm, first.id), other), /belongs to deployment 'proj-train-abc123'/)
+    await assert.rejects(kindOps(rig.provider).delete(recordOf(vm, first.id), other), /belongs to deployment 'proj-train-abc123'/)
     assert.ok(existsSync(first.id))
 
-    await rig.provider.delete(recordOf(vm, first.id), ctx)
+    await kindOps(rig.provider).delete(recordOf(vm, first.id), ctx)
     assert.equal(existsSync(first.id), false)
-    await rig.provider.delete(recordOf(vm, first.id), ctx) // missing = success
+    await kindOps(rig.provider).delete(recordOf(vm, first.id), ctx) // missing = success
   })
 
   it('refuses a workspace directory it did not make', async () => {
@@ -55,8 +56,8 @@ describe('local provider: vm, bootstrap, faults', () => {
     await mkdir(dir, {recursive: true})
     await writeFile(join(dir, 'precious.txt'), 'x')
     const vm = desired(d, 'vm')
-    await assert.rejects(rig.provider.create(vm, callContext(d)), /not made by anycloud/)
-    await assert.rejects(rig.provider.delete(recordOf(vm, dir), callContext(d)), /not deleting it/)
+    await assert.rejects(kindOps(rig.provider).create(vm, callContext(d)), /not made by anycloud/)
+    await assert.rejects(kindOps(rig.provider).delete(recordOf(vm, dir), callContext(d)), /not deleting it/)
     assert.ok(existsSync(join(dir, 'precious.txt')))
   })
 
@@ -67,9 +68,9 @@ describe('local provider: vm, bootstrap, faults', () => {
     await assert.rejects(rig.provider.checkAuth(), (e: unknown) => e instanceof AuthError && /expired/.test(e.message))
     const d = deployment(rig, profile())
     const ctx = callContext(d)
-    await assert.rejects(rig.provider.create(desired(d, 'vm', {zone: 'local-a'}), ctx), (e: unknown) => e instanceof CapacityError && e.where === 'local-a')
+    await assert.rejects(kindOps(rig.provider).create(desired(d, 'vm', {zone: 'local-a'}), ctx), (e: unknown) => e instanceof CapacityError && e.where === 'local-a')
     assert.equal(existsSync(join(rig.root, 'machines', d.deploymentId)), false, 'a failed create leaves nothing')
-    const ok = await rig.provider.create(desired(d, 'vm', {zone: 'local-b'}), ctx)
+    const ok = await kindOps(rig.provider).create(desired(d, 'vm', {zone: 'local-b'}), ctx)
     assert.equal(ok.outputs?.zone, 'local-b')
     await rm(join(rig.root, '.anycloud-fault.json'))
     await rig.provider.checkAuth()
@@ -108,38 +109,38 @@ describe('local provider: vm, bootstrap, faults', () => {
     const p = profile({command: 'echo hi', env: {API_TOKEN: CANARY}, sensitiveEnv: ['API_TOKEN']})
     const d = deployment(rig, p)
     const ctx = callContext(d)
-    const vm = await rig.provider.create(desired(d, 'vm'), ctx)
+    const vm = await kindOps(rig.provider).create(desired(d, 'vm'), ctx)
     const attrs = rig.provider.desiredAttributes(desired(d, 'bootstrap'), d)
     assert.deepEqual(attrs, {hash: renderLocalBootstrap(d).hash})
     const bs = desired(d, 'bootstrap', attrs)
     const lookup = {address: bs.address, kind: 'bootstrap' as const, name: bs.name}
-    assert.equal(await rig.provider.read(lookup, ctx), null)
-    const created = await rig.provider.create(bs, ctx)
+    assert.equal(await kindOps(rig.provider).read(lookup, ctx), null)
+    const created = await kindOps(rig.provider).create(bs, ctx)
     assert.deepEqual(created.attributes, attrs)
-    assert.deepEqual((await rig.provider.create(bs, ctx)).attributes, attrs)
-    assert.deepEqual((await rig.provider.read(lookup, ctx))?.attributes, attrs)
+    assert.deepEqual((await kindOps(rig.provider).create(bs, ctx)).attributes, attrs)
+    assert.deepEqual((await kindOps(rig.provider).read(lookup, ctx))?.attributes, attrs)
     const envStat = await stat(join(vm.id, 'env'))
     assert.equal(envStat.mode & 0o777, 0o600)
     for (const dir of ['input', 'output', 'checkpoint']) assert.ok((await stat(join(vm.id, dir))).isDirectory())
     for (const f of ['job.json', 'bootstrap.json', 'machine.json']) assert.ok(!(await readFile(join(vm.id, f), 'utf8')).includes(CANARY), f)
 
     // A plan made with another secret value is refused at apply time.
-    await assert.rejects(rig.provider.update(desired(d, 'bootstrap', {hash: '0000000000000000'}), recordOf(bs, created.id), ctx), /changed since the plan/)
+    await assert.rejects(kindOps(rig.provider).update(desired(d, 'bootstrap', {hash: '0000000000000000'}), recordOf(bs, created.id), ctx), /changed since the plan/)
 
     // A deleted rendered file makes read report a null hash (the plan re-renders).
     await rm(join(vm.id, 'env'))
-    assert.deepEqual((await rig.provider.read(lookup, ctx))?.attributes, {hash: null})
-    await rig.provider.update(bs, recordOf(bs, created.id), ctx)
-    assert.deepEqual((await rig.provider.read(lookup, ctx))?.attributes, attrs)
+    assert.deepEqual((await kindOps(rig.provider).read(lookup, ctx))?.attributes, {hash: null})
+    await kindOps(rig.provider).update(bs, recordOf(bs, created.id), ctx)
+    assert.deepEqual((await kindOps(rig.provider).read(lookup, ctx))?.attributes, attrs)
 
-    await rig.provider.delete(recordOf(bs, created.id), ctx)
-    assert.equal(await rig.provider.read(lookup, ctx), null)
+    await kindOps(rig.provider).delete(recordOf(bs, created.id), ctx)
+    assert.equal(await kindOps(rig.provider).read(lookup, ctx), null)
     assert.equal(existsSync(join(vm.id, 'env')), false)
     assert.equal(existsSync(join(vm.id, 'job.json')), false)
   })
 
   it('bootstrap needs the machine', async () => {
     const d = deployment(rig, profile({command: 'true'}))
-    await assert.rejects(rig.provider.create(desired(d, 'bootstrap'), callContext(d)), /does not exist: create train.vm first/)
+    await assert.rejects(kindOps(rig.provider).create(desired(d, 'bootstrap'), callContext(d)), /does not exist: create train.vm first/)
   })
 })

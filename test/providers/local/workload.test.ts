@@ -9,6 +9,7 @@ import type {ResolvedProfile} from '../../../src/config/types.js'
 import {addressOf, type ActualResource, type DeploymentContext, type ResourceRecord} from '../../../src/model/resources.js'
 import {ownershipTags, type ProviderCallContext} from '../../../src/providers/provider.js'
 import {alive, callContext, deployment, desired, eventually, makeRig, profile, recordOf, type Rig} from './helpers.js'
+import {kindOps} from '../../../src/providers/provider.js'
 
 const CANARY = 'canary-t0ken-5b7d0c2a9e'
 
@@ -34,11 +35,11 @@ async function launch(rig: Rig, p: ResolvedProfile, deploymentId = 'proj-train-a
     records[r.address] = recordOf(r, actual.id, actual.outputs)
   }
   const vmRes = desired(d, 'vm')
-  records[vmRes.address] = recordOf(vmRes, (await rig.provider.create(vmRes, ctx)).id)
+  records[vmRes.address] = recordOf(vmRes, (await kindOps(rig.provider).create(vmRes, ctx)).id)
   const bs = desired(d, 'bootstrap', rig.provider.desiredAttributes(desired(d, 'bootstrap'), d))
-  records[bs.address] = recordOf(bs, (await rig.provider.create(bs, ctx)).id)
+  records[bs.address] = recordOf(bs, (await kindOps(rig.provider).create(bs, ctx)).id)
   const wl = desired(d, 'workload', {command: p.command, specHash: `spec-${JSON.stringify(p.command).length}`})
-  const workload = await rig.provider.create(wl, ctx)
+  const workload = await kindOps(rig.provider).create(wl, ctx)
   const record = recordOf(wl, workload.id, workload.outputs)
   return {
     d,
@@ -46,7 +47,7 @@ async function launch(rig: Rig, p: ResolvedProfile, deploymentId = 'proj-train-a
     workspace: join(rig.root, 'machines', deploymentId),
     workload,
     record,
-    read: () => rig.provider.read({address: wl.address, kind: 'workload', name: wl.name, record}, ctx),
+    read: () => kindOps(rig.provider).read({address: wl.address, kind: 'workload', name: wl.name, record}, ctx),
   }
 }
 
@@ -141,7 +142,7 @@ describe('local provider: workload', function () {
     assert.equal(await readFile(join(rig.root, 'buckets', 'proj-train-abc123', 'step'), 'utf8'), '41\n')
     assert.equal(existsSync(join(rig.root, 'buckets', 'results', 'restored')), false)
     // The machine goes away (preemption / replace): a fresh workspace for the same deployment.
-    await rig.provider.delete(first.ctx.records['train.vm'], first.ctx)
+    await kindOps(rig.provider).delete(first.ctx.records['train.vm'], first.ctx)
     assert.equal(existsSync(first.workspace), false)
     const second = await launch(rig, p)
     assert.equal((await finished(second)).phase, 'completed')
@@ -150,10 +151,10 @@ describe('local provider: workload', function () {
 
   it('adopts a live supervisor of the same spec instead of starting a second one', async () => {
     const l = await launch(rig, profile({command: 'sleep 30'}))
-    const again = await rig.provider.create(desired(l.d, 'workload', l.record.attributes), l.ctx)
+    const again = await kindOps(rig.provider).create(desired(l.d, 'workload', l.record.attributes), l.ctx)
     assert.equal(again.outputs?.supervisorPid, l.workload.outputs?.supervisorPid)
     assert.equal(again.phase, 'running')
-    await rig.provider.delete(l.record, l.ctx)
+    await kindOps(rig.provider).delete(l.record, l.ctx)
   })
 
   it('delete sends SIGTERM: the command stops, a final sync runs, no process is left', async () => {
@@ -162,7 +163,7 @@ describe('local provider: workload', function () {
     await eventually(() => existsSync(join(l.workspace, 'output', 'late.txt')), 'late.txt written')
     const {supervisorPid, pid} = l.workload.outputs as {supervisorPid: number; pid: number}
     assert.ok(alive(supervisorPid) && alive(pid))
-    await rig.provider.delete(l.record, l.ctx)
+    await kindOps(rig.provider).delete(l.record, l.ctx)
     assert.equal(await readFile(join(rig.root, 'buckets', 'results', 'late.txt'), 'utf8'), 'late\n')
     assert.equal(alive(supervisorPid), false, 'supervisor gone')
     assert.equal(alive(pid), false, 'command gone')
@@ -180,14 +181,14 @@ describe('local provider: workload', function () {
     }, 'phase lost')
     assert.match(lost.note ?? '', /preempted/)
     assert.ok(alive(pid), 'the orphaned command still runs')
-    await rig.provider.delete(l.record, l.ctx)
+    await kindOps(rig.provider).delete(l.record, l.ctx)
     assert.equal(alive(pid), false, 'delete reaped the orphaned command')
   })
 
   it('vm delete stops a running workload first', async () => {
     const l = await launch(rig, profile({command: 'sleep 60'}))
     const {supervisorPid, pid} = l.workload.outputs as {supervisorPid: number; pid: number}
-    await rig.provider.delete(l.ctx.records['train.vm'], l.ctx)
+    await kindOps(rig.provider).delete(l.ctx.records['train.vm'], l.ctx)
     assert.equal(alive(supervisorPid), false)
     assert.equal(alive(pid), false)
     assert.equal(existsSync(l.workspace), false)
@@ -209,7 +210,7 @@ describe('local provider: workload', function () {
     await eventually(() => seen.includes('first'), 'the first line followed')
     controller.abort()
     await following
-    await rig.provider.delete(long.record, long.ctx)
+    await kindOps(rig.provider).delete(long.record, long.ctx)
   })
 
   it('keeps env values out of argv, job.json, status.json and the logs; env file is 0600', async () => {
@@ -230,7 +231,7 @@ describe('local provider: workload', function () {
       assert.ok(!(await readFile(join(l.workspace, f), 'utf8')).includes(CANARY), f)
     }
     assert.ok(!JSON.stringify(await l.read()).includes(CANARY))
-    await rig.provider.delete(l.record, l.ctx)
+    await kindOps(rig.provider).delete(l.record, l.ctx)
   })
 
   it('connect gives a runner in the workspace', async () => {

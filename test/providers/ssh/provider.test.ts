@@ -11,6 +11,7 @@ import {ProviderSet} from '../../../src/providers/registry.js'
 import {generateHostKeyPair} from '../../../src/remote/host-keys.js'
 import {redactSecrets} from '../../../src/util/redact.js'
 import {entriesUnder, localRemote, PLACEMENT, processArgs, specFor, startVm, until, type Vm} from '../../bootstrap/helpers.js'
+import {kindOps} from '../../../src/providers/provider.js'
 
 /**
  * The ssh provider against a real host: vm = the host (pinned or recorded host key), bootstrap
@@ -62,7 +63,7 @@ async function makeRig(vm: Vm, options: {hostKey?: string; profile?: Partial<Res
     dir, set, ssh, ctx, records, call, desired,
     async create(kind, attributes = {}) {
       const d = desired(kind, attributes)
-      const a = await ssh.create(d, call())
+      const a = await kindOps(ssh).create(d, call())
       records[d.address] = {address: d.address, kind, credential: 'box', provider: 'ssh', name: ID, id: a.id, status: 'created', attributes: a.attributes, outputs: a.outputs ?? {}, updatedAt: new Date().toISOString()}
       return a
     },
@@ -89,7 +90,7 @@ describe(`ssh provider (host ${PLACEMENT.title})`, function () {
       // Leave the host clean for the next test.
       for (const kind of ['workload', 'bootstrap'] as const) {
         const r = rig.records[`train.${kind}`]
-        if (r) await rig.ssh.delete(r, rig.call()).catch(() => undefined)
+        if (r) await kindOps(rig.ssh).delete(r, rig.call()).catch(() => undefined)
       }
       await rig.cleanup()
       rig = undefined
@@ -118,7 +119,7 @@ describe(`ssh provider (host ${PLACEMENT.title})`, function () {
       await other.cleanup()
     }
     assert.equal(rig.ssh.defaultRegion(), 'ssh')
-    assert.deepEqual([...rig.ssh.kinds].sort(), ['bootstrap', 'vm', 'workload'])
+    assert.deepEqual([...rig.ssh.compute.keys()].sort(), ['bootstrap', 'vm', 'workload'])
   })
 
   it('keeps buckets on the storage credential; without one it says what to set', async () => {
@@ -144,28 +145,28 @@ describe(`ssh provider (host ${PLACEMENT.title})`, function () {
     rig = await makeRig(vm)
     const logFrom = vm.sshd.log().length
     await rig.ssh.prepare!(rig.ctx)
-    assert.equal(await rig.ssh.read({address: 'train.bootstrap', kind: 'bootstrap', name: ID}, rig.call()), null, 'no vm yet: nothing to read, no SSH')
+    assert.equal(await kindOps(rig.ssh).read({address: 'train.bootstrap', kind: 'bootstrap', name: ID}, rig.call()), null, 'no vm yet: nothing to read, no SSH')
     const vmActual = await rig.create('vm')
     assert.equal(vmActual.outputs?.hostKey, vm.sshd.hostPublicKey.split(' ').slice(0, 2).join(' '))
     assert.equal(vmActual.outputs?.system, 'Linux x86_64')
     const progress: string[] = []
-    const boot = await rig.ssh.create(rig.desired('bootstrap'), rig.call(progress))
+    const boot = await kindOps(rig.ssh).create(rig.desired('bootstrap'), rig.call(progress))
     rig.records['train.bootstrap'] = {address: 'train.bootstrap', kind: 'bootstrap', credential: 'box', provider: 'ssh', name: ID, id: boot.id, status: 'created', attributes: boot.attributes, outputs: boot.outputs ?? {}, updatedAt: ''}
     assert.ok(progress.includes('input-sync: ran'), progress.join('\n'))
     assert.deepEqual(boot.outputs?.steps, ['files', 'supervisord', 'storage-check', 'input-sync', 'checkpoint-restore', 'programs', 'done'])
     await rig.create('workload', {specHash: 'wl-1'})
     await until('the workload process', () => processArgs().some((p) => p.args === 'sleep 4901'))
 
-    const w = await rig.ssh.read({address: 'train.workload', kind: 'workload', name: ID, record: rig.records['train.workload']}, rig.call())
+    const w = await kindOps(rig.ssh).read({address: 'train.workload', kind: 'workload', name: ID, record: rig.records['train.workload']}, rig.call())
     assert.equal(w?.phase, 'running')
-    const b = await rig.ssh.read({address: 'train.bootstrap', kind: 'bootstrap', name: ID}, rig.call())
+    const b = await kindOps(rig.ssh).read({address: 'train.bootstrap', kind: 'bootstrap', name: ID}, rig.call())
     assert.equal(b?.attributes.hash, rig.records['train.bootstrap'].attributes.hash)
     assert.equal((vm.sshd.log().slice(logFrom).match(/Accepted publickey/g) ?? []).length, 1, 'one SSH connection for the whole run')
 
-    await rig.ssh.delete(rig.records['train.workload'], rig.call())
+    await kindOps(rig.ssh).delete(rig.records['train.workload'], rig.call())
     assert.ok(!processArgs().some((p) => p.args === 'sleep 4901'))
-    await rig.ssh.delete(rig.records['train.bootstrap'], rig.call())
-    await rig.ssh.delete(rig.records['train.vm'], rig.call())
+    await kindOps(rig.ssh).delete(rig.records['train.bootstrap'], rig.call())
+    await kindOps(rig.ssh).delete(rig.records['train.vm'], rig.call())
     delete rig.records['train.workload']
     delete rig.records['train.bootstrap']
     assert.deepEqual(entriesUnder(vm.prefix), ['etc/', 'mnt/', 'var/', 'var/lib/', 'var/log/'])
@@ -179,12 +180,12 @@ describe(`ssh provider (host ${PLACEMENT.title})`, function () {
     const fresh = await makeRig(vm, {dir: rig.dir})
     try {
       Object.assign(fresh.records, rig.records)
-      const b = await fresh.ssh.read({address: 'train.bootstrap', kind: 'bootstrap', name: ID}, fresh.call())
+      const b = await kindOps(fresh.ssh).read({address: 'train.bootstrap', kind: 'bootstrap', name: ID}, fresh.call())
       assert.equal(b?.attributes.hash, rig.records['train.bootstrap'].attributes.hash)
       let out = ''
       await fresh.ssh.logs!(fresh.call(), {follow: false, write: (c) => (out += c)})
       assert.equal(out, '')
-      await fresh.ssh.delete(rig.records['train.bootstrap'], fresh.call())
+      await kindOps(fresh.ssh).delete(rig.records['train.bootstrap'], fresh.call())
       delete rig.records['train.bootstrap']
       assert.ok(!entriesUnder(vm.prefix).some((e) => e.includes(ID)))
     } finally {
@@ -196,7 +197,7 @@ describe(`ssh provider (host ${PLACEMENT.title})`, function () {
     rig = await makeRig(vm, {hostKey: generateHostKeyPair('not-the-host').publicKey})
     const logFrom = vm.sshd.log().length
     const before = entriesUnder(vm.prefix)
-    await assert.rejects(rig.ssh.create(rig.desired('vm'), rig.call()), (e: Error & {code?: string}) => e.code === 'ssh.host-key-mismatch')
+    await assert.rejects(kindOps(rig.ssh).create(rig.desired('vm'), rig.call()), (e: Error & {code?: string}) => e.code === 'ssh.host-key-mismatch')
     const log = vm.sshd.log().slice(logFrom)
     assert.match(log, /Connection from/)
     assert.doesNotMatch(log, /publickey|Accepted|session/i)
@@ -206,7 +207,7 @@ describe(`ssh provider (host ${PLACEMENT.title})`, function () {
   it('a recorded key is enforced: state\'s key wins over whatever the host presents', async () => {
     rig = await makeRig(vm)
     rig.records['train.vm'] = {address: 'train.vm', kind: 'vm', credential: 'box', provider: 'ssh', name: ID, id: 'x', status: 'created', attributes: {}, outputs: {hostKey: generateHostKeyPair('old').publicKey}, updatedAt: ''}
-    await assert.rejects(rig.ssh.read({address: 'train.bootstrap', kind: 'bootstrap', name: ID}, rig.call()), /Host key mismatch/)
+    await assert.rejects(kindOps(rig.ssh).read({address: 'train.bootstrap', kind: 'bootstrap', name: ID}, rig.call()), /Host key mismatch/)
     delete rig.records['train.vm']
   })
 

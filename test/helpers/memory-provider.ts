@@ -1,0 +1,115 @@
+/**
+ * A provider that keeps its "cloud" in memory, for engine tests: it declares kinds the engine has
+ * never heard of, through the contract alone (providers/provider.ts):
+ *
+ * - `resourceGroup`: holds the deployment's other resources; its `tags` change in place, a new
+ *   `location` replaces it. Deleting it while a NIC is still in it fails (as on Azure).
+ * - `nic`: needs the resource group first; a new `subnet` replaces it. Deleting it while a VM
+ *   still uses it fails.
+ * - `vm`, `bootstrap`, `workload`: the machine's kinds every compute provider has. The VM sits on
+ *   the NIC (so a new subnet replaces the VM too) and cannot be created before it.
+ *
+ * Every operation is logged in `cloud.calls` ("create nic", …) so tests can check the order.
+ * It registers under the provider name `memory` (a test-only name: {@link useMemoryProvider}).
+ */
+import type {NamedCredential} from '../../src/config/types.js'
+import type {ActualResource, DeploymentContext, DesiredResource, ResourceRecord} from '../../src/model/resources.js'
+import {addressOf} from '../../src/model/resources.js'
+import {kindTable, updatableIn, type Provider, type ProviderCallContext, type ResourceKindSpec, type ResourceLookup} from '../../src/providers/provider.js'
+import {registerProvider} from '../../src/providers/registry.js'
+
+interface Stored {
+  id: string
+  kind: string
+  name: string
+  deployment: string
+  attributes: Record<string, unknown>
+  outputs: Record<string, unknown>
+}
+
+export interface MemoryCloud {
+  /** What exists, by id. */
+  resources: Map<string, Stored>
+  /** Operations in the order they ran: `create nic`, `delete resourceGroup`, … */
+  calls: string[]
+  /** What the next plan wants (tests change these between plans). */
+  settings: {location: string; tags: Record<string, string>; subnet: string}
+}
+
+export function memoryCloud(): MemoryCloud {
+  return {resources: new Map(), calls: [], settings: {location: 'mem-east', tags: {team: 'a'}, subnet: '10.0.1.0/24'}}
+}
+
+/** The provider name tests register it under. */
+export const MEMORY = 'memory'
+
+export function memoryProvider(credential: NamedCredential, cloud: MemoryCloud): Provider {
+  let next = 0
+  const find = (kind: string, lookup: ResourceLookup, deployment: string) =>
+    (lookup.record ? cloud.resources.get(lookup.record.id) : undefined) ?? [...cloud.resources.values()].find((r) => r.kind === kind && r.name === lookup.name && r.deployment === deployment)
+  const actualOf = (s: Stored): ActualResource => ({id: s.id, attributes: s.attributes, outputs: s.outputs, ...(s.kind === 'workload' ? {phase: 'running' as const} : {})})
+  /** The id of the deployment's resource of `kind`, which must exist. */
+  const needs = (kind: string, ctx: ProviderCallContext): string => {
+    const record = ctx.records[addressOf(ctx.deployment.profile.name, kind)]
+    if (!record || !cloud.resources.has(record.id)) throw new Error(`memory: no ${kind} to put this in (the engine created it out of order)`)
+    return record.id
+  }
+  const usedBy = (id: string) => [...cloud.resources.values()].find((r) => Object.values(r.outputs).includes(id))
+  const spec = (kind: string, rest: Partial<ResourceKindSpec> & Pick<ResourceKindSpec, 'diff'>, links: string[] = []): ResourceKindSpec => ({
+    kind,
+    dependsOn: [],
+    read: async (lookup, ctx) => {
+      const s = find(kind, lookup, ctx.deployment.deploymentId)
+      return s ? actualOf(s) : null
+    },
+    create: async (resource: DesiredResource, ctx: ProviderCallContext) => {
+      const outputs = Object.fromEntries(links.map((l) => [l, needs(l, ctx)]))
+      cloud.calls.push(`create ${kind}`)
+      const s: Stored = {id: `${kind}-${++next}`, kind, name: resource.name, deployment: ctx.deployment.deploymentId, attributes: resource.attributes, outputs}
+      cloud.resources.set(s.id, s)
+      return actualOf(s)
+    },
+    update: async (resource: DesiredResource, record: ResourceRecord) => {
+      const s = cloud.resources.get(record.id)
+      if (!s) throw new Error(`memory: ${record.address} is gone`)
+      cloud.calls.push(`update ${kind}`)
+      s.attributes = resource.attributes
+      return actualOf(s)
+    },
+    delete: async (record: ResourceRecord) => {
+      const user = usedBy(record.id)
+      if (user) throw new Error(`memory: ${record.address} (${record.id}) is still used by ${user.id}`)
+      cloud.calls.push(`delete ${kind}`)
+      cloud.resources.delete(record.id)
+    },
+    ...rest,
+  })
+  return {
+    kind: MEMORY as never,
+    credential,
+    compute: kindTable([
+      spec('resourceGroup', {diff: updatableIn('tags'), desired: () => ({attributes: {location: cloud.settings.location, tags: cloud.settings.tags}})}),
+      spec('nic', {dependsOn: ['resourceGroup'], diff: updatableIn(), desired: () => ({attributes: {subnet: cloud.settings.subnet}})}, ['resourceGroup']),
+      spec('vm', {diff: updatableIn()}, ['nic']),
+      spec('bootstrap', {dependsOn: ['vm'], diff: updatableIn('hash')}, ['vm']),
+      spec('workload', {dependsOn: ['bootstrap'], diff: updatableIn()}),
+    ]),
+    desiredAttributes: (resource: DesiredResource, _ctx: DeploymentContext) => (resource.kind === 'vm' ? {subnet: cloud.settings.subnet} : {}),
+    checkAuth: async () => ({account: 'memory'}),
+    defaultRegion: () => 'mem-1',
+    zones: () => [],
+    readBucket: async () => null,
+    createBucket: async () => {
+      throw new Error('memory: no buckets')
+    },
+    deleteBucket: async () => ({deleted: false, reason: 'memory: no buckets'}),
+  }
+}
+
+/** Registers the memory provider for credentials whose provider is `memory`; returns the undo. */
+export function useMemoryProvider(cloud: MemoryCloud): () => void {
+  registerProvider(MEMORY, async () => async ({credential}) => memoryProvider(credential, cloud))
+  return () => registerProvider(MEMORY, async () => {
+    throw new Error('the memory provider is registered by tests only')
+  })
+}
