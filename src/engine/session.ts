@@ -54,33 +54,40 @@ export interface Session {
   reload(): Promise<StateDocument | undefined>
 }
 
-export async function openSession(options: SessionOptions): Promise<Session> {
-  const env = options.env ?? process.env
-  const {config, warnings} = requireConfig({file: options.file, env})
-  // Every value interpolated from the environment, and every secret field, is a secret from now on.
+/** Every value interpolated from the environment, and every secret field, is a secret from now on (redacted wherever it would be printed). */
+function registerConfigSecrets(config: ResolvedConfig): void {
   for (const p of Object.values(config.profiles)) for (const k of p.sensitiveEnv) registerSecret(p.env[k])
   for (const c of Object.values(config.credentials)) {
     const spec = c.spec as unknown as Record<string, unknown>
     for (const k of ['accessKeyId', 'secretAccessKey', 'sessionToken', 'clientSecret']) if (typeof spec[k] === 'string') registerSecret(spec[k] as string)
   }
+}
+
+/** The session's lock on state, for the operation it was opened for (none without one, or with --lock=false). */
+async function takeLock(store: StateStore, options: SessionOptions): Promise<LockInfo | undefined> {
+  if (!options.lock) return undefined
+  if (options.noLock) {
+    options.onWarning?.(`running ${options.lock} without the state lock (--lock=false): nothing stops another run from changing ${store.description} at the same time`)
+    return undefined
+  }
+  let told = false
+  return acquireLock(store, options.lock, {
+    timeoutMs: options.lockTimeoutMs,
+    signal: options.signal,
+    onWait: (error) => {
+      if (!told) options.onLockWait?.(`Waiting for the state lock (up to the --lock-timeout): ${error.message}`)
+      told = true
+    },
+  })
+}
+
+export async function openSession(options: SessionOptions): Promise<Session> {
+  const env = options.env ?? process.env
+  const {config, warnings} = requireConfig({file: options.file, env})
+  registerConfigSecrets(config)
   const profiles = selectProfiles(config, options.profiles ?? [])
   const store = openStateStore(config, env)
-  const lockWith = async (): Promise<LockInfo | undefined> => {
-    if (!options.lock) return undefined
-    if (options.noLock) {
-      options.onWarning?.(`running ${options.lock} without the state lock (--lock=false): nothing stops another run from changing ${store.description} at the same time`)
-      return undefined
-    }
-    let told = false
-    return acquireLock(store, options.lock, {
-      timeoutMs: options.lockTimeoutMs,
-      signal: options.signal,
-      onWait: (error) => {
-        if (!told) options.onLockWait?.(`Waiting for the state lock (up to the --lock-timeout): ${error.message}`)
-        told = true
-      },
-    })
-  }
+  const lockWith = () => takeLock(store, options)
   let lock: LockInfo | undefined
   try {
     if (options.lock && !options.allowErrored) refuseWhileErrored(store)
