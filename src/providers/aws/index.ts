@@ -22,9 +22,9 @@
  * ANYCLOUD_REMOTE_PREFIX and ANYCLOUD_STORAGE_CHECK (see src/providers/ssh).
  */
 import type {NamedCredential} from '../../config/types.js'
-import {AnycloudError, AuthError, ProviderError, UsageError} from '../../errors/index.js'
+import {AnycloudError, AuthError, UsageError} from '../../errors/index.js'
 import {isKnownRegion} from '../../model/continents.js'
-import {addressOf, type ActualResource, type BucketRole, type DeploymentContext, type DesiredResource, type ResourceKind, type ResourceRecord} from '../../model/resources.js'
+import {addressOf, type ActualResource, type BucketRole, type DeploymentContext, type DesiredResource, type ResourceRecord} from '../../model/resources.js'
 import type {CommandRunner} from '../../remote/command-runner.js'
 import type {RcloneRemoteSpec} from '../../bootstrap/types.js'
 import {kindOf, kindTable, type KindTable, type Provider, type ProviderCallContext, type RcloneRequest, type ReadRequest, type ReadResult, type ResourceLookup} from '../provider.js'
