@@ -4,7 +4,7 @@
  * keyed by the test's full title, in order. The engine may be reshaped; these bytes may not change.
  * `UPDATE_GOLDEN=1` records them. A test with no recorded entry is not checked (new scenarios).
  *
- * Normalised: deployment ids, 16-hex hashes, cloud ids, lineages and timestamps become numbered placeholders in
+ * Normalised: deployment ids, 16-hex hashes, cloud ids, lineages, timestamps and salted hashes of sensitive values become numbered placeholders in
  * order of appearance (so "the same hash before and after" still shows), temp paths, ports and process ids go.
  */
 import {existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs'
@@ -44,6 +44,8 @@ export function normalizePlan(plan: {profiles?: Record<string, {deploymentId?: s
   for (const id of ids.sort((a, b) => b.length - a.length)) text = text.split(id).join(`<deployment:${id.replace(/-[a-z0-9]{6}$/, '')}>`)
   numbered(/\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b/g, 'uuid')
   numbered(/\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z\b/g, 'time')
+  // Sensitive values' hashes are salted by the state's lineage (new on every run).
+  numbered(/\(sensitive\):[0-9a-f]+/g, 'sensitive')
   numbered(/\b(?:i|sg|key|vpc|subnet|ami|eni|vol|r|sir)-[0-9a-f]{8,17}\b/g, 'cloud-id')
   numbered(/\b[0-9a-f]{16,64}\b/g, 'hash')
   numbered(/SHA256:[A-Za-z0-9+/]{43}/g, 'fingerprint')
