@@ -22,7 +22,7 @@
  * ANYCLOUD_REMOTE_PREFIX and ANYCLOUD_STORAGE_CHECK (see src/providers/ssh).
  */
 import type {NamedCredential} from '../../config/types.js'
-import {AnycloudError, AuthError, UsageError} from '../../errors/index.js'
+import {AnycloudError, AuthError, ProviderError, UsageError} from '../../errors/index.js'
 import {isKnownRegion} from '../../model/continents.js'
 import {addressOf, type ActualResource, type BucketRole, type DeploymentContext, type DesiredResource, type ResourceRecord} from '../../model/resources.js'
 import type {CommandRunner} from '../../remote/command-runner.js'

@@ -11,6 +11,7 @@ import {S3Client, PutObjectCommand} from '@aws-sdk/client-s3'
 import {sdkConfig} from '../../helpers/fake-aws/index.js'
 import {s3ClientConfig} from '../../helpers/storage/s3-emulator.js'
 import {awsCredential, callOf, deploymentOf, KEYS, makeProvider, recordOf, startRigs, StateDirs, stopRigs, type Rigs} from './helpers.js'
+import {kindOps} from '../../../src/providers/provider.js'
 
 /** The per-deployment resources refresh reads without a machine: identity, security group, key pair. */
 const KINDS = ['identity', 'network', 'sshkey'] as const
@@ -55,7 +56,7 @@ describe('aws refresh: IAM identities listed once per project path, not read per
       const records: Record<string, ResourceRecord> = {}
       for (const kind of kinds) {
         const r = resourceOf(deployment, kind, provider)
-        const actual = await provider.create(r, callOf(deployment))
+        const actual = await kindOps(provider).create(r, callOf(deployment))
         records[r.address] = recordOf(r.address, kind, r.name, actual)
         created.set(r.address, actual.attributes)
       }
@@ -80,7 +81,7 @@ describe('aws refresh: IAM identities listed once per project path, not read per
   it('roles and instance profiles are made under /anycloud/<project>/; the role description names the deployment and its policy\'s buckets', async () => {
     const deployment = deploymentOf(dirs.make(), {profile: {outputBucket: 'results'}})
     const r = resourceOf(deployment, 'identity', provider)
-    await provider.create({...r, attributes: {buckets: {output: 'results', checkpoint: deployment.deploymentId}}}, callOf(deployment))
+    await kindOps(provider).create({...r, attributes: {buckets: {output: 'results', checkpoint: deployment.deploymentId}}}, callOf(deployment))
     const name = iamName(r.name)
     assert.equal(iamPath('acme'), '/anycloud/acme/')
     assert.equal(rigs.fake.state.roles.get(name)?.path, '/anycloud/acme/')
@@ -129,7 +130,7 @@ describe('aws refresh: IAM identities listed once per project path, not read per
     const [request] = requests
     const deployment = request.ctx.deployment
     const record = request.lookup.record!
-    await provider.update({...resourceOf(deployment, 'identity', provider), attributes: {buckets: {output: 'out-v2'}}}, record, callOf(deployment))
+    await kindOps(provider).update({...resourceOf(deployment, 'identity', provider), attributes: {buckets: {output: 'out-v2'}}}, record, callOf(deployment))
     let [read] = await provider.readMany(requests)
     assert.deepEqual('value' in read && read.value?.attributes, {buckets: {output: 'out-v2'}})
     const iam = new IAMClient(sdkConfig(rigs.fake, {credentials: KEYS}))
@@ -165,7 +166,7 @@ describe('aws refresh: IAM identities listed once per project path, not read per
     // Without a record, refresh does not look it up by name (the create checks the name and adopts it).
     const [unrecorded] = await provider.readMany([{lookup: {address: record.address, kind: 'identity', name}, ctx: callOf(deployment)}])
     assert.deepEqual(unrecorded, {value: null})
-    const adopted = await provider.create({address: record.address, profile: 'train', kind: 'identity', credential: 'aws', provider: 'aws', name, dependsOn: [], attributes: {buckets: {output: 'results'}}}, callOf(deployment))
+    const adopted = await kindOps(provider).create({address: record.address, profile: 'train', kind: 'identity', credential: 'aws', provider: 'aws', name, dependsOn: [], attributes: {buckets: {output: 'results'}}}, callOf(deployment))
     assert.equal(adopted.id, name)
     assert.equal(rigs.fake.calls('CreateRole').length, 1, 'the old role is adopted, not made again')
   })

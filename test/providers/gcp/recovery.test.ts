@@ -16,7 +16,8 @@ import {RecordingReporter, type EngineEvent} from '../../../src/engine/events.js
 import {outcomeOf, planAndApply} from '../../../src/engine/run.js'
 import {openSession, type Session} from '../../../src/engine/session.js'
 import type {ActualResource} from '../../../src/model/resources.js'
-import type {Provider} from '../../../src/providers/provider.js'
+import {kindOps, type Provider} from '../../../src/providers/provider.js'
+import {override, type Overrides} from '../../engine/harness.js'
 import type {ProviderSet} from '../../../src/providers/registry.js'
 import {FAKE_GCP_PROJECT} from '../../helpers/fake-gcp/index.js'
 import {makeProvider, startRigs, stopRigs, type Rigs} from './helpers.js'
@@ -26,12 +27,12 @@ const MACHINE = new Set(['bootstrap', 'workload'])
 /** The gcp provider with its SSH machine steps answered in memory. */
 function stubMachine(p: Provider): Provider {
   const actual = (kind: string, id: string, attributes: Record<string, unknown>): ActualResource => ({id, attributes, ...(kind === 'workload' ? {phase: 'running' as const} : {})})
-  const methods: Partial<Provider> = {
+  const methods: Overrides = {
     desiredAttributes: (r, ctx) => (MACHINE.has(r.kind) ? {} : (p.desiredAttributes?.(r, ctx) ?? {})),
-    read: async (r, ctx) => (MACHINE.has(r.kind) ? (r.record ? actual(r.kind, r.record.id, r.record.attributes) : null) : p.read(r, ctx)),
-    create: async (r, ctx) => (MACHINE.has(r.kind) ? actual(r.kind, r.name, r.attributes) : p.create(r, ctx)),
-    update: async (r, rec, ctx) => (MACHINE.has(r.kind) ? actual(r.kind, rec.id, r.attributes) : p.update(r, rec, ctx)),
-    delete: async (rec, ctx) => (MACHINE.has(rec.kind) ? undefined : p.delete(rec, ctx)),
+    read: async (r, ctx) => (MACHINE.has(r.kind) ? (r.record ? actual(r.kind, r.record.id, r.record.attributes) : null) : kindOps(p).read(r, ctx)),
+    create: async (r, ctx) => (MACHINE.has(r.kind) ? actual(r.kind, r.name, r.attributes) : kindOps(p).create(r, ctx)),
+    update: async (r, rec, ctx) => (MACHINE.has(r.kind) ? actual(r.kind, rec.id, r.attributes) : kindOps(p).update(r, rec, ctx)),
+    delete: async (rec, ctx) => (MACHINE.has(rec.kind) ? undefined : kindOps(p).delete(rec, ctx)),
   }
   if (p.readMany) {
     methods.readMany = async (requests) => {
@@ -40,13 +41,7 @@ function stubMachine(p: Provider): Provider {
       return requests.map((q) => (MACHINE.has(q.lookup.kind) ? {value: q.lookup.record ? actual(q.lookup.kind, q.lookup.record.id, q.lookup.record.attributes) : null} : real[i++]))
     }
   }
-  return new Proxy(p, {
-    get(target, prop, receiver) {
-      if (prop in methods) return (methods as Record<string | symbol, unknown>)[prop]
-      const v = Reflect.get(target, prop, receiver)
-      return typeof v === 'function' ? v.bind(target) : v
-    },
-  })
+  return override(p, methods)
 }
 
 describe('gcp under the engine: a preempted spot VM recovered in the next zone on a stockout', function () {
