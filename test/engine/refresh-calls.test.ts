@@ -7,8 +7,8 @@ import type {NamedCredential, ResolvedConfig, ResolvedProfile} from '../../src/c
 import {silentReporter} from '../../src/engine/events.js'
 import type {Plan} from '../../src/engine/plan.js'
 import {planChanges} from '../../src/engine/planner.js'
-import type {ActualResource, ResourceKind} from '../../src/model/resources.js'
-import type {Provider, ReadResult} from '../../src/providers/provider.js'
+import {MACHINE_KINDS, type ActualResource, type ResourceKind} from '../../src/model/resources.js'
+import {kindTable, updatableIn, type Provider, type ReadResult, type ResourceKindSpec} from '../../src/providers/provider.js'
 import {ProviderSet, registerProvider} from '../../src/providers/registry.js'
 import type {StateDocument} from '../../src/state/types.js'
 
@@ -29,7 +29,17 @@ function countingProvider(credential: NamedCredential, cloud: CountingCloud): Pr
   return {
     kind: KIND,
     credential,
-    kinds: new Set<ResourceKind>(['identity', 'network', 'sshkey', 'vm', 'bootstrap', 'workload']),
+    // A VM cloud's kinds: what the machine needs first (each wanted), then the machine's own.
+    compute: kindTable((['identity', 'network', 'sshkey', 'vm', 'bootstrap', 'workload'] as ResourceKind[]).map((kind): ResourceKindSpec => ({
+      kind, dependsOn: [], diff: updatableIn(), ...(MACHINE_KINDS.includes(kind) ? {} : {desired: () => ({attributes: {}})}),
+      read: async (r) => {
+        cloud.log.push(`read ${r.kind} ${r.name}`)
+        return cloud.store.get(`${r.kind}/${r.name}`) ?? null
+      },
+      create: refuse,
+      update: refuse,
+      delete: refuse,
+    }))),
     checkAuth: async () => {
       cloud.log.push('checkAuth')
       return {}
@@ -48,15 +58,8 @@ function countingProvider(credential: NamedCredential, cloud: CountingCloud): Pr
       for (const call of new Set(requests.map((r) => `list ${r.lookup.kind} in ${r.ctx.deployment.placement.region}`))) cloud.log.push(call)
       return requests.map(({lookup}): ReadResult => ({value: cloud.store.get(`${lookup.kind}/${lookup.name}`) ?? null}))
     },
-    read: async (r: {kind: string; name: string}) => {
-      cloud.log.push(`read ${r.kind} ${r.name}`)
-      return cloud.store.get(`${r.kind}/${r.name}`) ?? null
-    },
     createBucket: refuse,
     deleteBucket: refuse,
-    create: refuse,
-    update: refuse,
-    delete: refuse,
   } as unknown as Provider
 }
 
