@@ -2,7 +2,7 @@ import type {NamedCredential, ResolvedProfile} from '../config/types.js'
 import {storageCredential} from '../model/deployment-spec.js'
 import {addressOf, type DeploymentContext, type DesiredResource} from '../model/resources.js'
 import {declaredKinds, kindOf, type Provider, type WantedBucket} from '../providers/provider.js'
-import {hashOf, sensitiveMarker} from '../util/hash.js'
+import {hashOf, sensitiveMarker, sha256} from '../util/hash.js'
 import {compact} from '../util/object.js'
 
 /** The credential whose storage holds a credential's buckets (an ssh host's `storage`). */
@@ -10,10 +10,27 @@ export function storageCredentialOf(name: string, credentials: Record<string, Na
   return storageCredential(name, credentials)
 }
 
-/** The workload's attributes: what, when changed, re-runs the job. Sensitive env values only as hashes. */
-export function workloadAttributes(profile: ResolvedProfile, lineage: string): Record<string, unknown> {
+/**
+ * The marker of a sensitive value as states written before markers were salted recorded it (an
+ * unsalted sha256 prefix). Only ever compared with what a state already holds, never written anew.
+ */
+function legacySensitiveMarker(value: string): string {
+  return `(sensitive):${sha256(value).slice(0, 12)}`
+}
+
+/**
+ * The workload's attributes: what, when changed, re-runs the job. Sensitive env values only as hashes.
+ * `recorded` is the workload's attributes in state: a sensitive value it recorded under the old,
+ * unsalted marker and that the file still has keeps that marker, so upgrading anycloud neither
+ * re-runs a job nor shows a change; the value's next change is recorded salted.
+ */
+export function workloadAttributes(profile: ResolvedProfile, lineage: string, recorded?: Record<string, unknown>): Record<string, unknown> {
   const env: Record<string, string> = {}
-  for (const [k, v] of Object.entries(profile.env)) env[k] = profile.sensitiveEnv.includes(k) ? sensitiveMarker(v, lineage) : v
+  const before = recorded?.env && typeof recorded.env === 'object' ? (recorded.env as Record<string, unknown>) : {}
+  for (const [k, v] of Object.entries(profile.env)) {
+    if (!profile.sensitiveEnv.includes(k)) env[k] = v
+    else env[k] = before[k] !== undefined && before[k] === legacySensitiveMarker(v) ? legacySensitiveMarker(v) : sensitiveMarker(v, lineage)
+  }
   return {
     runtime: profile.runtime,
     image: profile.image,
@@ -25,6 +42,20 @@ export function workloadAttributes(profile: ResolvedProfile, lineage: string): R
   }
 }
 
+/**
+ * Whether a workload spec hash state recorded is still the file's: with the salted markers, or for
+ * a state written before markers were salted, with the old ones (`recorded`: the workload's recorded
+ * attributes, when state still has them). A finished job is then not re-run by an upgrade.
+ */
+export function workloadSpecMatches(recordedSpec: unknown, profile: ResolvedProfile, lineage: string, recorded?: Record<string, unknown>): boolean {
+  if (typeof recordedSpec !== 'string') return false
+  if (recordedSpec === hashOf(workloadAttributes(profile, lineage, recorded))) return true
+  if (profile.sensitiveEnv.length === 0) return false
+  const legacyEnv: Record<string, string> = {}
+  for (const k of profile.sensitiveEnv) if (profile.env[k] !== undefined) legacyEnv[k] = legacySensitiveMarker(profile.env[k])
+  return recordedSpec === hashOf(workloadAttributes(profile, lineage, {env: legacyEnv}))
+}
+
 export interface DesiredOptions {
   ctx: DeploymentContext
   credentials: Record<string, NamedCredential>
@@ -34,6 +65,8 @@ export interface DesiredOptions {
   storage: Record<string, Provider>
   /** Which parts are wanted: everything while the job runs; after it completes only what is kept. */
   phase: 'run' | 'done'
+  /** The workload's attributes as state recorded them (see workloadAttributes). */
+  recordedWorkload?: Record<string, unknown>
 }
 
 /**
@@ -96,7 +129,7 @@ export function desiredResources(options: DesiredOptions): DesiredResource[] {
       })
     }
   }
-  const workload = workloadAttributes(profile, ctx.lineage)
+  const workload = workloadAttributes(profile, ctx.lineage, options.recordedWorkload)
   out.push({
     address: addressOf(p, 'workload'), profile: p, kind: 'workload', credential: placement.credential, provider: placement.provider, name: deploymentId,
     dependsOn: keepMachine && phase === 'run' ? [addressOf(p, 'bootstrap')] : [],

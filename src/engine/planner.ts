@@ -9,14 +9,13 @@ import {declaredKinds, diffBucket, kindOf, type Provider} from '../providers/pro
 import type {ProviderSet} from '../providers/registry.js'
 import type {DeploymentRecord, StateDocument} from '../state/types.js'
 import {isMachineUnreachable, livesOnMachine, recordedAsActual, unknownWarning} from './machine-reach.js'
-import {desiredResources, storageCredentialOf, workloadAttributes} from './desired.js'
+import {desiredResources, storageCredentialOf, workloadSpecMatches} from './desired.js'
 import {credentialsRenewal, holdForNotice, noticeWait, spotDecision, type SpotDecision} from './spot.js'
 import type {Reporter} from './events.js'
 import {memoize} from '../util/limit.js'
 import {type AuthResult, placeProfile, type PlacementOptions} from './placement.js'
 import {CredentialLimits, refresh, type RefreshRequest, type Snapshot} from './refresh.js'
 import {type Change, diffDeployment, joinSorted, type Plan, type PlanDiagnostic, type ProfilePlan, summarize} from './plan.js'
-import {hashOf} from '../util/hash.js'
 import {currentBudget, withinBudget} from '../remote/deadline.js'
 
 export interface PlanOptions {
@@ -111,7 +110,7 @@ async function prepareDeployment(profile: ResolvedProfile, record: DeploymentRec
     await compute.prepare?.(ctx, records)
     for (const sp of Object.values(storage)) if (sp !== compute) await sp.prepare?.(ctx)
   }
-  const runDesired = destroy ? [] : desiredResources({ctx, credentials: config.credentials, compute, storage, phase: 'run'})
+  const runDesired = destroy ? [] : desiredResources({ctx, credentials: config.credentials, compute, storage, phase: 'run', recordedWorkload: records[addressOf(profile.name, 'workload')]?.attributes})
   const lookups = new Map<string, Prepared['lookups'][number]>()
   for (const r of Object.values(records)) lookups.set(r.address, {address: r.address, kind: r.kind, name: r.name, credential: r.credential, record: r})
   for (const d of runDesired) if (!lookups.has(d.address) || lookups.get(d.address)!.credential !== d.credential) lookups.set(d.address, {address: d.address, kind: d.kind, name: d.name, credential: d.credential, record: records[d.address]})
@@ -212,10 +211,10 @@ function planDeployment(p: Prepared, snapshot: Snapshot, options: PlanOptions, r
   const finished = (phase?: string) => phase === 'completed' || phase === 'failed'
   const doneNow = finished(workloadActual?.phase) ? workloadActual : undefined
   const recordedSpec = records[workloadAddress]?.attributes.specHash
-  const phase: 'run' | 'done' = !replace.has(workloadAddress) && recordedSpec === hashOf(workloadAttributes(profile, ctx.lineage)) && (doneNow !== undefined || (!workloadActual && finished(memory?.phase))) ? 'done' : 'run'
+  const phase: 'run' | 'done' = !replace.has(workloadAddress) && workloadSpecMatches(recordedSpec, profile, ctx.lineage, records[workloadAddress]?.attributes) && (doneNow !== undefined || (!workloadActual && finished(memory?.phase))) ? 'done' : 'run'
   if (!p.destroy) for (const message of compute.warnings?.(ctx) ?? []) diagnostics.push({severity: 'warning', profile: profile.name, message})
   untaggedBucketWarnings(p, actual, diagnostics)
-  const desired = p.destroy ? [] : phase === 'run' ? (spot.runDesired ?? p.runDesired) : desiredResources({ctx, credentials: config.credentials, compute, storage: p.storage, phase})
+  const desired = p.destroy ? [] : phase === 'run' ? (spot.runDesired ?? p.runDesired) : desiredResources({ctx, credentials: config.credentials, compute, storage: p.storage, phase, recordedWorkload: records[workloadAddress]?.attributes})
   const done = {phase: doneNow?.phase ?? memory?.phase, exitCode: doneNow?.exitCode ?? memory?.exitCode}
   // A machine that had its interruption notice and still runs: its workload waits (or the VM is replaced once overdue).
   const notice = p.destroy || phase === 'done' ? undefined : noticeWait(workloadActual, options.now ?? new Date())
@@ -269,7 +268,7 @@ function spotFor(p: Prepared, actual: Record<string, ActualResource | null>, opt
   const spot = spotDecision(p.profile, p.record?.spot, actual[addressOf(p.profile.name, 'vm')], options.now ?? new Date())
   if (!spot.onDemand || !p.placement.spot) return spot
   p.placement.spot = false
-  return {...spot, runDesired: desiredResources({ctx: p.ctx, credentials: options.config.credentials, compute: p.compute, storage: p.storage, phase: 'run'})}
+  return {...spot, runDesired: desiredResources({ctx: p.ctx, credentials: options.config.credentials, compute: p.compute, storage: p.storage, phase: 'run', recordedWorkload: p.records[addressOf(p.profile.name, 'workload')]?.attributes})}
 }
 
 /** Placement, then preparation, of one deployment; failures become diagnostics or errors. */

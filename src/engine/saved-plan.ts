@@ -36,7 +36,7 @@ export async function applySavedPlan(options: {session: Session; planFile: strin
       if (plan.profiles[name] && !plan.destroy && change) throw new UsageError(`the saved plan covers profile '${name}', which is no longer in ${session.config.file}`)
       continue
     }
-    if (change && change.after?.specHash !== hashOf(workloadAttributes(profile, plan.state.lineage ?? lineage ?? 'none'))) {
+    if (change && change.after?.specHash !== hashOf(workloadAttributes(profile, plan.state.lineage ?? lineage ?? 'none', change.after ?? undefined))) {
       throw new StalePlanError(`profile '${name}' changed in ${session.config.file} since the plan was made (image, command, env or hardware)`)
     }
   }

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict'
 import {createHash, randomUUID} from 'node:crypto'
 
 import {renderWorkload} from '../../src/bootstrap/render.js'
-import {workloadAttributes} from '../../src/engine/desired.js'
-import {sensitiveMarker} from '../../src/util/hash.js'
+import {workloadAttributes, workloadSpecMatches} from '../../src/engine/desired.js'
+import {hashOf, sensitiveMarker} from '../../src/util/hash.js'
 import {specFor} from '../bootstrap/helpers.js'
 
 const shown = (marker: string) => /^\(sensitive\):([0-9a-f]{12})$/.exec(marker)?.[1]
@@ -44,6 +44,35 @@ describe('sensitive values: a keyed, salted, slow hash (per state lineage)', () 
     assert.ok(f1.publicContent.includes(sensitiveMarker('token-1', a)))
     assert.notEqual(file('token-2', a).publicContent, f1.publicContent)
     assert.notEqual(file('token-1', b).publicContent, f1.publicContent)
+  })
+
+  describe('a state written before markers were salted (upgrading anycloud re-runs nothing)', () => {
+    const profile = {name: 'job', credentials: ['c'], hardware: {kind: 'default'}, spot: false, env: {TOKEN: 'token-1', PLAIN: 'x'}, sensitiveEnv: ['TOKEN'], runtime: 'process', command: ['x'], persistBucket: false, persist: false, syncIntervalSeconds: 60, extendsChain: []} as const
+    // What such a state recorded: the unsalted sha256 prefix, and the spec hash over it.
+    const old = (v: string) => `(sensitive):${createHash('sha256').update(v).digest('hex').slice(0, 12)}`
+    const oldAttributes = {...(workloadAttributes(profile as never, a) as Record<string, unknown>), env: {TOKEN: old('token-1'), PLAIN: 'x'}}
+    const oldSpec = hashOf(oldAttributes)
+
+    it('the recorded old marker of the value the file still has is kept, so nothing shows as changed', () => {
+      const now = workloadAttributes(profile as never, a, oldAttributes) as {env: Record<string, string>}
+      assert.equal(now.env.TOKEN, old('token-1'))
+      assert.equal(hashOf(now), oldSpec)
+      assert.ok(workloadSpecMatches(oldSpec, profile as never, a, oldAttributes))
+    })
+
+    it('a finished job whose state kept only the spec hash still matches', () => {
+      assert.ok(workloadSpecMatches(oldSpec, profile as never, a))
+      assert.ok(workloadSpecMatches(hashOf(workloadAttributes(profile as never, a)), profile as never, a))
+    })
+
+    it('a changed value is a change, and is recorded salted', () => {
+      const changed = {...profile, env: {TOKEN: 'token-2', PLAIN: 'x'}}
+      const now = workloadAttributes(changed as never, a, oldAttributes) as {env: Record<string, string>}
+      assert.equal(now.env.TOKEN, sensitiveMarker('token-2', a))
+      assert.ok(!workloadSpecMatches(oldSpec, changed as never, a, oldAttributes))
+      assert.ok(!workloadSpecMatches(oldSpec, changed as never, a))
+      assert.ok(!workloadSpecMatches(undefined, profile as never, a))
+    })
   })
 
   it('refuses to hash without a salt', () => {
