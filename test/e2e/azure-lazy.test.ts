@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict'
 import {spawn} from 'node:child_process'
-import {cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {pathToFileURL} from 'node:url'
@@ -13,7 +13,7 @@ import {pathToFileURL} from 'node:url'
 import {stringify} from 'yaml'
 
 import {disableSdkAmbientConfig, startFakeAws, type FakeAws} from '../helpers/fake-aws/index.js'
-import {BIN, REPO} from './cli.js'
+import {BIN, copyExample, REPO} from './cli.js'
 
 function runNode(args: string[], cwd: string, env: Record<string, string>): Promise<{code: number | null; stdout: string; stderr: string}> {
   return new Promise((resolve) => {
@@ -62,7 +62,7 @@ describe('e2e: Azure SDKs are loaded only when an azure credential is used', fun
 
   it('validate of the azure example loads no @azure package', async () => {
     const project = join(dir, 'azure-example')
-    cpSync(join(REPO, 'examples', 'azure'), project, {recursive: true})
+    copyExample('azure', project)
     const r = await runNode(['--import', hook, BIN, 'validate'], project, {AZURE_CLIENT_SECRET: 'x', ANYCLOUD_HOME: join(dir, 'home')})
     assert.equal(r.code, 0, r.stderr)
     assert.deepEqual(loaded().filter((s) => /^@azure\/(arm-|identity)/.test(s)), [])
@@ -70,7 +70,7 @@ describe('e2e: Azure SDKs are loaded only when an azure credential is used', fun
 
   it('plan of an AWS-only profile loads no @azure/arm-* package', async () => {
     const project = join(dir, 'aws-only')
-    cpSync(join(REPO, 'examples', 'quickstart'), project, {recursive: true})
+    copyExample('quickstart', project)
     const url = fake!.url
     writeFileSync(
       join(project, 'anycloud.yaml'),

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict'
 import {spawn} from 'node:child_process'
-import {cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {pathToFileURL} from 'node:url'
@@ -14,7 +14,7 @@ import {pathToFileURL} from 'node:url'
 import {stringify} from 'yaml'
 
 import {disableSdkAmbientConfig, startFakeAws, type FakeAws} from '../helpers/fake-aws/index.js'
-import {BIN, REPO} from './cli.js'
+import {BIN, copyExample, REPO} from './cli.js'
 
 function runNode(args: string[], cwd: string, env: Record<string, string>): Promise<{code: number | null; stdout: string; stderr: string}> {
   return new Promise((resolve) => {
@@ -63,7 +63,7 @@ describe('e2e: Google libraries are loaded only when a gcp credential is used', 
 
   it('validate of the gcp example loads no Google library', async () => {
     const project = join(dir, 'gcp-example')
-    cpSync(join(REPO, 'examples', 'gcp'), project, {recursive: true})
+    copyExample('gcp', project)
     const r = await runNode(['--import', hook, BIN, 'validate'], project, {GCP_KEY_FILE: '/dev/null', ANYCLOUD_HOME: join(dir, 'home')})
     assert.equal(r.code, 0, r.stderr)
     assert.deepEqual(loaded(), [])
@@ -71,7 +71,7 @@ describe('e2e: Google libraries are loaded only when a gcp credential is used', 
 
   it('plan of an AWS-only profile loads no Google library', async () => {
     const project = join(dir, 'aws-only')
-    cpSync(join(REPO, 'examples', 'quickstart'), project, {recursive: true})
+    copyExample('quickstart', project)
     const url = fake!.url
     writeFileSync(
       join(project, 'anycloud.yaml'),

@@ -7,7 +7,7 @@
  *   falls back to the next credential (AWS, on fake EC2/IAM/STS and the S3 emulator).
  */
 import assert from 'node:assert/strict'
-import {cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
@@ -20,6 +20,7 @@ import {RecordingReporter} from '../../src/engine/events.js'
 import {planChanges} from '../../src/engine/planner.js'
 import {createAzureProvider, type AzureFactoryOptions} from '../../src/providers/azure/index.js'
 import {ProviderSet, registerProvider} from '../../src/providers/registry.js'
+import {copyExample as copyCheckedIn} from '../e2e/cli.js'
 import {disableSdkAmbientConfig, startFakeAws, type FakeAws} from '../helpers/fake-aws/index.js'
 import {startFakeAzure, type FakeAzure} from '../helpers/fake-azure/index.js'
 import {startAzurite, type AzuriteRig} from '../helpers/storage/azurite.js'
@@ -61,7 +62,7 @@ describe('examples/ on Azure (fake ARM and login, azurite)', function () {
   function copyExample(name: string, edit: (credentials: Record<string, Record<string, unknown>>) => void): string {
     const dir = mkdtempSync(join(tmpdir(), `anycloud-azex-${name}-`))
     dirs.push(dir)
-    cpSync(join(examplesDir, name), dir, {recursive: true})
+    copyCheckedIn(name, dir)
     const file = join(dir, 'anycloud.yaml')
     const doc = parse(readFileSync(file, 'utf8')) as {credentials: Record<string, Record<string, unknown>>}
     edit(doc.credentials)

@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict'
 import {generateKeyPairSync} from 'node:crypto'
-import {cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
@@ -22,6 +22,7 @@ import {RecordingReporter} from '../../src/engine/events.js'
 import {planChanges} from '../../src/engine/planner.js'
 import {createAzureProvider, type AzureFactoryOptions} from '../../src/providers/azure/index.js'
 import {ProviderSet, registerProvider} from '../../src/providers/registry.js'
+import {copyExample as copyCheckedIn} from '../e2e/cli.js'
 import {disableSdkAmbientConfig, startFakeAws, type FakeAws} from '../helpers/fake-aws/index.js'
 import {startFakeAzure, type FakeAzure} from '../helpers/fake-azure/index.js'
 import {startFakeGcp, type FakeGcp} from '../helpers/fake-gcp/index.js'
@@ -57,7 +58,7 @@ describe('examples/ on GCP (fake GCE/IAM, GCS fake)', function () {
   function copyExample(name: string, edit: (credentials: Record<string, Record<string, unknown>>, dir: string) => void): string {
     const dir = mkdtempSync(join(tmpdir(), `anycloud-gcpex-${name}-`))
     dirs.push(dir)
-    cpSync(join(examplesDir, name), dir, {recursive: true})
+    copyCheckedIn(name, dir)
     const file = join(dir, 'anycloud.yaml')
     const doc = parse(readFileSync(file, 'utf8')) as {credentials: Record<string, Record<string, unknown>>}
     edit(doc.credentials, dir)
