@@ -91,9 +91,12 @@ describe('local provider: workload', function () {
     assert.ok(Date.now() - early.mtimeMs <= 2_000 + 500, `uploaded ${Date.now() - early.mtimeMs} ms after it was written`)
     assert.equal(await readFile(join(bucket, 'early.txt'), 'utf8'), 'proj-train-abc123\n')
     assert.equal(await readFile(join(bucket, 'joined.txt'), 'utf8'), 'alpha\nbeta\n')
-    const running = await l.read()
-    assert.equal(running?.phase, 'running')
-    assert.ok(typeof (running?.outputs?.lastSync as {output?: string}).output === 'string')
+    // The sync records its time once the copy is done, so the file can be in the bucket a moment before.
+    const running = await eventually(async () => {
+      const r = await l.read()
+      return typeof (r?.outputs?.lastSync as {output?: string} | undefined)?.output === 'string' && r
+    }, 'the output sync time recorded', 4_000)
+    assert.equal(running.phase, 'running')
 
     await writeFile(join(l.workspace, 'release'), '')
     const done = await finished(l)
