@@ -94,7 +94,7 @@ describe('local provider: workload', function () {
     // The sync records its time once the copy is done, so the file can be in the bucket a moment before.
     const running = await eventually(async () => {
       const r = await l.read()
-      return typeof (r?.outputs?.lastSync as {output?: string} | undefined)?.output === 'string' && r
+      return r && typeof (r.outputs?.lastSync as {output?: string} | undefined)?.output === 'string' ? r : undefined
     }, 'the output sync time recorded', 4_000)
     assert.equal(running.phase, 'running')
 
