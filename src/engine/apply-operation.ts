@@ -2,7 +2,7 @@ import {join} from 'node:path'
 
 import {AnycloudError, CapacityError, isAnycloudError} from '../errors/index.js'
 import {addressOf, type ActualResource, type DeploymentContext, type DesiredResource, type ResourceRecord, type WorkloadPhase} from '../model/resources.js'
-import {kindOf, ownershipTags, type Provider} from '../providers/provider.js'
+import {kindOf, ownershipTags, VM_MISSING, type Provider} from '../providers/provider.js'
 import type {DeploymentRecord} from '../state/types.js'
 import {hashOf} from '../util/hash.js'
 import type {ApplyRun} from './apply-run.js'
@@ -163,7 +163,7 @@ async function keepOutput(run: ApplyRun, change: Change, ctx: DeploymentContext,
   } catch (error) {
     if (signal?.aborted) throw error
     // A machine already gone (preempted, deleted outside anycloud) has no output left to read.
-    if (isAnycloudError(error) && (error.code === 'cloud.not-found' || error.code === 'aws.vm-missing')) return
+    if (isAnycloudError(error) && (error.code === 'cloud.not-found' || error.code === VM_MISSING)) return
     reporter.emit({type: 'diagnostic', severity: 'warning', profile: change.profile, message: `${change.address}: could not save the workload's output before deleting it: ${(error as Error).message}`})
   }
 }

@@ -25,11 +25,11 @@ import {SshUnreachableError} from '../remote/errors.js'
 import {fingerprintSha256, sameKey} from '../remote/host-keys.js'
 import {bucketSecrets} from './bucket-secrets.js'
 import {retireUserDataKey, rotateHostKey} from './host-key-rotation.js'
-import type {Provider, ProviderCallContext, ResourceLookup} from './provider.js'
+import {VM_MISSING, type Provider, type ProviderCallContext, type ResourceLookup} from './provider.js'
 
 /** What differs between clouds: finding the recorded VM and reading its state. */
 export interface CloudVm<V> {
-  /** The cloud, for notices and error codes (`aws.vm-missing`). */
+  /** The cloud, for notices and error codes (`aws.sshkey-missing`). */
   cloud: NoticeCloud
   /** The provider name errors carry. */
   provider: string
@@ -166,8 +166,8 @@ export class CloudMachine<V> {
     return v !== undefined && this.o.vm.live(v) ? v : undefined
   }
 
-  private missing(what: string, message: string, suggestions?: string[]): ProviderError {
-    return new ProviderError(message, `${this.o.vm.cloud}.${what}`, this.o.vm.provider, this.o.credential, undefined, suggestions)
+  private missing(code: string, message: string, suggestions?: string[]): ProviderError {
+    return new ProviderError(message, code, this.o.vm.provider, this.o.credential, undefined, suggestions)
   }
 
   /**
@@ -187,11 +187,11 @@ export class CloudMachine<V> {
         const host = vm?.outputs?.address ?? vm?.outputs?.publicIp
         const hostKey = vm?.outputs?.hostKey
         if (!vm || typeof host !== 'string' || typeof hostKey !== 'string') {
-          throw this.missing('vm-missing', `${addressOf(p, 'vm')} has no address or host key in state: it must be created first`)
+          throw this.missing(VM_MISSING, `${addressOf(p, 'vm')} has no address or host key in state: it must be created first`)
         }
         const keyFile = typeof sshkey?.outputs?.privateKeyPath === 'string' ? sshkey.outputs.privateKeyPath : this.o.vm.keyPath(call.deployment)
         if (!existsSync(keyFile)) {
-          throw this.missing('sshkey-missing', `the private key of ${addressOf(p, 'sshkey')} is missing (${keyFile}): it lives only on the machine that created it`, [
+          throw this.missing(`${this.o.vm.cloud}.sshkey-missing`, `the private key of ${addressOf(p, 'sshkey')} is missing (${keyFile}): it lives only on the machine that created it`, [
             `Replace the key and the VM: \`anycloud apply --replace ${addressOf(p, 'sshkey')} --replace ${addressOf(p, 'vm')}\`.`,
           ])
         }
@@ -370,7 +370,7 @@ export class CloudMachine<V> {
   }
 
   async logs(call: ProviderCallContext, options: {follow: boolean; write: (chunk: string) => void; signal?: AbortSignal}): Promise<void> {
-    if (!(await this.liveVm(call))) throw this.missing('vm-missing', `the VM of ${call.deployment.spec.name} is not running: no logs to read`)
+    if (!(await this.liveVm(call))) throw this.missing(VM_MISSING, `the VM of ${call.deployment.spec.name} is not running: no logs to read`)
     const runner = await this.connect(call, 'read')
     await streamLogs(runner, this.paths(call.deployment), options)
   }

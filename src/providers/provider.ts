@@ -5,6 +5,9 @@ import type {CommandRunner} from '../remote/command-runner.js'
 import type {RcloneRemoteSpec} from '../bootstrap/types.js'
 import type {BucketRole} from '../model/resources.js'
 
+/** The code of the error any cloud raises when a deployment's VM is gone (not running, never created, deleted outside anycloud). */
+export const VM_MISSING = 'cloud.vm-missing'
+
 /**
  * The contract every provider (local, ssh, aws, azure, gcp) implements.
  *
@@ -118,6 +121,7 @@ export interface Provider {
   /** Releases connections (SSH) at the end of a run. */
   close?(): Promise<void>
   /** Streams the workload's output; resolves when done (or when `signal` aborts with follow). */
+  /** Rejects with a ProviderError coded {@link VM_MISSING} when the machine is gone (no output left to read). */
   logs?(ctx: ProviderCallContext, options: {follow: boolean; write: (chunk: string) => void; signal?: AbortSignal}): Promise<void>
 }
 

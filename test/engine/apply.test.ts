@@ -7,7 +7,8 @@ import {planAndApply} from '../../src/engine/run.js'
 import type {Session} from '../../src/engine/session.js'
 import type {StateDocument} from '../../src/state/types.js'
 import {makeHarness, override, type Harness} from './harness.js'
-import {kindOps} from '../../src/providers/provider.js'
+import {kindOps, VM_MISSING} from '../../src/providers/provider.js'
+import {ProviderError} from '../../src/errors/index.js'
 
 const PROFILE = {credentials: 'laptop', runtime: 'process', spot: true, outputBucket: 'out', syncIntervalSeconds: 1, command: ['sleep', '300']}
 
@@ -105,6 +106,26 @@ describe('engine: applyPlan', function () {
         assert.ok(calls.indexOf(`end ${order[i - 1]}`) < calls.indexOf(`start ${order[i]}`), `${order[i - 1]} is gone before ${order[i]} starts: ${calls.join(', ')}`)
       }
     }
+    assert.deepEqual(session.state!.deployments, {})
+  })
+
+  it('destroy of a machine some cloud reports gone (VM_MISSING) saves no output and warns nothing', async () => {
+    const setup = await h.open({lock: 'apply'})
+    await planAndApply({session: setup, reporter: new RecordingReporter()})
+    await setup.release()
+
+    const session = await h.open({lock: 'destroy'})
+    h.wrap(session, (_name, p) =>
+      override(p, {
+        logs: async () => {
+          throw new ProviderError('the VM of job is not running: no logs to read', VM_MISSING, 'gcp', 'laptop')
+        },
+      }),
+    )
+    const reporter = new RecordingReporter()
+    await planAndApply({session, reporter, destroy: true})
+    const warnings = reporter.events.filter((e) => e.type === 'diagnostic' && e.severity === 'warning').map((e) => (e as {message: string}).message)
+    assert.deepEqual(warnings.filter((m) => /could not save the workload's output/.test(m)), [])
     assert.deepEqual(session.state!.deployments, {})
   })
 
