@@ -37,7 +37,7 @@ export class CliIoHost implements IoHost {
     const mode = options.progress ?? 'auto'
     if (mode === 'auto') ({reporter: this.reporter, listr: this.listr} = chooseReporter(this.json))
     else if (mode === 'plain') this.reporter = new PlainReporter()
-    else if (mode === 'problems') this.reporter = {emit: (e) => e.type === 'diagnostic' && e.severity !== 'info' && say(`${e.severity}: ${e.profile ? e.profile + ': ' : ''}${e.message}`)}
+    else if (mode === 'problems') this.reporter = new PlainReporter(undefined, isProblem)
     else this.reporter = {emit() {}}
   }
 
@@ -75,6 +75,11 @@ export class CliIoHost implements IoHost {
   confirm(request: ConfirmRequest): Promise<boolean> {
     return confirmOrRefuse(request.question, false, request.command)
   }
+}
+
+/** A warning or an error: what `problems` mode shows. */
+function isProblem(event: EngineEvent): boolean {
+  return event.type === 'diagnostic' && event.severity !== 'info'
 }
 
 function say(line: string): void {

@@ -1,6 +1,6 @@
 import {existsSync} from 'node:fs'
 
-import {requireConfig} from '../config/index.js'
+import {registerCredentialSecrets, requireConfigWithSecrets} from './session.js'
 import {knownCredentials} from '../config/resolve.js'
 import type {NamedCredential} from '../config/types.js'
 import {CredentialStore} from '../credentials/store.js'
@@ -21,10 +21,13 @@ export async function testCredentials(ctx: EngineContext, options: CredentialsTe
   let credentials: Record<string, NamedCredential>
   let dir = options.cwd ?? process.cwd()
   if (existsSync(options.file)) {
-    const {config} = requireConfig({file: options.file, env: ctx.env})
+    const {config} = requireConfigWithSecrets({file: options.file, env: ctx.env})
     credentials = config.credentials
     dir = config.dir
-  } else credentials = knownCredentials({}, new CredentialStore().list())
+  } else {
+    credentials = knownCredentials({}, new CredentialStore().list())
+    registerCredentialSecrets(credentials)
+  }
   const names = options.names && options.names.length > 0 ? options.names : Object.keys(credentials)
   for (const n of names) if (!credentials[n]) throw new UsageError(`unknown credential '${n}'; known: ${Object.keys(credentials).join(', ') || '(none)'}`)
   const providers = new ProviderSet({credentials, configDir: dir, env: ctx.env})

@@ -1,6 +1,6 @@
-import {requireConfig, selectProfiles} from '../config/index.js'
+import {requireConfig, selectProfiles, type LoadConfigOptions} from '../config/index.js'
 import type {Diagnostic} from '../config/diagnostics.js'
-import type {ResolvedConfig, ResolvedProfile} from '../config/types.js'
+import type {NamedCredential, ResolvedConfig, ResolvedProfile} from '../config/types.js'
 import {ProviderSet} from '../providers/registry.js'
 import {acquireLock, refuseWhileErrored} from '../state/acquire.js'
 import {openStateStore} from '../state/index.js'
@@ -54,13 +54,28 @@ export interface Session {
   reload(): Promise<StateDocument | undefined>
 }
 
-/** Every value interpolated from the environment, and every secret field, is a secret from now on (redacted wherever it would be printed). */
+/** Every value interpolated from the environment is a secret from now on (redacted wherever it would be printed), and so is every credential's secret field. */
 function registerConfigSecrets(config: ResolvedConfig): void {
   for (const p of Object.values(config.profiles)) for (const k of p.sensitiveEnv) registerSecret(p.env[k])
-  for (const c of Object.values(config.credentials)) {
+  registerCredentialSecrets(config.credentials)
+}
+
+/** Every secret field of these credentials is a secret from now on (redacted wherever it would be printed). */
+export function registerCredentialSecrets(credentials: Readonly<Record<string, NamedCredential>>): void {
+  for (const c of Object.values(credentials)) {
     const spec = c.spec as unknown as Record<string, unknown>
     for (const k of ['accessKeyId', 'secretAccessKey', 'sessionToken', 'clientSecret']) if (typeof spec[k] === 'string') registerSecret(spec[k] as string)
   }
+}
+
+/**
+ * Loads and resolves the config (throwing its diagnostics) and registers its secrets: every
+ * engine entry point that reads anycloud.yaml goes through here, so what it prints is masked.
+ */
+export function requireConfigWithSecrets(options: LoadConfigOptions): {config: ResolvedConfig; warnings: Diagnostic[]} {
+  const resolved = requireConfig(options)
+  registerConfigSecrets(resolved.config)
+  return resolved
 }
 
 /** The session's lock on state, for the operation it was opened for (none without one, or with --lock=false). */
@@ -83,8 +98,7 @@ async function takeLock(store: StateStore, options: SessionOptions): Promise<Loc
 
 export async function openSession(options: SessionOptions): Promise<Session> {
   const env = options.env ?? process.env
-  const {config, warnings} = requireConfig({file: options.file, env})
-  registerConfigSecrets(config)
+  const {config, warnings} = requireConfigWithSecrets({file: options.file, env})
   const profiles = selectProfiles(config, options.profiles ?? [])
   const store = openStateStore(config, env)
   const lockWith = () => takeLock(store, options)

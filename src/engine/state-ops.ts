@@ -1,4 +1,4 @@
-import {requireConfig} from '../config/index.js'
+import {requireConfigWithSecrets} from './session.js'
 import {UsageError} from '../errors/index.js'
 import type {StateListResult, StateMigrateResult, StatePullResult, StatePushResult, StateRmResult, StateShowResult, StateUnlockResult} from '../model/results.js'
 import {openStateStore} from '../state/index.js'
@@ -32,7 +32,7 @@ export interface StateMigrateOptions extends CommonOptions, LockOptions {
 
 /** Reads with the store of the file's `state:` block, without a lock (read-only, or a lock repair). */
 async function withStore<T>(ctx: EngineContext, file: string, fn: (store: StateStore) => Promise<T>): Promise<T> {
-  const {config} = requireConfig({file, env: ctx.env})
+  const {config} = requireConfigWithSecrets({file, env: ctx.env})
   const store = openStateStore(config, ctx.env)
   try {
     return await fn(store)

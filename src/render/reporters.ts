@@ -4,9 +4,14 @@ import {redactSecrets} from '../util/redact.js'
 
 /** Plain progress lines on stderr: CI, pipes, TERM=dumb. No spinners, no colour codes. */
 export class PlainReporter implements Reporter {
-  constructor(private readonly write: (line: string) => void = (l) => process.stderr.write(l + '\n')) {}
+  /** `shows` picks the events printed (default: all); each is formatted and masked the same way. */
+  constructor(
+    private readonly write: (line: string) => void = (l) => process.stderr.write(l + '\n'),
+    private readonly shows: (event: EngineEvent) => boolean = () => true,
+  ) {}
 
   emit(event: EngineEvent): void {
+    if (!this.shows(event)) return
     const line = plainLine(event)
     if (line) this.write(redactSecrets(line))
   }

@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict'
+import {readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {Anycloud, type ConfirmRequest, type IoHost, type IoMessage} from '../../src/engine/anycloud.js'
 import type {EngineEvent} from '../../src/engine/events.js'
 import {InterruptedError, UsageError} from '../../src/errors/index.js'
 import {makeHarness, type Harness} from './harness.js'
+import type {StateDocument} from '../../src/state/types.js'
+import {clearSecrets} from '../../src/util/redact.js'
 
 /** A host that records what the engine tells it and answers confirmations as told. */
 class RecordingHost implements IoHost {
@@ -102,6 +105,25 @@ describe('engine: the Anycloud façade (through an IoHost, no CLI)', function ()
     const destroyed = await engine(new RecordingHost(false)).destroy({file, autoApprove: true})
     assert.equal(destroyed.status, 'complete')
     assert.ok(destroyed.counts.done.includes('job.workload'))
+  })
+
+  it('state show masks the config\'s secrets in a process that opened no session first', async () => {
+    const secret = 'tok-' + 'x'.repeat(12)
+    await h.cleanup()
+    h = makeHarness({job: {...JOB, env: {API_TOKEN: '${env:ENG_API_TOKEN}'}}})
+    file = join(h.dir, 'anycloud.yaml')
+    env = {...process.env, ANYCLOUD_HOME: join(h.dir, '.home'), ENG_API_TOKEN: secret}
+    await engine(new RecordingHost(false)).apply({file, targets: [], autoApprove: true})
+    // State that holds the value (an attribute a provider recorded), read by a fresh process.
+    const path = join(h.dir, '.anycloud', 'state.json')
+    const doc = JSON.parse(readFileSync(path, 'utf8')) as StateDocument
+    const dep = Object.values(doc.deployments)[0]
+    dep.resources['job.workload'].attributes = {...dep.resources['job.workload'].attributes, echoed: secret}
+    writeFileSync(path, JSON.stringify(doc))
+    clearSecrets()
+    const shown = JSON.stringify((await engine(new RecordingHost(false)).state.show({file, address: 'job.workload'})).resource)
+    assert.ok(!shown.includes(secret), shown)
+    assert.match(shown, /"echoed":"\(sensitive\)"/)
   })
 
   it('state rm forgets one address; state unlock says when there is no lock; credentials test checks each credential', async () => {

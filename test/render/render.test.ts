@@ -7,6 +7,7 @@ import {ACTION_STYLE, isPlainSession, useColor} from '../../src/render/actions.j
 import {MARKDOWN_LIMIT, renderPlanMarkdown} from '../../src/render/markdown.js'
 import {renderPlanText, summaryLine, visibleChanges} from '../../src/render/plan-text.js'
 import {plainLine, PlainReporter} from '../../src/render/reporters.js'
+import {CliIoHost} from '../../src/cli/io-host.js'
 import {clearSecrets, registerSecret} from '../../src/util/redact.js'
 import {change, fixedPlan} from './fixture-plan.js'
 
@@ -76,6 +77,25 @@ describe('render: actions and output discipline', () => {
     } finally {
       clearSecrets()
     }
+  })
+})
+
+describe('cli: the io host\'s problems mode (watch without --progress)', () => {
+  it('prints only warnings and errors, as plain lines, redacted', () => {
+    registerSecret('canary-secret-123456')
+    const lines: string[] = []
+    const write = process.stderr.write
+    process.stderr.write = ((chunk: string) => lines.push(chunk) > 0) as typeof process.stderr.write
+    try {
+      const host = new CliIoHost({progress: 'problems'})
+      host.emit({type: 'diagnostic', severity: 'info', profile: 'a', message: 'fine'})
+      host.emit({type: 'change-progress', address: 'a.workload', message: 'working'})
+      host.emit({type: 'diagnostic', severity: 'warning', profile: 'a', message: 'token canary-secret-123456 leaked'})
+    } finally {
+      process.stderr.write = write
+      clearSecrets()
+    }
+    assert.deepEqual(lines, ['warning: a: token (sensitive) leaked\n'])
   })
 })
 
