@@ -18,7 +18,7 @@ export function lockOf(flags: {'lock-timeout'?: number; lock?: boolean}): LockOp
  * engine finishes what is in flight, saves state, releases the lock); a second exits at once.
  */
 export async function interruptible<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const interrupt = interruptController(() => {})
+  const interrupt = interruptController()
   try {
     return await fn(interrupt.signal)
   } finally {

@@ -12,11 +12,10 @@ export function isInteractive(env: NodeJS.ProcessEnv = process.env): boolean {
 }
 
 /**
- * A confirmation is a request with a default answer: `-y` answers yes; a non-interactive
+ * Asks a person (the engine asks only when no `-y` answered already); a non-interactive
  * session without `-y` is refused (exit 3) before anything changes.
  */
-export async function confirmOrRefuse(question: string, autoApprove: boolean, command: string): Promise<boolean> {
-  if (autoApprove) return true
+export async function confirmOrRefuse(question: string, command: string): Promise<boolean> {
   if (!isInteractive()) {
     throw new UsageError(`refusing to ${command} without -y/--auto-approve in a non-interactive session`, [`Review \`anycloud plan\` and run \`anycloud ${command} -y\`, or apply a saved plan file.`], 'usage.needs-approval')
   }
@@ -43,15 +42,13 @@ export function chooseReporter(json: boolean): {reporter: Reporter; listr?: List
  * SIGINT/SIGTERM: the first stops new work (in-flight operations finish, state is saved, the lock
  * released); a second exits at once (state already holds every finished step and pending intents).
  */
-export function interruptController(onFirst: () => void): {signal: AbortSignal; dispose(): void} {
+export function interruptController(): {signal: AbortSignal; dispose(): void} {
   const controller = new AbortController()
   let count = 0
   const handler = () => {
     count++
-    if (count === 1) {
-      onFirst()
-      controller.abort()
-    } else {
+    if (count === 1) controller.abort()
+    else {
       process.stderr.write('Interrupted again: exiting now. Pending operations are recorded in state; the next run resumes them.\n')
       process.exit(130)
     }

@@ -73,7 +73,7 @@ export class CliIoHost implements IoHost {
   }
 
   confirm(request: ConfirmRequest): Promise<boolean> {
-    return confirmOrRefuse(request.question, false, request.command)
+    return confirmOrRefuse(request.question, request.command)
   }
 }
 

@@ -31,15 +31,3 @@ export function normalizeLockArgv(argv: string[]): string[] {
   return argv.map((a) => (/^--lock=(false|0|no)$/i.test(a) ? '--no-lock' : /^--lock=(true|1|yes)$/i.test(a) ? '--lock' : a))
 }
 
-/** The session options these flags stand for; `say` prints the lock's progress and warnings (stderr). */
-export function lockOptions(
-  flags: {'lock-timeout'?: number; lock?: boolean},
-  say: (line: string) => void,
-): {lockTimeoutMs?: number; noLock?: boolean; onWarning: (m: string) => void; onLockWait: (m: string) => void} {
-  return {
-    ...(flags['lock-timeout'] !== undefined ? {lockTimeoutMs: flags['lock-timeout']} : {}),
-    ...(flags.lock === false ? {noLock: true} : {}),
-    onWarning: (m) => say(`Warning: ${m}`),
-    onLockWait: (m) => say(m),
-  }
-}

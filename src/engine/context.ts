@@ -22,8 +22,6 @@ export interface CommonOptions {
 export interface EngineContext {
   io: IoHost
   env: NodeJS.ProcessEnv
-  /** Test-only crash point for apply (`after-intent:ADDRESS`). */
-  crashAt?: string
   open(options: Omit<SessionOptions, 'env' | 'onWarning' | 'onLockWait' | 'crashAt'>): Promise<Session>
 }
 
@@ -31,7 +29,6 @@ export function engineContext(io: IoHost, env: NodeJS.ProcessEnv, crashAt?: stri
   return {
     io,
     env,
-    crashAt,
     open: (options) => openSession({
       ...options,
       env,

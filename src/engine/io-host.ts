@@ -45,11 +45,3 @@ export interface IoHost extends Reporter {
   /** Asked only when no `autoApprove` option answered already. Resolves true to go ahead. */
   confirm(request: ConfirmRequest): Promise<boolean>
 }
-
-/** A host that shows nothing and declines every confirmation (library use, tests). */
-export const silentIoHost: IoHost = {
-  interactive: false,
-  emit() {},
-  notify() {},
-  confirm: async () => false,
-}
