@@ -1,4 +1,4 @@
-import type {ResolvedConfig, ResolvedProfile} from '../config/types.js'
+import type {ResolvedConfig} from '../config/types.js'
 import {deploymentContext as contextOf, type DeploymentContext, type DesiredResource, type Placement} from '../model/resources.js'
 import type {ProviderCallContext} from '../providers/provider.js'
 import type {ProviderSet} from '../providers/registry.js'
@@ -6,6 +6,7 @@ import type {DeploymentRecord, StateDocument, StateStore} from '../state/types.j
 import type {Reporter} from './events.js'
 import type {Change, Plan} from './plan.js'
 import {StateWriter} from './state-writer.js'
+import {orphanProfile} from './desired.js'
 
 export interface ApplyOptions {
   plan: Plan
@@ -30,11 +31,6 @@ export interface ApplyResult {
   /** Per profile, credentials that failed authentication during this apply. */
   authFailures: Record<string, string[]>
   interrupted: boolean
-}
-
-/** A stand-in for a profile no longer in the file (its deployment is being destroyed). */
-function removedProfile(name: string): ResolvedProfile {
-  return {name, credentials: [], hardware: {kind: 'default'}, spot: false, env: {}, sensitiveEnv: [], runtime: 'process', persistBucket: false, persist: false, syncIntervalSeconds: 60, extendsChain: []}
 }
 
 /**
@@ -77,7 +73,7 @@ export class ApplyRun {
     else if (pp?.placement && !pp.placement.zone && rec?.placement?.zone && rec.placement.credential === pp.placement.credential && rec.placement.region === pp.placement.region) {
       placement = {...pp.placement, zone: rec.placement.zone}
     }
-    const profile = config.profiles[profileName] ?? removedProfile(profileName)
+    const profile = config.profiles[profileName] ?? orphanProfile(profileName, rec)
     return contextOf({project: config.project, deploymentId: pp?.deploymentId ?? rec!.id, lineage: this.writer.doc.lineage, profile, placement, configDir: config.dir, stateDir: this.options.store.localDir, credentials: config.credentials})
   }
 

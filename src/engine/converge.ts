@@ -37,8 +37,6 @@ export interface DestroyOptions extends CommonOptions, LockOptions {
   autoApprove?: boolean
 }
 
-const changing = (p: Plan) => p.summary.create + p.summary.update + p.summary.replace + p.summary.delete > 0
-
 /** Refreshes and plans; changes nothing. */
 export async function planOnly(ctx: EngineContext, options: PlanOptions): Promise<PlanResult> {
   const session = await ctx.open({file: options.file, profiles: options.profiles})
@@ -88,7 +86,7 @@ async function converge(ctx: EngineContext, session: Session, tally: OutcomeTall
     onPlan: async (plan, attempt) => {
       // The plan is a result; progress starts only once the changes are approved, so nothing draws over the question.
       await io.notify({type: 'plan', plan, attempt})
-      if (changing(plan) && (attempt > 1 || options.autoApprove)) await io.notify({type: 'approved', plan})
+      if (hasChanges(plan) && (attempt > 1 || options.autoApprove)) await io.notify({type: 'approved', plan})
     },
     confirm: options.autoApprove ? undefined : async (plan) => {
       const yes = await io.confirm({command: options.command, question: options.question})

@@ -1,13 +1,16 @@
 import type {NamedCredential, ResolvedProfile} from '../config/types.js'
-import {storageCredential} from '../model/deployment-spec.js'
+import type {DeploymentRecord} from '../state/types.js'
 import {addressOf, type DeploymentContext, type DesiredResource} from '../model/resources.js'
 import {declaredKinds, kindOf, type Provider, type WantedBucket} from '../providers/provider.js'
 import {hashOf, sensitiveMarker, sha256} from '../util/hash.js'
 import {compact} from '../util/object.js'
 
-/** The credential whose storage holds a credential's buckets (an ssh host's `storage`). */
-export function storageCredentialOf(name: string, credentials: Record<string, NamedCredential>): string {
-  return storageCredential(name, credentials)
+/** A stand-in profile for a deployment whose profile was removed from the file (it is being destroyed). */
+export function orphanProfile(name: string, record?: DeploymentRecord): ResolvedProfile {
+  return {
+    name, credentials: record?.placement ? [record.placement.credential] : [], hardware: {kind: 'default'}, spot: false, env: {}, sensitiveEnv: [],
+    runtime: 'process', persistBucket: false, persist: false, syncIntervalSeconds: 60, extendsChain: [],
+  }
 }
 
 /**

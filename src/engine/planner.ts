@@ -4,12 +4,13 @@ import type {ResolvedConfig, ResolvedProfile} from '../config/types.js'
 import {AnycloudError, AuthError, isAnycloudError} from '../errors/index.js'
 import {continentMismatchMessage, continentOfPlacement, type Continent} from '../model/continents.js'
 import {validBucketNameEverywhere} from '../model/bucket-names.js'
+import {storageCredential} from '../model/deployment-spec.js'
 import {addressOf, deploymentContext, parseAddress, type ActualResource, type DeploymentContext, type DesiredResource, type Placement, type ResourceRecord} from '../model/resources.js'
 import {declaredKinds, diffBucket, kindOf, type Provider} from '../providers/provider.js'
 import type {ProviderSet} from '../providers/registry.js'
 import type {DeploymentRecord, StateDocument} from '../state/types.js'
 import {isMachineUnreachable, livesOnMachine, recordedAsActual, unknownWarning} from './machine-reach.js'
-import {desiredResources, storageCredentialOf, workloadSpecMatches} from './desired.js'
+import {desiredResources, orphanProfile, workloadSpecMatches} from './desired.js'
 import {credentialsRenewal, holdForNotice, noticeWait, spotDecision, type SpotDecision} from './spot.js'
 import type {Reporter} from './events.js'
 import {memoize} from '../util/limit.js'
@@ -102,7 +103,7 @@ async function prepareDeployment(profile: ResolvedProfile, record: DeploymentRec
   const deploymentId = record?.id ?? newDeploymentId(config.project, profile.name)
   const ctx: DeploymentContext = deploymentContext({project: config.project, deploymentId, lineage: options.lineage!, profile, placement, configDir: config.dir, stateDir: options.stateDir, credentials: config.credentials})
   const storage: Record<string, Provider> = {}
-  for (const c of new Set([storageCredentialOf(placement.credential, config.credentials), profile.inputStorage?.credential, profile.outputStorage?.credential].filter((c): c is string => Boolean(c)))) {
+  for (const c of new Set([storageCredential(placement.credential, config.credentials), profile.inputStorage?.credential, profile.outputStorage?.credential].filter((c): c is string => Boolean(c)))) {
     storage[c] = await providers.get(c)
   }
   const records = record?.resources ?? {}
@@ -114,7 +115,7 @@ async function prepareDeployment(profile: ResolvedProfile, record: DeploymentRec
   const lookups = new Map<string, Prepared['lookups'][number]>()
   for (const r of Object.values(records)) lookups.set(r.address, {address: r.address, kind: r.kind, name: r.name, credential: r.credential, record: r})
   for (const d of runDesired) if (!lookups.has(d.address) || lookups.get(d.address)!.credential !== d.credential) lookups.set(d.address, {address: d.address, kind: d.kind, name: d.name, credential: d.credential, record: records[d.address]})
-  const storages = [...new Set(profile.credentials.map((c) => storageCredentialOf(c, config.credentials)))]
+  const storages = [...new Set(profile.credentials.map((c) => storageCredential(c, config.credentials)))]
   const inputWhere = destroy || !profile.inputBucket ? [] : profile.inputStorage ? [profile.inputStorage.credential] : storages
   const outputWhere = destroy || !profile.outputBucket ? [] : profile.outputStorage ? [profile.outputStorage.credential] : storages
   return {profile, record, destroy, placement, ctx, compute, storage, records, runDesired, lookups: [...lookups.values()], inputWhere, outputWhere}
@@ -144,7 +145,7 @@ function refreshRequest(prepared: Prepared[]): RefreshRequest {
 function checkBuckets(p: Prepared, snapshot: Snapshot, config: ResolvedConfig, diagnostics: PlanDiagnostic[]): void {
   const {profile, placement, records} = p
   const fail = (message: string) => diagnostics.push({severity: 'error', message, profile: profile.name})
-  const placementStorage = storageCredentialOf(placement.credential, config.credentials)
+  const placementStorage = storageCredential(placement.credential, config.credentials)
   const check = (cred: string, bucket: string, role: string) => {
     try {
       return [{cred, bucket: snapshot.bucket(cred, bucket)}]
@@ -368,14 +369,6 @@ function finishPlan(input: {options: PlanOptions; orphans: ResolvedProfile[]; re
     diagnostics,
     scope: [...options.profiles.map((p) => p.name), ...input.orphans.map((p) => p.name)].sort(),
     ...(options.destroy ? {destroy: true} : {}),
-  }
-}
-
-/** A stand-in profile for a deployment whose profile was removed from the file (destroy only). */
-function orphanProfile(name: string, record: DeploymentRecord): ResolvedProfile {
-  return {
-    name, credentials: record.placement ? [record.placement.credential] : [], hardware: {kind: 'default'}, spot: false, env: {}, sensitiveEnv: [],
-    runtime: 'process', persistBucket: false, persist: false, syncIntervalSeconds: 60, extendsChain: [],
   }
 }
 

@@ -2,7 +2,7 @@ import {AnycloudError, InterruptedError} from '../errors/index.js'
 import {applyPlan, type ApplyResult} from './apply.js'
 import type {Reporter} from './events.js'
 import {planChanges} from './planner.js'
-import type {Plan} from './plan.js'
+import {hasChanges, type Plan} from './plan.js'
 import type {Session} from './session.js'
 
 export interface ConvergeOptions {
@@ -42,7 +42,7 @@ export async function planAndApply(options: ConvergeOptions): Promise<ConvergeRe
     })
     first ??= plan
     await options.onPlan?.(plan, attempt)
-    if (attempt === 1 && options.confirm && (plan.summary.create + plan.summary.update + plan.summary.replace + plan.summary.delete) > 0) {
+    if (attempt === 1 && options.confirm && hasChanges(plan)) {
       if (!(await options.confirm(plan))) return {plan, results, applied: false}
     }
     if (options.signal?.aborted) throw new InterruptedError()

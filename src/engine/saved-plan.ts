@@ -1,7 +1,8 @@
 import {setTimeout as delay} from 'node:timers/promises'
 
 import {StalePlanError, UsageError} from '../errors/index.js'
-import {addressOf, deploymentContext, type WorkloadPhase} from '../model/resources.js'
+import {addressOf, deploymentContext} from '../model/resources.js'
+import type {WorkloadOutcome} from '../model/results.js'
 import {hashOf} from '../util/hash.js'
 import {kindOf} from '../providers/provider.js'
 import {applyPlan, type ApplyResult} from './apply.js'
@@ -44,11 +45,6 @@ export async function applySavedPlan(options: {session: Session; planFile: strin
   const result = await applyPlan({plan, config: session.config, store: session.store, state, providers: session.providers, reporter: options.reporter, signal: options.signal, allowRotation: false, crashAt: session.crashAt})
   session.state = result.state
   return {plan, results: [result]}
-}
-
-export interface WorkloadOutcome {
-  phase: WorkloadPhase
-  exitCode?: number
 }
 
 /**

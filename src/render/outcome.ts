@@ -1,8 +1,9 @@
 import {ExitCode} from '../errors/exit-codes.js'
-import type {OutcomeCounts} from '../model/outcome.js'
+import {outcomeStatus, type OutcomeCounts} from '../model/outcome.js'
 import type {ApplyResult, ConvergeOutcome, DestroyResult} from '../model/results.js'
 import {renderPlanMarkdown} from './markdown.js'
 import {writeJson, type Sink} from './sink.js'
+import {workloadText} from './status-view.js'
 
 /**
  * The one grammar of the closing line of apply and destroy:
@@ -12,8 +13,7 @@ import {writeJson, type Sink} from './sink.js'
 export function outcomeLine(command: 'apply' | 'destroy', counts: OutcomeCounts, interrupted: boolean): string {
   const verb = command === 'apply' ? 'Apply' : 'Destroy'
   const doneWord = command === 'apply' ? 'done' : 'destroyed'
-  const status = interrupted ? 'interrupted' : counts.failed.length > 0 ? 'failed' : 'complete'
-  return `${verb} ${status}: ${counts.done.length} ${doneWord}, ${counts.kept.length} kept, ${counts.failed.length} failed, ${counts.skipped.length} skipped.`
+  return `${verb} ${outcomeStatus(counts, interrupted)}: ${counts.done.length} ${doneWord}, ${counts.kept.length} kept, ${counts.failed.length} failed, ${counts.skipped.length} skipped.`
 }
 
 function outcomeJson(r: ConvergeOutcome): Record<string, unknown> {
@@ -39,8 +39,6 @@ export function applySummaryMarkdown(r: ApplyResult): string {
   return renderPlanMarkdown(applied, {project: r.project, title: 'apply', footer: `**${outcomeLine('apply', r.counts, r.interrupted)}**`})
 }
 
-const phaseText = (w: {phase: string; exitCode?: number}) => `${w.phase}${w.exitCode !== undefined ? ` (exit ${w.exitCode})` : ''}`
-
 /** The outcome of `apply` (the plan itself was shown before the changes ran); returns the exit code. */
 export function showApply(r: ApplyResult, options: {json: boolean}, sink: Sink): ExitCode {
   if (!r.applied) {
@@ -52,7 +50,7 @@ export function showApply(r: ApplyResult, options: {json: boolean}, sink: Sink):
     writeJson(sink, {plan: r.plan, outcome: {...outcomeJson(r), ...(stillRunningShown ? {stillRunning: r.stillRunning.map((s) => s.profile)} : {})}, ...(r.workloads ? {workloads: r.workloads} : {})})
   } else {
     showProblems(r, sink)
-    if (r.workloads) for (const [p, w] of Object.entries(r.workloads)) sink.stdout(`${p}: workload ${phaseText(w)}\n`)
+    if (r.workloads) for (const [p, w] of Object.entries(r.workloads)) sink.stdout(`${p}: workload ${workloadText(w)}\n`)
     sink.stdout(outcomeLine('apply', r.counts, r.interrupted) + '\n')
   }
   if (stillRunningShown && r.stillRunning.length > 0) showStillRunning(r, sink)

@@ -49,6 +49,6 @@ function formatAge(seconds: number): string {
 }
 
 /** `running`, `completed (exit 0)`, `failed (exit 2)`. */
-function workloadText(w: {phase: string; exitCode?: number}): string {
+export function workloadText(w: {phase: string; exitCode?: number}): string {
   return `${w.phase}${w.exitCode !== undefined ? ` (exit ${w.exitCode})` : ''}`
 }
