@@ -1,7 +1,7 @@
 import {setTimeout as delay} from 'node:timers/promises'
 
 import {StalePlanError, UsageError} from '../errors/index.js'
-import {addressOf, deploymentContext} from '../model/resources.js'
+import {addressOf} from '../model/resources.js'
 import type {WorkloadOutcome} from '../model/results.js'
 import {hashOf} from '../util/hash.js'
 import {kindOf} from '../providers/provider.js'
@@ -11,7 +11,7 @@ import type {Reporter} from './events.js'
 import type {Plan} from './plan.js'
 import {loadPlan} from './plan-file.js'
 import {planAndApply} from './run.js'
-import type {Session} from './session.js'
+import {recordedDeploymentContext, type Session} from './session.js'
 
 /**
  * Applies a saved plan exactly. Refused (exit 5) when the state moved since the plan was made,
@@ -65,7 +65,7 @@ export async function waitForWorkloads(options: {session: Session; reporter: Rep
       const provider = await session.providers.get(record.credential)
       const profile = session.config.profiles[name]
       const actual = await kindOf(provider, 'workload').read({address: record.address, kind: 'workload', name: record.name, record}, {
-        deployment: deploymentContext({project: session.config.project, deploymentId: dep.id, lineage: session.state!.lineage, profile, placement: dep.placement!, configDir: session.config.dir, stateDir: session.store.localDir, credentials: session.config.credentials}),
+        deployment: recordedDeploymentContext(session, profile, dep, dep.placement!),
         records: dep.resources,
         progress: () => {},
       })

@@ -5,7 +5,8 @@ import {ProviderSet} from '../providers/registry.js'
 import {acquireLock, refuseWhileErrored} from '../state/acquire.js'
 import {openStateStore} from '../state/index.js'
 import {recordLastBackend} from './state-transfer.js'
-import type {LockInfo, StateDocument, StateStore} from '../state/types.js'
+import type {DeploymentRecord, LockInfo, StateDocument, StateStore} from '../state/types.js'
+import {deploymentContext, type DeploymentContext, type Placement} from '../model/resources.js'
 import {registerSecret} from '../util/redact.js'
 
 export interface SessionOptions {
@@ -159,4 +160,15 @@ export async function openSession(options: SessionOptions): Promise<Session> {
     throw error
   }
   return session
+}
+
+/**
+ * The context of a deployment state recorded (its id, placement and records), with the session's
+ * config and lineage: what reads of a running deployment (status, logs, `apply --wait`) hand a provider.
+ */
+export function recordedDeploymentContext(session: Session, profile: ResolvedProfile, dep: DeploymentRecord, placement: Placement): DeploymentContext {
+  return deploymentContext({
+    project: session.config.project, deploymentId: dep.id, lineage: session.state!.lineage, profile, placement,
+    configDir: session.config.dir, stateDir: session.store.localDir, credentials: session.config.credentials,
+  })
 }

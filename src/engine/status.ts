@@ -1,8 +1,8 @@
 import type {DeploymentRecord} from '../state/types.js'
-import {addressOf, deploymentContext, type ResourceRecord} from '../model/resources.js'
+import {addressOf, type ResourceRecord} from '../model/resources.js'
 import type {DeploymentStatus, ResourceStatus, SpotStatus} from '../model/status.js'
 import {kindOf} from '../providers/provider.js'
-import type {Session} from './session.js'
+import {recordedDeploymentContext, type Session} from './session.js'
 
 export type {DeploymentStatus, ResourceStatus, SpotStatus} from '../model/status.js'
 
@@ -25,7 +25,7 @@ export async function collectStatus(session: Session): Promise<DeploymentStatus[
         const actual = r.kind === 'bucket'
           ? await provider.readBucket(r.name)
           : profile && dep.placement
-            ? await kindOf(provider, r.kind).read({address: r.address, kind: r.kind, name: r.name, record: r}, {deployment: deploymentContext({project: session.config.project, deploymentId: dep.id, lineage: session.state!.lineage, profile, placement: dep.placement, configDir: session.config.dir, stateDir: session.store.localDir, credentials: session.config.credentials}), records: dep.resources, progress: () => {}})
+            ? await kindOf(provider, r.kind).read({address: r.address, kind: r.kind, name: r.name, record: r}, {deployment: recordedDeploymentContext(session, profile, dep, dep.placement), records: dep.resources, progress: () => {}})
             : null
         exists = Boolean(actual)
         if (actual) outputs = {...r.outputs, ...(actual.outputs ?? {}), ...(actual.phase ? {phase: actual.phase} : {}), ...(actual.exitCode !== undefined ? {exitCode: actual.exitCode} : {})}

@@ -1,6 +1,6 @@
 import {UsageError} from '../errors/index.js'
 import type {LogsResult} from '../model/results.js'
-import {deploymentContext} from '../model/resources.js'
+import {recordedDeploymentContext} from './session.js'
 import {redactSecrets} from '../util/redact.js'
 import type {CommonOptions, EngineContext} from './context.js'
 import {readSavedLog} from './saved-logs.js'
@@ -22,16 +22,15 @@ export async function workloadLogs(ctx: EngineContext, options: LogsOptions): Pr
     // The machine is gone (the job finished and was torn down, or destroyed): its saved output.
     const saved = session.state?.logs?.[options.profile]
     if (saved && (!dep || !Object.values(dep.resources).some((r) => r.kind === 'vm'))) {
-      await session.release()
       const text = readSavedLog(session.store.localDir, saved)
       if (text === undefined) throw new UsageError(`the saved output of ${saved.deploymentId} (${saved.file} under ${session.store.localDir}) is missing: it is kept on the machine that tore the deployment down`)
       return {source: 'saved', deploymentId: saved.deploymentId, savedAt: saved.savedAt, ...(saved.phase ? {phase: saved.phase} : {}), ...(saved.exitCode !== undefined ? {exitCode: saved.exitCode} : {}), truncated: Boolean(saved.truncated), text}
     }
     if (!dep?.placement) throw new UsageError(`profile '${options.profile}' has no deployment yet: run \`anycloud apply\` first`)
     const provider = await session.providers.get(dep.placement.credential)
-    if (!provider.logs) throw new UsageError(`the ${provider.kind} provider cannot show logs`)
+    if (!provider.logs) throw new UsageError(`profile '${options.profile}': credential '${dep.placement.credential}' (${provider.kind} provider) cannot show logs`)
     const {signal} = options
-    const deployment = deploymentContext({project: session.config.project, deploymentId: dep.id, lineage: session.state!.lineage, profile: session.config.profiles[options.profile], placement: dep.placement, configDir: session.config.dir, stateDir: session.store.localDir, credentials: session.config.credentials})
+    const deployment = recordedDeploymentContext(session, session.config.profiles[options.profile], dep, dep.placement)
     await provider.logs(
       {deployment, records: dep.resources, progress: () => {}, signal},
       {follow: Boolean(options.follow), write: (chunk) => void ctx.io.notify({type: 'output', chunk: redactSecrets(chunk)}), signal},
