@@ -63,7 +63,7 @@ async function createVm(run: ApplyRun, change: Change, ctx: DeploymentContext, p
   }
   await rememberCapacity(run, change, ctx, Boolean(actual && !lastError))
   if (lastError || !actual) {
-    throw new AnycloudError(`no capacity for ${change.address} in ${candidates.map((c) => c.zone).filter(Boolean).join(', ') || ctx.placement.region}: ${(lastError as Error)?.message ?? 'unknown'}`, {code: 'cloud.capacity', source: 'cloud', cause: lastError})
+    throw new AnycloudError(`no capacity for ${change.address} in ${candidates.map((c) => c.zone).filter(Boolean).join(', ') || ctx.placement.region}: ${(lastError as Error)?.message ?? 'unknown'} (credential '${ctx.placement.credential}', cloud ${ctx.placement.provider})`, {code: 'cloud.capacity', source: 'cloud', cause: lastError})
   }
   return actual
 }

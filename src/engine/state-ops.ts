@@ -1,10 +1,10 @@
-import {requireConfigWithSecrets} from './session.js'
 import {UsageError} from '../errors/index.js'
 import type {StateListResult, StateMigrateResult, StatePullResult, StatePushResult, StateRmResult, StateShowResult, StateUnlockResult} from '../model/results.js'
 import {openStateStore} from '../state/index.js'
-import type {StateStore} from '../state/types.js'
+import type {StateDocument, StateStore} from '../state/types.js'
 import {redactSecrets} from '../util/redact.js'
 import type {CommonOptions, EngineContext, LockOptions} from './context.js'
+import {requireConfigWithSecrets} from './session.js'
 import {migrateState, migrationSource, pushState, recordLastBackend} from './state-transfer.js'
 
 export type StateListOptions = CommonOptions
@@ -28,6 +28,12 @@ export interface StateMigrateOptions extends CommonOptions, LockOptions {
   /** Take the old copy from this state file. */
   fromFile?: string
   autoApprove?: boolean
+}
+
+/** An address state does not hold, with the ones it does. */
+function unknownAddress(address: string, state: StateDocument | undefined): UsageError {
+  const all = Object.values(state?.deployments ?? {}).flatMap((d) => Object.keys(d.resources))
+  return new UsageError(`no resource ${address} in state; addresses: ${all.sort().join(', ') || '(none)'}`)
 }
 
 /** Reads with the store of the file's `state:` block, without a lock (read-only, or a lock repair). */
@@ -57,8 +63,7 @@ export function showState(ctx: EngineContext, options: StateShowOptions): Promis
       const r = d.resources[options.address]
       if (r) return {resource: JSON.parse(redactSecrets(JSON.stringify({deploymentId: d.id, placement: d.placement, ...r}))) as Record<string, unknown>}
     }
-    const all = Object.values(state?.deployments ?? {}).flatMap((d) => Object.keys(d.resources))
-    throw new UsageError(`no resource ${options.address} in state; addresses: ${all.sort().join(', ') || '(none)'}`)
+    throw unknownAddress(options.address, state)
   })
 }
 
@@ -85,7 +90,7 @@ export async function removeFromState(ctx: EngineContext, options: StateRmOption
   try {
     const state = session.state
     const dep = Object.values(state?.deployments ?? {}).find((d) => d.resources[options.address])
-    if (!state || !dep) throw new UsageError(`no resource ${options.address} in state`)
+    if (!state || !dep) throw unknownAddress(options.address, state)
     delete dep.resources[options.address]
     if (Object.keys(dep.resources).length === 0 && !dep.workload) delete state.deployments[dep.profile]
     state.serial += 1
