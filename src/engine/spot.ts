@@ -1,6 +1,7 @@
 import type {Change, PlanDiagnostic} from '../model/plan.js'
 import {addressOf, type ActualResource, type SpotRecord} from '../model/resources.js'
 import type {ResolvedProfile} from '../model/profile.js'
+import {parseNotice} from '../model/notice.js'
 
 /** How many preempted VM ids a deployment remembers (enough to never count one twice). */
 const COUNTED_KEEP = 20
@@ -88,15 +89,10 @@ export type NoticeWait = {wait: string} | {overdue: string}
  * {@link NOTICE_WAIT_MS}, `overdue`: the VM is replaced. Undefined without a notice. Pure.
  */
 export function noticeWait(workload: ActualResource | null | undefined, now: Date): NoticeWait | undefined {
-  const raw = workload?.outputs?.notice
-  if (typeof raw !== 'string' || raw.trim() === '') return undefined
-  let notice: {cloud?: unknown; event?: unknown; noticedAt?: unknown} = {}
-  try {
-    notice = JSON.parse(raw) as typeof notice
-  } catch {
-    // The status read keeps the marker's first 200 characters: a cut one still names its time.
-    notice = {noticedAt: /"noticedAt":\s*"([^"]+)"/.exec(raw)?.[1]}
-  }
+  const parsed = parseNotice(workload?.outputs?.notice)
+  if (!parsed) return undefined
+  // A cut marker still names its time.
+  const notice: {cloud?: unknown; event?: unknown; noticedAt?: unknown} = 'fields' in parsed ? parsed.fields : {noticedAt: parsed.noticedAt}
   const at = typeof notice.noticedAt === 'string' ? Date.parse(notice.noticedAt) : Number.NaN
   const what = `${typeof notice.cloud === 'string' ? notice.cloud + ' ' : ''}interruption notice${typeof notice.event === 'string' ? ` (${notice.event})` : ''}${Number.isFinite(at) ? ` at ${new Date(at).toISOString()}` : ''}`
   if (!Number.isFinite(at)) return {overdue: `${what}, time unknown, and the VM still runs: replaced (a workload is never restarted on a VM that had its notice)`}

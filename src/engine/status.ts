@@ -1,5 +1,6 @@
 import type {DeploymentRecord} from '../state/types.js'
 import {addressOf, type ResourceRecord} from '../model/resources.js'
+import {parseNotice} from '../model/notice.js'
 import type {DeploymentStatus, ResourceStatus, SpotStatus} from '../model/status.js'
 import {kindOf} from '../providers/provider.js'
 import {recordedDeploymentContext, type Session} from './session.js'
@@ -61,15 +62,10 @@ function machineAddress(vm: ResourceStatus | undefined): string | undefined {
 
 /** The interruption notice the machine's workload read shows (a VM the cloud is taking back), if any. */
 function noticeOf(w: ResourceStatus | undefined): {notice?: Record<string, unknown>} {
-  const raw = w?.exists ? w.outputs.notice : undefined
-  if (typeof raw !== 'string' || raw.trim() === '') return {}
-  try {
-    const parsed = JSON.parse(raw) as unknown
-    if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) return {notice: parsed as Record<string, unknown>}
-  } catch {
-    // A record cut short: what it says is still worth showing.
-  }
-  return {notice: {record: raw}}
+  const parsed = parseNotice(w?.exists ? w.outputs.notice : undefined)
+  if (!parsed) return {}
+  // A record cut short: what it says is still worth showing.
+  return {notice: 'fields' in parsed ? parsed.fields : {record: parsed.cut}}
 }
 
 /** Preemptions and fallback from state; the checkpoint bucket's newest object read live (read-only). */
