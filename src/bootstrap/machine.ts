@@ -46,7 +46,7 @@ export async function runBootstrap(runner: CommandRunner, rendered: RenderedBoot
     throw new AnycloudError(`bootstrap failed on ${runner.description}${last ? ` after step '${last}'` : ''} (exit ${result.exitCode})${tail ? `:\n${tail}` : ''}`, {
       code: 'bootstrap.failed', source: 'cloud',
       suggestions: result.exitCode === 42 ? ['The machine cannot reach a bucket: check the storage credential, the bucket name and the network.']
-        : result.exitCode === 41 ? [`The machine's rclone is too old for its storage and anycloud's pinned rclone could not be installed: let the machine reach ${rendered.rclonePin?.baseUrl ?? 'downloads.rclone.org'} over HTTPS (or set ANYCLOUD_RCLONE_BASE_URL to a mirror), or put a recent rclone on the image.`]
+        : result.exitCode === 41 && rendered.rclonePin ? [`The machine's rclone is too old for its storage and anycloud's pinned rclone could not be installed: let the machine reach ${rendered.rclonePin.baseUrl} over HTTPS (or set ANYCLOUD_RCLONE_BASE_URL to a mirror), or put a recent rclone on the image.`]
         : [],
     })
   }
@@ -145,6 +145,7 @@ export async function stopWorkload(runner: CommandRunner, paths: MachinePaths): 
  */
 export async function removeDeployment(runner: CommandRunner, paths: MachinePaths, roots: {etc: string; lib: string; log: string}): Promise<void> {
   const sctl = `supervisorctl -c ${q(paths.supervisordConf)}`
+  const optDir = optDirOf(roots)
   const cmd = [
     `if [ -S ${q(paths.supervisorSocket)} ]; then`,
     `  ${sctl} stop ${q(paths.workloadGroup + ':*')} ${q(paths.group + ':*')} >/dev/null 2>&1 || true`,
@@ -161,7 +162,7 @@ export async function removeDeployment(runner: CommandRunner, paths: MachinePath
     `  if [ -S ${q(paths.supervisorSocket)} ]; then ${sctl} shutdown >/dev/null 2>&1 || true; fi`,
     `  for i in $(seq 1 50); do [ -S ${q(paths.supervisorSocket)} ] || break; sleep 0.1; done`,
     // The last deployment gone: anycloud's own files go too, its pinned rclone included (a host is left as found).
-    `  rm -rf ${[roots.etc, roots.lib, roots.log, ...(optDirOf(roots) ? [optDirOf(roots)!] : [])].map(q).join(' ')}`,
+    `  rm -rf ${[roots.etc, roots.lib, roots.log, optDir].filter((d): d is string => Boolean(d)).map(q).join(' ')}`,
     'fi',
   ].join('\n')
   const r = await runner.run(cmd, {timeoutMs: 300_000, idempotent: true})

@@ -7,6 +7,8 @@
  * alone), which the deployment's scripts and supervisord programs then run.
  */
 
+import {UsageError} from '../errors/index.js'
+
 /** A pinned rclone release and where it goes on the machine. */
 export interface RclonePin {
   /** Release version without the `v`, e.g. `1.75.1`. */
@@ -47,11 +49,12 @@ const HEX64 = /^[0-9a-f]{64}$/
  * The pin, with the overrides a test or an air-gapped site needs:
  * ANYCLOUD_RCLONE_BASE_URL serves the release zips from elsewhere (a mirror; a loopback server in
  * tests), ANYCLOUD_RCLONE_SHA256 (`amd64=HEX,arm64=HEX`, or one HEX for both) names the zips' sums
- * there. The checksum is verified either way.
+ * there. The checksum is verified either way. A malformed override is a UsageError (exit 3)
+ * naming the variable.
  */
 export function rclonePin(env: NodeJS.ProcessEnv, prefix = ''): RclonePin {
   const baseUrl = (env.ANYCLOUD_RCLONE_BASE_URL || RCLONE_DOWNLOADS).replace(/\/+$/, '')
-  if (!/^https?:\/\/[^\s'"`$\\]+$/.test(baseUrl)) throw new Error(`ANYCLOUD_RCLONE_BASE_URL must be an http:// or https:// URL (got '${baseUrl}')`)
+  if (!/^https?:\/\/[^\s'"`$\\]+$/.test(baseUrl)) throw new UsageError(`ANYCLOUD_RCLONE_BASE_URL must be an http:// or https:// URL without quotes, spaces, '$' or '\\' (got '${baseUrl}')`, [], 'config.env-invalid')
   const sha256: RclonePin['sha256'] = {...PINNED_RCLONE_SHA256}
   const raw = env.ANYCLOUD_RCLONE_SHA256?.trim()
   if (raw) {
@@ -60,7 +63,7 @@ export function rclonePin(env: NodeJS.ProcessEnv, prefix = ''): RclonePin {
     } else {
       for (const part of raw.split(',')) {
         const m = /^\s*(amd64|arm64)\s*=\s*([0-9a-fA-F]{64})\s*$/.exec(part)
-        if (!m) throw new Error(`ANYCLOUD_RCLONE_SHA256 must be one sha256 (64 hex digits) or 'amd64=HEX,arm64=HEX' (got '${raw}')`)
+        if (!m) throw new UsageError(`ANYCLOUD_RCLONE_SHA256 must be one sha256 (64 hex digits) or 'amd64=HEX,arm64=HEX' (got '${raw}')`, [], 'config.env-invalid')
         sha256[m[1] as 'amd64' | 'arm64'] = m[2].toLowerCase()
       }
     }

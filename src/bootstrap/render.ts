@@ -1,7 +1,7 @@
 import {shellQuote} from '../remote/shell.js'
 import {hashOf, sensitiveMarker, sha256} from '../util/hash.js'
 import {NOTICE_PROGRAM, noticeConfig} from './notice.js'
-import {rclonePin, type RclonePin} from './rclone-release.js'
+import type {RclonePin} from './rclone-release.js'
 import type {BootstrapSpec, BucketMount} from './types.js'
 
 /** One file the bootstrap writes on the machine. */
@@ -105,9 +105,11 @@ export function machinePaths(spec: Pick<BootstrapSpec, 'deploymentId' | 'roots' 
   }
 }
 
-/** The pinned release a spec with a minimum rclone installs (the default pin when none is given). */
+/** The pinned release a spec with a minimum rclone installs. */
 function pinOf(spec: BootstrapSpec): RclonePin | undefined {
-  return spec.rcloneMinVersion ? spec.rclonePin ?? rclonePin({}) : undefined
+  if (!spec.rcloneMinVersion) return undefined
+  if (!spec.rclonePin) throw new Error(`bootstrap spec for ${spec.deploymentId} names rclone ${spec.rcloneMinVersion} but no rclone pin to install`)
+  return spec.rclonePin
 }
 
 /** The rclone command of the deployment's scripts: anycloud's own binary when the storage needs a minimum version. */

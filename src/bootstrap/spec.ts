@@ -19,8 +19,12 @@ export interface MachineLayout {
   roots: {etc: string; lib: string; log: string}
   mountRoot: string
   storageCheck: {retries: number; sleepSeconds: number}
-  /** The rclone release installed where the machine's is too old (see rclone-release.ts for its env overrides). */
-  rclonePin?: RclonePin
+  /**
+   * The rclone release installed where the machine's is too old (see rclone-release.ts for its env
+   * overrides). Read when a bootstrap needs it, so a malformed override fails only the deployments
+   * that install the release, not every plan, log or destroy.
+   */
+  rclonePin: () => RclonePin
 }
 
 /**
@@ -35,7 +39,7 @@ export function machineLayout(env: NodeJS.ProcessEnv): MachineLayout {
     roots: {etc: prefix + DEFAULT_ROOTS.etc, lib: prefix + DEFAULT_ROOTS.lib, log: prefix + DEFAULT_ROOTS.log},
     mountRoot: prefix + '/mnt',
     storageCheck: m ? {retries: Number(m[1]), sleepSeconds: Number(m[2])} : {retries: 30, sleepSeconds: 15},
-    rclonePin: rclonePin(env, prefix),
+    rclonePin: () => rclonePin(env, prefix),
   }
 }
 
@@ -86,11 +90,11 @@ export function bootstrapSpec(ctx: DeploymentContext, layout: MachineLayout, req
   const minimum = buckets.map((b) => b.spec.rcloneMinVersion).filter((v): v is string => Boolean(v)).sort(compareVersions).at(-1)
   // The notice watcher only on spot machines (an on-demand VM gets no interruption notice).
   const notice = ctx.placement.spot ? options.notice : undefined
-  const pin = minimum ? layout.rclonePin ?? rclonePin({}) : undefined
-  if (minimum && pin && compareVersions(pin.version, minimum) < 0) {
-    throw new UsageError(`the storage of ${machine} needs rclone ${minimum} or later, newer than the release anycloud installs (${pin.version})`, ['Upgrade anycloud.'], 'bootstrap.rclone-too-old')
+  const rclone = minimum ? {rcloneMinVersion: minimum, rclonePin: layout.rclonePin()} : undefined
+  if (rclone && compareVersions(rclone.rclonePin.version, rclone.rcloneMinVersion) < 0) {
+    throw new UsageError(`the storage of ${machine} needs rclone ${rclone.rcloneMinVersion} or later, newer than the release anycloud installs (${rclone.rclonePin.version})`, ['Upgrade anycloud.'], 'bootstrap.rclone-too-old')
   }
-  return {...workloadSpec(ctx, layout), buckets, ...(minimum ? {rcloneMinVersion: minimum, rclonePin: pin} : {}), ...(notice ? {notice} : {})}
+  return {...workloadSpec(ctx, layout), buckets, ...rclone, ...(notice ? {notice} : {})}
 }
 
 /** What the plan should say about how the machine reaches its buckets (e.g. long-lived keys written to it). */

@@ -61,8 +61,8 @@ export interface BootstrapSpec {
   rcloneMinVersion?: string
   /**
    * The rclone release installed (checksum-verified) when the machine's rclone is older than
-   * `rcloneMinVersion`; its binary then runs every rclone command of the deployment. Set with
-   * `rcloneMinVersion` only (default: the pinned release at /opt/anycloud/bin/rclone).
+   * `rcloneMinVersion`; its binary then runs every rclone command of the deployment. Required with
+   * `rcloneMinVersion`, absent without it (`machineLayout` gives the one for the machine's prefix).
    */
   rclonePin?: RclonePin
   /** Spot machines: the cloud's interruption notice, watched by a program that flushes on it. */

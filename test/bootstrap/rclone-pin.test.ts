@@ -36,7 +36,7 @@ describe(`pinned rclone install on a real host ${PLACEMENT.title}`, function () 
   const spec = (env: Record<string, string> = {}): BootstrapSpec => {
     const layout = machineLayout({ANYCLOUD_REMOTE_PREFIX: vm.prefix, ANYCLOUD_RCLONE_BASE_URL: release.baseUrl, ANYCLOUD_RCLONE_SHA256: release.sha256, ...env})
     return specFor(vm.prefix, {
-      deploymentId: id, rcloneMinVersion: '1.62', rclonePin: layout.rclonePin,
+      deploymentId: id, rcloneMinVersion: '1.62', rclonePin: layout.rclonePin(),
       remotes: {input: localRemote(bucket('input')), output: localRemote(bucket('output'))},
     })
   }

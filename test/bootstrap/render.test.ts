@@ -5,6 +5,8 @@ import {machinePaths, renderBootstrap, renderStartScript, renderWorkload} from '
 import {PINNED_RCLONE_SHA256, rclonePin} from '../../src/bootstrap/rclone-release.js'
 import {machineLayout} from '../../src/bootstrap/spec.js'
 import type {BootstrapSpec} from '../../src/bootstrap/types.js'
+import {ExitCode} from '../../src/cli/exit-codes.js'
+import {UsageError} from '../../src/errors/index.js'
 import {sensitiveMarker} from '../../src/util/hash.js'
 import {localRemote, s3Remote, specFor} from './helpers.js'
 
@@ -178,7 +180,7 @@ describe('bootstrap rendering', () => {
   })
 
   it('renders scripts bash accepts', () => {
-    for (const s of [spec(), spec({runtime: 'docker', image: 'i', gpus: 'all'}), spec({buckets: []}), spec({rcloneMinVersion: '1.62'})]) {
+    for (const s of [spec(), spec({runtime: 'docker', image: 'i', gpus: 'all'}), spec({buckets: []}), spec({rcloneMinVersion: '1.62', rclonePin: rclonePin({}, P)})]) {
       const r = renderBootstrap(s, secrets)
       bashSyntaxOk(r.script)
       bashSyntaxOk(renderStartScript(r.paths, 'abc', r.workload))
@@ -193,7 +195,7 @@ describe('bootstrap rendering', () => {
     assert.ok(!plain.files.some((f) => f.content.includes('/opt/anycloud/bin/rclone')))
     assert.equal(plain.rclonePin, undefined)
 
-    const pin = machineLayout({ANYCLOUD_REMOTE_PREFIX: P}).rclonePin!
+    const pin = machineLayout({ANYCLOUD_REMOTE_PREFIX: P}).rclonePin()
     assert.equal(pin.binary, '/p/opt/anycloud/bin/rclone')
     assert.deepEqual(pin.sha256, PINNED_RCLONE_SHA256)
     assert.equal(pin.baseUrl, 'https://downloads.rclone.org')
@@ -213,5 +215,20 @@ describe('bootstrap rendering', () => {
     assert.throws(() => rclonePin({ANYCLOUD_RCLONE_SHA256: 'abc'}), /ANYCLOUD_RCLONE_SHA256 must be/)
     assert.throws(() => rclonePin({ANYCLOUD_RCLONE_BASE_URL: 'ftp://x'}), /ANYCLOUD_RCLONE_BASE_URL must be/)
     assert.throws(() => rclonePin({ANYCLOUD_RCLONE_BASE_URL: 'https://x/$(id)'}), /ANYCLOUD_RCLONE_BASE_URL must be/)
+  })
+
+  it('a malformed rclone override is a usage error (exit 3), read only when a bootstrap needs the pin', () => {
+    for (const env of [{ANYCLOUD_RCLONE_SHA256: 'abc'}, {ANYCLOUD_RCLONE_BASE_URL: 'ftp://x'}]) {
+      // Building the layout (plan, logs, destroy of any deployment) does not read the pin.
+      const layout = machineLayout({ANYCLOUD_REMOTE_PREFIX: P, ...env})
+      assert.equal(layout.roots.etc, '/p/etc/anycloud')
+      assert.throws(() => layout.rclonePin(), (err: unknown) => {
+        assert.ok(err instanceof UsageError, `not a UsageError: ${String(err)}`)
+        assert.equal(err.exitCode, ExitCode.Invalid)
+        assert.equal(err.code, 'config.env-invalid')
+        assert.match(err.message, new RegExp(Object.keys(env)[0]))
+        return true
+      })
+    }
   })
 })
