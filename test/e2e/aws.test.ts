@@ -26,7 +26,7 @@ import {connectSsh} from '../../src/remote/ssh-runner.js'
 import {disableSdkAmbientConfig, startFakeAws, type FakeAws} from '../helpers/fake-aws/index.js'
 import {SshdInstanceBackend} from '../helpers/fake-aws/sshd-backend.js'
 import {startNoticeEndpoint, type NoticeEndpoint} from '../helpers/notice-endpoint.js'
-import {netnsAvailable, stopAllSshd} from '../helpers/sshd/index.js'
+import {requireNetns, stopAllSshd} from '../helpers/sshd/index.js'
 import {ensureSudoUser} from '../helpers/sshd/sudo-user.js'
 import {s3ClientConfig, startS3Emulator, type S3Emulator} from '../helpers/storage/index.js'
 import {Project, until} from './cli.js'
@@ -50,7 +50,7 @@ describe('e2e: aws provider against the fake EC2/IAM/STS and the S3 emulator, wi
   let prefix = ''
 
   before(async function () {
-    if (process.getuid?.() !== 0 || !(await netnsAvailable()).available) this.skip()
+    await requireNetns(this)
     // The VMs log in as the image's non-root user with passwordless sudo (the provider's default `ubuntu`).
     ensureSudoUser('ubuntu')
     disableSdkAmbientConfig()

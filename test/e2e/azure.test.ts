@@ -24,7 +24,7 @@ import {stringify} from 'yaml'
 
 import {storageAccountName} from '../../src/providers/azure/index.js'
 import {SshdVmBackend, startFakeAzure, type FakeAzure} from '../helpers/fake-azure/index.js'
-import {netnsAvailable, stopAllSshd} from '../helpers/sshd/index.js'
+import {requireNetns, stopAllSshd} from '../helpers/sshd/index.js'
 import {startAzurite, type AzuriteRig} from '../helpers/storage/azurite.js'
 import {makeArmProvider, CLIENT_ID, CLIENT_SECRET} from '../providers/azure/arm-helpers.js'
 import {desiredBucket, tagsFor} from '../providers/azure/helpers.js'
@@ -45,7 +45,7 @@ describe('e2e: azure provider against the ARM fake and azurite, with sshd VMs', 
   let prefix = ''
 
   before(async function () {
-    if (process.getuid?.() !== 0 || !(await netnsAvailable()).available) this.skip()
+    await requireNetns(this)
     rig = await startAzurite()
     blob = BlobServiceClient.fromConnectionString(rig.connectionString, {retryOptions: {maxTries: 2}})
     prefix = mkdtempSync(join(tmpdir(), 'anycloud-azure-vm-'))

@@ -18,7 +18,7 @@ import {stringify} from 'yaml'
 
 import {disableSdkAmbientConfig, startFakeAws, type FakeAws} from '../helpers/fake-aws/index.js'
 import {SshdInstanceBackend} from '../helpers/fake-aws/sshd-backend.js'
-import {netnsAvailable, stopAllSshd} from '../helpers/sshd/index.js'
+import {requireNetns, stopAllSshd} from '../helpers/sshd/index.js'
 import {s3ClientConfig, startS3Emulator, type S3Emulator} from '../helpers/storage/index.js'
 import {Project, until} from './cli.js'
 
@@ -36,7 +36,7 @@ describe('e2e: destroy is never held hostage by the machine (aws, sshd VMs)', fu
   let project: Project | undefined
 
   before(async function () {
-    if (process.getuid?.() !== 0 || !(await netnsAvailable()).available) this.skip()
+    await requireNetns(this)
     disableSdkAmbientConfig()
     s3rig = await startS3Emulator()
     prefix = mkdtempSync(join(tmpdir(), 'anycloud-hostage-vm-'))

@@ -23,7 +23,7 @@ import {stringify} from 'yaml'
 import {SshdInstanceBackend} from '../helpers/fake-aws/sshd-backend.js'
 import {FAKE_GCP_PROJECT, startFakeGcp, type FakeGcp} from '../helpers/fake-gcp/index.js'
 import {startNoticeEndpoint, type NoticeEndpoint} from '../helpers/notice-endpoint.js'
-import {netnsAvailable, stopAllSshd} from '../helpers/sshd/index.js'
+import {requireNetns, stopAllSshd} from '../helpers/sshd/index.js'
 import {gcsClientOptions, startGcsFake, type GcsFake} from '../helpers/storage/index.js'
 import {Project, until} from './cli.js'
 
@@ -44,7 +44,7 @@ describe('e2e: gcp provider against the fake GCE/IAM and the GCS fake, with sshd
   let token = ''
 
   before(async function () {
-    if (process.getuid?.() !== 0 || !(await netnsAvailable()).available) this.skip()
+    await requireNetns(this)
     gcs = await startGcsFake()
     notice = await startNoticeEndpoint()
     prefix = mkdtempSync(join(tmpdir(), 'anycloud-gcp-vm-'))

@@ -25,7 +25,7 @@ import {SshdInstanceBackend} from '../helpers/fake-aws/sshd-backend.js'
 import {SshdVmBackend, startFakeAzure, type FakeAzure} from '../helpers/fake-azure/index.js'
 import {FAKE_GCP_PROJECT, startFakeGcp, type FakeGcp} from '../helpers/fake-gcp/index.js'
 import {startNoticeEndpoint, type NoticeEndpoint} from '../helpers/notice-endpoint.js'
-import {netnsAvailable, stopAllSshd} from '../helpers/sshd/index.js'
+import {requireNetns, stopAllSshd} from '../helpers/sshd/index.js'
 import {startAzurite, type AzuriteRig} from '../helpers/storage/azurite.js'
 import {gcsClientOptions, startGcsFake, type GcsFake} from '../helpers/storage/index.js'
 import {CLIENT_ID, CLIENT_SECRET} from '../providers/azure/arm-helpers.js'
@@ -141,7 +141,7 @@ describe('e2e: GCE and Azure interruption notices drive the notice program; watc
   let prefix = ''
 
   before(async function () {
-    if (process.getuid?.() !== 0 || !(await netnsAvailable()).available) this.skip()
+    await requireNetns(this)
     notice = await startNoticeEndpoint()
     prefix = mkdtempSync(join(tmpdir(), 'anycloud-notice-vm-'))
   })

@@ -20,7 +20,7 @@ import {disableSdkAmbientConfig, startFakeAws, type FakeAws} from '../helpers/fa
 import {SshdInstanceBackend} from '../helpers/fake-aws/sshd-backend.js'
 import {SshdVmBackend, startFakeAzure, type FakeAzure} from '../helpers/fake-azure/index.js'
 import {FAKE_GCP_PROJECT, startFakeGcp, type FakeGcp} from '../helpers/fake-gcp/index.js'
-import {netnsAvailable, stopAllSshd} from '../helpers/sshd/index.js'
+import {requireNetns, stopAllSshd} from '../helpers/sshd/index.js'
 import {s3ClientConfig, startGcsFake, startS3Emulator, type GcsFake, type S3Emulator} from '../helpers/storage/index.js'
 import {CLIENT_ID, CLIENT_SECRET} from '../providers/azure/arm-helpers.js'
 import {Project, until} from './cli.js'
@@ -46,7 +46,7 @@ describe('e2e: minted storage credentials re-minted by watch on Azure, GCE and s
   let prefix = ''
 
   before(async function () {
-    if (process.getuid?.() !== 0 || !(await netnsAvailable()).available) this.skip()
+    await requireNetns(this)
     disableSdkAmbientConfig()
     s3rig = await startS3Emulator()
     aws = await startFakeAws({users: [{...KEYS, userName: 'e2e'}]})

@@ -24,7 +24,7 @@ import {stringify} from 'yaml'
 import {disableSdkAmbientConfig, startFakeAws, type FakeAws} from '../helpers/fake-aws/index.js'
 import {SshdInstanceBackend} from '../helpers/fake-aws/sshd-backend.js'
 import {startNoticeEndpoint, type NoticeEndpoint} from '../helpers/notice-endpoint.js'
-import {netnsAvailable, stopAllSshd} from '../helpers/sshd/index.js'
+import {requireNetns, stopAllSshd} from '../helpers/sshd/index.js'
 import {s3ClientConfig, startS3Emulator, type S3Emulator} from '../helpers/storage/index.js'
 import {finished, Project, until} from './cli.js'
 
@@ -55,7 +55,7 @@ describe('e2e: spot that runs unattended (aws fake, sshd VMs, notice endpoint)',
   let prefix = ''
 
   before(async function () {
-    if (process.getuid?.() !== 0 || !(await netnsAvailable()).available) this.skip()
+    await requireNetns(this)
     disableSdkAmbientConfig()
     s3rig = await startS3Emulator()
     notice = await startNoticeEndpoint()

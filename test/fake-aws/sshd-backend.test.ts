@@ -5,7 +5,7 @@ import ssh2 from 'ssh2'
 import {generateHostKeyPair, renderCloudInitHostKeys, sameKey} from '../../src/remote/host-keys.js'
 import {disableSdkAmbientConfig, FakeAws, imagesFor, sdkConfig, startFakeAws} from '../helpers/fake-aws/index.js'
 import {SshdInstanceBackend} from '../helpers/fake-aws/sshd-backend.js'
-import {stopAllSshd} from '../helpers/sshd/index.js'
+import {requireRoot, stopAllSshd} from '../helpers/sshd/index.js'
 
 const TRUST_EC2 = JSON.stringify({Version: '2012-10-17', Statement: [{Effect: 'Allow', Principal: {Service: 'ec2.amazonaws.com'}, Action: 'sts:AssumeRole'}]})
 
@@ -45,7 +45,7 @@ describe('fake EC2 with real sshd VMs (SshdInstanceBackend)', function () {
   let ec2: EC2Client
 
   before(async function () {
-    if (process.getuid?.() !== 0) this.skip()
+    await requireRoot(this)
     disableSdkAmbientConfig()
     backend = new SshdInstanceBackend({instanceCredentials: (i) => fake.instanceCredentials(i)})
     fake = await startFakeAws({backend})

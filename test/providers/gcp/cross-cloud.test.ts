@@ -24,7 +24,7 @@ import type {ProviderSet} from '../../../src/providers/registry.js'
 import {filesUnder, leaksOf, until} from '../../bootstrap/helpers.js'
 import {SshdInstanceBackend} from '../../helpers/fake-aws/sshd-backend.js'
 import {FAKE_GCP_PROJECT} from '../../helpers/fake-gcp/index.js'
-import {netnsAvailable, stopAllSshd} from '../../helpers/sshd/index.js'
+import {requireNetns, stopAllSshd} from '../../helpers/sshd/index.js'
 import {s3ClientConfig} from '../../helpers/storage/index.js'
 import {makeProvider as makeAwsProvider, startRigs as startAwsRigs, stopRigs as stopAwsRigs, type Rigs as AwsRigs} from '../aws/helpers.js'
 import {makeProvider as makeGcpProvider, startRigs as startGcpRigs, stopRigs as stopGcpRigs, type Rigs as GcpRigs} from './helpers.js'
@@ -43,7 +43,7 @@ describe('gcp VM with its buckets on AWS: scoped STS credentials on the VM, neve
 
   before(async function () {
     // The VM is an sshd in its own network namespace, as in test/e2e/gcp.test.ts.
-    if (process.getuid?.() !== 0 || !(await netnsAvailable()).available) this.skip()
+    await requireNetns(this)
     aws = await startAwsRigs()
     aws.fake.addUser({...STORE_KEYS, userName: 'store'})
     aws.s3.acceptAccessKey(STORE_KEYS.accessKeyId, STORE_KEYS.secretAccessKey)
