@@ -9,8 +9,8 @@ import {join} from 'node:path'
 import {stringify} from 'yaml'
 
 import {openSession, type Session} from '../../src/engine/session.js'
-import {kindTable, type KindOps, type Provider, type ProviderCallContext, type ResourceLookup} from '../../src/providers/provider.js'
-import type {DesiredResource, ResourceRecord} from '../../src/model/resources.js'
+import {kindOps, kindTable, type KindOps, type Provider, type ProviderCallContext, type ResourceLookup} from '../../src/providers/provider.js'
+import type {ActualResource, DesiredResource, ResourceRecord} from '../../src/model/resources.js'
 import type {ProviderSet} from '../../src/providers/registry.js'
 import {killLeftovers} from '../e2e/cli.js'
 
@@ -95,4 +95,45 @@ export function override(inner: Provider, overrides: Overrides): Provider {
       return typeof v === 'function' ? v.bind(target) : v
     },
   })
+}
+
+const MACHINE_KINDS = new Set(['bootstrap', 'workload'])
+
+/**
+ * A cloud provider with its machine steps (bootstrap, workload: SSH to the VM) answered in memory
+ * from what was asked and recorded; everything else, refresh's batch included, is the real
+ * provider. `extra` overrides more of it (a fault to inject).
+ */
+export function stubMachine(p: Provider, extra: Overrides = {}): Provider {
+  const fake = (kind: string, id: string, attributes: Record<string, unknown>): ActualResource => ({id, attributes, ...(kind === 'workload' ? {phase: 'running' as const} : {})})
+  const methods: Overrides = {
+    desiredAttributes: (r, ctx) => (MACHINE_KINDS.has(r.kind) ? {} : (p.desiredAttributes?.(r, ctx) ?? {})),
+    read: async (r, ctx) => (MACHINE_KINDS.has(r.kind) ? (r.record ? fake(r.kind, r.record.id, r.record.attributes) : null) : kindOps(p).read(r, ctx)),
+    create: async (r, ctx) => (MACHINE_KINDS.has(r.kind) ? fake(r.kind, r.name, r.attributes) : kindOps(p).create(r, ctx)),
+    update: async (r, rec, ctx) => (MACHINE_KINDS.has(r.kind) ? fake(r.kind, rec.id, r.attributes) : kindOps(p).update(r, rec, ctx)),
+    delete: async (rec, ctx) => (MACHINE_KINDS.has(rec.kind) ? undefined : kindOps(p).delete(rec, ctx)),
+  }
+  if (p.readMany) {
+    const readMany = p.readMany.bind(p)
+    methods.readMany = async (requests) => {
+      const real = await readMany(requests.filter((q) => !MACHINE_KINDS.has(q.lookup.kind)))
+      let i = 0
+      return requests.map((q) => (MACHINE_KINDS.has(q.lookup.kind) ? {value: q.lookup.record ? fake(q.lookup.kind, q.lookup.record.id, q.lookup.record.attributes) : null} : real[i++]))
+    }
+  }
+  return override(p, {...methods, ...extra})
+}
+
+/** A session's provider set made by `make`, once per credential name; `closeAll` closes what was made. */
+export function providersOf(make: (name: string) => Provider): ProviderSet {
+  const made = new Map<string, Provider>()
+  return {
+    get: async (name: string) => {
+      if (!made.has(name)) made.set(name, make(name))
+      return made.get(name)!
+    },
+    closeAll: async () => {
+      for (const p of made.values()) await p.close?.()
+    },
+  } as unknown as ProviderSet
 }

@@ -14,33 +14,10 @@ import {stringify} from 'yaml'
 import {RecordingReporter} from '../../../src/engine/events.js'
 import {outcomeOf, planAndApply} from '../../../src/engine/run.js'
 import {openSession, type Session} from '../../../src/engine/session.js'
-import type {ActualResource} from '../../../src/model/resources.js'
 import type {Provider} from '../../../src/providers/provider.js'
-import type {ProviderSet} from '../../../src/providers/registry.js'
-import {override, type Overrides} from '../../engine/harness.js'
+import {providersOf, stubMachine, type Overrides} from '../../engine/harness.js'
 import {KEYS, makeProvider, startRigs, stopRigs, type Rigs} from './helpers.js'
 import {kindOps} from '../../../src/providers/provider.js'
-
-const MACHINE = new Set(['bootstrap', 'workload'])
-
-/** Stubs the machine steps; everything else is the real aws provider. */
-function stubMachine(p: Provider, extra: Overrides = {}): Provider {
-  const fakeActual = (kind: string, id: string, attributes: Record<string, unknown>): ActualResource => ({id, attributes, ...(kind === 'workload' ? {phase: 'running' as const} : {})})
-  return override(p, {
-    desiredAttributes: (r, ctx) => (MACHINE.has(r.kind) ? {} : (p.desiredAttributes?.(r, ctx) ?? {})),
-    read: async (r, ctx) => (MACHINE.has(r.kind) ? (r.record ? fakeActual(r.kind, r.record.id, r.record.attributes) : null) : kindOps(p).read(r, ctx)),
-    // Refresh's batch: the cloud part goes to the real provider's batch, the machine part is stubbed.
-    readMany: async (requests) => {
-      const real = await p.readMany!(requests.filter((q) => !MACHINE.has(q.lookup.kind)))
-      let i = 0
-      return requests.map((q) => (MACHINE.has(q.lookup.kind) ? {value: q.lookup.record ? fakeActual(q.lookup.kind, q.lookup.record.id, q.lookup.record.attributes) : null} : real[i++]))
-    },
-    create: async (r, ctx) => (MACHINE.has(r.kind) ? fakeActual(r.kind, r.name, r.attributes) : kindOps(p).create(r, ctx)),
-    update: async (r, rec, ctx) => (MACHINE.has(r.kind) ? fakeActual(r.kind, rec.id, r.attributes) : kindOps(p).update(r, rec, ctx)),
-    delete: async (rec, ctx) => (MACHINE.has(rec.kind) ? undefined : kindOps(p).delete(rec, ctx)),
-    ...extra,
-  })
-}
 
 describe('aws provider under the engine (fake EC2/IAM/STS + S3 emulator)', function () {
   this.timeout(60_000)
@@ -105,23 +82,10 @@ describe('aws provider under the engine (fake EC2/IAM/STS + S3 emulator)', funct
     }
     const session = await openSession({file: join(dir, 'anycloud.yaml'), env, lock})
     sessions.push(session)
-    const cache = new Map<string, Promise<Provider>>()
-    const providers = {
-      get(name: string): Promise<Provider> {
-        let p = cache.get(name)
-        if (!p) {
-          const credential = session.config.credentials[name]
-          const real = makeProvider(credential, {credentials: session.config.credentials})
-          p = Promise.resolve(stubMachine(real, extra(name, real)))
-          cache.set(name, p)
-        }
-        return p
-      },
-      async closeAll() {
-        for (const p of cache.values()) await (await p).close?.()
-      },
-    }
-    session.providers = providers as unknown as ProviderSet
+    session.providers = providersOf((name) => {
+      const real = makeProvider(session.config.credentials[name], {credentials: session.config.credentials})
+      return stubMachine(real, extra(name, real))
+    })
     return session
   }
 

@@ -14,35 +14,9 @@ import {stringify} from 'yaml'
 import {RecordingReporter, type EngineEvent} from '../../../src/engine/events.js'
 import {outcomeOf, planAndApply} from '../../../src/engine/run.js'
 import {openSession, type Session} from '../../../src/engine/session.js'
-import type {ActualResource} from '../../../src/model/resources.js'
-import {kindOps, type Provider} from '../../../src/providers/provider.js'
-import {override} from '../../engine/harness.js'
-import type {ProviderSet} from '../../../src/providers/registry.js'
+import {providersOf, stubMachine} from '../../engine/harness.js'
 import {FAKE_GCP_PROJECT, FAKE_GCP_ZONES} from '../../helpers/fake-gcp/index.js'
 import {makeProvider, startRigs, stopRigs, type Rigs} from './helpers.js'
-
-const MACHINE = new Set(['bootstrap', 'workload'])
-
-/** Stubs the machine steps; everything else is the real gcp provider. */
-export function stubMachine(p: Provider): Provider {
-  const fakeActual = (kind: string, id: string, attributes: Record<string, unknown>): ActualResource => ({id, attributes, ...(kind === 'workload' ? {phase: 'running' as const} : {})})
-  return override(p, {
-    desiredAttributes: (r, ctx) => (MACHINE.has(r.kind) ? {} : (p.desiredAttributes?.(r, ctx) ?? {})),
-    read: async (r, ctx) => (MACHINE.has(r.kind) ? (r.record ? fakeActual(r.kind, r.record.id, r.record.attributes) : null) : kindOps(p).read(r, ctx)),
-    ...(p.readMany
-      ? {
-          readMany: async (requests) => {
-            const real = await p.readMany!(requests.filter((q) => !MACHINE.has(q.lookup.kind)))
-            let i = 0
-            return requests.map((q) => (MACHINE.has(q.lookup.kind) ? {value: q.lookup.record ? fakeActual(q.lookup.kind, q.lookup.record.id, q.lookup.record.attributes) : null} : real[i++]))
-          },
-        }
-      : {}),
-    create: async (r, ctx) => (MACHINE.has(r.kind) ? fakeActual(r.kind, r.name, r.attributes) : kindOps(p).create(r, ctx)),
-    update: async (r, rec, ctx) => (MACHINE.has(r.kind) ? fakeActual(r.kind, rec.id, r.attributes) : kindOps(p).update(r, rec, ctx)),
-    delete: async (rec, ctx) => (MACHINE.has(rec.kind) ? undefined : kindOps(p).delete(rec, ctx)),
-  })
-}
 
 type Attempt = Extract<EngineEvent, {type: 'attempt'}>
 
@@ -87,21 +61,7 @@ describe('gcp provider under the engine (fake GCE/IAM + GCS fake): stockouts', f
     const env = {...process.env, ANYCLOUD_HOME: join(dir, '.home'), GCP_TOKEN: rigs.token}
     const session = await openSession({file: join(dir, 'anycloud.yaml'), env, lock})
     sessions.push(session)
-    const cache = new Map<string, Promise<Provider>>()
-    const providers = {
-      get(name: string): Promise<Provider> {
-        let p = cache.get(name)
-        if (!p) {
-          p = Promise.resolve(stubMachine(makeProvider(session.config.credentials[name], {credentials: session.config.credentials})))
-          cache.set(name, p)
-        }
-        return p
-      },
-      async closeAll() {
-        for (const p of cache.values()) await (await p).close?.()
-      },
-    }
-    session.providers = providers as unknown as ProviderSet
+    session.providers = providersOf((name) => stubMachine(makeProvider(session.config.credentials[name], {credentials: session.config.credentials})))
     return session
   }
 

@@ -15,34 +15,9 @@ import {stringify} from 'yaml'
 import {RecordingReporter, type EngineEvent} from '../../../src/engine/events.js'
 import {outcomeOf, planAndApply} from '../../../src/engine/run.js'
 import {openSession, type Session} from '../../../src/engine/session.js'
-import type {ActualResource} from '../../../src/model/resources.js'
-import {kindOps, type Provider} from '../../../src/providers/provider.js'
-import {override, type Overrides} from '../../engine/harness.js'
-import type {ProviderSet} from '../../../src/providers/registry.js'
+import {providersOf, stubMachine} from '../../engine/harness.js'
 import {FAKE_GCP_PROJECT} from '../../helpers/fake-gcp/index.js'
 import {makeProvider, startRigs, stopRigs, type Rigs} from './helpers.js'
-
-const MACHINE = new Set(['bootstrap', 'workload'])
-
-/** The gcp provider with its SSH machine steps answered in memory. */
-function stubMachine(p: Provider): Provider {
-  const actual = (kind: string, id: string, attributes: Record<string, unknown>): ActualResource => ({id, attributes, ...(kind === 'workload' ? {phase: 'running' as const} : {})})
-  const methods: Overrides = {
-    desiredAttributes: (r, ctx) => (MACHINE.has(r.kind) ? {} : (p.desiredAttributes?.(r, ctx) ?? {})),
-    read: async (r, ctx) => (MACHINE.has(r.kind) ? (r.record ? actual(r.kind, r.record.id, r.record.attributes) : null) : kindOps(p).read(r, ctx)),
-    create: async (r, ctx) => (MACHINE.has(r.kind) ? actual(r.kind, r.name, r.attributes) : kindOps(p).create(r, ctx)),
-    update: async (r, rec, ctx) => (MACHINE.has(r.kind) ? actual(r.kind, rec.id, r.attributes) : kindOps(p).update(r, rec, ctx)),
-    delete: async (rec, ctx) => (MACHINE.has(rec.kind) ? undefined : kindOps(p).delete(rec, ctx)),
-  }
-  if (p.readMany) {
-    methods.readMany = async (requests) => {
-      const real = await p.readMany!(requests.filter((q) => !MACHINE.has(q.lookup.kind)))
-      let i = 0
-      return requests.map((q) => (MACHINE.has(q.lookup.kind) ? {value: q.lookup.record ? actual(q.lookup.kind, q.lookup.record.id, q.lookup.record.attributes) : null} : real[i++]))
-    }
-  }
-  return override(p, methods)
-}
 
 describe('gcp under the engine: a preempted spot VM recovered in the next zone on a stockout', function () {
   this.timeout(90_000)
@@ -77,16 +52,7 @@ describe('gcp under the engine: a preempted spot VM recovered in the next zone o
   async function open(lock?: string): Promise<Session> {
     const session = await openSession({file: join(dir, 'anycloud.yaml'), env: {...process.env, ANYCLOUD_HOME: join(dir, '.home'), GCP_TOKEN: rigs.token}, lock})
     sessions.push(session)
-    const cache = new Map<string, Provider>()
-    session.providers = {
-      get: async (name: string) => {
-        if (!cache.has(name)) cache.set(name, stubMachine(makeProvider(session.config.credentials[name], {credentials: session.config.credentials})))
-        return cache.get(name)!
-      },
-      closeAll: async () => {
-        for (const p of cache.values()) await p.close?.()
-      },
-    } as unknown as ProviderSet
+    session.providers = providersOf((name) => stubMachine(makeProvider(session.config.credentials[name], {credentials: session.config.credentials})))
     return session
   }
   /** One reconcile, as watch makes it: plan and apply under the lock, then release. */
