@@ -29,9 +29,8 @@ import {startNoticeEndpoint, type NoticeEndpoint} from '../helpers/notice-endpoi
 import {requireNetns, stopAllSshd} from '../helpers/sshd/index.js'
 import {ensureSudoUser} from '../helpers/sshd/sudo-user.js'
 import {s3ClientConfig, startS3Emulator, type S3Emulator} from '../helpers/storage/index.js'
+import {KEYS} from '../providers/aws/helpers.js'
 import {Project, until} from './cli.js'
-
-const KEYS = {accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER'}
 
 interface JsonChange {
   address: string

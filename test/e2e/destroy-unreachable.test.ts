@@ -20,9 +20,8 @@ import {disableSdkAmbientConfig, startFakeAws, type FakeAws} from '../helpers/fa
 import {SshdInstanceBackend} from '../helpers/fake-aws/sshd-backend.js'
 import {requireNetns, stopAllSshd} from '../helpers/sshd/index.js'
 import {s3ClientConfig, startS3Emulator, type S3Emulator} from '../helpers/storage/index.js'
+import {KEYS} from '../providers/aws/helpers.js'
 import {Project, until} from './cli.js'
-
-const KEYS = {accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER'}
 
 describe('e2e: destroy is never held hostage by the machine (aws, sshd VMs)', function () {
   this.timeout(300_000)

@@ -30,21 +30,8 @@ import {startAzurite, type AzuriteRig} from '../helpers/storage/azurite.js'
 import {gcsClientOptions, startGcsFake, type GcsFake} from '../helpers/storage/index.js'
 import {CLIENT_ID, CLIENT_SECRET} from '../providers/azure/arm-helpers.js'
 import {Project, until} from './cli.js'
+import {JOB, type Decision} from './spot-job.js'
 
-const JOB = [
-  'n=$(cat "$ANYCLOUD_CHECKPOINT/count" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "$ANYCLOUD_CHECKPOINT/count"',
-  'echo "run $n saw checkpoint $((n-1))" > "$ANYCLOUD_OUTPUT/run-$n.txt"; echo "run $n started"',
-  'if [ "$n" -ge 2 ]; then exit 0; fi',
-  'trap \'echo "run $n stopped by SIGTERM"; exit 143\' TERM',
-  'while :; do sleep 1 & wait $!; done',
-].join('\n')
-
-interface Decision {
-  action: string
-  address?: string
-  reason: string
-  outcome: string
-}
 interface JsonChange {
   address: string
   action: string

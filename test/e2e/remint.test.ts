@@ -16,26 +16,21 @@ import {DeleteBucketCommand, DeleteObjectsCommand, ListObjectsV2Command, S3Clien
 import {stringify} from 'yaml'
 
 import {startVm} from '../bootstrap/helpers.js'
-import {disableSdkAmbientConfig, startFakeAws, type FakeAws} from '../helpers/fake-aws/index.js'
+import {acceptMintedKeys, disableSdkAmbientConfig, startFakeAws, type FakeAws} from '../helpers/fake-aws/index.js'
 import {SshdInstanceBackend} from '../helpers/fake-aws/sshd-backend.js'
 import {SshdVmBackend, startFakeAzure, type FakeAzure} from '../helpers/fake-azure/index.js'
 import {FAKE_GCP_PROJECT, startFakeGcp, type FakeGcp} from '../helpers/fake-gcp/index.js'
 import {requireNetns, stopAllSshd} from '../helpers/sshd/index.js'
 import {s3ClientConfig, startGcsFake, startS3Emulator, type GcsFake, type S3Emulator} from '../helpers/storage/index.js'
 import {CLIENT_ID, CLIENT_SECRET} from '../providers/azure/arm-helpers.js'
+import {KEYS} from '../providers/aws/helpers.js'
 import {Project, until} from './cli.js'
+import type {Decision} from './spot-job.js'
 import {sshProject, type SshProject} from './ssh-rig.js'
 
-const KEYS = {accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER'}
 const AWS_ENV = {
   E2E_AWS_KEY_ID: KEYS.accessKeyId, E2E_AWS_SECRET: KEYS.secretAccessKey,
   AWS_EC2_METADATA_DISABLED: 'true', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', AWS_CONFIG_FILE: '/nonexistent', AWS_SHARED_CREDENTIALS_FILE: '/nonexistent',
-}
-
-interface Decision {
-  action: string
-  address?: string
-  outcome: string
 }
 
 describe('e2e: minted storage credentials re-minted by watch on Azure, GCE and ssh machines (fake STS clock)', function () {
@@ -52,13 +47,7 @@ describe('e2e: minted storage credentials re-minted by watch on Azure, GCE and s
     aws = await startFakeAws({users: [{...KEYS, userName: 'e2e'}]})
     s3 = new S3Client(s3ClientConfig(s3rig))
     prefix = mkdtempSync(join(tmpdir(), 'anycloud-remint-vm-'))
-    // S3 accepts session credentials its account's STS issued (the emulator does not verify SigV4).
-    const sessions = aws.state.sessions
-    const push = sessions.push.bind(sessions)
-    sessions.push = (...items) => {
-      for (const i of items) s3rig!.acceptAccessKey(i.accessKeyId, aws!.state.credentials.get(i.accessKeyId)?.secretAccessKey ?? '')
-      return push(...items)
-    }
+    acceptMintedKeys(aws, s3rig)
   })
 
   after(async () => {

@@ -21,29 +21,14 @@ import {join} from 'node:path'
 import {DeleteBucketCommand, DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, S3Client} from '@aws-sdk/client-s3'
 import {stringify} from 'yaml'
 
-import {disableSdkAmbientConfig, startFakeAws, type FakeAws} from '../helpers/fake-aws/index.js'
+import {acceptMintedKeys, disableSdkAmbientConfig, startFakeAws, type FakeAws} from '../helpers/fake-aws/index.js'
 import {SshdInstanceBackend} from '../helpers/fake-aws/sshd-backend.js'
 import {startNoticeEndpoint, type NoticeEndpoint} from '../helpers/notice-endpoint.js'
 import {requireNetns, stopAllSshd} from '../helpers/sshd/index.js'
 import {s3ClientConfig, startS3Emulator, type S3Emulator} from '../helpers/storage/index.js'
+import {KEYS} from '../providers/aws/helpers.js'
 import {finished, Project, until} from './cli.js'
-
-const KEYS = {accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER'}
-
-const JOB = [
-  'n=$(cat "$ANYCLOUD_CHECKPOINT/count" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "$ANYCLOUD_CHECKPOINT/count"',
-  'echo "run $n saw checkpoint $((n-1))" > "$ANYCLOUD_OUTPUT/run-$n.txt"; echo "run $n started"',
-  'if [ "$n" -ge 2 ]; then exit 0; fi',
-  'trap \'echo "run $n stopped by SIGTERM"; exit 143\' TERM',
-  'while :; do sleep 1 & wait $!; done',
-].join('\n')
-
-interface Decision {
-  action: string
-  address?: string
-  reason: string
-  outcome: string
-}
+import {JOB, type Decision} from './spot-job.js'
 
 describe('e2e: spot that runs unattended (aws fake, sshd VMs, notice endpoint)', function () {
   this.timeout(600_000)
@@ -63,14 +48,7 @@ describe('e2e: spot that runs unattended (aws fake, sshd VMs, notice endpoint)',
     const backend = new SshdInstanceBackend({netns: true, forwardPorts: [Number(new URL(s3rig.endpoint).port), notice.port], sshd: {privateDirs: [prefix]}})
     fake = await startFakeAws({backend, users: [{...KEYS, userName: 'e2e'}]})
     s3 = new S3Client(s3ClientConfig(s3rig))
-    // S3 accepts session credentials its account's STS issued: every key the fake STS mints is
-    // accepted by the emulator (which, as for its own key, does not verify SigV4).
-    const sessions = fake.state.sessions
-    const push = sessions.push.bind(sessions)
-    sessions.push = (...items) => {
-      for (const i of items) s3rig!.acceptAccessKey(i.accessKeyId, fake!.state.credentials.get(i.accessKeyId)?.secretAccessKey ?? '')
-      return push(...items)
-    }
+    acceptMintedKeys(fake, s3rig)
   })
 
   after(async () => {

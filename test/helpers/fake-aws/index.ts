@@ -56,3 +56,4 @@ export {
   type FakeUserKey,
   type RequestLogEntry,
 } from './server.js'
+export {acceptMintedKeys} from './accept-minted.js'

@@ -22,6 +22,7 @@ import {bucketSessionPolicy} from '../../../src/providers/aws/rclone.js'
 import type {Provider} from '../../../src/providers/provider.js'
 import type {ProviderSet} from '../../../src/providers/registry.js'
 import {filesUnder, leaksOf, until} from '../../bootstrap/helpers.js'
+import {acceptMintedKeys} from '../../helpers/fake-aws/index.js'
 import {SshdInstanceBackend} from '../../helpers/fake-aws/sshd-backend.js'
 import {FAKE_GCP_PROJECT} from '../../helpers/fake-gcp/index.js'
 import {requireNetns, stopAllSshd} from '../../helpers/sshd/index.js'
@@ -47,13 +48,7 @@ describe('gcp VM with its buckets on AWS: scoped STS credentials on the VM, neve
     aws = await startAwsRigs()
     aws.fake.addUser({...STORE_KEYS, userName: 'store'})
     aws.s3.acceptAccessKey(STORE_KEYS.accessKeyId, STORE_KEYS.secretAccessKey)
-    // S3 accepts session credentials its account's STS issued (the emulator does not verify SigV4).
-    const issued = aws.fake.state.sessions
-    const push = issued.push.bind(issued)
-    issued.push = (...items) => {
-      for (const i of items) aws.s3.acceptAccessKey(i.accessKeyId, aws.fake.state.credentials.get(i.accessKeyId)?.secretAccessKey ?? '')
-      return push(...items)
-    }
+    acceptMintedKeys(aws.fake, aws.s3)
     prefix = mkdtempSync(join(tmpdir(), 'anycloud-gcp-xc-vm-'))
     const backend = new SshdInstanceBackend({netns: true, forwardPorts: [Number(new URL(aws.s3.endpoint).port)]})
     gcp = await startGcpRigs({fake: {backend}})
