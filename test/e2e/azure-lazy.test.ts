@@ -13,7 +13,8 @@ import {pathToFileURL} from 'node:url'
 import {stringify} from 'yaml'
 
 import {disableSdkAmbientConfig, startFakeAws, type FakeAws} from '../helpers/fake-aws/index.js'
-import {BIN, copyExample, REPO} from './cli.js'
+import {copyExample} from '../helpers/examples.js'
+import {BIN, REPO} from './cli.js'
 
 function runNode(args: string[], cwd: string, env: Record<string, string>): Promise<{code: number | null; stdout: string; stderr: string}> {
   return new Promise((resolve) => {

@@ -4,7 +4,7 @@
  * for timing, and clean up with `destroy -y` plus a kill of any supervisor left under the roots.
  */
 import {spawn, type ChildProcess} from 'node:child_process'
-import {cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {dirname, join, resolve} from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -15,14 +15,6 @@ import {planInOutput, recordPlan} from './plan-golden.js'
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 export const BIN = join(REPO, 'bin', 'run.js')
-
-/** What a run leaves in an example's folder: its state, and the local provider's machines. */
-const RUN_LEFTOVERS = /[\\/](\.anycloud|local-cloud[\\/]machines)$/
-
-/** Copies an example without what a user's run left in it (README: quickstart, then npm test): a test never plans against that state. */
-export function copyExample(name: string, dest: string): void {
-  cpSync(join(REPO, 'examples', name), dest, {recursive: true, filter: (src) => !RUN_LEFTOVERS.test(src)})
-}
 
 // The e2e tests need the compiled CLI: fail loudly rather than test a stale or missing build.
 if (!existsSync(join(REPO, 'dist', 'commands', 'apply.js'))) {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import {copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync} from 'node:fs'
+import {mkdtempSync, readdirSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
@@ -8,8 +8,8 @@ import {CredentialStore} from '../../src/credentials/store.js'
 import {RecordingReporter} from '../../src/engine/events.js'
 import {planChanges} from '../../src/engine/planner.js'
 import {ProviderSet} from '../../src/providers/registry.js'
+import {copyExample as copyCheckedIn, EXAMPLES_DIR} from '../helpers/examples.js'
 
-const examplesDir = new URL('../../examples/', import.meta.url).pathname
 /** What the examples reference with ${env:…}: present in a real user's CI, set here. */
 const env = {GCP_KEY_FILE: '/dev/null', WANDB_API_KEY: 'test-wandb-key', AZURE_CLIENT_SECRET: 'test-azure-secret'}
 
@@ -20,23 +20,15 @@ describe('examples/', () => {
   })
   after(() => rmSync(home, {recursive: true, force: true}))
 
-  const names = readdirSync(examplesDir).sort()
+  const names = readdirSync(EXAMPLES_DIR).sort()
   it('has a quickstart, aws, azure, gcp, multi-cloud and ssh example', () => {
     for (const n of ['quickstart', 'aws', 'azure', 'gcp', 'multi-cloud', 'ssh']) assert.ok(names.includes(n), `examples/${n} is missing`)
   })
 
-  /**
-   * A private copy of what git tracks of an example: never what a user left next to it (state in
-   * .anycloud/, machines and buckets a quickstart run made under local-cloud/).
-   */
+  /** A private copy of an example, without what a user's run left next to it. */
   const copyExample = (name: string): string => {
     const dir = mkdtempSync(join(tmpdir(), `anycloud-example-${name}-`))
-    copyFileSync(join(examplesDir, name, 'anycloud.yaml'), join(dir, 'anycloud.yaml'))
-    const seed = join(examplesDir, name, 'local-cloud', 'buckets', `${name}-input`)
-    if (existsSync(seed)) {
-      mkdirSync(join(dir, 'local-cloud', 'buckets', `${name}-input`), {recursive: true})
-      for (const f of readdirSync(seed).filter((f) => !f.startsWith('.'))) copyFileSync(join(seed, f), join(dir, 'local-cloud', 'buckets', `${name}-input`, f))
-    }
+    copyCheckedIn(name, dir)
     return dir
   }
 
