@@ -10,7 +10,7 @@ import {machineLayout} from '../../src/bootstrap/spec.js'
 import type {BootstrapSpec} from '../../src/bootstrap/types.js'
 import {AnycloudError} from '../../src/errors/index.js'
 import type {SshRunner} from '../../src/remote/ssh-runner.js'
-import {realRclone, startReleaseServer, type ReleaseServer} from '../helpers/rclone-release.js'
+import {rcloneScript, releaseArch, startReleaseServer, type ReleaseServer} from '../helpers/rclone-release.js'
 import {localRemote, modeOf, PLACEMENT, specFor, startVm, until, type Vm} from './helpers.js'
 
 /**
@@ -45,13 +45,7 @@ describe(`pinned rclone install on a real host ${PLACEMENT.title}`, function () 
     dir = mkdtempSync(join(tmpdir(), 'anycloud-rclone-pin-'))
     mkdirSync(join(dir, 'bin'))
     // The machine's own rclone: reports the version in a file, logs, runs the real one.
-    writeFileSync(join(dir, 'bin', 'rclone'), [
-      '#!/bin/sh',
-      `echo "$*" >> '${shimLog()}'`,
-      `if [ "$1" = version ]; then echo "rclone v$(cat '${join(dir, 'machine-rclone-version')}')"; exit 0; fi`,
-      `exec '${realRclone()}' "$@"`,
-      '',
-    ].join('\n'), {mode: 0o755})
+    writeFileSync(join(dir, 'bin', 'rclone'), rcloneScript(`$(cat '${join(dir, 'machine-rclone-version')}')`, shimLog()), {mode: 0o755})
     release = await startReleaseServer(PINNED_RCLONE_VERSION, pinnedLog())
     vm = await startVm({env: {PATH: `${join(dir, 'bin')}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`}})
     await vm.forward(release.port)
@@ -87,7 +81,7 @@ describe(`pinned rclone install on a real host ${PLACEMENT.title}`, function () 
     const first = await runBootstrap(runner, rendered, () => undefined)
     assert.deepEqual(first.steps.map((x) => x.step), ['install', 'rclone', 'files', 'supervisord', 'storage-check', 'input-sync', 'programs', 'done'])
     assert.equal(first.steps[1].outcome, `ran:installed ${PINNED_RCLONE_VERSION}`)
-    assert.deepEqual(release.requests, [`/v${PINNED_RCLONE_VERSION}/rclone-v${PINNED_RCLONE_VERSION}-linux-${process.arch === 'arm64' ? 'arm64' : 'amd64'}.zip`])
+    assert.deepEqual(release.requests, [`/v${PINNED_RCLONE_VERSION}/rclone-v${PINNED_RCLONE_VERSION}-linux-${releaseArch()}.zip`])
     assert.equal(modeOf(pin.binary), 0o755)
     assert.ok(lstatSync(pin.binary).isFile(), 'a file of anycloud\'s, not a link to the machine\'s rclone')
 
