@@ -1,18 +1,16 @@
 import assert from 'node:assert/strict'
-import {readdirSync, readFileSync} from 'node:fs'
+import {readFileSync} from 'node:fs'
 import {dirname, join, relative, resolve} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 import ts from 'typescript'
 
+import {tsFiles} from './source-files.js'
+
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 
 /** ARCHITECTURE.md, "Commands are adapters": a command's run() parses, calls the engine once, hands the result to a view. */
 const MAX_RUN_LINES = 30
-
-function tsFiles(dir: string): string[] {
-  return readdirSync(dir, {withFileTypes: true}).flatMap((e) => (e.isDirectory() ? tsFiles(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []))
-}
 
 /** Every method named `run` in a class of `file` with its length in lines (declaration to closing brace). */
 function runMethods(file: string, text = readFileSync(file, 'utf8')): Array<{where: string; lines: number}> {

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict'
-import {readdirSync, readFileSync} from 'node:fs'
+import {readFileSync} from 'node:fs'
 import {dirname, join, relative, resolve} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 import ts from 'typescript'
+
+import {tsFiles} from './source-files.js'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 
@@ -27,10 +29,6 @@ export function functionLengths(file: string, text: string): Array<{name: string
   }
   visit(source)
   return out
-}
-
-function tsFiles(dir: string): string[] {
-  return readdirSync(dir, {withFileTypes: true}).flatMap((e) => (e.isDirectory() ? tsFiles(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []))
 }
 
 describe(`architecture: no function in src/engine over ${MAX_LINES} lines`, () => {
