@@ -197,20 +197,24 @@ export class GcpProvider implements Provider {
   /**
    * Refresh's batch: one listing of the project's buckets (labels and location included), then a
    * single read only for a name it does not show (absent, or another project's). Same order.
+   * A listing the credential may not make (403: a service account with rights on some buckets
+   * only) reads each name on its own, as before the batch; a bad name fails only its own read.
    */
   async readBuckets(names: readonly string[]): Promise<ReadResult[]> {
-    for (const name of names) this.checkName(name)
     const store = await this.gcs()
-    let listed: Map<string, BucketState>
+    let listed: Map<string, BucketState> | undefined
     try {
       listed = await store.list()
     } catch (error) {
-      throw toGcpError(error, `listing the buckets of project '${store.project}'`, this.name, this.settings.apiEndpoint)
+      if (gcpStatus(error) !== 403) {
+        throw toGcpError(error, `listing the buckets of project '${store.project}'`, this.name, this.settings.apiEndpoint)
+      }
     }
-    const limit = createLimiter(16)
+    const limit = createLimiter(this.readConcurrency)
     return Promise.all(names.map((name) => limit(async (): Promise<ReadResult> => {
       try {
-        const state = listed.get(name)
+        this.checkName(name)
+        const state = listed?.get(name)
         return {value: state ? this.actual(state) : await this.readBucket(name)}
       } catch (error) {
         return {error}

@@ -366,4 +366,19 @@ describe('gcp provider: storage on the GCS fake', function () {
     assert.deepEqual(results[3], {value: null})
     assert.ok('error' in results[4] && /someone-elses/.test(String(results[4].error)), 'another project\'s bucket: its own error, the others still read')
   })
+
+  it('refresh\'s batch without the right to list the project\'s buckets (403): each name is read on its own; a bad name fails only its own read', async function () {
+    await provider.createBucket(desiredBucket('batch-per-name', 'output', CRED, 'gcp'), {region: 'us-east1', tags: tagsFor('output')})
+    rig.faults.add({method: 'GET', path: /\/b$/, times: Infinity, status: 403, code: 'forbidden', message: 'sa does not have storage.buckets.list access'})
+    rig.state.requests.length = 0
+    const results = await provider.readBuckets(['batch-per-name', 'nothing-here', 'Not_A_Bucket!', 'someone-elses'])
+    const calls = rig.state.requests.map((r) => `${r.method} ${r.path}`)
+    assert.ok(calls.some((c) => /\/b\/batch-per-name$/.test(c)), `a per-name read after the refused listing: ${calls.join(', ')}`)
+    const r = results[0]
+    assert.ok('value' in r && r.value, 'the bucket is read')
+    assert.deepEqual(r.value, await provider.readBucket('batch-per-name'), 'the same as a single read')
+    assert.deepEqual(results[1], {value: null})
+    assert.ok('error' in results[2] && /Not_A_Bucket!/.test(String(results[2].error)), `the bad name, its own error: ${JSON.stringify(results[2])}`)
+    assert.ok('error' in results[3] && /someone-elses/.test(String(results[3].error)), 'another project\'s bucket: its own error')
+  })
 })
