@@ -9,11 +9,10 @@
  * - `vm`: any change replaces it; creating or deleting one drops what the run remembers of the machine.
  * - `bootstrap` (updated in place when its files change) and `workload`: on the machine, over SSH.
  */
-import {ProviderError} from '../errors/index.js'
 import {bucketOf} from '../model/deployment-spec.js'
 import type {ProviderKind} from '../model/profile.js'
 import type {ActualResource, DeploymentContext, DesiredResource, ResourceRecord} from '../model/resources.js'
-import {type ProviderCallContext, type ResourceKindSpec, type ResourceLookup, updatableIn} from './provider.js'
+import {cannotUpdate, type ProviderCallContext, type ResourceKindSpec, type ResourceLookup, updatableIn} from './provider.js'
 
 type Read<C, B> = (ctx: C, lookup: ResourceLookup, call: ProviderCallContext, batch?: B) => Promise<ActualResource | null>
 type Create<C> = (ctx: C, resource: DesiredResource, call: ProviderCallContext) => Promise<ActualResource>
@@ -66,12 +65,6 @@ export function cloudKinds<C, B>(options: CloudKindsOptions<C, B>): ResourceKind
   const {identity, compute, machine} = options
   const m = compute.module
   const c = compute.context
-  /** Nothing of these changes in place (every attribute forces replacement): an update only confirms it exists. */
-  const confirm = (read: Read<C, B>) => async (_resource: DesiredResource, record: ResourceRecord, call: ProviderCallContext) => {
-    const actual = await read(c(), {address: record.address, kind: record.kind, name: record.name, record}, call)
-    if (!actual || actual.note) throw new ProviderError(`${record.address} no longer exists: run \`anycloud plan\` again`, `${options.cloud}.missing`, options.cloud, options.credential)
-    return actual
-  }
   return [
     {
       kind: 'identity', dependsOn: [], diff: updatableIn('buckets'),
@@ -88,14 +81,14 @@ export function cloudKinds<C, B>(options: CloudKindsOptions<C, B>): ResourceKind
       kind: 'network', dependsOn: [], diff: updatableIn(), desired: () => ({attributes: {ingress: 'ssh'}}),
       read: (lookup, call, batch) => m.readNetwork(c(), lookup, call, batch as B),
       create: (resource, call) => m.createNetwork(c(), resource, call),
-      update: confirm(m.readNetwork),
+      update: cannotUpdate,
       delete: (record, call) => m.deleteNetwork(c(), record, call),
     },
     {
       kind: 'sshkey', dependsOn: [], diff: updatableIn(), desired: () => ({attributes: {algorithm: 'ed25519'}}),
       read: (lookup, call, batch) => m.readSshKey(c(), lookup, call, batch as B),
       create: (resource, call) => m.createSshKey(c(), resource, call),
-      update: confirm(m.readSshKey),
+      update: cannotUpdate,
       delete: (record, call) => m.deleteSshKey(c(), record, call),
     },
     {
@@ -105,7 +98,7 @@ export function cloudKinds<C, B>(options: CloudKindsOptions<C, B>): ResourceKind
         machine().forget(call.deployment)
         return m.createVm(c(), resource, call)
       },
-      update: confirm(m.readVm),
+      update: cannotUpdate,
       delete: (record, call) => {
         machine().forget(call.deployment)
         return m.deleteVm(c(), record, call)
@@ -128,7 +121,7 @@ export function cloudKinds<C, B>(options: CloudKindsOptions<C, B>): ResourceKind
       kind: 'workload', dependsOn: ['bootstrap'], diff: updatableIn(),
       read: (lookup, call) => machine().readWorkload(lookup, call),
       create: (resource, call) => machine().startWorkload(resource, call),
-      update: (resource, _record, call) => machine().startWorkload(resource, call),
+      update: cannotUpdate,
       delete: (_record, call) => machine().stopWorkload(call),
     },
   ]

@@ -181,6 +181,14 @@ export interface ResourceKindSpec {
   delete(record: ResourceRecord, ctx: ProviderCallContext): Promise<void>
 }
 
+/**
+ * The `update` of a kind whose {@link ResourceKindSpec.diff} never says `update` (every change
+ * replaces it): reaching it is a bug.
+ */
+export async function cannotUpdate(resource: DesiredResource, record: ResourceRecord): Promise<never> {
+  throw new AnycloudError(`${record.address}: a '${resource.kind}' is never updated in place (every change replaces it)`, {code: 'provider.no-update', source: 'internal'})
+}
+
 /** A provider's kinds by name, in creation order. */
 export type KindTable = ReadonlyMap<ResourceKind, ResourceKindSpec>
 

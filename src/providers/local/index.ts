@@ -37,7 +37,7 @@ import {writeFileAtomic} from '../../util/atomic-write.js'
 import {compact} from '../../util/object.js'
 import {sleep} from '../../util/process.js'
 import {redactSecrets} from '../../util/redact.js'
-import {kindTable, ownershipTags, updatableIn, type KindTable, type Provider, type ProviderCallContext, type RcloneRequest} from '../provider.js'
+import {cannotUpdate, kindTable, ownershipTags, updatableIn, type KindTable, type Provider, type ProviderCallContext, type RcloneRequest} from '../provider.js'
 import type {RcloneRemoteSpec} from '../../bootstrap/types.js'
 import type {ProviderFactory} from '../provider.js'
 import {readFaults} from './faults.js'
@@ -114,7 +114,7 @@ export class LocalProvider implements Provider {
       kind: 'vm', dependsOn: [], diff: updatableIn(),
       read: (lookup, ctx) => this.readMachine(machineDir(this.root, lookup.record?.name ?? lookup.name), ctx.deployment),
       create: (resource, ctx) => this.createMachine(resource, ctx),
-      update: (resource, record, ctx) => this.updateMachine(resource, record, ctx),
+      update: cannotUpdate,
       delete: (record, ctx) => this.deleteMachine(machineDir(this.root, record.name), ctx),
     },
     {
@@ -128,7 +128,7 @@ export class LocalProvider implements Provider {
       kind: 'workload', dependsOn: ['bootstrap'], diff: updatableIn(),
       read: (_lookup, ctx) => this.readWorkload(this.workspaceOf(ctx)),
       create: (resource, ctx) => this.startWorkload(resource, ctx),
-      update: (resource, _record, ctx) => this.startWorkload(resource, ctx),
+      update: cannotUpdate,
       delete: (_record, ctx) => this.removeFiles(ctx, WORKLOAD_FILES, async (workspace) => {
         ctx.progress('stopping the workload (final sync)')
         await stopWorkload(workspace, ctx.deployment.deploymentId)
@@ -290,15 +290,6 @@ export class LocalProvider implements Provider {
 
   // ---------------------------------------------------------------------------------------------
   // vm, bootstrap, workload
-
-  private async updateMachine(resource: DesiredResource, record: ResourceRecord, ctx: ProviderCallContext): Promise<ActualResource> {
-    const dir = machineDir(this.root, record.name)
-    const meta = await this.ownMachine(dir, ctx.deployment)
-    if (!meta) throw new ProviderError(`local machine ${dir} does not exist`, 'local.machine-missing', PROVIDER, this.credential.name)
-    const updated: MachineMeta = {...meta, attributes: resource.attributes}
-    writeFileAtomic(join(dir, WORKSPACE_FILES.machine), JSON.stringify(updated, null, 2) + '\n', {mode: 0o644})
-    return this.machineActual(dir, updated)
-  }
 
   private async removeFiles(ctx: ProviderCallContext, files: readonly string[], before?: (workspace: string) => Promise<void>): Promise<void> {
     const workspace = this.workspaceOf(ctx)

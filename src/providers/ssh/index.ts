@@ -29,7 +29,7 @@ import {readMachineStatus, removeDeployment, runBootstrap, startWorkload, stopWo
 import type {BootstrapSpec} from '../../bootstrap/types.js'
 import {bootstrapSpec, bucketRequests, bucketWarnings, layoutPaths, machineLayout, workloadSpec, type BucketRequest, type MachineLayout} from '../../bootstrap/spec.js'
 import {bucketSecrets} from '../bucket-secrets.js'
-import {kindTable, updatableIn, type KindTable, type Provider, type ProviderCallContext, type ResourceLookup} from '../provider.js'
+import {cannotUpdate, kindTable, updatableIn, type KindTable, type Provider, type ProviderCallContext, type ResourceLookup} from '../provider.js'
 import type {ProviderFactory, ProviderFactoryOptions} from '../provider.js'
 
 const PROVIDER = 'ssh'
@@ -47,22 +47,31 @@ export class SshProvider implements Provider {
       kind: 'vm', dependsOn: [], diff: updatableIn(),
       read: async (lookup) => this.readHost(lookup),
       create: (resource, ctx) => this.fresh(ctx, () => this.reachHost(resource, ctx)),
-      update: (resource, _record, ctx) => this.fresh(ctx, () => this.reachHost(resource, ctx)),
-      delete: (record, ctx) => this.removeFromHost(record, ctx),
+      update: cannotUpdate,
+      // The host stays. What anycloud wrote went with the bootstrap.
+      delete: async (_record, ctx) => {
+        this.statusCache.delete(ctx.deployment.deploymentId)
+      },
     },
     {
       kind: 'bootstrap', dependsOn: ['vm'], diff: updatableIn('hash'),
       read: (lookup, ctx) => this.readBootstrap(lookup, ctx),
       create: (resource, ctx) => this.fresh(ctx, () => this.bootstrap(resource, ctx)),
       update: (resource, _record, ctx) => this.fresh(ctx, () => this.bootstrap(resource, ctx)),
-      delete: (record, ctx) => this.removeFromHost(record, ctx),
+      delete: (_record, ctx) => {
+        ctx.progress('removing the programs, container and files anycloud wrote')
+        return this.onHost(ctx, 'remove the programs and files anycloud wrote', (runner, paths) => removeDeployment(runner, paths, this.layout().roots))
+      },
     },
     {
       kind: 'workload', dependsOn: ['bootstrap'], diff: updatableIn(),
       read: (lookup, ctx) => this.readWorkload(lookup, ctx),
       create: (resource, ctx) => this.fresh(ctx, () => this.startOnHost(resource, ctx)),
-      update: (resource, _record, ctx) => this.fresh(ctx, () => this.startOnHost(resource, ctx)),
-      delete: (record, ctx) => this.removeFromHost(record, ctx),
+      update: cannotUpdate,
+      delete: (_record, ctx) => {
+        ctx.progress('stopping the workload (its final upload runs first)')
+        return this.onHost(ctx, 'stop the workload', (runner, paths) => stopWorkload(runner, paths))
+      },
     },
   ])
   /** The host is the user's: deleting `vm` leaves it, so the workload and bootstrap deletes must reach it. */
@@ -357,38 +366,21 @@ export class SshProvider implements Provider {
    * delete: it must reach the host. When it cannot, the error says so at once (the host already
    * failed to answer in this run, or within ANYCLOUD_SSH_WAIT_MS) and offers `state rm`.
    */
-  private async removeFromHost(record: ResourceRecord, ctx: ProviderCallContext): Promise<void> {
+  private async onHost(ctx: ProviderCallContext, what: string, fn: (runner: CommandRunner, paths: MachinePaths) => Promise<void>): Promise<void> {
     this.statusCache.delete(ctx.deployment.deploymentId)
     const paths = this.paths(ctx.deployment.deploymentId)
-    const onHost = async (what: string, fn: (runner: CommandRunner) => Promise<void>) => {
-      try {
-        await fn((await this.connect(ctx))!)
-      } catch (error) {
-        if (!(error instanceof AnycloudError) || !['ssh.unreachable', 'ssh.connection-lost', 'remote.timeout', 'timeout', 'ssh.auth-failed'].includes(error.code)) throw error
-        const p = ctx.deployment.spec.name
-        const forget = `anycloud state rm ${p}.workload && anycloud state rm ${p}.bootstrap && anycloud state rm ${p}.vm`
-        throw new AnycloudError(
-          `cannot ${what} on ${this.address(this.hostFor(ctx.deployment.deploymentId, ctx.records, p))} (credential '${this.credential.name}'): ${error.message}. ` +
-            'The host stays after a destroy, so anycloud must reach it to remove what it put there: bring it back and run the command again, ' +
-            `or, if it is gone for good (or you will clean it by hand), forget the records: ${forget}`,
-          {code: 'ssh.cleanup-unreachable', source: 'cloud', cause: error, suggestions: [`To forget the records: ${forget}`]},
-        )
-      }
-    }
-    switch (record.kind) {
-      case 'workload':
-        ctx.progress('stopping the workload (its final upload runs first)')
-        await onHost('stop the workload', (runner) => stopWorkload(runner, paths))
-        return
-      case 'bootstrap':
-        ctx.progress('removing the programs, container and files anycloud wrote')
-        await onHost('remove the programs and files anycloud wrote', (runner) => removeDeployment(runner, paths, this.layout().roots))
-        return
-      case 'vm':
-        // The host stays. What anycloud wrote went with the bootstrap.
-        return
-      default:
-        throw new AnycloudError(`the ssh provider has no ${record.kind}`, {code: 'provider.kind', source: 'internal'})
+    try {
+      await fn((await this.connect(ctx))!, paths)
+    } catch (error) {
+      if (!(error instanceof AnycloudError) || !['ssh.unreachable', 'ssh.connection-lost', 'remote.timeout', 'timeout', 'ssh.auth-failed'].includes(error.code)) throw error
+      const p = ctx.deployment.spec.name
+      const forget = `anycloud state rm ${p}.workload && anycloud state rm ${p}.bootstrap && anycloud state rm ${p}.vm`
+      throw new AnycloudError(
+        `cannot ${what} on ${this.address(this.hostFor(ctx.deployment.deploymentId, ctx.records, p))} (credential '${this.credential.name}'): ${error.message}. ` +
+          'The host stays after a destroy, so anycloud must reach it to remove what it put there: bring it back and run the command again, ' +
+          `or, if it is gone for good (or you will clean it by hand), forget the records: ${forget}`,
+        {code: 'ssh.cleanup-unreachable', source: 'cloud', cause: error, suggestions: [`To forget the records: ${forget}`]},
+      )
     }
   }
 
