@@ -26,13 +26,12 @@ import {fingerprintSha256, sameKey} from '../remote/host-keys.js'
 import {bucketSecrets} from './bucket-secrets.js'
 import {retireUserDataKey, rotateHostKey} from './host-key-rotation.js'
 import {VM_MISSING, type Provider, type ProviderCallContext, type ResourceLookup} from './provider.js'
+import {keyPath} from './vm-keys.js'
 
 /** What differs between clouds: finding the recorded VM and reading its state. */
 export interface CloudVm<V> {
   /** The cloud, for notices and error codes (`aws.sshkey-missing`). */
   cloud: NoticeCloud
-  /** The provider name errors carry. */
-  provider: string
   /** How the plan names such a machine ("an EC2 instance"). */
   label: string
   /** Extra settings of the interruption-notice program (e.g. the VM's own name on Azure). */
@@ -48,8 +47,6 @@ export interface CloudVm<V> {
   live(view: V): boolean
   /** How a VM that is not live reads in a `lost` workload's note ("stopped (Server.SpotInstanceTermination)"). */
   state(view: V | undefined): string
-  /** Where the deployment's private login key is, when the sshkey record names none. */
-  keyPath(deployment: DeploymentContext): string
   /** The login user when the vm record names none. */
   sshUser: string
   timing: {sshWaitMs: number; sshReadWaitMs: number}
@@ -167,7 +164,7 @@ export class CloudMachine<V> {
   }
 
   private missing(code: string, message: string, suggestions?: string[]): ProviderError {
-    return new ProviderError(message, code, this.o.vm.provider, this.o.credential, undefined, suggestions)
+    return new ProviderError(message, code, this.o.vm.cloud, this.o.credential, undefined, suggestions)
   }
 
   /**
@@ -189,7 +186,7 @@ export class CloudMachine<V> {
         if (!vm || typeof host !== 'string' || typeof hostKey !== 'string') {
           throw this.missing(VM_MISSING, `${addressOf(p, 'vm')} has no address or host key in state: it must be created first`)
         }
-        const keyFile = typeof sshkey?.outputs?.privateKeyPath === 'string' ? sshkey.outputs.privateKeyPath : this.o.vm.keyPath(call.deployment)
+        const keyFile = typeof sshkey?.outputs?.privateKeyPath === 'string' ? sshkey.outputs.privateKeyPath : keyPath(call.deployment)
         if (!existsSync(keyFile)) {
           throw this.missing(`${this.o.vm.cloud}.sshkey-missing`, `the private key of ${addressOf(p, 'sshkey')} is missing (${keyFile}): it lives only on the machine that created it`, [
             `Replace the key and the VM: \`anycloud apply --replace ${addressOf(p, 'sshkey')} --replace ${addressOf(p, 'vm')}\`.`,

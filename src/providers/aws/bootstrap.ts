@@ -4,9 +4,7 @@
  * with the instance role (`env_auth`).
  */
 import {CloudMachine, type CloudMachineOptions} from '../cloud-machine.js'
-import {keyPath} from '../vm-keys.js'
 import {describeInstance, recordRegion, type ComputeContext, type InstanceView} from './compute.js'
-import {PROVIDER} from './errors.js'
 
 export interface AwsMachineOptions extends Omit<CloudMachineOptions<InstanceView>, 'vm' | 'instanceIdentity'> {
   compute: ComputeContext
@@ -19,18 +17,13 @@ export class AwsMachine extends CloudMachine<InstanceView> {
     super({
       ...o,
       vm: {
-        cloud: 'aws', provider: PROVIDER, label: 'an EC2 instance',
+        cloud: 'aws', label: 'an EC2 instance',
         lookup: (record, deployment) => (record.id.startsWith('i-') ? () => describeInstance(compute, recordRegion(record, deployment), record.id) : null),
         matches: (record, view) => view.id === record.id,
         live,
         state: (v) => (v ? `${v.state} (${v.reason ?? 'no reason given'})` : 'gone'),
-        keyPath,
-        get sshUser() {
-          return compute.sshUser
-        },
-        get timing() {
-          return compute.timing
-        },
+        sshUser: compute.sshUser,
+        timing: compute.timing,
       },
     })
   }

@@ -6,9 +6,7 @@
  * SAS URLs instead.
  */
 import {CloudMachine, type CloudMachineOptions} from '../cloud-machine.js'
-import {keyPath} from '../vm-keys.js'
 import {describeVm, recordRegion, vmLive, vmName, type ComputeContext, type VmView} from './compute.js'
-import {AZURE as PROVIDER} from './errors.js'
 
 export interface AzureMachineOptions extends Omit<CloudMachineOptions<VmView>, 'vm' | 'instanceIdentity'> {
   compute: ComputeContext
@@ -22,20 +20,15 @@ export class AzureMachine extends CloudMachine<VmView> {
       ...o,
       instanceIdentity: useIdentity,
       vm: {
-        cloud: 'azure', provider: PROVIDER, label: 'an Azure VM',
+        cloud: 'azure', label: 'an Azure VM',
         noticeOptions: (ctx) => ({resourceName: vmName(ctx.deploymentId)}),
         lookup: (record, deployment) => () => describeVm(compute, recordRegion(record, deployment), deployment.deploymentId),
         // ARM ids differ in case between calls.
         matches: (record, view) => view.id.toLowerCase() === record.id.toLowerCase(),
         live: (v) => vmLive(v),
         state: (v) => (v ? `${v.provisioningState}${v.power ? `/${v.power}` : ''}` : 'gone (evicted?)'),
-        keyPath,
-        get sshUser() {
-          return compute.sshUser
-        },
-        get timing() {
-          return compute.timing
-        },
+        sshUser: compute.sshUser,
+        timing: compute.timing,
       },
     })
   }

@@ -4,9 +4,7 @@
  * metadata; buckets on this credential are reached with the VM's service account (`env_auth`).
  */
 import {CloudMachine, type CloudMachineOptions} from '../cloud-machine.js'
-import {keyPath} from '../vm-keys.js'
 import {getInstance, recordZone, type ComputeContext, type InstanceView} from './compute.js'
-import {GCP as PROVIDER} from './errors.js'
 import {vmName} from './names.js'
 
 export interface GcpMachineOptions extends Omit<CloudMachineOptions<InstanceView>, 'vm' | 'instanceIdentity'> {
@@ -18,20 +16,15 @@ export class GcpMachine extends CloudMachine<InstanceView> {
     super({
       ...o,
       vm: {
-        cloud: 'gcp', provider: PROVIDER, label: 'a Compute Engine VM',
+        cloud: 'gcp', label: 'a Compute Engine VM',
         lookup: (record, deployment) => {
           const zone = recordZone(record, deployment)
           return zone ? () => getInstance(compute, zone, vmName(deployment.deploymentId)) : null
         },
         live: (v) => v.status === 'RUNNING',
         state: (v) => (v ? v.status : 'gone'),
-        keyPath,
-        get sshUser() {
-          return compute.sshUser
-        },
-        get timing() {
-          return compute.timing
-        },
+        sshUser: compute.sshUser,
+        timing: compute.timing,
       },
     })
   }
