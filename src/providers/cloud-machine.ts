@@ -102,9 +102,15 @@ export class CloudMachine<V> {
     return renderBootstrap(this.spec(ctx), secrets)
   }
 
-  /** Makes the storage providers of a deployment's buckets available to {@link render}. */
+  /**
+   * Makes the storage providers of a deployment's buckets available to {@link render}, the other
+   * credentials' prepared for the deployment (this credential's own is its provider's prepare, the caller).
+   */
   async loadStorage(ctx: DeploymentContext): Promise<void> {
-    for (const {credential} of this.bucketRequests(ctx)) if (!this.storage.has(credential)) this.storage.set(credential, await this.o.storageFor(credential))
+    for (const {credential} of this.bucketRequests(ctx)) {
+      if (!this.storage.has(credential)) this.storage.set(credential, await this.o.storageFor(credential))
+      if (credential !== this.o.credential) await this.storage.get(credential)!.prepare?.(ctx)
+    }
   }
 
   warnings(ctx: DeploymentContext): string[] {

@@ -215,11 +215,6 @@ export class AwsProvider implements Provider {
         if (ctx.placement.credential === this.credential.name) {
           await compute.learnZones(this.computeContext, ctx.placement.region).catch(() => undefined)
           await this.machine.loadStorage(ctx)
-          for (const {credential} of this.machine.bucketRequests(ctx)) {
-            if (credential === this.credential.name) continue
-            const sp = await this.storageProvider(credential)
-            await sp.prepare?.(ctx)
-          }
         }
       })()
       p.catch(() => this.prepared.delete(key))

@@ -268,11 +268,6 @@ export class AzureProvider implements Provider {
         }
         if (ctx.placement.credential === this.credential.name) {
           await this.arm.machine.loadStorage(ctx)
-          for (const {credential} of this.arm.machine.bucketRequests(ctx)) {
-            if (credential === this.credential.name) continue
-            const sp = await this.storageProvider(credential)
-            await sp.prepare?.(ctx)
-          }
         }
       })()
       p.catch(() => this.prepared.delete(key))

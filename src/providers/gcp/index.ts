@@ -375,11 +375,6 @@ export class GcpProvider implements Provider {
         if (ctx.placement.credential !== this.credential.name) return
         await compute.learnZones(this.computeContext, ctx.placement.region).catch(() => undefined)
         await this.machine.loadStorage(ctx)
-        for (const {credential} of this.machine.bucketRequests(ctx)) {
-          if (credential === this.credential.name) continue
-          const sp = await this.storageProvider(credential)
-          await sp.prepare?.(ctx)
-        }
       })()
       p.catch(() => this.prepared.delete(key))
       this.prepared.set(key, p)
