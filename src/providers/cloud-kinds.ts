@@ -12,7 +12,7 @@
 import {bucketOf} from '../model/deployment-spec.js'
 import type {ProviderKind} from '../model/profile.js'
 import type {ActualResource, DeploymentContext, DesiredResource, ResourceRecord} from '../model/resources.js'
-import {cannotUpdate, type ProviderCallContext, type ResourceKindSpec, type ResourceLookup, updatableIn} from './provider.js'
+import {cannotUpdate, type KindOps, type ProviderCallContext, type ResourceKindSpec, type ResourceLookup, updatableIn} from './provider.js'
 
 type Read<C, B> = (ctx: C, lookup: ResourceLookup, call: ProviderCallContext, batch?: B) => Promise<ActualResource | null>
 type Create<C> = (ctx: C, resource: DesiredResource, call: ProviderCallContext) => Promise<ActualResource>
@@ -42,20 +42,13 @@ export interface MachineOps {
   removeBootstrap(call: ProviderCallContext): Promise<void>
 }
 
-/** The instance identity's operations (each cloud finds it its own way). */
-export interface IdentityOps {
-  read(lookup: ResourceLookup, call: ProviderCallContext): Promise<ActualResource | null>
-  create(resource: DesiredResource, call: ProviderCallContext): Promise<ActualResource>
-  update(resource: DesiredResource, record: ResourceRecord, call: ProviderCallContext): Promise<ActualResource>
-  delete(record: ResourceRecord, call: ProviderCallContext): Promise<void>
-}
-
 export interface CloudKindsOptions<C, B> {
   cloud: ProviderKind
   credential: string
-  identity: IdentityOps
-  compute: {context: () => C; module: ComputeModule<C, B>}
-  machine: () => MachineOps
+  /** The instance identity's operations (each cloud finds it its own way). */
+  identity: KindOps
+  compute: {context: C; module: ComputeModule<C, B>}
+  machine: MachineOps
   /** Loads what the bootstrap renders from (storage providers, …) before it runs. */
   prepare(deployment: DeploymentContext): Promise<void>
 }
@@ -79,50 +72,50 @@ export function cloudKinds<C, B>(options: CloudKindsOptions<C, B>): ResourceKind
     },
     {
       kind: 'network', dependsOn: [], diff: updatableIn(), desired: () => ({attributes: {ingress: 'ssh'}}),
-      read: (lookup, call, batch) => m.readNetwork(c(), lookup, call, batch as B),
-      create: (resource, call) => m.createNetwork(c(), resource, call),
+      read: (lookup, call, batch) => m.readNetwork(c, lookup, call, batch as B),
+      create: (resource, call) => m.createNetwork(c, resource, call),
       update: cannotUpdate,
-      delete: (record, call) => m.deleteNetwork(c(), record, call),
+      delete: (record, call) => m.deleteNetwork(c, record, call),
     },
     {
       kind: 'sshkey', dependsOn: [], diff: updatableIn(), desired: () => ({attributes: {algorithm: 'ed25519'}}),
-      read: (lookup, call, batch) => m.readSshKey(c(), lookup, call, batch as B),
-      create: (resource, call) => m.createSshKey(c(), resource, call),
+      read: (lookup, call, batch) => m.readSshKey(c, lookup, call, batch as B),
+      create: (resource, call) => m.createSshKey(c, resource, call),
       update: cannotUpdate,
-      delete: (record, call) => m.deleteSshKey(c(), record, call),
+      delete: (record, call) => m.deleteSshKey(c, record, call),
     },
     {
       kind: 'vm', dependsOn: [], diff: updatableIn(),
-      read: (lookup, call, batch) => m.readVm(c(), lookup, call, batch as B),
+      read: (lookup, call, batch) => m.readVm(c, lookup, call, batch as B),
       create: (resource, call) => {
-        machine().forget(call.deployment)
-        return m.createVm(c(), resource, call)
+        machine.forget(call.deployment)
+        return m.createVm(c, resource, call)
       },
       update: cannotUpdate,
       delete: (record, call) => {
-        machine().forget(call.deployment)
-        return m.deleteVm(c(), record, call)
+        machine.forget(call.deployment)
+        return m.deleteVm(c, record, call)
       },
     },
     {
       kind: 'bootstrap', dependsOn: ['vm'], diff: updatableIn('hash'),
-      read: (lookup, call) => machine().readBootstrap(lookup, call),
+      read: (lookup, call) => machine.readBootstrap(lookup, call),
       create: async (resource, call) => {
         await options.prepare(call.deployment)
-        return machine().bootstrap(resource, call)
+        return machine.bootstrap(resource, call)
       },
       update: async (resource, _record, call) => {
         await options.prepare(call.deployment)
-        return machine().bootstrap(resource, call)
+        return machine.bootstrap(resource, call)
       },
-      delete: (_record, call) => machine().removeBootstrap(call),
+      delete: (_record, call) => machine.removeBootstrap(call),
     },
     {
       kind: 'workload', dependsOn: ['bootstrap'], diff: updatableIn(),
-      read: (lookup, call) => machine().readWorkload(lookup, call),
-      create: (resource, call) => machine().startWorkload(resource, call),
+      read: (lookup, call) => machine.readWorkload(lookup, call),
+      create: (resource, call) => machine.startWorkload(resource, call),
       update: cannotUpdate,
-      delete: (_record, call) => machine().stopWorkload(call),
+      delete: (_record, call) => machine.stopWorkload(call),
     },
   ]
 }

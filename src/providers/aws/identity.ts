@@ -38,11 +38,6 @@ export const EC2_TRUST_POLICY = JSON.stringify({
   Statement: [{Effect: 'Allow', Principal: {Service: 'ec2.amazonaws.com'}, Action: 'sts:AssumeRole'}],
 })
 
-/** The deployment's buckets on this credential's storage, by role (others use minted credentials). */
-export function bucketsOnThisAccount(buckets: Partial<Record<BucketRole, string>>, deployment: DeploymentContext, credential: string): Partial<Record<BucketRole, string>> {
-  return ownBuckets(buckets, deployment.spec, credential)
-}
-
 /** The inline policy document for those buckets, or undefined when there is none. */
 export function rolePolicyDocument(buckets: Partial<Record<BucketRole, string>>, region = 'us-east-1'): string | undefined {
   const partition = partitionOf(region)
@@ -250,7 +245,7 @@ export async function readListedIdentity(ctx: IdentityContext, listed: ListedIde
 async function putPolicy(ctx: IdentityContext, name: string, buckets: Partial<Record<BucketRole, string>>, call: ProviderCallContext): Promise<void> {
   const {PutRolePolicyCommand, DeleteRolePolicyCommand, UpdateRoleCommand} = await import('@aws-sdk/client-iam')
   const iam = await iamOf(ctx)
-  const onThisAccount = bucketsOnThisAccount(buckets, call.deployment, ctx.credential)
+  const onThisAccount = ownBuckets(buckets, call.deployment.spec, ctx.credential)
   const doc = rolePolicyDocument(onThisAccount, call.deployment.placement.region)
   if (doc) {
     await awsCall(`PutRolePolicy ${name}`, ctx.credential, () => iam.send(new PutRolePolicyCommand({RoleName: name, PolicyName: ROLE_POLICY_NAME, PolicyDocument: doc})))

@@ -100,8 +100,8 @@ export class AwsProvider implements Provider {
         update: (resource, record, call) => identity.updateIdentity(ids(), resource, record, call),
         delete: (record, call) => identity.deleteIdentity(ids(), record, call),
       },
-      compute: {context: () => this.computeContext, module: compute},
-      machine: () => this.machine,
+      compute: {context: this.computeContext, module: compute},
+      machine: this.machine,
       prepare: (deployment) => this.prepare(deployment),
     }))
   }

@@ -12,7 +12,7 @@
  */
 import {ProviderError} from '../../errors/index.js'
 import {ownBuckets} from '../../model/deployment-spec.js'
-import type {ActualResource, BucketRole, DeploymentContext, DesiredResource, ResourceRecord} from '../../model/resources.js'
+import type {ActualResource, BucketRole, DesiredResource, ResourceRecord} from '../../model/resources.js'
 import {sleep} from '../../util/process.js'
 import {ownershipTags, type ProviderCallContext} from '../provider.js'
 import type {ArmStorage} from './buckets.js'
@@ -43,11 +43,6 @@ interface Assignment {
 function desiredBuckets(attributes: Record<string, unknown>): Partial<Record<BucketRole, string>> {
   const b = attributes.buckets
   return b && typeof b === 'object' ? (b as Partial<Record<BucketRole, string>>) : {}
-}
-
-/** The deployment's buckets on this credential (others are reached with what their credential mints). */
-export function bucketsOnThisCredential(buckets: Partial<Record<BucketRole, string>>, deployment: DeploymentContext, credential: string): Partial<Record<BucketRole, string>> {
-  return ownBuckets(buckets, deployment.spec, credential)
 }
 
 function roleDefinitionId(subscriptionId: string): string {
@@ -117,7 +112,7 @@ export async function readIdentity(ctx: IdentityContext, record: ResourceRecord 
   if (!v || !ownedBy(v.tags, d)) return null
   ctx.clientIds.set(d, v.clientId)
   // Which of the wanted (or recorded) buckets the identity holds a role on: a missing one shows as an update.
-  const wanted = bucketsOnThisCredential(desiredBuckets(record?.attributes ?? {}), call.deployment, ctx.credential)
+  const wanted = ownBuckets(desiredBuckets(record?.attributes ?? {}), call.deployment.spec, ctx.credential)
   const held: Partial<Record<BucketRole, string>> = {}
   const assignments: Assignment[] = []
   for (const a of await assignmentsFor(ctx, wanted, v.principalId).catch(() => [] as Assignment[])) {
@@ -176,7 +171,7 @@ export async function createIdentity(ctx: IdentityContext, resource: DesiredReso
   const v: IdentityView = {id: made.id ?? '', principalId: made.principalId ?? '', clientId: made.clientId ?? '', tags: (made.tags ?? {}) as Record<string, string>}
   if (!v.principalId) throw new ProviderError(`azure: managed identity '${name}' came back without a principal id`, 'azure.identity', AZURE, ctx.credential)
   ctx.clientIds.set(deploymentId, v.clientId)
-  const buckets = bucketsOnThisCredential(desiredBuckets(resource.attributes), call.deployment, ctx.credential)
+  const buckets = ownBuckets(desiredBuckets(resource.attributes), call.deployment.spec, ctx.credential)
   const assignments = await assignmentsFor(ctx, buckets, v.principalId)
   for (const a of assignments) {
     call.progress(`granting ${name} Storage Blob Data Contributor on container ${a.bucket}`)
@@ -233,7 +228,7 @@ export async function deleteIdentity(ctx: IdentityContext, record: ResourceRecor
   if (v?.principalId) {
     // State may have lost some: the principal's assignments on the containers of this deployment's buckets.
     const auth = await ctx.clients.authorization()
-    const wanted = bucketsOnThisCredential(desiredBuckets(record.attributes ?? {}), call.deployment, ctx.credential)
+    const wanted = ownBuckets(desiredBuckets(record.attributes ?? {}), call.deployment.spec, ctx.credential)
     for (const bucket of Object.values(wanted)) {
       const c = bucket ? await ctx.storage.findContainer(bucket).catch(() => null) : null
       if (!c) continue

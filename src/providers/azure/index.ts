@@ -154,8 +154,8 @@ export class AzureProvider implements Provider {
           update: (resource, record, call) => identity.updateIdentity(arm.identity, resource, record, call),
           delete: (record, call) => identity.deleteIdentity(arm.identity, record, call),
         },
-        compute: {context: () => compute, module: computeModule},
-        machine: () => machine,
+        compute: {context: compute, module: computeModule},
+        machine,
         prepare: (deployment) => this.prepare(deployment),
       }))
     }
