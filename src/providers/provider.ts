@@ -39,8 +39,8 @@ export interface Provider {
    * reaches a kind only through {@link kindOf}.
    */
   readonly compute: KindTable
-  /** The error for a kind this provider does not manage (default: a generic one naming the kind). */
-  noKind?(kind: ResourceKind): Error
+  /** The error for a kind this provider does not manage (undefined or absent: a generic one naming the kind). */
+  noKind?(kind: ResourceKind): Error | undefined
   /** How many reads the engine may have in flight on this credential at once (default 64). */
   readonly readConcurrency?: number
   /**

@@ -24,7 +24,7 @@
 import {ProviderError} from '../../errors/index.js'
 import type {BucketRole} from '../../model/resources.js'
 import type {RcloneRemoteSpec} from '../../bootstrap/types.js'
-import {sha256, stableStringify} from '../../util/hash.js'
+import {hashOf, sha256} from '../../util/hash.js'
 import {registerSecret} from '../../util/redact.js'
 import type {RcloneRequest} from '../provider.js'
 import type {AwsClients} from './clients.js'
@@ -133,7 +133,7 @@ export function rcloneRemote(ctx: RcloneContext, request: RcloneRequest): Rclone
       secretOptions,
       // Static keys: a changed key changes the plan. Kept in memory only: the bootstrap shows and
       // hashes it through the lineage-salted sensitiveMarker, never as is.
-      secretsFingerprint: ctx.clients.hasStaticKeys ? sha256(stableStringify([spec.accessKeyId, spec.secretAccessKey, spec.sessionToken ?? ''])) : '',
+      secretsFingerprint: ctx.clients.hasStaticKeys ? hashOf([spec.accessKeyId, spec.secretAccessKey, spec.sessionToken ?? ''], 64) : '',
       warning: `aws credential '${ctx.credential}' has an S3 endpoint override (${endpoint}), which has no STS: its own keys are written to the machine's rclone env file (mode 0600) for bucket '${request.bucket}'`,
     }
   }

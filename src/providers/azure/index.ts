@@ -34,7 +34,7 @@
 import type {NamedCredential} from '../../config/types.js'
 import type {AzureCredential} from '../../config/schema-types.js'
 import type {RcloneRemoteSpec} from '../../bootstrap/types.js'
-import {AnycloudError, ProviderError, UsageError} from '../../errors/index.js'
+import {ProviderError, UsageError} from '../../errors/index.js'
 import {bucketNameProblems} from '../../model/bucket-names.js'
 import {canonicalRegion, continentOf, type Continent} from '../../model/continents.js'
 import {bucketOf} from '../../model/deployment-spec.js'
@@ -162,13 +162,8 @@ export class AzureProvider implements Provider {
   }
 
   /** Endpoint mode: compute is not available on this credential, and how to get it. */
-  noKind(kind: ResourceKind): Error {
-    try {
-      this.armOrFail(kind)
-    } catch (error) {
-      return error as Error
-    }
-    return new AnycloudError(`the azure provider has no '${kind}' resources`, {code: 'provider.kind', source: 'internal'})
+  noKind(kind: ResourceKind): Error | undefined {
+    return this.arm ? undefined : this.computeUnavailable(kind)
   }
 
   private sdkOverrides(): AzureSdkOverrides {
@@ -183,18 +178,21 @@ export class AzureProvider implements Provider {
   }
 
   /** The ARM side, or a clear error in storage-only (endpoint) mode. */
-  private armOrFail(kind: string) {
-    if (!this.arm) {
-      throw new ProviderError(
-        `azure credential '${this.name}' sets \`endpoint\` (one storage account, storage only): it cannot manage ${kind}`,
-        'provider.compute-unavailable',
-        AZURE,
-        this.name,
-        undefined,
-        ['Remove `endpoint` (and give a service principal or use `az login`) to run VMs on Azure; keep it to use this credential as storage for an ssh host or another cloud.'],
-      )
-    }
+  private armOrFail(what: string) {
+    if (!this.arm) throw this.computeUnavailable(what)
     return this.arm
+  }
+
+  /** Storage-only (endpoint) mode cannot do `what`, and how to get compute. */
+  private computeUnavailable(what: string): ProviderError {
+    return new ProviderError(
+      `azure credential '${this.name}' sets \`endpoint\` (one storage account, storage only): it cannot manage ${what}`,
+      'provider.compute-unavailable',
+      AZURE,
+      this.name,
+      undefined,
+      ['Remove `endpoint` (and give a service principal or use `az login`) to run VMs on Azure; keep it to use this credential as storage for an ssh host or another cloud.'],
+    )
   }
 
   /**

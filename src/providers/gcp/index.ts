@@ -47,7 +47,7 @@ import {bucketNameProblems} from '../../model/bucket-names.js'
 import {canonicalRegion, continentOf, knownRegions} from '../../model/continents.js'
 import type {ActualResource, BucketRole, DeploymentContext, DesiredResource, ResourceRecord} from '../../model/resources.js'
 import type {CommandRunner} from '../../remote/command-runner.js'
-import {sha256, stableStringify} from '../../util/hash.js'
+import {hashOf} from '../../util/hash.js'
 import {registerSecret} from '../../util/redact.js'
 import {bucketDeployment, kindTable, type KindTable, type Provider, type ProviderCallContext, type RcloneRequest, type ReadResult} from '../provider.js'
 import {createLimiter} from '../../util/limit.js'
@@ -553,7 +553,7 @@ export class GcpProvider implements Provider {
       email: parsed.client_email,
       privateKey: parsed.private_key,
       // In memory only: the bootstrap shows and hashes it through the lineage-salted sensitiveMarker.
-      fingerprint: sha256(stableStringify({email: parsed.client_email, keyId: parsed.private_key_id ?? null, key: parsed.private_key})),
+      fingerprint: hashOf({email: parsed.client_email, keyId: parsed.private_key_id ?? null, key: parsed.private_key}, 64),
     }
     return this.key
   }
