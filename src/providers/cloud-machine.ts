@@ -102,15 +102,18 @@ export class CloudMachine<V> {
     return renderBootstrap(this.spec(ctx), secrets)
   }
 
-  /**
-   * Makes the storage providers of a deployment's buckets available to {@link render}, the other
-   * credentials' prepared for the deployment (this credential's own is its provider's prepare, the caller).
-   */
+  /** Makes the storage providers of a deployment's buckets available to {@link render}. */
   async loadStorage(ctx: DeploymentContext): Promise<void> {
-    for (const {credential} of this.bucketRequests(ctx)) {
-      if (!this.storage.has(credential)) this.storage.set(credential, await this.o.storageFor(credential))
-      if (credential !== this.o.credential) await this.storage.get(credential)!.prepare?.(ctx)
-    }
+    for (const {credential} of this.bucketRequests(ctx)) if (!this.storage.has(credential)) this.storage.set(credential, await this.o.storageFor(credential))
+  }
+
+  /**
+   * The provider's prepare of a deployment on this credential: {@link loadStorage}, then the other
+   * credentials' storage providers prepare for it (this credential's own is the caller).
+   */
+  async prepareStorage(ctx: DeploymentContext): Promise<void> {
+    await this.loadStorage(ctx)
+    for (const {credential} of this.bucketRequests(ctx)) if (credential !== this.o.credential) await this.storage.get(credential)!.prepare?.(ctx)
   }
 
   warnings(ctx: DeploymentContext): string[] {

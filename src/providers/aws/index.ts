@@ -214,7 +214,7 @@ export class AwsProvider implements Provider {
         )
         if (ctx.placement.credential === this.credential.name) {
           await compute.learnZones(this.computeContext, ctx.placement.region).catch(() => undefined)
-          await this.machine.loadStorage(ctx)
+          await this.machine.prepareStorage(ctx)
         }
       })()
       p.catch(() => this.prepared.delete(key))

@@ -265,7 +265,7 @@ export class AzureProvider implements Provider {
           }
         }
         if (ctx.placement.credential === this.credential.name) {
-          await this.arm.machine.loadStorage(ctx)
+          await this.arm.machine.prepareStorage(ctx)
         }
       })()
       p.catch(() => this.prepared.delete(key))

@@ -374,7 +374,7 @@ export class GcpProvider implements Provider {
       p = (async () => {
         if (ctx.placement.credential !== this.credential.name) return
         await compute.learnZones(this.computeContext, ctx.placement.region).catch(() => undefined)
-        await this.machine.loadStorage(ctx)
+        await this.machine.prepareStorage(ctx)
       })()
       p.catch(() => this.prepared.delete(key))
       this.prepared.set(key, p)
