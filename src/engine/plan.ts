@@ -132,12 +132,33 @@ function rebuildOnNewMachine(changes: Map<string, Change>, input: DiffInput): vo
   rebuild(byAddress('bootstrap'), byAddress('workload'), 'the bootstrap is being re-created: the workload restarts')
 }
 
+/**
+ * What needs a resource replaced with --replace is replaced too (and what needs that, …): it was
+ * made on the old one (a VM on its network interface, say), which cannot go while it is in use. Buckets are the exception: what uses one knows it by its name, which a new one keeps.
+ */
+function replaceDependents(changes: Map<string, Change>, input: DiffInput): void {
+  const replaced = new Set([...input.replace].filter((a) => changes.get(a)?.action === 'replace' && changes.get(a)!.kind !== 'bucket'))
+  for (let grew = replaced.size > 0; grew;) {
+    grew = false
+    for (const c of changes.values()) {
+      if ((c.action !== 'no-op' && c.action !== 'update') || c.after === null || replaced.has(c.address)) continue
+      const on = c.dependsOn.find((a) => replaced.has(a))
+      if (!on) continue
+      c.action = 'replace'
+      c.reason = `${on} is being replaced (--replace): re-created with it`
+      replaced.add(c.address)
+      grew = true
+    }
+  }
+}
+
 /** Diffs one deployment. Pure. */
 export function diffDeployment(input: DiffInput): Change[] {
   const changes = new Map<string, Change>()
   for (const d of input.desired) changes.set(d.address, diffDesired(d, input))
   for (const r of Object.values(input.records)) if (!changes.has(r.address)) changes.set(r.address, diffUndesired(r, input))
   rebuildOnNewMachine(changes, input)
+  replaceDependents(changes, input)
   return sortChanges([...changes.values()], () => input.declared)
 }
 

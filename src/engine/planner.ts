@@ -4,8 +4,9 @@ import type {ResolvedConfig, ResolvedProfile} from '../config/types.js'
 import {AnycloudError, AuthError, isAnycloudError} from '../errors/index.js'
 import {continentMismatchMessage, continentOfPlacement, type Continent} from '../model/continents.js'
 import {validBucketNameEverywhere} from '../model/bucket-names.js'
+import {didYouMean} from '../model/did-you-mean.js'
 import {storageCredential} from '../model/deployment-spec.js'
-import {addressOf, deploymentContext, parseAddress, type ActualResource, type DeploymentContext, type DesiredResource, type Placement, type ResourceRecord} from '../model/resources.js'
+import {addressOf, deploymentAddresses, deploymentContext, parseAddress, type ActualResource, type DeploymentContext, type DesiredResource, type Placement, type ResourceRecord} from '../model/resources.js'
 import {declaredKinds, diffBucket, kindOf, type Provider} from '../providers/provider.js'
 import type {ProviderSet} from '../providers/registry.js'
 import type {DeploymentRecord, StateDocument} from '../state/types.js'
@@ -91,8 +92,27 @@ function checkReplaceAddresses(replace: ReadonlySet<string>, profiles: ResolvedP
     const profile = address.split('.')[0]
     if (!selected.has(profile)) throw new AnycloudError(`--replace ${address}: no profile '${profile}' in this plan`, {code: 'usage.invalid', source: 'user'})
     if (!parseAddress(address)) {
-      throw new AnycloudError(`--replace ${address}: not a resource address (PROFILE.vm, PROFILE.bootstrap, PROFILE.workload, PROFILE.bucket.output, …; see \`anycloud state list\`)`, {code: 'usage.invalid', source: 'user'})
+      throw new AnycloudError(`--replace ${address}: not a resource address (PROFILE.KIND or PROFILE.bucket.ROLE, e.g. ${profile}.vm or ${profile}.bucket.output; see \`anycloud state list\`)`, {code: 'usage.invalid', source: 'user'})
     }
+  }
+}
+
+/**
+ * Once placed, each --replace address must name a kind its deployment's provider declares (or
+ * one of its buckets): a typo is an error naming the valid addresses, never a silent no-op.
+ */
+function checkReplaceKinds(replace: ReadonlySet<string>, prepared: readonly Prepared[]): void {
+  const byProfile = new Map(prepared.map((p) => [p.profile.name, p]))
+  for (const address of replace) {
+    const parsed = parseAddress(address)!
+    const p = byProfile.get(parsed.profile)
+    if (!p || parsed.kind === 'bucket' || p.compute.compute.has(parsed.kind)) continue
+    const valid = deploymentAddresses(parsed.profile, p.compute.compute.keys())
+    const guess = didYouMean(parsed.kind, valid.map((a) => a.slice(parsed.profile.length + 1)))
+    throw new AnycloudError(
+      `--replace ${address}: profile '${parsed.profile}' has no '${parsed.kind}' resource (its ${p.compute.kind} provider, credential '${p.placement.credential}', does not declare that kind). Valid addresses: ${valid.join(', ')}.${guess ? ` Did you mean ${parsed.profile}.${guess}?` : ''}`,
+      {code: 'usage.invalid', source: 'user'},
+    )
   }
 }
 
@@ -330,6 +350,7 @@ async function refreshAndDiff(options: PlanOptions): Promise<Plan> {
   const prepared = await Promise.all(options.profiles.map((p) => settle(placeAndPrepare(p, Boolean(options.destroy), options, placing, diagnostics))))
   for (const orphan of orphans) prepared.push(await settle(placeAndPrepare(orphan, true, options, placing, diagnostics)))
   const ready = prepared.filter((p): p is Prepared => Boolean(p))
+  checkReplaceKinds(replace, ready)
   const snapshot = await refresh(refreshRequest(ready), providers, limits)
   const profiles: Record<string, ProfilePlan> = {}
   const changes: Array<{profile: string; changes: Change[]}> = []

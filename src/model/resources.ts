@@ -30,9 +30,11 @@ export interface ParsedAddress {
   role?: BucketRole
 }
 
-/** Kinds `--replace` accepts: the model's and the ones the built-in clouds declare (a typo is an error, not a silent no-op). */
-const KINDS: ReadonlySet<string> = new Set(['identity', 'network', 'sshkey', 'vm', 'bootstrap', 'workload'])
-const ROLES: ReadonlySet<string> = new Set(['input', 'output', 'checkpoint'])
+/** The roles a deployment's buckets have (the model's: every storage has them). */
+export const BUCKET_ROLES: readonly BucketRole[] = ['input', 'output', 'checkpoint']
+const ROLES: ReadonlySet<string> = new Set(BUCKET_ROLES)
+/** What a kind's name looks like (`vm`, `resourceGroup`, `sshkey`…): the provider says which exist. */
+const KIND_NAME = /^[A-Za-z][A-Za-z0-9-]*$/
 const BUCKET_ORDER: readonly string[] = ['bucket.input', 'bucket.output', 'bucket.checkpoint']
 
 /**
@@ -66,11 +68,24 @@ function sameValue(a: unknown, b: unknown): boolean {
   return stableStringify(a) === stableStringify(b)
 }
 
+/**
+ * The parts of an address: `PROFILE.bucket.ROLE`, or `PROFILE.KIND` for any kind. Which kinds a
+ * deployment has is up to its provider (`Provider.compute`), so this checks the form only;
+ * {@link deploymentAddresses} lists the ones a deployment can have.
+ */
 export function parseAddress(address: string): ParsedAddress | undefined {
   const parts = address.split('.')
   if (parts.length === 3 && parts[1] === 'bucket' && ROLES.has(parts[2])) return {profile: parts[0], kind: 'bucket', role: parts[2] as BucketRole}
-  if (parts.length === 2 && KINDS.has(parts[1])) return {profile: parts[0], kind: parts[1] as ResourceKind}
+  if (parts.length === 2 && parts[1] !== 'bucket' && KIND_NAME.test(parts[1])) return {profile: parts[0], kind: parts[1] as ResourceKind}
   return undefined
+}
+
+/**
+ * Every address a deployment of `profile` can have: its buckets by role, then the kinds its
+ * compute provider declares (`kinds`, in the provider's order).
+ */
+export function deploymentAddresses(profile: string, kinds: Iterable<ResourceKind>): string[] {
+  return [...BUCKET_ROLES.map((role) => addressOf(profile, 'bucket', role)), ...[...kinds].filter((k) => k !== 'bucket').map((k) => addressOf(profile, k))]
 }
 
 /**

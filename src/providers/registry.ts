@@ -16,8 +16,14 @@ const loaders: Record<string, () => Promise<ProviderFactory>> = {
   ssh: async () => (await import('./ssh/index.js')).createSshProvider,
 }
 
-export function registerProvider(kind: string, loader: () => Promise<ProviderFactory>): void {
+/** Registers (or replaces) the loader of a provider kind; returns the undo (tests put the previous one back). */
+export function registerProvider(kind: string, loader: () => Promise<ProviderFactory>): () => void {
+  const previous = loaders[kind]
   loaders[kind] = loader
+  return () => {
+    if (previous) loaders[kind] = previous
+    else delete loaders[kind]
+  }
 }
 
 export async function loadProviderFactory(kind: ProviderKind): Promise<ProviderFactory> {

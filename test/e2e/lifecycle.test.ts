@@ -197,12 +197,14 @@ describe('e2e: lifecycle on the local provider', function () {
 
     const bad = await project.expect(['plan', '--replace', 'nope.vm'], 3)
     assert.match(bad.stderr, /no profile 'nope'/)
-    const malformed = await project.expect(['apply', '-y', '--replace', 'job.database'], 3)
-    assert.match(malformed.stderr, /--replace job\.database: not a resource address/)
-    // Well-formed, but the local provider has no identity: a warning, not a silent no-op.
-    const absent = planOf((await project.expect(['plan', '--json', '--replace', 'job.identity', '--detailed-exitcode'], 0)).stdout) as {diagnostics: Array<{severity: string; message: string}>}
-    assert.deepEqual(absent.diagnostics.map((d) => d.severity), ['warning'])
-    assert.match(absent.diagnostics[0].message, /--replace job\.identity: no such resource in this plan/)
+    const malformed = await project.expect(['apply', '-y', '--replace', 'job.bucket.cache'], 3)
+    assert.match(malformed.stderr, /--replace job\.bucket\.cache: not a resource address/)
+    // Well-formed, but a kind the local provider does not declare (an identity is a cloud's): refused, naming what is there.
+    const valid = 'Valid addresses: job.bucket.input, job.bucket.output, job.bucket.checkpoint, job.vm, job.bootstrap, job.workload.'
+    const unknown = await project.expect(['plan', '--replace', 'job.identity'], 3)
+    assert.ok(unknown.stderr.includes(`--replace job.identity: profile 'job' has no 'identity' resource (its local provider, credential 'laptop', does not declare that kind). ${valid}`), unknown.stderr)
+    const typo = await project.expect(['apply', '-y', '--replace', 'job.wokload'], 3)
+    assert.ok(typo.stderr.includes(`${valid} Did you mean job.workload?`), typo.stderr)
   })
 
   it('drift: a killed supervisor and then a deleted output bucket show up in the next plan with a reason, and apply repairs them', async () => {

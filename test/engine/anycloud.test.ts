@@ -2,34 +2,12 @@ import assert from 'node:assert/strict'
 import {readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
-import {Anycloud, type ConfirmRequest, type IoHost, type IoMessage} from '../../src/engine/anycloud.js'
-import type {EngineEvent} from '../../src/engine/events.js'
+import {Anycloud, type IoHost} from '../../src/engine/anycloud.js'
 import {InterruptedError, UsageError} from '../../src/errors/index.js'
 import {makeHarness, type Harness} from './harness.js'
+import {RecordingHost} from './recording-host.js'
 import type {StateDocument} from '../../src/state/types.js'
 import {clearSecrets} from '../../src/util/redact.js'
-
-/** A host that records what the engine tells it and answers confirmations as told. */
-class RecordingHost implements IoHost {
-  readonly events: EngineEvent[] = []
-  readonly messages: IoMessage[] = []
-  readonly asked: ConfirmRequest[] = []
-  constructor(readonly interactive: boolean, private readonly answer = false, private readonly onMessage?: (m: IoMessage) => void) {}
-  emit(event: EngineEvent): void {
-    this.events.push(event)
-  }
-  notify(message: IoMessage): void {
-    this.messages.push(message)
-    this.onMessage?.(message)
-  }
-  async confirm(request: ConfirmRequest): Promise<boolean> {
-    this.asked.push(request)
-    return this.answer
-  }
-  of<T extends IoMessage['type']>(type: T): Array<Extract<IoMessage, {type: T}>> {
-    return this.messages.filter((m): m is Extract<IoMessage, {type: T}> => m.type === type)
-  }
-}
 
 const JOB = {credentials: 'laptop', runtime: 'process', outputBucket: 'out', command: ['sh', '-c', 'echo hello-from-job; exec sleep 300']}
 

@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict'
-import {mkdtempSync, readdirSync, readFileSync, rmSync} from 'node:fs'
+import {mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {dirname, join, resolve} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
+import {stringify} from 'yaml'
+
 import type {ResolvedConfig} from '../../src/config/types.js'
+import {Anycloud} from '../../src/engine/anycloud.js'
 import {applyPlan} from '../../src/engine/apply.js'
 import {RecordingReporter} from '../../src/engine/events.js'
 import type {Change, Plan} from '../../src/engine/plan.js'
@@ -12,6 +15,7 @@ import {planChanges} from '../../src/engine/planner.js'
 import {ProviderSet} from '../../src/providers/registry.js'
 import {LocalStateStore} from '../../src/state/local-store.js'
 import {MEMORY, memoryCloud, useMemoryProvider, type MemoryCloud} from '../helpers/memory-provider.js'
+import {RecordingHost} from './recording-host.js'
 
 const ENGINE = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/engine')
 
@@ -120,5 +124,81 @@ describe('engine: the provider contract (an in-memory provider with kinds of its
     assert.deepEqual(gone, ['delete workload', 'delete bootstrap', 'delete vm', 'delete nic', 'delete resourceGroup'])
     assert.equal(cloud.resources.size, 0)
     assert.deepEqual((await store.read())!.deployments, {})
+  })
+})
+
+/**
+ * `--replace` of kinds only the provider knows, through the engine façade and an anycloud.yaml
+ * (whose `local` credential the memory provider stands in for).
+ */
+describe('engine: --replace of a kind the provider declares (through the Anycloud façade)', () => {
+  let dir: string
+  let cloud: MemoryCloud
+  let restore: () => void
+  let file: string
+  let env: NodeJS.ProcessEnv
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'anycloud-contract-'))
+    file = join(dir, 'anycloud.yaml')
+    writeFileSync(file, stringify({version: 1, project: 'p', credentials: {mem: {provider: 'local', root: 'cloud'}}, profiles: {job: {credentials: 'mem', runtime: 'process', command: ['x']}}}))
+    env = {...process.env, ANYCLOUD_HOME: join(dir, '.home')}
+    cloud = memoryCloud()
+    restore = useMemoryProvider(cloud, 'local')
+  })
+  afterEach(() => {
+    restore()
+    rmSync(dir, {recursive: true, force: true})
+  })
+
+  const engine = () => new Anycloud(new RecordingHost(false), {env})
+  const ids = async () => Object.fromEntries((await engine().state.list({file})).resources.map((r) => [r.address, r.id]))
+  async function apply(replace: string[] = []): Promise<string[]> {
+    cloud.calls.length = 0
+    const r = await engine().apply({file, targets: [], autoApprove: true, replace})
+    assert.equal(r.status, 'complete', JSON.stringify(r))
+    return [...cloud.calls]
+  }
+
+  it('replaces the NIC (and what sits on it) or the resource group (and everything in it), by address', async () => {
+    await apply()
+    const first = await ids()
+    assert.deepEqual(Object.keys(first).sort(), ['job.bootstrap', 'job.nic', 'job.resourceGroup', 'job.vm', 'job.workload'])
+
+    const plan = (await engine().plan({file, replace: ['job.nic']})).plan
+    assert.equal(plan.changes.find((c) => c.address === 'job.nic')!.reason, 'replacement requested with --replace')
+    assert.deepEqual(plan.summary, {create: 0, update: 0, replace: 4, delete: 0}, 'the NIC, the VM on it, and what runs on the VM')
+    const calls = await apply(['job.nic'])
+    assert.deepEqual(calls.filter((c) => c.endsWith(' nic')), ['delete nic', 'create nic'])
+    assert.ok(!calls.some((c) => c.endsWith(' resourceGroup')), calls.join(', '))
+    const second = await ids()
+    assert.notEqual(second['job.nic'], first['job.nic'])
+    assert.equal(second['job.resourceGroup'], first['job.resourceGroup'])
+
+    const all = await apply(['job.resourceGroup'])
+    assert.deepEqual(all.filter((c) => c.startsWith('create')), ['create resourceGroup', 'create nic', 'create vm', 'create bootstrap', 'create workload'])
+    assert.notEqual((await ids())['job.resourceGroup'], first['job.resourceGroup'])
+    assert.deepEqual((await engine().plan({file})).plan.summary, {create: 0, update: 0, replace: 0, delete: 0})
+  })
+
+  it('refuses a kind the provider does not declare, naming the valid addresses (and the likely one)', async () => {
+    await apply()
+    const before = await ids()
+    cloud.calls.length = 0
+    const valid = 'job.bucket.input, job.bucket.output, job.bucket.checkpoint, job.resourceGroup, job.nic, job.vm, job.bootstrap, job.workload'
+    for (const [address, guess] of [['job.nci', ' Did you mean job.nic?'], ['job.identity', '']]) {
+      await assert.rejects(engine().apply({file, targets: [], autoApprove: true, replace: [address]}), (e: Error & {exitCode?: number}) => {
+        assert.equal(e.message, `--replace ${address}: profile 'job' has no '${address.slice(4)}' resource (its memory provider, credential 'mem', does not declare that kind). Valid addresses: ${valid}.${guess}`)
+        assert.equal(e.exitCode, 3)
+        return true
+      })
+    }
+    assert.deepEqual(cloud.calls, [], 'nothing was touched')
+    assert.deepEqual(await ids(), before)
+    // A bucket role this profile has no bucket for: well-formed, so a warning that nothing is replaced.
+    const absent = (await engine().plan({file, replace: ['job.bucket.output']})).plan
+    assert.deepEqual(absent.diagnostics.map((d) => [d.severity, d.message]), [['warning', '--replace job.bucket.output: no such resource in this plan; nothing is replaced']])
+    assert.equal(absent.summary.replace, 0)
+    await assert.rejects(engine().plan({file, replace: ['job.bucket.cache']}), /--replace job\.bucket\.cache: not a resource address \(PROFILE\.KIND or PROFILE\.bucket\.ROLE/)
   })
 })

@@ -32,19 +32,20 @@ export interface MemoryCloud {
   resources: Map<string, Stored>
   /** Operations in the order they ran: `create nic`, `delete resourceGroup`, … */
   calls: string[]
+  /** The last id handed out (ids are never reused, across providers and runs). */
+  serial: number
   /** What the next plan wants (tests change these between plans). */
   settings: {location: string; tags: Record<string, string>; subnet: string}
 }
 
 export function memoryCloud(): MemoryCloud {
-  return {resources: new Map(), calls: [], settings: {location: 'mem-east', tags: {team: 'a'}, subnet: '10.0.1.0/24'}}
+  return {resources: new Map(), calls: [], serial: 0, settings: {location: 'mem-east', tags: {team: 'a'}, subnet: '10.0.1.0/24'}}
 }
 
 /** The provider name tests register it under. */
 export const MEMORY = 'memory'
 
 export function memoryProvider(credential: NamedCredential, cloud: MemoryCloud): Provider {
-  let next = 0
   const find = (kind: string, lookup: ResourceLookup, deployment: string) =>
     (lookup.record ? cloud.resources.get(lookup.record.id) : undefined) ?? [...cloud.resources.values()].find((r) => r.kind === kind && r.name === lookup.name && r.deployment === deployment)
   const actualOf = (s: Stored): ActualResource => ({id: s.id, attributes: s.attributes, outputs: s.outputs, ...(s.kind === 'workload' ? {phase: 'running' as const} : {})})
@@ -65,7 +66,7 @@ export function memoryProvider(credential: NamedCredential, cloud: MemoryCloud):
     create: async (resource: DesiredResource, ctx: ProviderCallContext) => {
       const outputs = Object.fromEntries(links.map((l) => [l, needs(l, ctx)]))
       cloud.calls.push(`create ${kind}`)
-      const s: Stored = {id: `${kind}-${++next}`, kind, name: resource.name, deployment: ctx.deployment.deploymentId, attributes: resource.attributes, outputs}
+      const s: Stored = {id: `${kind}-${++cloud.serial}`, kind, name: resource.name, deployment: ctx.deployment.deploymentId, attributes: resource.attributes, outputs}
       cloud.resources.set(s.id, s)
       return actualOf(s)
     },
@@ -106,10 +107,11 @@ export function memoryProvider(credential: NamedCredential, cloud: MemoryCloud):
   }
 }
 
-/** Registers the memory provider for credentials whose provider is `memory`; returns the undo. */
-export function useMemoryProvider(cloud: MemoryCloud): () => void {
-  registerProvider(MEMORY, async () => async ({credential}) => memoryProvider(credential, cloud))
-  return () => registerProvider(MEMORY, async () => {
-    throw new Error('the memory provider is registered by tests only')
-  })
+/**
+ * Registers the memory provider for credentials whose provider is `as` (default `memory`; tests
+ * that go through an anycloud.yaml, which names only real providers, take over `local`); returns
+ * the undo.
+ */
+export function useMemoryProvider(cloud: MemoryCloud, as: string = MEMORY): () => void {
+  return registerProvider(as, async () => async ({credential}) => memoryProvider(credential, cloud))
 }
