@@ -293,8 +293,13 @@ describe(`checkpoint restore across deployments through the CLI (${PLACEMENT.tit
       mkdirSync(project.path('cloud', 'buckets', id2), {recursive: true})
       cpSync(project.path('cloud', 'buckets', firstBucket), project.path('cloud', 'buckets', id2), {recursive: true})
       await project.expect(['apply', 'plan.json'], 0)
-      await until('resume.txt in the output bucket', () => existsSync(project.path('cloud', 'buckets', 'resume-out', 'resume.txt')), 20_000)
-      assert.equal(readFileSync(project.path('cloud', 'buckets', 'resume-out', 'resume.txt'), 'utf8'), 'resumed from 41\n')
+      // rclone's local backend writes the file in place: wait for a whole line, not for the name.
+      const resume = project.path('cloud', 'buckets', 'resume-out', 'resume.txt')
+      const line = await until('a whole line in resume.txt in the output bucket', () => {
+        const text = existsSync(resume) ? readFileSync(resume, 'utf8') : ''
+        return text.endsWith('\n') ? text : undefined
+      }, 20_000)
+      assert.equal(line, 'resumed from 41\n')
     } finally {
       await project.stopAll()
     }
