@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import {spawnSync} from 'node:child_process'
-import {copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync} from 'node:fs'
+import {copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -15,13 +15,53 @@ let root: string | undefined
  * (never the shared one, which others rebuild), package.json and bin/ copied, node_modules and
  * schemas/ linked, and an oclif manifest generated and normalized exactly as `npm run build` does,
  * so that commands load the way they do for users (only the command being run is imported).
- * Built once per test process (about 10 s) and removed at exit.
+ * Built once per test run: the first worker to need it builds it in the run's shared directory
+ * (test/support/shared-dir.ts) while the others wait for it; without that directory (a file run
+ * on its own), once per process, removed at exit.
  */
 export function builtPackage(): string {
   if (root) return root
-  const dir = mkdtempSync(join(tmpdir(), 'anycloud-cli-'))
-  process.on('exit', () => rmSync(dir, {recursive: true, force: true}))
-  mkdirSync(join(dir, 'bin'))
+  const shared = process.env.ANYCLOUD_TEST_SHARED_DIR
+  if (!shared || !existsSync(shared)) {
+    const dir = mkdtempSync(join(tmpdir(), 'anycloud-cli-'))
+    process.on('exit', () => rmSync(dir, {recursive: true, force: true}))
+    buildPackage(dir)
+    root = dir
+    return dir
+  }
+  const dir = join(shared, 'cli-package')
+  const failed = join(shared, 'cli-package.failed')
+  try {
+    mkdirSync(join(shared, 'cli-package.lock'))
+  } catch {
+    root = awaitBuild(dir, failed)
+    return root
+  }
+  try {
+    buildPackage(`${dir}.partial`)
+    renameSync(`${dir}.partial`, dir)
+  } catch (error) {
+    writeFileSync(failed, String((error as Error).message))
+    throw error
+  }
+  root = dir
+  return dir
+}
+
+/** Blocks this worker until another one's build of the package is ready (or has failed), bounded. */
+function awaitBuild(dir: string, failed: string, timeoutMs = 600_000): string {
+  const pause = new Int32Array(new SharedArrayBuffer(4))
+  const deadline = Date.now() + timeoutMs
+  while (!existsSync(dir)) {
+    if (existsSync(failed)) throw new Error(`another test process failed to build the CLI package:\n${readFileSync(failed, 'utf8')}`)
+    if (Date.now() > deadline) throw new Error(`the CLI package was not built within ${timeoutMs / 1000} s by the test process that started it`)
+    Atomics.wait(pause, 0, 0, 100)
+  }
+  return dir
+}
+
+function buildPackage(dir: string): void {
+  mkdirSync(join(dir, 'bin'), {recursive: true})
   mkdirSync(join(dir, 'scripts'))
   copyFileSync(join(REPO, 'package.json'), join(dir, 'package.json'))
   copyFileSync(join(REPO, 'bin', 'run.js'), join(dir, 'bin', 'run.js'))
@@ -38,8 +78,6 @@ export function builtPackage(): string {
   assert.equal(manifest.status, 0, `oclif manifest failed:\n${manifest.stdout}${manifest.stderr}`)
   const normalize = spawnSync(process.execPath, [join(dir, 'scripts', 'normalize-manifest.js')], {encoding: 'utf8'})
   assert.equal(normalize.status, 0, normalize.stderr)
-  root = dir
-  return dir
 }
 
 export interface CliResult {
