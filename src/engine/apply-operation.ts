@@ -24,8 +24,8 @@ import {saveWorkloadLog} from './saved-logs.js'
  */
 function zoneCandidates(provider: Provider, ctx: DeploymentContext): Array<{region: string; zone?: string}> {
   const home = ctx.placement.region
-  if (ctx.profile.zone) return [{region: home, zone: ctx.profile.zone}]
-  const regions = [home, ...(ctx.profile.region ? [] : (provider.fallbackRegions?.(home) ?? []))]
+  if (ctx.spec.placement.zone) return [{region: home, zone: ctx.spec.placement.zone}]
+  const regions = [home, ...(ctx.spec.placement.region ? [] : (provider.fallbackRegions?.(home) ?? []))]
   const out: Array<{region: string; zone?: string}> = []
   const landed = ctx.placement.zone
   if (landed) out.push({region: regions.find((r) => provider.zones(r).includes(landed)) ?? home, zone: landed})
@@ -117,7 +117,7 @@ export async function createResource(run: ApplyRun, change: Change, ctx: Deploym
   await writer.update((doc) => {
     const d = run.ensureDeployment(doc, change, ctx)
     // A VM records the zone it landed in, so the next plan (placed there) sees no zone change.
-    const attributes = change.kind === 'vm' && ctx.placement.zone && !ctx.profile.zone ? {...pendingRecord.attributes, zone: ctx.placement.zone} : pendingRecord.attributes
+    const attributes = change.kind === 'vm' && ctx.placement.zone && !ctx.spec.placement.zone ? {...pendingRecord.attributes, zone: ctx.placement.zone} : pendingRecord.attributes
     d.resources[change.address] = {...pendingRecord, attributes, id: actual.id, status: 'created', outputs: {...(actual.outputs ?? {}), ...(actual.phase ? {phase: actual.phase} : {})}, updatedAt: new Date().toISOString()}
     mergeRelated(d, actual)
     if (change.kind === 'workload') d.workload = {phase: actual.phase ?? 'running', specHash: String(change.after?.specHash ?? '')}
@@ -171,7 +171,7 @@ async function keepOutput(run: ApplyRun, change: Change, ctx: DeploymentContext,
 /** Input buckets are never deleted; persistBucket keeps the checkpoint bucket (SPEC §4); a bucket holding data is kept. State stops tracking each. */
 async function removeBucket(run: ApplyRun, change: Change, ctx: DeploymentContext, record: ResourceRecord, provider: Provider): Promise<void> {
   if (record.role === 'input') return
-  const persisted = record.role === 'checkpoint' && (ctx.profile.persistBucket || (!run.options.config.profiles[change.profile] && record.attributes.persist === true))
+  const persisted = record.role === 'checkpoint' && (ctx.spec.persistBucket || (!run.options.config.profiles[change.profile] && record.attributes.persist === true))
   const outcome = persisted ? {deleted: false, reason: 'persistBucket is on'} : await provider.deleteBucket(record, {force: record.role === 'checkpoint'})
   if (!outcome.deleted) run.notes.set(change.address, `kept bucket '${record.name}' (${outcome.reason ?? 'not deleted'}); anycloud no longer tracks it`)
 }

@@ -1,5 +1,6 @@
 import type {NamedCredential, ResolvedProfile} from '../config/types.js'
 import type {DeploymentRecord} from '../state/types.js'
+import type {WorkloadParts} from '../model/deployment-spec.js'
 import {addressOf, type DeploymentContext, type DesiredResource} from '../model/resources.js'
 import {declaredKinds, kindOf, type Provider, type WantedBucket} from '../providers/provider.js'
 import {hashOf, sensitiveMarker, sha256} from '../util/hash.js'
@@ -27,21 +28,23 @@ function legacySensitiveMarker(value: string): string {
  * unsalted marker and that the file still has keeps that marker, so upgrading anycloud neither
  * re-runs a job nor shows a change; the value's next change is recorded salted.
  */
-export function workloadAttributes(profile: ResolvedProfile, lineage: string, recorded?: Record<string, unknown>): Record<string, unknown> {
+export function workloadAttributes(parts: WorkloadParts, lineage: string, recorded?: Record<string, unknown>): Record<string, unknown> {
+  const {workload, hardware} = parts
   const env: Record<string, string> = {}
   const before = recorded?.env && typeof recorded.env === 'object' ? (recorded.env as Record<string, unknown>) : {}
-  for (const [k, v] of Object.entries(profile.env)) {
-    if (!profile.sensitiveEnv.includes(k)) env[k] = v
+  for (const [k, v] of Object.entries(workload.env)) {
+    if (!workload.sensitiveEnv.includes(k)) env[k] = v
     else env[k] = before[k] !== undefined && before[k] === legacySensitiveMarker(v) ? legacySensitiveMarker(v) : sensitiveMarker(v, lineage)
   }
+  const request = hardware.request
   return {
-    runtime: profile.runtime,
-    image: profile.image,
-    command: profile.command,
+    runtime: workload.runtime,
+    image: workload.image,
+    command: workload.command,
     env,
-    gpus: profile.gpus,
-    shmSize: profile.shmSize,
-    hardware: profile.hardware.kind === 'vm' ? profile.hardware.vmType : profile.hardware.kind === 'gpu' ? profile.hardware.gpuType : undefined,
+    gpus: hardware.gpus,
+    shmSize: workload.shmSize,
+    hardware: request.kind === 'vm' ? request.vmType : request.kind === 'gpu' ? request.gpuType : undefined,
   }
 }
 
@@ -50,13 +53,14 @@ export function workloadAttributes(profile: ResolvedProfile, lineage: string, re
  * a state written before markers were salted, with the old ones (`recorded`: the workload's recorded
  * attributes, when state still has them). A finished job is then not re-run by an upgrade.
  */
-export function workloadSpecMatches(recordedSpec: unknown, profile: ResolvedProfile, lineage: string, recorded?: Record<string, unknown>): boolean {
+export function workloadSpecMatches(recordedSpec: unknown, parts: WorkloadParts, lineage: string, recorded?: Record<string, unknown>): boolean {
   if (typeof recordedSpec !== 'string') return false
-  if (recordedSpec === hashOf(workloadAttributes(profile, lineage, recorded))) return true
-  if (profile.sensitiveEnv.length === 0) return false
+  if (recordedSpec === hashOf(workloadAttributes(parts, lineage, recorded))) return true
+  const {env, sensitiveEnv} = parts.workload
+  if (sensitiveEnv.length === 0) return false
   const legacyEnv: Record<string, string> = {}
-  for (const k of profile.sensitiveEnv) if (profile.env[k] !== undefined) legacyEnv[k] = legacySensitiveMarker(profile.env[k])
-  return recordedSpec === hashOf(workloadAttributes(profile, lineage, {env: legacyEnv}))
+  for (const k of sensitiveEnv) if (env[k] !== undefined) legacyEnv[k] = legacySensitiveMarker(env[k])
+  return recordedSpec === hashOf(workloadAttributes(parts, lineage, {env: legacyEnv}))
 }
 
 export interface DesiredOptions {
@@ -80,7 +84,7 @@ export interface DesiredOptions {
 function providerKinds(options: DesiredOptions, out: DesiredResource[]): string[] {
   const {ctx, compute} = options
   const {placement, deploymentId} = ctx
-  const p = ctx.profile.name
+  const p = ctx.spec.name
   const buckets: WantedBucket[] = out.filter((r) => r.kind === 'bucket').map((r) => ({address: r.address, role: r.role!, name: r.name, credential: r.credential}))
   const added: string[] = []
   for (const kind of declaredKinds(compute)) {
@@ -100,12 +104,12 @@ function providerKinds(options: DesiredOptions, out: DesiredResource[]): string[
  */
 export function desiredResources(options: DesiredOptions): DesiredResource[] {
   const {ctx, credentials, compute, phase} = options
-  const {profile, deploymentId, placement} = ctx
-  const p = profile.name
+  const {spec, deploymentId, placement} = ctx
+  const p = spec.name
   const out: DesiredResource[] = []
   const add = (r: Omit<DesiredResource, 'profile'>) => out.push({...r, profile: p})
   const storageProvider = (name: string) => credentials[name].spec.provider
-  const keepMachine = phase === 'run' || profile.persist
+  const keepMachine = phase === 'run' || spec.persist
 
   const bucketAddresses: string[] = []
   // Buckets by role come from the spec; the checkpoint bucket outlives the run only when kept.
@@ -122,17 +126,17 @@ export function desiredResources(options: DesiredOptions): DesiredResource[] {
     const machineDeps = providerKinds(options, out)
     const vm: DesiredResource = {
       address: addressOf(p, 'vm'), profile: p, kind: 'vm', credential: placement.credential, provider: placement.provider, name: deploymentId, dependsOn: machineDeps,
-      attributes: {region: placement.region, zone: placement.zone, spot: placement.spot, vmType: placement.vmType, diskSizeGb: profile.diskSizeGb, gpuType: profile.hardware.kind === 'gpu' ? profile.hardware.gpuType : undefined},
+      attributes: {region: placement.region, zone: placement.zone, spot: placement.spot, vmType: placement.vmType, diskSizeGb: spec.hardware.diskSizeGb, gpuType: spec.hardware.request.kind === 'gpu' ? spec.hardware.request.gpuType : undefined},
     }
     out.push(vm)
     if (phase === 'run') {
       out.push({
         address: addressOf(p, 'bootstrap'), profile: p, kind: 'bootstrap', credential: placement.credential, provider: placement.provider, name: deploymentId, dependsOn: [vm.address, ...bucketAddresses],
-        attributes: {hash: hashOf({buckets: bucketAddresses.map((a) => out.find((r) => r.address === a)?.name), sync: profile.syncIntervalSeconds, runtime: profile.runtime, gpus: profile.gpus ?? null})},
+        attributes: {hash: hashOf({buckets: bucketAddresses.map((a) => out.find((r) => r.address === a)?.name), sync: spec.workload.syncIntervalSeconds, runtime: spec.workload.runtime, gpus: spec.hardware.gpus ?? null})},
       })
     }
   }
-  const workload = workloadAttributes(profile, ctx.lineage, options.recordedWorkload)
+  const workload = workloadAttributes(spec, ctx.lineage, options.recordedWorkload)
   out.push({
     address: addressOf(p, 'workload'), profile: p, kind: 'workload', credential: placement.credential, provider: placement.provider, name: deploymentId,
     dependsOn: keepMachine && phase === 'run' ? [addressOf(p, 'bootstrap')] : [],

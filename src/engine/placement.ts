@@ -1,5 +1,6 @@
 import type {ResolvedConfig, ResolvedProfile} from '../config/types.js'
 import {AuthError} from '../errors/index.js'
+import {workloadParts} from '../model/deployment-spec.js'
 import {addressOf, type Placement} from '../model/resources.js'
 import type {ProviderSet} from '../providers/registry.js'
 import type {DeploymentRecord} from '../state/types.js'
@@ -43,7 +44,7 @@ function keepsRecorded(profile: ResolvedProfile, record: DeploymentRecord | unde
   // A job that finished with the spec the file still has stays where it ran: there is nothing to
   // place, and re-placing would move (re-create elsewhere, delete here) the buckets it left.
   const w = record.workload
-  const finishedHere = Boolean(w && (w.phase === 'completed' || w.phase === 'failed') && workloadSpecMatches(w.specHash, profile, options.lineage, record.resources[addressOf(profile.name, 'workload')]?.attributes) && !options.replace.has(addressOf(profile.name, 'workload')))
+  const finishedHere = Boolean(w && (w.phase === 'completed' || w.phase === 'failed') && workloadSpecMatches(w.specHash, workloadParts(profile), options.lineage, record.resources[addressOf(profile.name, 'workload')]?.attributes) && !options.replace.has(addressOf(profile.name, 'workload')))
   return hasLive || finishedHere || destroy
 }
 

@@ -5,7 +5,7 @@ import {AnycloudError, AuthError, isAnycloudError} from '../errors/index.js'
 import {continentMismatchMessage, continentOfPlacement, type Continent} from '../model/continents.js'
 import {validBucketNameEverywhere} from '../model/bucket-names.js'
 import {didYouMean} from '../model/did-you-mean.js'
-import {storageCredential} from '../model/deployment-spec.js'
+import {bucketOf, storageCredential, type BucketSpec} from '../model/deployment-spec.js'
 import {addressOf, deploymentAddresses, deploymentContext, parseAddress, type ActualResource, type DeploymentContext, type DesiredResource, type Placement, type ResourceRecord} from '../model/resources.js'
 import {declaredKinds, diffBucket, kindOf, type Provider} from '../providers/provider.js'
 import type {ProviderSet} from '../providers/registry.js'
@@ -123,9 +123,10 @@ async function prepareDeployment(profile: ResolvedProfile, record: DeploymentRec
   const deploymentId = record?.id ?? newDeploymentId(config.project, profile.name)
   const ctx: DeploymentContext = deploymentContext({project: config.project, deploymentId, lineage: options.lineage!, profile, placement, configDir: config.dir, stateDir: options.stateDir, credentials: config.credentials})
   const storage: Record<string, Provider> = {}
-  for (const c of new Set([storageCredential(placement.credential, config.credentials), profile.inputStorage?.credential, profile.outputStorage?.credential].filter((c): c is string => Boolean(c)))) {
-    storage[c] = await providers.get(c)
-  }
+  const input = bucketOf(ctx.spec, 'input')
+  const output = bucketOf(ctx.spec, 'output')
+  const named = [input, output].filter((b) => b?.explicitCredential).map((b) => b!.credential)
+  for (const c of new Set([storageCredential(placement.credential, config.credentials), ...named])) storage[c] = await providers.get(c)
   const records = record?.resources ?? {}
   if (!destroy) {
     await compute.prepare?.(ctx, records)
@@ -136,9 +137,9 @@ async function prepareDeployment(profile: ResolvedProfile, record: DeploymentRec
   for (const r of Object.values(records)) lookups.set(r.address, {address: r.address, kind: r.kind, name: r.name, credential: r.credential, record: r})
   for (const d of runDesired) if (!lookups.has(d.address) || lookups.get(d.address)!.credential !== d.credential) lookups.set(d.address, {address: d.address, kind: d.kind, name: d.name, credential: d.credential, record: records[d.address]})
   const storages = [...new Set(profile.credentials.map((c) => storageCredential(c, config.credentials)))]
-  const inputWhere = destroy || !profile.inputBucket ? [] : profile.inputStorage ? [profile.inputStorage.credential] : storages
-  const outputWhere = destroy || !profile.outputBucket ? [] : profile.outputStorage ? [profile.outputStorage.credential] : storages
-  return {profile, record, destroy, placement, ctx, compute, storage, records, runDesired, lookups: [...lookups.values()], inputWhere, outputWhere}
+  // Where the input and output buckets are checked: the credential the profile named, else every listed one's storage.
+  const where = (b: BucketSpec | undefined) => (destroy || !b ? [] : b.explicitCredential ? [b.credential] : storages)
+  return {profile, record, destroy, placement, ctx, compute, storage, records, runDesired, lookups: [...lookups.values()], inputWhere: where(input), outputWhere: where(output)}
 }
 
 /** Everything the prepared deployments need read, for one refresh. */
@@ -151,8 +152,8 @@ function refreshRequest(prepared: Prepared[]): RefreshRequest {
       if (l.kind === 'bucket') request.buckets.push({credential: l.credential, name: l.name})
       else request.resources.push({credential: l.credential, lookup: {address: l.address, kind: l.kind, name: l.name, record: l.record}, ctx})
     }
-    for (const c of p.inputWhere) request.buckets.push({credential: c, name: p.profile.inputBucket!})
-    for (const c of p.outputWhere) request.buckets.push({credential: c, name: p.profile.outputBucket!})
+    for (const c of p.inputWhere) request.buckets.push({credential: c, name: bucketOf(p.ctx.spec, 'input')!.name})
+    for (const c of p.outputWhere) request.buckets.push({credential: c, name: bucketOf(p.ctx.spec, 'output')!.name})
   }
   return request
 }
@@ -164,6 +165,8 @@ function refreshRequest(prepared: Prepared[]): RefreshRequest {
  */
 function checkBuckets(p: Prepared, snapshot: Snapshot, config: ResolvedConfig, diagnostics: PlanDiagnostic[]): void {
   const {profile, placement, records} = p
+  const inputBucket = bucketOf(p.ctx.spec, 'input')?.name
+  const outputBucket = bucketOf(p.ctx.spec, 'output')?.name
   const fail = (message: string) => diagnostics.push({severity: 'error', message, profile: profile.name})
   const placementStorage = storageCredential(placement.credential, config.credentials)
   const check = (cred: string, bucket: string, role: string) => {
@@ -175,37 +178,37 @@ function checkBuckets(p: Prepared, snapshot: Snapshot, config: ResolvedConfig, d
       return []
     }
   }
-  const inputFound = p.inputWhere.flatMap((cred) => check(cred, profile.inputBucket!, 'input'))
-  const outputFound = p.outputWhere.flatMap((cred) => check(cred, profile.outputBucket!, 'output'))
+  const inputFound = p.inputWhere.flatMap((cred) => check(cred, inputBucket!, 'input'))
+  const outputFound = p.outputWhere.flatMap((cred) => check(cred, outputBucket!, 'output'))
   const missingInput = inputFound.find((f) => !f.bucket)
   if (missingInput) {
-    fail(`input bucket '${profile.inputBucket}' does not exist on credential '${missingInput.cred}' (${config.credentials[missingInput.cred].spec.provider}). Input buckets are never created: create it there${p.inputWhere.length > 1 ? ', or set inputStorageCredentials to the one credential that holds it' : ''}.`)
+    fail(`input bucket '${inputBucket}' does not exist on credential '${missingInput.cred}' (${config.credentials[missingInput.cred].spec.provider}). Input buckets are never created: create it there${p.inputWhere.length > 1 ? ', or set inputStorageCredentials to the one credential that holds it' : ''}.`)
   }
   if (outputFound.length === 0) return
   const present = outputFound.filter((f) => f.bucket).map((f) => f.cred)
   const absent = outputFound.filter((f) => !f.bucket).map((f) => f.cred)
   // A bucket anycloud itself created where the VM landed (recorded in state) is not a partial set.
   const recordedOutput = records[addressOf(profile.name, 'bucket', 'output')]
-  const ours = (cred: string) => recordedOutput?.status === 'created' && recordedOutput.name === profile.outputBucket && recordedOutput.credential === cred
+  const ours = (cred: string) => recordedOutput?.status === 'created' && recordedOutput.name === outputBucket && recordedOutput.credential === cred
   const where = (creds: string[]) => creds.map((c) => `'${c}' (${config.credentials[c].spec.provider})`).join(', ')
   if (present.length > 0 && absent.length > 0 && !present.every(ours)) {
-    fail(`output bucket '${profile.outputBucket}' exists on ${where(present)} but not on ${where(absent)}. Output buckets are all-or-none across the listed credentials: create it on every one, or on none (anycloud then creates it where the VM lands).`)
+    fail(`output bucket '${outputBucket}' exists on ${where(present)} but not on ${where(absent)}. Output buckets are all-or-none across the listed credentials: create it on every one, or on none (anycloud then creates it where the VM lands).`)
   }
   // Continent rule for an existing output bucket on a real cloud.
   const deployContinent = continentOfPlacement(placement.provider, placement.region)
   for (const f of outputFound) {
     const c = f.bucket?.continent as Continent | undefined
-    if (f.bucket && c && deployContinent && c !== deployContinent && placementStorage === f.cred) fail(continentMismatchMessage(profile.outputBucket!, c, deployContinent))
+    if (f.bucket && c && deployContinent && c !== deployContinent && placementStorage === f.cred) fail(continentMismatchMessage(outputBucket!, c, deployContinent))
   }
 }
 
 /** Why a recorded resource that is no longer desired goes away (for humans; apply never reads it). */
 function deleteReasonFor(p: Prepared, phase: 'run' | 'done', done: {phase?: string; exitCode?: number} | undefined): (r: ResourceRecord) => string {
-  const {profile} = p
+  const {persistBucket} = p.ctx.spec
   return (r) => {
     if (p.destroy) {
       if (r.kind === 'bucket' && r.role === 'output') return 'destroy: deleted only if anycloud created it and it is empty'
-      if (r.kind === 'bucket' && r.role === 'checkpoint' && profile.persistBucket) return 'destroy: the bucket is kept (persistBucket is on); anycloud stops tracking it'
+      if (r.kind === 'bucket' && r.role === 'checkpoint' && persistBucket) return 'destroy: the bucket is kept (persistBucket is on); anycloud stops tracking it'
       return 'destroy'
     }
     if (phase === 'done') {
@@ -232,7 +235,7 @@ function planDeployment(p: Prepared, snapshot: Snapshot, options: PlanOptions, r
   const finished = (phase?: string) => phase === 'completed' || phase === 'failed'
   const doneNow = finished(workloadActual?.phase) ? workloadActual : undefined
   const recordedSpec = records[workloadAddress]?.attributes.specHash
-  const phase: 'run' | 'done' = !replace.has(workloadAddress) && workloadSpecMatches(recordedSpec, profile, ctx.lineage, records[workloadAddress]?.attributes) && (doneNow !== undefined || (!workloadActual && finished(memory?.phase))) ? 'done' : 'run'
+  const phase: 'run' | 'done' = !replace.has(workloadAddress) && workloadSpecMatches(recordedSpec, ctx.spec, ctx.lineage, records[workloadAddress]?.attributes) && (doneNow !== undefined || (!workloadActual && finished(memory?.phase))) ? 'done' : 'run'
   if (!p.destroy) for (const message of compute.warnings?.(ctx) ?? []) diagnostics.push({severity: 'warning', profile: profile.name, message})
   untaggedBucketWarnings(p, actual, diagnostics)
   const desired = p.destroy ? [] : phase === 'run' ? (spot.runDesired ?? p.runDesired) : desiredResources({ctx, credentials: config.credentials, compute, storage: p.storage, phase, recordedWorkload: records[workloadAddress]?.attributes})

@@ -1,6 +1,7 @@
 import {setTimeout as delay} from 'node:timers/promises'
 
 import {StalePlanError, UsageError} from '../errors/index.js'
+import {workloadParts} from '../model/deployment-spec.js'
 import {addressOf} from '../model/resources.js'
 import type {WorkloadOutcome} from '../model/results.js'
 import {hashOf} from '../util/hash.js'
@@ -37,7 +38,7 @@ export async function applySavedPlan(options: {session: Session; planFile: strin
       if (plan.profiles[name] && !plan.destroy && change) throw new UsageError(`the saved plan covers profile '${name}', which is no longer in ${session.config.file}`)
       continue
     }
-    if (change && change.after?.specHash !== hashOf(workloadAttributes(profile, plan.state.lineage ?? lineage ?? 'none', change.after ?? undefined))) {
+    if (change && change.after?.specHash !== hashOf(workloadAttributes(workloadParts(profile), plan.state.lineage ?? lineage ?? 'none', change.after ?? undefined))) {
       throw new StalePlanError(`profile '${name}' changed in ${session.config.file} since the plan was made (image, command, env or hardware)`)
     }
   }

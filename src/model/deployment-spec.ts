@@ -70,6 +70,24 @@ export interface DeploymentSpec {
   workload: WorkloadSpec
   /** The machine is kept once the job is done. */
   persist: boolean
+  /**
+   * The checkpoint bucket is kept once the job is done and through destroy (`persistBucket`), also
+   * one a profile that no longer runs on spot made before.
+   */
+  persistBucket: boolean
+}
+
+/** What the job is and what it runs on: the part of a spec the workload's attributes (and spec hash) come from. */
+export type WorkloadParts = Pick<DeploymentSpec, 'workload' | 'hardware'>
+
+/** The workload and hardware of a profile (before a placement, e.g. to tell whether a recorded job is still the file's). */
+export function workloadParts(p: ResolvedProfile): WorkloadParts {
+  return {
+    hardware: {request: p.hardware, ...(p.gpus === undefined ? {} : {gpus: p.gpus}), ...(p.diskSizeGb === undefined ? {} : {diskSizeGb: p.diskSizeGb})},
+    workload: {
+      runtime: p.runtime, image: p.image, command: p.command, env: p.env, sensitiveEnv: p.sensitiveEnv, shmSize: p.shmSize, syncIntervalSeconds: p.syncIntervalSeconds,
+    },
+  }
 }
 
 /** The part of a credential the builder needs (config's NamedCredential fits). */
@@ -104,18 +122,18 @@ export function deploymentSpec(input: SpecInput): DeploymentSpec {
   add('input', p.inputBucket, p.inputStorage, false)
   add('output', p.outputBucket, p.outputStorage, false)
   if (p.spot) add('checkpoint', deploymentId, undefined, p.persistBucket)
+  const {hardware, workload} = workloadParts(p)
   return {
     name: p.name,
     buckets,
-    hardware: {request: p.hardware, ...(p.gpus === undefined ? {} : {gpus: p.gpus}), ...(p.diskSizeGb === undefined ? {} : {diskSizeGb: p.diskSizeGb})},
+    hardware,
     placement: {
       ...(p.region ? {region: p.region} : {}), ...(p.zone ? {zone: p.zone} : {}), spot: p.spot,
       ...(p.spotFallback ? {spotFallback: p.spotFallback} : {}), ...(p.sshAllowFrom ? {sshAllowFrom: p.sshAllowFrom} : {}),
     },
-    workload: {
-      runtime: p.runtime, image: p.image, command: p.command, env: p.env, sensitiveEnv: p.sensitiveEnv, shmSize: p.shmSize, syncIntervalSeconds: p.syncIntervalSeconds,
-    },
+    workload,
     persist: p.persist,
+    persistBucket: p.persistBucket,
   }
 }
 

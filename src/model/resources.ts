@@ -1,5 +1,5 @@
 import {deploymentSpec, type BucketRole, type DeploymentSpec, type Placement, type SpecInput} from './deployment-spec.js'
-import type {ProviderKind, ResolvedProfile} from './profile.js'
+import type {ProviderKind} from './profile.js'
 import {stableStringify} from '../util/hash.js'
 
 export type {BucketRole, Placement} from './deployment-spec.js'
@@ -180,7 +180,6 @@ export interface DeploymentContext {
   deploymentId: string
   /** The state's lineage (the one a new state will get): salts the hashes of sensitive values. */
   lineage: string
-  profile: ResolvedProfile
   /** What the deployment is made of (buckets by role, hardware, workload), derived once from the profile: what providers read. */
   spec: DeploymentSpec
   placement: Placement
@@ -197,8 +196,11 @@ export interface ContextInput extends SpecInput {
   stateDir: string
 }
 
-/** The context a provider gets for one deployment, with its spec built (the one place that reads the profile for providers). */
+/**
+ * The context of one deployment, with its spec built: the one place a deployment's profile is
+ * read. Providers and the engine's apply read the spec; the context holds no profile.
+ */
 export function deploymentContext(input: ContextInput): DeploymentContext {
-  const {project, deploymentId, lineage, profile, placement, configDir, stateDir} = input
-  return {project, deploymentId, lineage, profile, spec: deploymentSpec(input), placement, configDir, stateDir}
+  const {project, deploymentId, lineage, placement, configDir, stateDir} = input
+  return {project, deploymentId, lineage, spec: deploymentSpec(input), placement, configDir, stateDir}
 }

@@ -11,7 +11,24 @@ import {tsFiles} from './source-files.js'
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 
 /** Directories whose code gets the DeploymentSpec and must never read the raw profile. */
-const GUARDED = ['src/providers/', 'src/bootstrap/']
+const GUARDED = ['src/providers/', 'src/bootstrap/', 'src/engine/']
+
+/**
+ * The engine's files that do read the profile, each for a reason of its own; every other engine
+ * file (the apply, the diff, refresh, outcome, watch…) reads the deployment's spec from its context.
+ */
+const ENGINE_READS_PROFILE: Record<string, string> = {
+  'src/engine/planner.ts': 'builds each deployment\'s context (and spec) from its profile and placement',
+  'src/engine/apply-run.ts': 'builds the context (and spec) of a deployment it applies',
+  'src/engine/session.ts': 'selects the profiles, registers their secrets, builds the context of a recorded deployment',
+  'src/engine/placement.ts': 'places a profile: its credentials, region, zone and spot request come before any spec',
+  'src/engine/spot.ts': 'spotFallback thresholds, a placement decision',
+  'src/engine/desired.ts': 'the stand-in profile of a deployment whose profile left the file',
+  'src/engine/saved-plan.ts': 'checks a saved plan\'s workload against the file\'s profile',
+  'src/engine/status.ts': 'which profiles there are and whether they run on spot',
+  'src/engine/workload-logs.ts': 'the profile whose recorded deployment it connects to',
+}
+const guardedFile = (file: string) => GUARDED.some((g) => file.startsWith(g)) && !(file in ENGINE_READS_PROFILE)
 
 function program(files: string[]): ts.Program {
   const parsed = ts.getParsedCommandLineOfConfigFile(join(root, 'tsconfig.json'), {}, {...ts.sys, onUnRecoverableConfigFileDiagnostic: () => {}})
@@ -25,7 +42,10 @@ function isRawProfile(symbol: ts.Symbol | undefined, checker: ts.TypeChecker): b
   const s = symbol.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(symbol) : symbol
   return (s.declarations ?? []).some((d) => {
     const file = relative(root, d.getSourceFile().fileName).split(sep).join('/')
-    return file.startsWith('src/model/') && (s.name === 'profile' || s.name === 'ResolvedProfile')
+    if (!file.startsWith('src/model/')) return false
+    // A `profile` field holding the profile itself (not one holding a profile's name, as a plan's Change has).
+    if (s.name === 'profile') return ts.isPropertySignature(d) && Boolean(d.type?.getText().includes('ResolvedProfile'))
+    return s.name === 'ResolvedProfile'
   })
 }
 
@@ -54,21 +74,21 @@ function rawProfileReads(p: ts.Program, guarded: (file: string) => boolean): str
   return out
 }
 
-describe('architecture: providers and bootstrap read the DeploymentSpec, never the raw profile', function () {
+describe('architecture: providers, bootstrap and the engine read the DeploymentSpec, never the raw profile', function () {
   this.timeout(180_000)
 
   let all: string[] | undefined
   /** Every read in the guarded files (one program for the tests below: building it takes a while). */
   const reads = (): string[] => {
     if (!all) {
-      const files = tsFiles(join(root, 'src')).filter((f) => GUARDED.some((g) => relative(root, f).split(sep).join('/').startsWith(g)))
-      assert.ok(files.length > 20, `expected the provider and bootstrap sources, found ${files.length}`)
-      all = rawProfileReads(program(files), (f) => GUARDED.some((g) => f.startsWith(g)))
+      const files = tsFiles(join(root, 'src')).filter((f) => guardedFile(relative(root, f).split(sep).join('/')))
+      assert.ok(files.length > 40, `expected the provider, bootstrap and engine sources, found ${files.length}`)
+      all = rawProfileReads(program(files), guardedFile)
     }
     return all
   }
 
-  it('no file under src/providers or src/bootstrap reads `.profile` of a deployment or names ResolvedProfile', () => {
+  it('no file under src/providers, src/bootstrap or src/engine (but the few that place and build specs) reads `.profile` of a deployment or names ResolvedProfile', () => {
     const found = reads()
     assert.deepEqual(found, [], `read the DeploymentSpec (ctx.spec) instead:\n${found.join('\n')}`)
   })
@@ -78,22 +98,24 @@ describe('architecture: providers and bootstrap read the DeploymentSpec, never t
     try {
       const file = join(dir, 'src', 'providers', 'fixture.ts')
       mkdirSync(dirname(file), {recursive: true})
-      const resources = relative(dirname(file), join(root, 'src/model/resources.js')).split(sep).join('/')
-      const profile = relative(dirname(file), join(root, 'src/model/profile.js')).split(sep).join('/')
+      const model = (f: string) => relative(dirname(file), join(root, 'src/model', f)).split(sep).join('/')
       writeFileSync(file, [
-        `import type {DeploymentContext} from '${resources}'`,
-        `import type {ResolvedProfile} from '${profile}'`,
-        'export const a = (ctx: DeploymentContext) => ctx.profile.name',
-        'export const b = ({profile}: DeploymentContext) => profile.spot',
+        `import type {DeploymentContext} from '${model('resources.js')}'`,
+        `import type {ResolvedProfile} from '${model('profile.js')}'`,
+        `import type {SpecInput} from '${model('deployment-spec.js')}'`,
+        `import type {Change} from '${model('plan.js')}'`,
+        'export const a = (input: SpecInput) => input.profile.name',
+        'export const b = ({profile}: SpecInput) => profile.spot',
         'export const c = (p: ResolvedProfile) => p.runtime',
         'export const d = (ctx: DeploymentContext) => ctx.spec.name',
         "export const e = (aws: {profile?: string}) => aws.profile ?? 'default'",
+        'export const f = (change: Change) => change.profile',
         '',
       ].join('\n'))
       const found = rawProfileReads(program([file]), (f) => f === relative(root, file).split(sep).join('/'))
       const lines = found.map((l) => Number(l.split(':')[1])).sort((x, y) => x - y)
-      // Lines 2 (the import), 3, 4 and 5 (the parameter type); never 6 (the spec) or 7 (another `profile`).
-      assert.deepEqual([...new Set(lines)], [2, 3, 4, 5], found.join('\n'))
+      // Lines 2 (the import), 5, 6 and 7 (the parameter type); never 8 (the spec), 9 (another `profile`) or 10 (a profile's name).
+      assert.deepEqual([...new Set(lines)], [2, 5, 6, 7], found.join('\n'))
     } finally {
       rmSync(dir, {recursive: true, force: true})
     }

@@ -51,7 +51,7 @@ export function memoryProvider(credential: NamedCredential, cloud: MemoryCloud):
   const actualOf = (s: Stored): ActualResource => ({id: s.id, attributes: s.attributes, outputs: s.outputs, ...(s.kind === 'workload' ? {phase: 'running' as const} : {})})
   /** The id of the deployment's resource of `kind`, which must exist. */
   const needs = (kind: string, ctx: ProviderCallContext): string => {
-    const record = ctx.records[addressOf(ctx.deployment.profile.name, kind)]
+    const record = ctx.records[addressOf(ctx.deployment.spec.name, kind)]
     if (!record || !cloud.resources.has(record.id)) throw new Error(`memory: no ${kind} to put this in (the engine created it out of order)`)
     return record.id
   }

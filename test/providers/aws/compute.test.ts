@@ -23,7 +23,7 @@ function desired(deployment: DeploymentContext, kind: DesiredResource['kind'], a
 }
 
 function vmAttributes(deployment: DeploymentContext, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  const all: Record<string, unknown> = {region: deployment.placement.region, spot: deployment.placement.spot, vmType: deployment.placement.vmType, diskSizeGb: deployment.profile.diskSizeGb, ...extra}
+  const all: Record<string, unknown> = {region: deployment.placement.region, spot: deployment.placement.spot, vmType: deployment.placement.vmType, diskSizeGb: deployment.spec.hardware.diskSizeGb, ...extra}
   // As the engine does: undefined attributes are dropped.
   return Object.fromEntries(Object.entries(all).filter(([, v]) => v !== undefined))
 }
@@ -241,7 +241,7 @@ describe('aws provider: EC2 (security group, key pair, instance) against the fak
       assert.equal([...rigs.fake.state.instances.values()].filter((i) => i.state !== 'terminated').length, 1)
 
       // The same deployment asking for another type under its live instance: refused too.
-      const changed = {...a, profile: {...a.profile, hardware: {kind: 'vm' as const, vmType: 't3.medium'}}, spec: {...a.spec, hardware: {...a.spec.hardware, request: {kind: 'vm' as const, vmType: 't3.medium'}}}, placement: {...a.placement, vmType: 't3.medium'}}
+      const changed = {...a, spec: {...a.spec, hardware: {...a.spec.hardware, request: {kind: 'vm' as const, vmType: 't3.medium'}}}, placement: {...a.placement, vmType: 't3.medium'}}
       await assert.rejects(launch(changed, 'tok-shared-2'), /refusing to adopt/)
     })
 

@@ -18,7 +18,7 @@ const KINDS = ['identity', 'network', 'sshkey'] as const
 type Kind = (typeof KINDS)[number]
 
 function resourceOf(deployment: DeploymentContext, kind: Kind, provider: AwsProvider): DesiredResource {
-  const profile = deployment.profile.name
+  const profile = deployment.spec.name
   const attributes: Record<string, unknown> = kind === 'identity' ? {buckets: {output: `out-${profile}`}} : kind === 'network' ? {ingress: 'ssh'} : {algorithm: 'ed25519'}
   const r: DesiredResource = {address: `${profile}.${kind}`, profile, kind, credential: 'aws', provider: 'aws', name: `anycloud-${deployment.deploymentId}`, dependsOn: [], attributes}
   r.attributes = {...r.attributes, ...(provider.desiredAttributes(r, deployment) ?? {})}

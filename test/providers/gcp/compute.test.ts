@@ -42,7 +42,7 @@ describe('gcp provider: compute, identity and credentials against the fake GCE/I
       const a = await kindOps(provider).create({address: addressOf('train', kind), profile: 'train', kind, credential: 'gcp', provider: 'gcp', name: `anycloud-${dep.deploymentId}`, dependsOn: [], attributes: {}}, callOf(dep, records, `${token}-${kind}`))
       records[addressOf('train', kind)] = recordOf(addressOf('train', kind), kind, `anycloud-${dep.deploymentId}`, a)
     }
-    const vmDesired = {address: 'train.vm', profile: 'train', kind: 'vm' as const, credential: 'gcp', provider: 'gcp' as const, name: dep.deploymentId, dependsOn: [], attributes: {...provider.desiredAttributes({kind: 'vm'} as never, dep), spot: dep.placement.spot, zone: dep.placement.zone, ...(dep.profile.diskSizeGb ? {diskSizeGb: dep.profile.diskSizeGb} : {})}}
+    const vmDesired = {address: 'train.vm', profile: 'train', kind: 'vm' as const, credential: 'gcp', provider: 'gcp' as const, name: dep.deploymentId, dependsOn: [], attributes: {...provider.desiredAttributes({kind: 'vm'} as never, dep), spot: dep.placement.spot, zone: dep.placement.zone, ...(dep.spec.hardware.diskSizeGb ? {diskSizeGb: dep.spec.hardware.diskSizeGb} : {})}}
     return {records, vmDesired}
   }
 

@@ -95,8 +95,8 @@ export function callContext(d: DeploymentContext, records: Record<string, Resour
 
 export function desired(d: DeploymentContext, kind: ResourceKind, attributes: Record<string, unknown> = {}): DesiredResource {
   return {
-    address: addressOf(d.profile.name, kind),
-    profile: d.profile.name,
+    address: addressOf(d.spec.name, kind),
+    profile: d.spec.name,
     kind,
     credential: 'laptop',
     provider: 'local',
