@@ -10,7 +10,7 @@ import {makeHarness, override, type Harness} from './harness.js'
 import {kindOps, VM_MISSING} from '../../src/providers/provider.js'
 import {ProviderError} from '../../src/errors/index.js'
 
-const PROFILE = {credentials: 'laptop', runtime: 'process', spot: true, outputBucket: 'out', syncIntervalSeconds: 1, command: ['sleep', '300']}
+const PROFILE = {credentials: 'laptop', runtime: 'process', spot: true, outputBucket: 'out', syncIntervalSeconds: 1, command: ['train.sh']}
 
 /** Records every state write the session's store makes, and whether two ever overlapped. */
 function spyOnWrites(session: Session): {docs: StateDocument[]; overlapped: () => boolean} {

@@ -1,6 +1,8 @@
 /**
- * In-process engine runs on real `local` providers (each credential its own root in a temp dir),
- * with an optional wrapper to inject faults the local cloud cannot (e.g. an AuthError in a create).
+ * In-process engine runs on the in-memory provider (test/helpers/memory-provider.ts), standing in
+ * for the `local` credentials of the anycloud.yaml it writes: each credential's `root` is its own
+ * memory cloud (`clouds[root]`), nothing is spawned. An optional wrapper injects faults (e.g. an
+ * AuthError in a create). The `local` provider itself is tested in test/providers/local.
  */
 import {mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
@@ -12,10 +14,12 @@ import {openSession, type Session} from '../../src/engine/session.js'
 import {kindOps, kindTable, type KindOps, type Provider, type ProviderCallContext, type ResourceLookup} from '../../src/providers/provider.js'
 import type {ActualResource, DesiredResource, ResourceRecord} from '../../src/model/resources.js'
 import type {ProviderSet} from '../../src/providers/registry.js'
-import {killLeftovers} from '../e2e/cli.js'
+import {memoryCloud, useMemoryProvider, type MemoryCloud} from '../helpers/memory-provider.js'
 
 export interface Harness {
   dir: string
+  /** Each credential's cloud, by its root (`cloud` for the default `laptop`). */
+  clouds: Record<string, MemoryCloud>
   open(options?: {lock?: string; profiles?: string[]}): Promise<Session>
   /** Wraps every provider the session hands out. */
   wrap(session: Session, wrapper: (credential: string, provider: Provider) => Provider): void
@@ -35,10 +39,13 @@ export function makeHarness(profiles: Record<string, Record<string, unknown>>, c
     profiles,
   })
   writeFileSync(join(dir, 'anycloud.yaml'), yaml)
+  const clouds: Record<string, MemoryCloud> = Object.fromEntries(Object.values(credentials).map((root) => [root, memoryCloud()]))
+  const restore = useMemoryProvider((credential) => clouds[(credential.spec as {root: string}).root], 'local')
   const env = {...process.env, ANYCLOUD_HOME: home}
   const sessions: Session[] = []
   return {
     dir,
+    clouds,
     async open(options = {}) {
       const s = await openSession({file: join(dir, 'anycloud.yaml'), env, profiles: options.profiles, lock: options.lock})
       sessions.push(s)
@@ -63,9 +70,12 @@ export function makeHarness(profiles: Record<string, Record<string, unknown>>, c
       for (const s of sessions) await s.release()
     },
     async cleanup() {
-      for (const s of sessions) await s.release()
-      for (const root of Object.values(credentials)) killLeftovers(join(dir, root))
-      rmSync(dir, {recursive: true, force: true})
+      try {
+        for (const s of sessions) await s.release()
+      } finally {
+        restore()
+        rmSync(dir, {recursive: true, force: true})
+      }
     },
   }
 }

@@ -3,7 +3,7 @@
  * notice program, its checkpoint flushed) is never restarted on that VM: the plan holds it (`waiting`,
  * one `wait` decision per watch reconcile); once the cloud reports the VM gone it is replaced as any
  * preempted VM; a VM still running NOTICE_WAIT_MS after its notice is replaced, not reused.
- * In-process on `local` providers, the machine's notice marker injected into the workload read.
+ * In-process on the in-memory provider, the machine's notice marker injected into the workload read.
  */
 import assert from 'node:assert/strict'
 
@@ -58,10 +58,10 @@ describe('engine: a workload on a VM that had its interruption notice', function
     })
   })
 
-  describe('through the planner and watch decisions (local provider)', () => {
+  describe('through the planner and watch decisions (in-memory provider)', () => {
     let h: Harness
     before(async () => {
-      h = makeHarness({job: {credentials: 'laptop', runtime: 'process', spot: true, syncIntervalSeconds: 60, command: ['sleep', '300']}})
+      h = makeHarness({job: {credentials: 'laptop', runtime: 'process', spot: true, syncIntervalSeconds: 60, command: ['train.sh']}})
       const s = await h.open({lock: 'apply'})
       await planAndApply({session: s, reporter: new RecordingReporter()})
       await s.release()

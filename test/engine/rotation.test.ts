@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict'
-import {existsSync, readdirSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {AuthError} from '../../src/errors/index.js'
@@ -11,14 +10,14 @@ import {savePlan} from '../../src/engine/plan-file.js'
 import {makeHarness, override, type Harness} from './harness.js'
 import {kindOps} from '../../src/providers/provider.js'
 
-const list = (dir: string) => (existsSync(dir) ? readdirSync(dir).sort() : [])
 
 describe('engine: credential rotation at apply time', function () {
   this.timeout(60_000)
   let h: Harness
+  const vms = (root: string) => [...h.clouds[root].resources.values()].filter((r) => r.kind === 'vm')
 
   beforeEach(() => {
-    h = makeHarness({job: {credentials: ['a', 'b'], runtime: 'process', spot: true, outputBucket: 'out', syncIntervalSeconds: 1, command: ['sleep', '300']}}, {a: 'ca', b: 'cb'})
+    h = makeHarness({job: {credentials: ['a', 'b'], runtime: 'process', spot: true, outputBucket: 'out', syncIntervalSeconds: 1, command: ['train.sh']}}, {a: 'ca', b: 'cb'})
   })
   afterEach(async () => {
     // Tear down with plain providers; whatever happens, kill what is left and remove the dir.
@@ -60,9 +59,10 @@ describe('engine: credential rotation at apply time', function () {
     const state = session.state!
     assert.equal(state.deployments.job.placement?.credential, 'b')
     for (const res of Object.values(state.deployments.job.resources)) assert.equal(res.credential, 'b', `${res.address} on b`)
-    assert.equal(list(join(h.dir, 'cb', 'machines')).length, 1)
-    assert.deepEqual(list(join(h.dir, 'ca', 'machines')), [])
-    assert.deepEqual(list(join(h.dir, 'ca', 'buckets')), [], 'buckets created on a before the failure do not leak')
+    assert.equal(vms('cb').length, 1)
+    assert.deepEqual([...h.clouds.ca.resources.values()].map((r) => r.id), [], 'nothing made on a before the failure is left there')
+    assert.ok(h.clouds.ca.calls.includes('create bucket out'), 'a had made its buckets before the VM failed')
+    assert.deepEqual([...h.clouds.ca.buckets.keys()], [], 'buckets created on a before the failure do not leak')
     // Converged: the next plan has nothing to do.
     const again = await h.open()
     const plan = await planChanges({config: again.config, profiles: again.profiles, state: again.state, providers: again.providers, reporter, stateDir: again.store.localDir})
@@ -82,6 +82,7 @@ describe('engine: credential rotation at apply time', function () {
     assert.equal(r.results.length, 1)
     assert.ok(outcome.failed.length > 0)
     assert.ok(outcome.failed.every((f) => f.error instanceof AuthError))
-    assert.deepEqual(list(join(h.dir, 'cb', 'machines')), [])
+    assert.deepEqual(vms('cb'), [])
+    assert.deepEqual(h.clouds.cb.calls, [], 'b was never touched')
   })
 })

@@ -9,13 +9,19 @@
  * - `vm`, `bootstrap`, `workload`: the machine's kinds every compute provider has. The VM sits on
  *   the NIC (so a new subnet replaces the VM too) and cannot be created before it.
  *
- * Every operation is logged in `cloud.calls` ("create nic", …) so tests can check the order.
+ * - buckets: held in `cloud.buckets` with how many objects they hold; a non-empty one is deleted
+ *   only when forced (checkpoint buckets), as on every storage.
+ * - the workload is "running" in memory from its create until its delete; `logs` writes what the
+ *   test put in `cloud.output` for the deployment.
+ *
+ * Every operation is logged in `cloud.calls` ("create nic", "create bucket out", …) so tests can check the order.
  * It registers under the provider name `memory` (a test-only name: {@link useMemoryProvider}).
  */
 import type {NamedCredential} from '../../src/config/types.js'
+import {ProviderError} from '../../src/errors/index.js'
 import type {ActualResource, DeploymentContext, DesiredResource, ResourceRecord} from '../../src/model/resources.js'
 import {addressOf} from '../../src/model/resources.js'
-import {kindTable, updatableIn, type Provider, type ProviderCallContext, type ResourceKindSpec, type ResourceLookup} from '../../src/providers/provider.js'
+import {kindTable, updatableIn, VM_MISSING, type Provider, type ProviderCallContext, type ResourceKindSpec, type ResourceLookup} from '../../src/providers/provider.js'
 import {registerProvider} from '../../src/providers/registry.js'
 
 interface Stored {
@@ -32,6 +38,10 @@ export interface MemoryCloud {
   resources: Map<string, Stored>
   /** Operations in the order they ran: `create nic`, `delete resourceGroup`, … */
   calls: string[]
+  /** Buckets by name: their objects (a count is enough here) and the deployment whose tags they carry. */
+  buckets: Map<string, {objects: number; deployment?: string}>
+  /** What the workload of a deployment (by id) printed: what `logs` streams. */
+  output: Record<string, string>
   /** The last id handed out (ids are never reused, across providers and runs). */
   serial: number
   /** What the next plan wants (tests change these between plans). */
@@ -39,7 +49,7 @@ export interface MemoryCloud {
 }
 
 export function memoryCloud(): MemoryCloud {
-  return {resources: new Map(), calls: [], serial: 0, settings: {location: 'mem-east', tags: {team: 'a'}, subnet: '10.0.1.0/24'}}
+  return {resources: new Map(), buckets: new Map(), output: {}, calls: [], serial: 0, settings: {location: 'mem-east', tags: {team: 'a'}, subnet: '10.0.1.0/24'}}
 }
 
 /** The provider name tests register it under. */
@@ -99,11 +109,29 @@ export function memoryProvider(credential: NamedCredential, cloud: MemoryCloud):
     checkAuth: async () => ({account: 'memory'}),
     defaultRegion: () => 'mem-1',
     zones: () => [],
-    readBucket: async () => null,
-    createBucket: async () => {
-      throw new Error('memory: no buckets')
+    readBucket: async (name) => {
+      const b = cloud.buckets.get(name)
+      return b ? {id: name, attributes: {name}, empty: b.objects === 0, owned: b.deployment !== undefined, ...(b.deployment ? {outputs: {deployment: b.deployment}} : {})} : null
     },
-    deleteBucket: async () => ({deleted: false, reason: 'memory: no buckets'}),
+    createBucket: async (resource, {tags}) => {
+      cloud.calls.push(`create bucket ${resource.name}`)
+      const deployment = tags['anycloud-deployment']
+      if (!cloud.buckets.has(resource.name)) cloud.buckets.set(resource.name, {objects: 0, deployment})
+      return {id: resource.name, attributes: resource.attributes, outputs: {deployment}}
+    },
+    deleteBucket: async (record, {force}) => {
+      const b = cloud.buckets.get(record.name)
+      if (!b) return {deleted: true}
+      if (b.objects > 0 && !force) return {deleted: false, reason: `memory: bucket ${record.name} is not empty`}
+      cloud.calls.push(`delete bucket ${record.name}`)
+      cloud.buckets.delete(record.name)
+      return {deleted: true}
+    },
+    logs: async (ctx, {write}) => {
+      const workload = ctx.records[addressOf(ctx.deployment.spec.name, 'workload')]
+      if (!workload || !cloud.resources.has(workload.id)) throw new ProviderError(`memory: the machine of ${ctx.deployment.spec.name} is gone`, VM_MISSING, MEMORY, credential.name)
+      write(cloud.output[ctx.deployment.deploymentId] ?? '')
+    },
   }
 }
 
@@ -112,6 +140,6 @@ export function memoryProvider(credential: NamedCredential, cloud: MemoryCloud):
  * that go through an anycloud.yaml, which names only real providers, take over `local`); returns
  * the undo.
  */
-export function useMemoryProvider(cloud: MemoryCloud, as: string = MEMORY): () => void {
-  return registerProvider(as, async () => async ({credential}) => memoryProvider(credential, cloud))
+export function useMemoryProvider(cloud: MemoryCloud | ((credential: NamedCredential) => MemoryCloud), as: string = MEMORY): () => void {
+  return registerProvider(as, async () => async ({credential}) => memoryProvider(credential, typeof cloud === 'function' ? cloud(credential) : cloud))
 }
