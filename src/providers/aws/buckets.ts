@@ -16,12 +16,11 @@ import type {S3Client} from '@aws-sdk/client-s3'
 
 import {ProviderError} from '../../errors/index.js'
 import {continentOf, isContinent, s3RegionFromLocationConstraint, type Continent} from '../../model/continents.js'
-import type {ActualResource, DesiredResource, ResourceRecord} from '../../model/resources.js'
-import {bucketDeployment} from '../provider.js'
+import type {ActualResource, DesiredResource} from '../../model/resources.js'
+import type {BucketHead, BucketPlacement, BucketStore} from '../owned-buckets.js'
 import type {AwsClients} from './clients.js'
-import {awsCall, awsCode, describeAwsError, httpStatus, PROVIDER, toProviderError} from './errors.js'
+import {awsCall, awsCode, httpStatus, listingDenied, PROVIDER, toProviderError} from './errors.js'
 import {ownedBy, tagList, tagMap} from './names.js'
-import {createLimiter} from '../../util/limit.js'
 
 /** The tag carrying the bucket's continent (the continent rule reads it). */
 export const CONTINENT_TAG = 'anycloud-continent'
@@ -181,77 +180,80 @@ async function readListedBucket(ctx: BucketContext, name: string, listed: {regio
   return describeBucket(name, region, await bucketTags(ctx, name, region))
 }
 
-/**
- * Refresh's batch: one ListBuckets for every name, then the per-bucket reads only where they are
- * needed (region and tags of a listed bucket; the whole HeadBucket path for a name the listing does
- * not show: absent, another account's, or shared with this one). Same order as `names`.
- */
-export async function readBuckets(ctx: BucketContext, names: readonly string[], concurrency: number, onListingError: (error: unknown) => undefined): Promise<Array<{value: ActualResource | null} | {error: unknown}>> {
-  // Without s3:ListAllMyBuckets (onListingError answers undefined): every name is read on its own.
-  const listed = (await listOwnBuckets(ctx).catch(onListingError)) ?? new Map<string, {region?: string}>()
-  const limit = createLimiter(concurrency)
-  return Promise.all(names.map((name) => limit(async () => {
-    try {
-      const own = listed.get(name)
-      return {value: await (own ? readListedBucket(ctx, name, own) : readBucket(ctx, name))}
-    } catch (error) {
-      return {error}
-    }
-  })))
-}
-
 function takenMessage(name: string): string {
   return `S3 bucket name '${name}' is taken by another AWS account (bucket names are global across all accounts)`
 }
 
 /**
- * Creates (or, on a replayed create, confirms) a bucket in `region` with anycloud's tags.
- * Never sends CreateBucket for a bucket that exists.
+ * The S3 side of the owned-bucket lifecycle (owned-buckets.ts): HeadBucket before CreateBucket
+ * (a CreateBucket on a bucket we own in us-east-1 answers 200 and resets its ACLs), the tags put
+ * after it, an existing bucket confirmed by region and tags, and the delete in the bucket's own
+ * region (a spot recovery may have moved the deployment since it was created).
  */
-export async function createBucket(ctx: BucketContext, resource: DesiredResource, options: {region: string; tags: Record<string, string>}): Promise<ActualResource> {
-  const name = resource.name
-  const region = options.region
-  const continent = continentOfAwsRegion(region)
-  const tags: Record<string, string> = {...options.tags, ...(continent ? {[CONTINENT_TAG]: continent} : {})}
-  const head = await headBucket(ctx, name)
-  if (head.forbidden) {
-    throw new ProviderError(`${takenMessage(name)}, or credential '${ctx.credential}' may not see it (HeadBucket answered 403)`, 'aws.bucket-name-taken', PROVIDER, ctx.credential, head.forbidden, [
-      'Pick another bucket name in anycloud.yaml.',
-    ])
+export function s3BucketStore(ctx: BucketContext): BucketStore<{region?: string}, S3Head> {
+  const withContinent = (placement: BucketPlacement): Record<string, string> => {
+    const continent = continentOfAwsRegion(placement.region)
+    return {...placement.tags, ...(continent ? {[CONTINENT_TAG]: continent} : {})}
   }
-  if (head.exists) return confirmOurs(ctx, resource, region, tags, 'exists already')
+  return {
+    // Without s3:ListAllMyBuckets (AccessDenied): every name is read on its own.
+    list: () => listOwnBuckets(ctx).catch(listingDenied),
+    readListed: (name, listed) => readListedBucket(ctx, name, listed),
+    read: (name) => readBucket(ctx, name),
+    async create(resource, placement) {
+      const name = resource.name
+      const head = await headBucket(ctx, name)
+      if (head.forbidden) {
+        throw new ProviderError(`${takenMessage(name)}, or credential '${ctx.credential}' may not see it (HeadBucket answered 403)`, 'aws.bucket-name-taken', PROVIDER, ctx.credential, head.forbidden, [
+          'Pick another bucket name in anycloud.yaml.',
+        ])
+      }
+      if (head.exists) return 'exists'
+      const {CreateBucketCommand} = await import('@aws-sdk/client-s3')
+      // A client of the bucket's region: the SDK fills LocationConstraint from it outside us-east-1;
+      // us-east-1 must have none (an explicit `us-east-1` constraint is an error).
+      const region = placement.region
+      const s3 = await s3For(ctx, region)
+      try {
+        await s3.send(new CreateBucketCommand({Bucket: name, ...(region === 'us-east-1' ? {} : {CreateBucketConfiguration: {LocationConstraint: region as never}})}))
+      } catch (error) {
+        const code = awsCode(error)
+        if (code === 'BucketAlreadyExists') {
+          throw new ProviderError(takenMessage(name), 'aws.bucket-name-taken', PROVIDER, ctx.credential, error, ['Pick another bucket name in anycloud.yaml.'])
+        }
+        if (code === 'BucketAlreadyOwnedByYou') return 'exists'
+        throw toProviderError(error, `CreateBucket ${name} in ${region}`, ctx.credential)
+      }
+      ctx.regions.set(name, region)
+      return 'created'
+    },
+    async finishCreate(resource, placement) {
+      const {PutBucketTaggingCommand} = await import('@aws-sdk/client-s3')
+      const s3 = await s3For(ctx, placement.region)
+      try {
+        await s3.send(new PutBucketTaggingCommand({Bucket: resource.name, Tagging: {TagSet: tagList(withContinent(placement))}}))
+      } catch (error) {
+        if (!taggingUnsupported(error)) throw toProviderError(error, `PutBucketTagging ${resource.name}`, ctx.credential)
+        // An S3-compatible store without bucket tagging: the record in state is the ownership proof.
+        return (actual) => ({...actual, owned: true, outputs: {...actual.outputs, deployment: placement.tags['anycloud-deployment']}})
+      }
+    },
+    adopt: (resource, placement) => confirmOurs(ctx, resource, placement.region, withContinent(placement), 'exists already'),
+    vanished: (name) => new ProviderError(`S3 bucket '${name}' vanished right after it was created`, 'aws.bucket-create', PROVIDER, ctx.credential),
+    taken: (name) => new ProviderError(takenMessage(name), 'aws.bucket-name-taken', PROVIDER, ctx.credential, undefined, ['Pick another bucket name in anycloud.yaml.']),
+    async head(name) {
+      const region = await bucketRegion(ctx, name)
+      return region ? {region, tags: await bucketTags(ctx, name, region)} : null
+    },
+    isEmpty: (bucket, name) => isEmpty(ctx, name, bucket.region),
+    emptyBucket: async (bucket, name) => void (await emptyBucket(ctx, name, bucket.region)),
+    remove: (bucket, name) => removeBucket(ctx, name, bucket.region),
+  }
+}
 
-  const {CreateBucketCommand, PutBucketTaggingCommand, DeleteBucketCommand} = await import('@aws-sdk/client-s3')
-  // A client of the bucket's region: the SDK fills LocationConstraint from it outside us-east-1;
-  // us-east-1 must have none (an explicit `us-east-1` constraint is an error).
-  const s3 = await s3For(ctx, region)
-  try {
-    await s3.send(new CreateBucketCommand({Bucket: name, ...(region === 'us-east-1' ? {} : {CreateBucketConfiguration: {LocationConstraint: region as never}})}))
-  } catch (error) {
-    const code = awsCode(error)
-    if (code === 'BucketAlreadyExists') {
-      throw new ProviderError(takenMessage(name), 'aws.bucket-name-taken', PROVIDER, ctx.credential, error, ['Pick another bucket name in anycloud.yaml.'])
-    }
-    if (code === 'BucketAlreadyOwnedByYou') return confirmOurs(ctx, resource, region, tags, 'is already owned by this account')
-    throw toProviderError(error, `CreateBucket ${name} in ${region}`, ctx.credential)
-  }
-  ctx.regions.set(name, region)
-  let tagged = true
-  try {
-    await s3.send(new PutBucketTaggingCommand({Bucket: name, Tagging: {TagSet: tagList(tags)}}))
-  } catch (error) {
-    if (taggingUnsupported(error)) {
-      // An S3-compatible store without bucket tagging: the record in state is the ownership proof.
-      tagged = false
-    } else {
-      // A failed create leaves nothing behind: the bucket is new and empty.
-      await s3.send(new DeleteBucketCommand({Bucket: name})).catch(() => undefined)
-      throw toProviderError(error, `PutBucketTagging ${name}`, ctx.credential)
-    }
-  }
-  const actual = await readBucket(ctx, name)
-  if (!actual) throw new ProviderError(`S3 bucket '${name}' vanished right after it was created`, 'aws.bucket-create', PROVIDER, ctx.credential)
-  return tagged ? actual : {...actual, owned: true, outputs: {...actual.outputs, deployment: options.tags['anycloud-deployment']}}
+/** A bucket found for a delete: its own region. */
+interface S3Head extends BucketHead {
+  region: string
 }
 
 /**
@@ -301,11 +303,6 @@ async function confirmOurs(ctx: BucketContext, resource: DesiredResource, region
   return actual
 }
 
-/** The tags a bucket anycloud created for `deployment` would carry (for stores that cannot keep them). */
-function ownershipTagsFor(deployment: string): Record<string, string> {
-  return {'anycloud-managed': 'true', 'anycloud-deployment': deployment}
-}
-
 /** Deletes every object (and version, and unfinished upload) of a bucket. */
 async function emptyBucket(ctx: BucketContext, name: string, region: string): Promise<number> {
   const {ListObjectsV2Command, DeleteObjectsCommand, ListObjectVersionsCommand, ListMultipartUploadsCommand, AbortMultipartUploadCommand} = await import('@aws-sdk/client-s3')
@@ -352,49 +349,24 @@ async function emptyBucket(ctx: BucketContext, name: string, region: string): Pr
   return deleted
 }
 
-/**
- * Deletes a bucket anycloud owns. A missing bucket is success. A bucket without anycloud's tags,
- * or tagged for another deployment, is kept; so is a non-empty one unless `force`.
- */
-export async function deleteBucket(ctx: BucketContext, record: ResourceRecord, options: {force: boolean}): Promise<{deleted: boolean; reason?: string}> {
-  const name = record.name
-  // The bucket's own region (a spot recovery may have moved the deployment since it was created).
-  const region = await bucketRegion(ctx, name)
-  if (!region) return {deleted: true}
-  const found = await bucketTags(ctx, name, region)
-  const expected = bucketDeployment(record)
-  // A store without bucket tagging: only what state recorded at create says the bucket is ours.
-  const tags = found ?? (expected !== undefined ? ownershipTagsFor(expected) : {})
-  if (!found && expected === undefined) return {deleted: false, reason: 'its store has no bucket tagging and state does not record that anycloud created it'}
-  if (!ownedBy(tags)) return {deleted: false, reason: 'not created by anycloud (no ownership tags)'}
-  if (expected !== undefined && tags['anycloud-deployment'] !== expected) {
-    return {deleted: false, reason: `tagged for deployment '${tags['anycloud-deployment']}', not '${expected}'`}
-  }
-  if (options.force) {
-    await emptyBucket(ctx, name, region)
-  } else if (!(await isEmpty(ctx, name, region))) {
-    return {deleted: false, reason: 'holds data (output buckets are never deleted with their contents)'}
-  }
+/** DeleteBucket, then confirmed with the API (bucket deletion can take a moment to show). */
+async function removeBucket(ctx: BucketContext, name: string, region: string): Promise<'deleted' | 'missing' | 'not-empty'> {
   const {DeleteBucketCommand} = await import('@aws-sdk/client-s3')
   const s3 = await s3For(ctx, region)
   try {
     await s3.send(new DeleteBucketCommand({Bucket: name}))
   } catch (error) {
     const code = awsCode(error)
-    if (isMissingBucket(code, httpStatus(error))) return {deleted: true}
-    if (code === 'BucketNotEmpty') {
-      if (!options.force) return {deleted: false, reason: 'holds data (an object arrived while it was being deleted)'}
-      throw new ProviderError(`S3 bucket '${name}' is still not empty after emptying it: ${describeAwsError(error)}`, 'aws.bucket-delete', PROVIDER, ctx.credential, error)
-    }
+    if (isMissingBucket(code, httpStatus(error))) return 'missing'
+    if (code === 'BucketNotEmpty') return 'not-empty'
     throw toProviderError(error, `DeleteBucket ${name}`, ctx.credential)
   }
-  // Confirm with the API that it is gone (bucket deletion can take a moment to show).
   for (let i = 0; (await headBucket(ctx, name)).exists; i++) {
     if (i >= 5) throw new ProviderError(`S3 bucket '${name}' still answers after DeleteBucket`, 'aws.bucket-delete', PROVIDER, ctx.credential)
     await new Promise((r) => setTimeout(r, 200 * 2 ** i))
   }
   ctx.regions.delete(name)
-  return {deleted: true}
+  return 'deleted'
 }
 
 /** The most recently written object of a bucket (`status` shows the newest checkpoint's age); null when empty or missing. */

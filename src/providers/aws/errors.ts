@@ -163,3 +163,9 @@ export function isEc2NotFound(code: string): boolean {
 export function isIamNotFound(code: string): boolean {
   return code === 'NoSuchEntity' || code === 'NoSuchEntityException'
 }
+
+/** A listing the credential may not make (AccessDenied): undefined, so the caller reads each name on its own. */
+export function listingDenied(error: unknown): undefined {
+  if (error instanceof ProviderError && error.code === 'aws.access-denied') return undefined
+  throw error
+}

@@ -29,6 +29,7 @@ import type {CommandRunner} from '../../remote/command-runner.js'
 import type {RcloneRemoteSpec} from '../../bootstrap/types.js'
 import {kindOf, kindTable, type KindTable, type Provider, type ProviderCallContext, type RcloneRequest, type ReadRequest, type ReadResult, type ResourceLookup} from '../provider.js'
 import {cloudKinds} from '../cloud-kinds.js'
+import {OwnedBuckets} from '../owned-buckets.js'
 import {createLimiter} from '../../util/limit.js'
 import type {ProviderFactory, ProviderFactoryOptions} from '../provider.js'
 import {AwsMachine} from './bootstrap.js'
@@ -36,7 +37,7 @@ import * as buckets from './buckets.js'
 import {AwsClients, type AwsSdkOverrides} from './clients.js'
 import * as compute from './compute.js'
 import {DEFAULT_SSH_USER, DEFAULT_TIMING, type AwsTiming, type ComputeContext} from './compute.js'
-import {PROVIDER, toProviderError} from './errors.js'
+import {listingDenied, PROVIDER, toProviderError} from './errors.js'
 import * as identity from './identity.js'
 import * as rclone from './rclone.js'
 
@@ -247,17 +248,23 @@ export class AwsProvider implements Provider {
 
   // ---- buckets --------------------------------------------------------------------------------
 
-  async readBucket(name: string): Promise<ActualResource | null> {
-    return buckets.readBucket(this.bucketContext(), name)
+  /** The owned-bucket lifecycle (owned-buckets.ts) over S3: one ListBuckets per refresh, HeadBucket only for names it does not show. */
+  private get buckets(): OwnedBuckets {
+    return (this.ownedBuckets ??= new OwnedBuckets(buckets.s3BucketStore(this.bucketContext()), this.readConcurrency))
   }
 
-  /** One ListBuckets for every name, then HeadBucket only for names it does not show (see buckets.readBuckets). */
+  private ownedBuckets?: OwnedBuckets
+
+  async readBucket(name: string): Promise<ActualResource | null> {
+    return this.buckets.read(name)
+  }
+
   async readBuckets(names: readonly string[]): Promise<ReadResult[]> {
-    return buckets.readBuckets(this.bucketContext(), names, this.readConcurrency, listingDenied)
+    return this.buckets.readMany(names)
   }
 
   async createBucket(resource: DesiredResource, ctx: {region: string; tags: Record<string, string>}): Promise<ActualResource> {
-    return buckets.createBucket(this.bucketContext(), resource, {region: this.awsRegion(ctx.region), tags: ctx.tags})
+    return this.buckets.create(resource, {region: this.awsRegion(ctx.region), tags: ctx.tags})
   }
 
   async newestObject(name: string): Promise<{key: string; modified: string} | null> {
@@ -265,7 +272,7 @@ export class AwsProvider implements Provider {
   }
 
   async deleteBucket(record: ResourceRecord, options: {force: boolean}): Promise<{deleted: boolean; reason?: string}> {
-    return buckets.deleteBucket(this.bucketContext(), record, options)
+    return this.buckets.delete(record, options)
   }
 
   rcloneRemote(request: RcloneRequest): RcloneRemoteSpec {
@@ -373,10 +380,4 @@ export const createAwsProvider: ProviderFactory = async (options) => {
     throw new UsageError(`credential '${options.credential.name}' is a ${options.credential.spec.provider} credential, not an aws one`, [], 'provider.mismatch')
   }
   return new AwsProvider(options)
-}
-
-/** A listing the credential may not make (AccessDenied): undefined, so the caller reads each name on its own. */
-function listingDenied(error: unknown): undefined {
-  if (error instanceof ProviderError && error.code === 'aws.access-denied') return undefined
-  throw error
 }

@@ -49,9 +49,9 @@ import type {ActualResource, BucketRole, DeploymentContext, DesiredResource, Res
 import type {CommandRunner} from '../../remote/command-runner.js'
 import {hashOf} from '../../util/hash.js'
 import {registerSecret} from '../../util/redact.js'
-import {bucketDeployment, kindTable, type KindTable, type Provider, type ProviderCallContext, type RcloneRequest, type ReadResult} from '../provider.js'
-import {createLimiter} from '../../util/limit.js'
+import {kindTable, type KindTable, type Provider, type ProviderCallContext, type RcloneRequest, type ReadResult} from '../provider.js'
 import {cloudKinds} from '../cloud-kinds.js'
+import {OwnedBuckets, type BucketHead, type BucketStore} from '../owned-buckets.js'
 import {compact} from '../../util/object.js'
 import type {ProviderFactory, ProviderFactoryOptions} from '../provider.js'
 import {GcpMachine} from './bootstrap.js'
@@ -84,6 +84,9 @@ interface ServiceAccountKey {
   privateKey: string
   fingerprint: string
 }
+
+/** A GCS bucket found for a delete (its labels are the tags). */
+type GcsHead = BucketHead
 
 /** Options beyond the credential (the factory's, tests' timing and storage overrides). */
 export interface GcpProviderExtras {
@@ -181,45 +184,25 @@ export class GcpProvider implements Provider {
   // ---------------------------------------------------------------------------------------------
   // Buckets
 
+  /** The owned-bucket lifecycle (owned-buckets.ts) over GCS. */
+  private get buckets(): OwnedBuckets<BucketState, GcsHead> {
+    return (this.ownedBuckets ??= new OwnedBuckets(this.bucketStore(), this.readConcurrency))
+  }
+
+  private ownedBuckets?: OwnedBuckets<BucketState, GcsHead>
+
   async readBucket(name: string): Promise<ActualResource | null> {
-    this.checkName(name)
-    const store = await this.gcs()
-    let state: BucketState | null
-    try {
-      state = await store.read(name)
-    } catch (error) {
-      if (gcpStatus(error) === 403) return this.readForbidden(store, name, error)
-      throw toGcpError(error, `reading bucket '${name}'`, this.name, this.settings.apiEndpoint)
-    }
-    return state ? this.actual(state) : null
+    return this.buckets.read(name)
   }
 
   /**
    * Refresh's batch: one listing of the project's buckets (labels and location included), then a
-   * single read only for a name it does not show (absent, or another project's). Same order.
-   * A listing the credential may not make (403: a service account with rights on some buckets
-   * only) reads each name on its own, as before the batch; a bad name fails only its own read.
+   * single read only for a name it does not show (absent, or another project's). A listing the
+   * credential may not make (403: a service account with rights on some buckets only) reads each
+   * name on its own.
    */
   async readBuckets(names: readonly string[]): Promise<ReadResult[]> {
-    const store = await this.gcs()
-    let listed: Map<string, BucketState> | undefined
-    try {
-      listed = await store.list()
-    } catch (error) {
-      if (gcpStatus(error) !== 403) {
-        throw toGcpError(error, `listing the buckets of project '${store.project}'`, this.name, this.settings.apiEndpoint)
-      }
-    }
-    const limit = createLimiter(this.readConcurrency)
-    return Promise.all(names.map((name) => limit(async (): Promise<ReadResult> => {
-      try {
-        this.checkName(name)
-        const state = listed?.get(name)
-        return {value: state ? this.actual(state) : await this.readBucket(name)}
-      } catch (error) {
-        return {error}
-      }
-    })))
+    return this.buckets.readMany(names)
   }
 
   /**
@@ -228,72 +211,82 @@ export class GcpProvider implements Provider {
    * adopted (a retried create); any other 409 is "name taken", and nothing is changed.
    */
   async createBucket(resource: DesiredResource, ctx: {region: string; tags: Record<string, string>}): Promise<ActualResource> {
-    const name = resource.name
-    this.checkName(name)
-    const store = await this.gcs()
-    const location = bucketLocation(ctx.region, this.defaultRegion())
-    let outcome: 'created' | 'conflict'
-    try {
-      outcome = await store.create(name, {location, labels: tagsToLabels(ctx.tags)})
-    } catch (error) {
-      throw toGcpError(error, `creating bucket '${name}' in ${location}`, this.name, this.settings.apiEndpoint)
-    }
-    let state: BucketState | null
-    try {
-      state = await store.read(name)
-    } catch (error) {
-      if (outcome === 'conflict' && gcpStatus(error) === 403) throw this.nameTaken(name, 'it belongs to another Google Cloud project (GCS bucket names are global)', error)
-      throw toGcpError(error, `reading bucket '${name}'`, this.name, this.settings.apiEndpoint)
-    }
-    if (!state) {
-      throw new ProviderError(
-        outcome === 'conflict' ? `gcp: bucket '${name}' was reported to exist but cannot be found: apply again` : `gcp: bucket '${name}' vanished right after it was created`,
-        'gcp.storage',
-        GCP,
-        this.name,
-      )
-    }
-    const actual = this.actual(state)
-    if (!actual.owned) throw this.nameTaken(name, `a bucket of that name exists in project ${state.projectNumber ?? '?'} and was not created by anycloud`)
-    return actual
+    return this.buckets.create(resource, ctx)
   }
 
   /**
-   * Deletes a bucket only when its labels carry anycloud's tags and, when the record names its
-   * deployment (`outputs.deployment`, or a checkpoint bucket's name), that deployment. `force`
-   * deletes its objects first; otherwise a bucket holding objects is kept. Missing is success.
+   * Deletes a bucket only when its labels carry anycloud's tags for the record's deployment.
+   * `force` deletes its objects first; otherwise a bucket holding objects is kept. Missing is success.
    */
   async deleteBucket(record: ResourceRecord, options: {force: boolean}): Promise<{deleted: boolean; reason?: string}> {
-    const name = record.name
-    this.checkName(name)
-    const store = await this.gcs()
-    let state: BucketState | null
-    try {
-      state = await store.read(name)
-    } catch (error) {
-      if (gcpStatus(error) === 403) return {deleted: false, reason: 'not readable by this credential (another project\'s bucket?)'}
-      throw toGcpError(error, `reading bucket '${name}'`, this.name, this.settings.apiEndpoint)
+    return this.buckets.delete(record, options)
+  }
+
+  /** GCS as the owned-bucket lifecycle's store: errors mapped with toGcpError, names checked. */
+  private bucketStore(): BucketStore<BucketState, GcsHead> {
+    const fail = (what: string) => (error: unknown): never => {
+      throw toGcpError(error, what, this.name, this.settings.apiEndpoint)
     }
-    if (!state) return {deleted: true}
-    if (state.labels['anycloud-managed'] !== 'true') return {deleted: false, reason: 'not created by anycloud (no ownership tags)'}
-    const expected = bucketDeployment(record)
-    if (expected !== undefined && state.labels['anycloud-deployment'] !== labelValue(expected)) {
-      return {deleted: false, reason: `owned by deployment '${state.labels['anycloud-deployment'] ?? '?'}', not '${expected}'`}
+    return {
+      checkName: (name) => this.checkName(name),
+      list: async () => {
+        const store = await this.gcs()
+        return store.list().catch((error: unknown) => (gcpStatus(error) === 403 ? undefined : fail(`listing the buckets of project '${store.project}'`)(error)))
+      },
+      readListed: async (_name, state) => this.actual(state),
+      read: async (name) => {
+        const store = await this.gcs()
+        let state: BucketState | null
+        try {
+          state = await store.read(name)
+        } catch (error) {
+          if (gcpStatus(error) === 403) return this.readForbidden(store, name, error)
+          throw toGcpError(error, `reading bucket '${name}'`, this.name, this.settings.apiEndpoint)
+        }
+        return state ? this.actual(state) : null
+      },
+      create: async (resource, placement) => {
+        const store = await this.gcs()
+        const location = bucketLocation(placement.region, this.defaultRegion())
+        const outcome = await store.create(resource.name, {location, labels: tagsToLabels(placement.tags)}).catch(fail(`creating bucket '${resource.name}' in ${location}`))
+        return outcome === 'conflict' ? 'exists' : 'created'
+      },
+      readCreated: async (name, outcome) => {
+        const store = await this.gcs()
+        try {
+          const state = await store.read(name)
+          return state ? this.actual(state) : null
+        } catch (error) {
+          if (outcome === 'exists' && gcpStatus(error) === 403) throw this.nameTaken(name, 'it belongs to another Google Cloud project (GCS bucket names are global)', error)
+          throw toGcpError(error, `reading bucket '${name}'`, this.name, this.settings.apiEndpoint)
+        }
+      },
+      vanished: (name, outcome) =>
+        new ProviderError(outcome === 'exists' ? `gcp: bucket '${name}' was reported to exist but cannot be found: apply again` : `gcp: bucket '${name}' vanished right after it was created`, 'gcp.storage', GCP, this.name),
+      taken: (name, actual) => this.nameTaken(name, `a bucket of that name exists in project ${actual.outputs?.projectNumber ?? '?'} and was not created by anycloud`),
+      head: async (name) => {
+        const store = await this.gcs()
+        try {
+          const state = await store.read(name)
+          return state ? {tags: state.labels, ...(state.empty !== undefined ? {empty: state.empty} : {})} : null
+        } catch (error) {
+          if (gcpStatus(error) === 403) return {keep: 'not readable by this credential (another project\'s bucket?)'}
+          throw toGcpError(error, `reading bucket '${name}'`, this.name, this.settings.apiEndpoint)
+        }
+      },
+      tagValue: labelValue,
+      isEmpty: async (_bucket, name) => (await this.gcs()).isEmpty(name).catch(fail(`listing objects of bucket '${name}'`)),
+      emptyBucket: async (_bucket, name) => {
+        const store = await this.gcs()
+        try {
+          if (!(await store.isEmpty(name))) await store.emptyBucket(name)
+        } catch (error) {
+          // Gone meanwhile: the remove says so.
+          if (gcpStatus(error) !== 404) fail(`deleting bucket '${name}'`)(error)
+        }
+      },
+      remove: async (_bucket, name) => (await this.gcs()).remove(name).catch(fail(`deleting bucket '${name}'`)),
     }
-    if (state.empty === false && !options.force) return {deleted: false, reason: 'holds data'}
-    try {
-      // Two rounds at most: objects a last sync wrote while the first round ran are caught by the second.
-      for (let round = 0; round < 2; round++) {
-        if (options.force && !(await store.isEmpty(name))) await store.emptyBucket(name)
-        const outcome = await store.remove(name)
-        if (outcome !== 'not-empty') return {deleted: true}
-        if (!options.force) break
-      }
-    } catch (error) {
-      if (gcpStatus(error) === 404) return {deleted: true}
-      throw toGcpError(error, `deleting bucket '${name}'`, this.name, this.settings.apiEndpoint)
-    }
-    return {deleted: false, reason: 'holds data'}
   }
 
   // ---------------------------------------------------------------------------------------------
