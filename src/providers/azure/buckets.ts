@@ -155,6 +155,13 @@ export class AzureBlobStore {
     await this.service.listContainers().byPage({maxPageSize: 1}).next()
   }
 
+  /** Every container of the account with its metadata: one call per 5,000 containers. */
+  async list(): Promise<Map<string, Record<string, string>>> {
+    const out = new Map<string, Record<string, string>>()
+    for await (const c of this.service.listContainers({includeMetadata: true})) out.set(c.name, c.metadata ?? {})
+    return out
+  }
+
   /** null when the container does not exist. */
   async read(name: string): Promise<ContainerState | null> {
     const container = this.service.getContainerClient(name)
@@ -438,6 +445,18 @@ export class ArmStorage {
       if (error instanceof NotFoundError) return null
       throw error
     }
+  }
+
+  /** The containers of one account, by name, from one ARM listing (every page). */
+  async listContainers(account: StorageAccountInfo): Promise<Map<string, ArmContainer>> {
+    const storage = await this.ctx.clients.storage()
+    return this.ctx.clients.call(`listing the containers of storage account '${account.name}'`, async () => {
+      const out = new Map<string, ArmContainer>()
+      for await (const c of storage.blobContainers.list(account.group, account.name)) {
+        if (c.name) out.set(c.name, {account, name: c.name, metadata: (c.metadata ?? {}) as Record<string, string>})
+      }
+      return out
+    })
   }
 
   /** The container of that name in any continent account of this subscription. */

@@ -41,8 +41,9 @@ import {bucketOf} from '../../model/deployment-spec.js'
 import type {ActualResource, DeploymentContext, DesiredResource, ResourceKind, ResourceRecord} from '../../model/resources.js'
 import type {CommandRunner} from '../../remote/command-runner.js'
 import {registerSecret} from '../../util/redact.js'
-import {bucketDeployment, kindTable, type KindTable, type Provider, type ProviderCallContext, type RcloneRequest} from '../provider.js'
+import {kindTable, type KindTable, type Provider, type ProviderCallContext, type RcloneRequest, type ReadResult} from '../provider.js'
 import {cloudKinds} from '../cloud-kinds.js'
+import {OwnedBuckets, type BucketHead, type BucketStore} from '../owned-buckets.js'
 import {compact} from '../../util/object.js'
 import type {ProviderFactory, ProviderFactoryOptions} from '../provider.js'
 import {AzureMachine} from './bootstrap.js'
@@ -61,11 +62,12 @@ import {
   type ArmContainer,
   type BlobEndpoint,
   type ContainerState,
+  type StorageAccountInfo,
 } from './buckets.js'
 import {AzureClients, type AzureSdkOverrides} from './clients.js'
 import * as computeModule from './compute.js'
 import {ADMIN_USER, DEFAULT_TIMING, vmSizeFor, type AzureTiming, type ComputeContext} from './compute.js'
-import {AZURE, hasAzureCode, toAzureError} from './errors.js'
+import {AZURE, armErrorInfo, azureErrorInfo, hasAzureCode, toAzureError} from './errors.js'
 import * as identity from './identity.js'
 import {deploymentResourceName} from './names.js'
 
@@ -97,6 +99,18 @@ export const AZURE_STORAGE_KEY_ENV = 'AZURE_STORAGE_KEY'
 export type AzureStorageAccess =
   | {mode: 'endpoint'; endpoint: BlobEndpoint; accountKey?: string; keySource?: string}
   | {mode: 'arm'; subscriptionId: string}
+
+/** A container found for a delete (its metadata are the tags). */
+type AzureHead = BucketHead
+
+/**
+ * A container listing the credential may not make (403: AuthorizationPermissionMismatch, a role
+ * scoped to single containers, an ARM role without the list action): read by name instead.
+ */
+function listingRefused(error: unknown): boolean {
+  const raw = (error as {cause?: unknown})?.cause ?? error
+  return azureErrorInfo(raw).status === 403 || armErrorInfo(raw).status === 403
+}
 
 /** Options beyond the credential (tests: the fake's CA, fast polls and retries). */
 export interface AzureProviderOptions {
@@ -294,43 +308,24 @@ export class AzureProvider implements Provider {
 
   // ---- buckets --------------------------------------------------------------------------------
 
-  async readBucket(name: string): Promise<ActualResource | null> {
-    this.checkName(name)
-    if (this.arm) {
-      const c = await this.arm.storage.findContainer(name)
-      if (!c) return null
-      this.continents.set(name, c.account.continent)
-      return this.armActual(c)
-    }
-    const store = await this.blobStore()
-    let state: ContainerState | null
-    try {
-      state = await store.read(name)
-    } catch (error) {
-      throw toAzureError(error, `reading container '${name}' of storage account '${store.accountName}'`, this.name, store.endpoint.url)
-    }
-    return state ? this.actual(store, state) : null
+  /** The owned-bucket lifecycle (owned-buckets.ts) over ARM's continent accounts, or over the one account of `endpoint`. */
+  private get buckets(): OwnedBuckets<unknown, AzureHead> {
+    return (this.ownedBuckets ??= new OwnedBuckets<unknown, AzureHead>((this.arm ? this.armBucketStore(this.arm.storage) : this.endpointBucketStore()) as BucketStore<unknown, AzureHead>, this.readConcurrency))
   }
 
-  private async armActual(c: ArmContainer): Promise<ActualResource> {
-    const tags = metadataToTags(c.metadata)
-    const owned = tags['anycloud-managed'] === 'true'
-    const store = await this.arm!.storage.store(c.account)
-    let empty: boolean
-    try {
-      empty = await store.isEmpty(c.name)
-    } catch (error) {
-      throw toAzureError(error, `listing blobs of container '${c.name}' in storage account '${c.account.name}'`, this.name, c.account.blobEndpoint)
-    }
-    return {
-      id: containerScope(this.arm!.clients.subscriptionId, c.account, c.name),
-      attributes: {name: c.name},
-      region: c.account.location,
-      continent: c.account.continent,
-      empty,
-      owned,
-      outputs: compact({account: c.account.name, group: c.account.group, url: `${c.account.blobEndpoint}/${c.name}`, deployment: owned ? tags['anycloud-deployment'] : undefined}),
-    }
+  private ownedBuckets?: OwnedBuckets<unknown, AzureHead>
+
+  async readBucket(name: string): Promise<ActualResource | null> {
+    return this.buckets.read(name)
+  }
+
+  /**
+   * Refresh's batch: one container listing per storage account (ARM: each continent account this
+   * subscription has; `endpoint`: its account), then a read by name only for a name no listing
+   * shows. A credential refused the listing (403) reads each name on its own.
+   */
+  async readBuckets(names: readonly string[]): Promise<ReadResult[]> {
+    return this.buckets.readMany(names)
   }
 
   /**
@@ -339,51 +334,148 @@ export class AzureProvider implements Provider {
    * container goes in the continent account of `ctx.region` (created on first use).
    */
   async createBucket(resource: DesiredResource, ctx: {region: string; tags: Record<string, string>}): Promise<ActualResource> {
-    const name = resource.name
-    this.checkName(name)
-    if (this.arm) {
-      const region = canonicalRegion('azure', ctx.region) ?? ctx.region
-      const continent = continentOf('azure', region) ?? continentOf('azure', this.defaultRegion()) ?? 'us'
-      const storage = this.arm.storage
-      const account = await storage.ensureAccount(continent)
-      let c = await storage.getContainer(account, name)
-      if (!c) {
-        await storage.createContainer(account, name, tagsToMetadata(ctx.tags))
-        c = await storage.getContainer(account, name)
-        if (!c) throw new ProviderError(`azure: container '${name}' in storage account '${account.name}' vanished right after it was created`, 'azure.storage', AZURE, this.name)
+    return this.buckets.create(resource, ctx)
+  }
+
+  /**
+   * Deletes a container only when its metadata carries anycloud's tags and, when the record names
+   * its deployment, that deployment. Without `force` a container holding any blob is kept (Azure
+   * deletes a container with its blobs). A missing container is success. The storage account is
+   * never deleted.
+   */
+  async deleteBucket(record: ResourceRecord, options: {force: boolean}): Promise<{deleted: boolean; reason?: string}> {
+    return this.buckets.delete(record, options)
+  }
+
+  /** Containers through ARM: found in the continent accounts, listed per account, made in the account of the region's continent. */
+  private armBucketStore(storage: ArmStorage): BucketStore<ArmContainer, AzureHead & {container: ArmContainer}> {
+    /** The account each container was just created in (the read-back looks there, not in every account). */
+    const createdIn = new Map<string, StorageAccountInfo>()
+    const found = async (c: ArmContainer | null, withEmpty = true) => {
+      if (!c) return null
+      this.continents.set(c.name, c.account.continent)
+      return this.armActual(c, withEmpty)
+    }
+    return {
+      checkName: (name) => this.checkName(name),
+      list: async () => {
+        const out = new Map<string, ArmContainer>()
+        try {
+          for (const account of await storage.listAccounts()) for (const [name, c] of await storage.listContainers(account)) if (!out.has(name)) out.set(name, c)
+        } catch (error) {
+          if (listingRefused(error)) return undefined
+          throw error
+        }
+        return out
+      },
+      // A plan does not need the emptiness of a listed container (a delete reads it again).
+      readListed: (_name, c) => found(c, false),
+      read: async (name) => found(await storage.findContainer(name)),
+      create: async (resource, placement) => {
+        const region = canonicalRegion('azure', placement.region) ?? placement.region
+        const continent = continentOf('azure', region) ?? continentOf('azure', this.defaultRegion()) ?? 'us'
+        const account = await storage.ensureAccount(continent)
+        createdIn.set(resource.name, account)
+        if (await storage.getContainer(account, resource.name)) return 'exists'
+        await storage.createContainer(account, resource.name, tagsToMetadata(placement.tags))
+        return 'created'
+      },
+      readCreated: async (name) => found(await storage.getContainer(createdIn.get(name)!, name)),
+      vanished: (name) => new ProviderError(`azure: container '${name}' in storage account '${createdIn.get(name)?.name}' vanished right after it was created`, 'azure.storage', AZURE, this.name),
+      taken: (name) => this.taken(name, `storage account '${createdIn.get(name)?.name}'`),
+      head: async (name) => {
+        const c = await storage.findContainer(name)
+        return c ? {container: c, tags: metadataToTags(c.metadata)} : null
+      },
+      isEmpty: async (head) => (await this.armActual(head.container)).empty === true,
+      remove: async (head, name) => {
+        await storage.deleteContainer(head.container.account, name)
+        return 'deleted'
+      },
+    }
+  }
+
+  /** Containers of the one account `endpoint` names, through its data plane with the shared key. */
+  private endpointBucketStore(): BucketStore<Record<string, string>, AzureHead> {
+    const mapped = async <T>(what: (where: string) => string, fn: (store: AzureBlobStore) => Promise<T>): Promise<T> => {
+      const store = await this.blobStore()
+      try {
+        return await fn(store)
+      } catch (error) {
+        throw toAzureError(error, what(`storage account '${store.accountName}'`), this.name, store.endpoint.url)
       }
-      this.continents.set(name, continent)
-      const actual = await this.armActual(c)
-      if (!actual.owned) throw this.taken(name, `storage account '${account.name}'`)
-      return actual
     }
-    const store = await this.blobStore()
-    const where = `storage account '${store.accountName}'`
-    try {
-      await store.create(name, tagsToMetadata(ctx.tags))
-    } catch (error) {
-      if (hasAzureCode(error, 'ContainerBeingDeleted')) {
-        throw new ProviderError(
-          `azure: container '${name}' in ${where} is still being deleted, so it cannot be created again yet`,
-          'azure.container-being-deleted',
-          AZURE,
-          this.name,
-          error,
-          ['Azure takes up to a minute to finish deleting a container: apply again shortly.'],
-        )
+    const read = (name: string) => mapped((where) => `reading container '${name}' of ${where}`, (store) => store.read(name))
+    return {
+      checkName: (name) => this.checkName(name),
+      list: async () => {
+        const store = await this.blobStore()
+        try {
+          return await store.list()
+        } catch (error) {
+          if (listingRefused(error)) return undefined
+          throw toAzureError(error, `listing containers of storage account '${store.accountName}'`, this.name, store.endpoint.url)
+        }
+      },
+      readListed: async (name, metadata) => this.actual(await this.blobStore(), {name, metadata}),
+      read: async (name) => {
+        const state = await read(name)
+        return state ? this.actual(await this.blobStore(), state) : null
+      },
+      create: async (resource, placement) => {
+        const name = resource.name
+        const store = await this.blobStore()
+        const where = `storage account '${store.accountName}'`
+        try {
+          return await store.create(name, tagsToMetadata(placement.tags))
+        } catch (error) {
+          if (hasAzureCode(error, 'ContainerBeingDeleted')) {
+            throw new ProviderError(
+              `azure: container '${name}' in ${where} is still being deleted, so it cannot be created again yet`,
+              'azure.container-being-deleted',
+              AZURE,
+              this.name,
+              error,
+              ['Azure takes up to a minute to finish deleting a container: apply again shortly.'],
+            )
+          }
+          throw toAzureError(error, `creating container '${name}' in ${where}`, this.name, store.endpoint.url)
+        }
+      },
+      vanished: (name) => new ProviderError(`azure: container '${name}' in storage account '${this.endpointOrUnavailable().accountName}' vanished right after it was created`, 'azure.storage', AZURE, this.name),
+      taken: (name) => this.taken(name, `storage account '${this.endpointOrUnavailable().accountName}'`),
+      head: async (name) => {
+        const state = await read(name)
+        return state ? {tags: metadataToTags(state.metadata), empty: state.empty} : null
+      },
+      isEmpty: (_head, name) => mapped(() => `listing blobs of container '${name}'`, (store) => store.isEmpty(name)),
+      // Azure has no "delete only if empty": between the check and the delete a new blob could
+      // still arrive. Callers delete output buckets only after their workload stopped writing.
+      remove: (_head, name) => mapped((where) => `deleting container '${name}' of ${where}`, (store) => store.remove(name)),
+    }
+  }
+
+  private async armActual(c: ArmContainer, withEmpty = true): Promise<ActualResource> {
+    const tags = metadataToTags(c.metadata)
+    const owned = tags['anycloud-managed'] === 'true'
+    let empty: boolean | undefined
+    if (withEmpty) {
+      const store = await this.arm!.storage.store(c.account)
+      try {
+        empty = await store.isEmpty(c.name)
+      } catch (error) {
+        throw toAzureError(error, `listing blobs of container '${c.name}' in storage account '${c.account.name}'`, this.name, c.account.blobEndpoint)
       }
-      throw toAzureError(error, `creating container '${name}' in ${where}`, this.name, store.endpoint.url)
     }
-    let state: ContainerState | null
-    try {
-      state = await store.read(name)
-    } catch (error) {
-      throw toAzureError(error, `reading container '${name}' of ${where}`, this.name, store.endpoint.url)
+    return {
+      id: containerScope(this.arm!.clients.subscriptionId, c.account, c.name),
+      attributes: {name: c.name},
+      region: c.account.location,
+      continent: c.account.continent,
+      ...(empty !== undefined ? {empty} : {}),
+      owned,
+      outputs: compact({account: c.account.name, group: c.account.group, url: `${c.account.blobEndpoint}/${c.name}`, deployment: owned ? tags['anycloud-deployment'] : undefined}),
     }
-    if (!state) throw new ProviderError(`azure: container '${name}' in ${where} vanished right after it was created`, 'azure.storage', AZURE, this.name)
-    const actual = this.actual(store, state)
-    if (!actual.owned) throw this.taken(name, where)
-    return actual
   }
 
   private taken(name: string, where: string): ProviderError {
@@ -395,54 +487,6 @@ export class AzureProvider implements Provider {
       undefined,
       ['Pick another bucket name in anycloud.yaml, or name this container as an input bucket (anycloud never writes to or deletes what it did not create).'],
     )
-  }
-
-  /**
-   * Deletes a container only when its metadata carries anycloud's tags and, when the record names
-   * its deployment, that deployment. Without `force` a container holding any blob is kept. A
-   * missing container is success. The storage account is never deleted.
-   */
-  async deleteBucket(record: ResourceRecord, options: {force: boolean}): Promise<{deleted: boolean; reason?: string}> {
-    const name = record.name
-    this.checkName(name)
-    if (this.arm) {
-      const c = await this.arm.storage.findContainer(name)
-      if (!c) return {deleted: true}
-      const verdict = this.mayDelete(record, metadataToTags(c.metadata))
-      if (verdict) return verdict
-      if (!options.force && !(await this.armActual(c)).empty) return {deleted: false, reason: 'holds data'}
-      await this.arm.storage.deleteContainer(c.account, name)
-      return {deleted: true}
-    }
-    const store = await this.blobStore()
-    const where = `storage account '${store.accountName}'`
-    let state: ContainerState | null
-    try {
-      state = await store.read(name)
-    } catch (error) {
-      throw toAzureError(error, `reading container '${name}' of ${where}`, this.name, store.endpoint.url)
-    }
-    if (!state) return {deleted: true}
-    const verdict = this.mayDelete(record, metadataToTags(state.metadata))
-    if (verdict) return verdict
-    // Azure has no "delete only if empty": between this check and the delete a new blob could
-    // still arrive. Callers delete output buckets only after their workload stopped writing.
-    if (!options.force && !state.empty) return {deleted: false, reason: 'holds data'}
-    try {
-      await store.remove(name)
-    } catch (error) {
-      throw toAzureError(error, `deleting container '${name}' of ${where}`, this.name, store.endpoint.url)
-    }
-    return {deleted: true}
-  }
-
-  private mayDelete(record: ResourceRecord, tags: Record<string, string>): {deleted: false; reason: string} | undefined {
-    if (tags['anycloud-managed'] !== 'true') return {deleted: false, reason: 'not created by anycloud (no ownership tags)'}
-    const expected = bucketDeployment(record)
-    if (expected !== undefined && tags['anycloud-deployment'] !== expected) {
-      return {deleted: false, reason: `owned by deployment '${tags['anycloud-deployment'] ?? '?'}', not '${expected}'`}
-    }
-    return undefined
   }
 
   // ---- rclone ---------------------------------------------------------------------------------
@@ -550,7 +594,7 @@ export class AzureProvider implements Provider {
 
   // ---------------------------------------------------------------------------------------------
 
-  private actual(store: AzureBlobStore, state: ContainerState): ActualResource {
+  private actual(store: AzureBlobStore, state: Pick<ContainerState, 'name' | 'metadata'> & {empty?: boolean}): ActualResource {
     const tags = metadataToTags(state.metadata)
     const owned = tags['anycloud-managed'] === 'true'
     // The data plane does not tell an account's location: with an endpoint, the credential's
@@ -562,7 +606,7 @@ export class AzureProvider implements Provider {
       attributes: {name: state.name},
       ...(region ? {region} : {}),
       ...(continent ? {continent} : {}),
-      empty: state.empty,
+      ...(state.empty !== undefined ? {empty: state.empty} : {}),
       owned,
       outputs: compact({
         account: store.accountName,

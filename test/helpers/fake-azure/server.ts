@@ -448,13 +448,19 @@ export class FakeAzure {
       const id = norm(`${rgId}/providers/${m[1]}/${segs.slice(0, -1).join('/')}`)
       return this.action(id, segs[segs.length - 1]!)
     }
+    // Collections: GET .../{type} lists the resources of that type right below (ARM's container listing).
+    if (method === 'GET' && segs.length % 2 === 1 && segs.length >= 3) {
+      const topId = norm(`${rgId}/providers/${m[1]}/${segs.slice(0, 2).join('/')}`)
+      if (!this.resources.has(topId)) throw new ArmError(404, 'ResourceNotFound', `The Resource '${m[1]}/${segs.slice(0, 2).join('/')}' under resource group '${rgName}' was not found.`)
+      const prefix = norm(`${rgId}/providers/${m[1]}/${segs.join('/')}`) + '/'
+      return {status: 200, body: {value: [...this.resources.entries()].filter(([id]) => id.startsWith(prefix) && !id.slice(prefix.length).includes('/')).map(([, r]) => r)}}
+    }
     if (segs.length % 2 !== 0) throw new ArmError(404, 'NotFound', `no route ${path}`)
     const typeParts = [m[1]!]
     for (let i = 0; i < segs.length; i += 2) typeParts.push(segs[i]!)
     const type = typeParts.join('/')
     const name = segs[segs.length - 1]!
     const id = norm(`${rgId}/providers/${m[1]}/${segs.join('/')}`)
-    // Collections: GET .../{type} is a list (not used by anycloud except containers).
     switch (method) {
       case 'GET': {
         const r = this.resources.get(id)
