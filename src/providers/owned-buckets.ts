@@ -117,8 +117,7 @@ export class OwnedBuckets<Listed = unknown, Head extends BucketHead = BucketHead
     return Promise.all(names.map((name) => limit(async (): Promise<ReadResult> => {
       try {
         this.store.checkName?.(name)
-        const seen = listed?.get(name)
-        return {value: seen !== undefined && this.store.readListed ? await this.store.readListed(name, seen) : await this.store.read(name)}
+        return {value: listed?.has(name) && this.store.readListed ? await this.store.readListed(name, listed.get(name) as Listed) : await this.store.read(name)}
       } catch (error) {
         return {error}
       }

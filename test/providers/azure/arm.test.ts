@@ -106,6 +106,41 @@ describe('azure provider through ARM (fake ARM + azurite, real SDK clients)', fu
       assert.equal(fake.ofType('Microsoft.Storage/storageAccounts').length, 1, 'the shared account stays')
     })
 
+    it('refresh reads containers with one ARM listing per storage account, by name only what no listing shows; a refused listing (403) reads each by name', async () => {
+      const made = await makeArmProvider(fake)
+      const names = ['out-a', 'out-b', 'out-c', 'out-d']
+      for (const [i, name] of names.entries()) await made.createBucket(desiredBucket(name, 'output', 'az', 'azure'), {region: i % 2 ? 'westeurope' : 'eastus', tags: tagsFor('output')})
+      await blob.getContainerClient('out-b').getBlockBlobClient('a.txt').upload('x', 1)
+      const byName = await Promise.all([...names, 'absent'].map((n) => made.readBucket(n)))
+      const listings = () => fake.calls('GET', /\/blobservices\/default\/containers$/).length
+      const gets = () => fake.calls('GET', /\/blobservices\/default\/containers\/[^/]+$/).length
+      const batchOf = async () => {
+        fake.requests.length = 0
+        const p = await makeArmProvider(fake)
+        const results = await p.readBuckets([...names, 'absent'])
+        return {results: results.map((r) => ('value' in r ? r.value : r.error)), listings: listings(), gets: gets()}
+      }
+      const batch = await batchOf()
+      assert.equal(fake.ofType('Microsoft.Storage/storageAccounts').length, 2)
+      assert.equal(batch.listings, 2, 'one container listing per storage account')
+      assert.equal(batch.gets, 2, 'a container GET only for the name no listing shows (once per account)')
+      const comparable = (r: unknown) => (r && typeof r === 'object' ? {...(r as Record<string, unknown>), empty: undefined} : r)
+      assert.deepEqual(batch.results.map(comparable), byName.map(comparable), 'the batch reads what single reads read (emptiness aside: a plan does not need it)')
+      assert.equal((batch.results[0] as {owned?: boolean}).owned, true)
+      // Eight buckets cost the same listings, still no GET per listed container.
+      for (const name of ['out-e', 'out-f', 'out-g', 'out-h']) await made.createBucket(desiredBucket(name, 'output', 'az', 'azure'), {region: 'eastus', tags: tagsFor('output')})
+      fake.requests.length = 0
+      await (await makeArmProvider(fake)).readBuckets([...names, 'out-e', 'out-f', 'out-g', 'out-h'])
+      assert.deepEqual([listings(), gets()], [2, 0])
+      // A principal refused the listing action reads each container by name, with the same answers.
+      const refused = fake.faults.add({method: 'GET', path: /\/blobservices\/default\/containers$/, status: 403, code: 'AuthorizationFailed', message: "The client does not have authorization to perform action 'Microsoft.Storage/storageAccounts/blobServices/containers/read'", count: 10})
+      const fallback = await batchOf()
+      assert.ok(refused.hits >= 1)
+      assert.ok(fallback.gets >= names.length, 'each name read on its own')
+      assert.deepEqual(fallback.results.map(comparable), byName.map(comparable))
+      refused.clear()
+    })
+
     it('a container without anycloud metadata is "taken"; a container of another deployment is kept', async () => {
       const p = await makeArmProvider(fake)
       await p.createBucket(desiredBucket('mine', 'output', 'az', 'azure'), {region: 'eastus', tags: tagsFor('output', 'acme-other-1')})

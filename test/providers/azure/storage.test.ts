@@ -15,6 +15,7 @@ import type {RcloneRequest} from '../../../src/providers/provider.js'
 import {loadProviderFactory} from '../../../src/providers/registry.js'
 import {redactSecrets} from '../../../src/util/redact.js'
 import {startAzurite, type AzuriteRig} from '../../helpers/storage/azurite.js'
+import {startCountingProxy} from '../../helpers/storage/counting-proxy.js'
 import {rcloneEnv, runRclone} from '../../helpers/storage/rclone.js'
 import {loopbackOnly} from '../../helpers/storage/test-env.js'
 import {readTree, SAMPLE_TREE, TempDirs, writeTree} from '../../helpers/storage/tree.js'
@@ -182,6 +183,45 @@ describe('azure provider: storage on azurite', function () {
     await assert.rejects(kindOps(provider).read({address: 'train.vm', kind: 'vm', name: 'x'}, ctx), storageOnly)
     await assert.rejects(kindOps(provider).create({...desiredBucket('x', 'output', CRED, 'azure'), kind: 'vm'}, ctx), storageOnly)
     await assert.rejects(kindOps(provider).delete({...recordOf(desiredBucket('x', 'output', CRED, 'azure'), 'x'), kind: 'workload'}, ctx), storageOnly)
+  })
+
+  it('refresh reads containers with one listing of the account, by name only what it does not show; a refused listing (403) reads each by name', async function () {
+    const proxy = await startCountingProxy(new URL(rig.blobEndpoint).origin)
+    try {
+      const viaProxy = await makeProvider({endpoint: `${proxy.url}/${rig.accountName}`, region: 'westeurope'})
+      const names = ['batch-a', 'batch-b', 'batch-c']
+      for (const name of names) await viaProxy.createBucket(desiredBucket(name, 'output', CRED, 'azure'), {region: 'westeurope', tags: tagsFor('output')})
+      await service.createContainer('batch-users')
+      await service.getContainerClient('batch-b').getBlockBlobClient('a.txt').upload('x', 1)
+      const all = [...names, 'batch-users', 'batch-absent']
+      const byName = await Promise.all(all.map((n) => viaProxy.readBucket(n)))
+      const isListing = (r: {path: string; query: URLSearchParams}) => r.query.get('comp') === 'list' && r.path.replace(/\/$/, '') === `/${rig.accountName}`
+      const listings = () => proxy.requests.filter((r) => isListing(r)).length
+      const perContainer = () => proxy.requests.filter((r) => r.path.startsWith(`/${rig.accountName}/batch-`)).map((r) => r.path.split('/')[2])
+      const comparable = (r: unknown) => (r && typeof r === 'object' ? {...(r as Record<string, unknown>), empty: undefined} : r)
+
+      proxy.requests.length = 0
+      const batch = await viaProxy.readBuckets(all)
+      assert.equal(listings(), 1, 'one container listing for every name')
+      assert.deepEqual([...new Set(perContainer())], ['batch-absent'], 'a read by name only for the name the listing does not show')
+      assert.deepEqual(batch.map((r) => ('value' in r ? comparable(r.value) : r.error)), byName.map(comparable))
+      assert.deepEqual(batch.map((r) => ('value' in r ? r.value?.owned : 'error')), [true, true, true, false, undefined])
+
+      // The key (or SAS) may not list containers: AuthorizationPermissionMismatch → each name on its own.
+      proxy.refuse({match: (r) => isListing(r), status: 403, code: 'AuthorizationPermissionMismatch', message: 'This request is not authorized to perform this operation using this permission.'})
+      proxy.requests.length = 0
+      const fallback = await viaProxy.readBuckets(all)
+      assert.equal(listings(), 1, 'the listing was tried once')
+      assert.deepEqual([...new Set(perContainer())].sort(), [...all].sort(), 'every name read on its own')
+      assert.deepEqual(fallback.map((r) => ('value' in r ? r.value : r.error)), byName)
+
+      // Any other listing failure fails the batch, mapped and naming the account.
+      proxy.refuse({match: (r) => isListing(r), status: 500, code: 'InternalError', message: 'injected'})
+      await assert.rejects(viaProxy.readBuckets(all), (e: unknown) => e instanceof ProviderError && /listing containers of storage account 'devstoreaccount1'/.test(e.message))
+      proxy.refuse(undefined)
+    } finally {
+      await proxy.close()
+    }
   })
 
   it('rcloneRemote: a SAS as sas_url without instance identity, use_msi with it (pure)', async function () {
