@@ -2,7 +2,7 @@ import type {BlockBlobClient, ContainerClient} from '@azure/storage-blob'
 
 import {AnycloudError, UsageError} from '../errors/index.js'
 import {lockedError, newLockInfo} from './lock-info.js'
-import type {ObjectStore, StoredObject} from './object-store.js'
+import {conditional, type ObjectStore, type StoredObject} from './object-store.js'
 import type {Locker} from './remote-store.js'
 import type {LockInfo} from './types.js'
 
@@ -50,38 +50,22 @@ export class AzureObjects implements ObjectStore {
     }
   }
 
+  private async upload(key: string, body: Buffer, conditions: {ifNoneMatch?: string; ifMatch?: string}): Promise<{version: string}> {
+    const out = await (await this.blob(key)).upload(body, body.length, {conditions, blobHTTPHeaders: {blobContentType: 'application/json'}})
+    return {version: out.etag!}
+  }
+
   async create(key: string, body: Buffer): Promise<{version: string} | 'exists'> {
-    const blob = await this.blob(key)
-    try {
-      const out = await blob.upload(body, body.length, {conditions: {ifNoneMatch: '*'}, blobHTTPHeaders: {blobContentType: 'application/json'}})
-      return {version: out.etag!}
-    } catch (error) {
-      if (status(error) === 409 || status(error) === 412) return 'exists'
-      throw error
-    }
+    return conditional(() => this.upload(key, body, {ifNoneMatch: '*'}), status, {409: 'exists', 412: 'exists'})
   }
 
   async replace(key: string, body: Buffer, version: string): Promise<{version: string} | 'changed'> {
-    const blob = await this.blob(key)
-    try {
-      const out = await blob.upload(body, body.length, {conditions: {ifMatch: version}, blobHTTPHeaders: {blobContentType: 'application/json'}})
-      return {version: out.etag!}
-    } catch (error) {
-      if (status(error) === 412 || status(error) === 404) return 'changed'
-      throw error
-    }
+    return conditional(() => this.upload(key, body, {ifMatch: version}), status, {412: 'changed', 404: 'changed'})
   }
 
   async remove(key: string, version: string): Promise<'removed' | 'changed' | 'absent'> {
     const blob = await this.blob(key)
-    try {
-      await blob.delete({conditions: {ifMatch: version}})
-      return 'removed'
-    } catch (error) {
-      if (status(error) === 404) return 'absent'
-      if (status(error) === 412) return 'changed'
-      throw error
-    }
+    return conditional(async () => (await blob.delete({conditions: {ifMatch: version}}), 'removed' as const), status, {404: 'absent', 412: 'changed'})
   }
 
   async close(): Promise<void> {}

@@ -1,6 +1,6 @@
 import type {Storage} from '@google-cloud/storage'
 
-import type {ObjectStore, StoredObject} from './object-store.js'
+import {conditional, type ObjectStore, type StoredObject} from './object-store.js'
 
 function status(error: unknown): number | undefined {
   const e = error as {code?: unknown; response?: {status?: number}}
@@ -44,33 +44,16 @@ export class GcsObjects implements ObjectStore {
   }
 
   async create(key: string, body: Buffer): Promise<{version: string} | 'exists'> {
-    try {
-      return await this.save(key, body, 0)
-    } catch (error) {
-      if (status(error) === 412) return 'exists'
-      throw error
-    }
+    return conditional(() => this.save(key, body, 0), status, {412: 'exists'})
   }
 
   async replace(key: string, body: Buffer, version: string): Promise<{version: string} | 'changed'> {
-    try {
-      return await this.save(key, body, version)
-    } catch (error) {
-      if (status(error) === 412 || status(error) === 404) return 'changed'
-      throw error
-    }
+    return conditional(() => this.save(key, body, version), status, {412: 'changed', 404: 'changed'})
   }
 
   async remove(key: string, version: string): Promise<'removed' | 'changed' | 'absent'> {
     const file = (await this.storage()).bucket(this.bucket).file(key)
-    try {
-      await file.delete({ifGenerationMatch: version})
-      return 'removed'
-    } catch (error) {
-      if (status(error) === 404) return 'absent'
-      if (status(error) === 412) return 'changed'
-      throw error
-    }
+    return conditional(async () => (await file.delete({ifGenerationMatch: version}), 'removed' as const), status, {404: 'absent', 412: 'changed'})
   }
 
   async close(): Promise<void> {}

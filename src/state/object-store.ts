@@ -22,3 +22,18 @@ export interface ObjectStore {
   remove(key: string, version: string): Promise<'removed' | 'changed' | 'absent'>
   close(): Promise<void>
 }
+
+/**
+ * Runs one conditional call and reads a refusal as the contract's answer: `answers` maps the HTTP
+ * status the store refuses with (412 a failed condition, 404 a missing object…) to what the call
+ * answers instead; any other failure throws.
+ */
+export async function conditional<T, const A extends string>(call: () => Promise<T>, statusOf: (error: unknown) => number | undefined, answers: Readonly<Record<number, A>>): Promise<T | A> {
+  try {
+    return await call()
+  } catch (error) {
+    const answer = answers[statusOf(error) ?? -1]
+    if (answer === undefined) throw error
+    return answer
+  }
+}

@@ -190,7 +190,9 @@ function takenMessage(name: string): string {
  * after it, an existing bucket confirmed by region and tags, and the delete in the bucket's own
  * region (a spot recovery may have moved the deployment since it was created).
  */
-export function s3BucketStore(ctx: BucketContext): BucketStore<{region?: string}, S3Head> {
+export function s3BucketStore(ctx: BucketContext, regionOf: (region: string) => string): BucketStore<{region?: string}, S3Head> {
+  /** The placement in an AWS region (a profile placed elsewhere, e.g. on an ssh host, gets the credential's default). */
+  const at = (wanted: BucketPlacement): BucketPlacement => ({...wanted, region: regionOf(wanted.region)})
   const withContinent = (placement: BucketPlacement): Record<string, string> => {
     const continent = continentOfAwsRegion(placement.region)
     return {...placement.tags, ...(continent ? {[CONTINENT_TAG]: continent} : {})}
@@ -200,8 +202,9 @@ export function s3BucketStore(ctx: BucketContext): BucketStore<{region?: string}
     list: () => listOwnBuckets(ctx).catch(listingDenied),
     readListed: (name, listed) => readListedBucket(ctx, name, listed),
     read: (name) => readBucket(ctx, name),
-    async create(resource, placement) {
+    async create(resource, wanted) {
       const name = resource.name
+      const placement = at(wanted)
       const head = await headBucket(ctx, name)
       if (head.forbidden) {
         throw new ProviderError(`${takenMessage(name)}, or credential '${ctx.credential}' may not see it (HeadBucket answered 403)`, 'aws.bucket-name-taken', PROVIDER, ctx.credential, head.forbidden, [
@@ -227,7 +230,8 @@ export function s3BucketStore(ctx: BucketContext): BucketStore<{region?: string}
       ctx.regions.set(name, region)
       return 'created'
     },
-    async finishCreate(resource, placement) {
+    async finishCreate(resource, wanted) {
+      const placement = at(wanted)
       const {PutBucketTaggingCommand} = await import('@aws-sdk/client-s3')
       const s3 = await s3For(ctx, placement.region)
       try {
@@ -238,7 +242,10 @@ export function s3BucketStore(ctx: BucketContext): BucketStore<{region?: string}
         return (actual) => ({...actual, owned: true, outputs: {...actual.outputs, deployment: placement.tags['anycloud-deployment']}})
       }
     },
-    adopt: (resource, placement) => confirmOurs(ctx, resource, placement.region, withContinent(placement), 'exists already'),
+    adopt: (resource, wanted) => {
+      const placement = at(wanted)
+      return confirmOurs(ctx, resource, placement.region, withContinent(placement), 'exists already')
+    },
     vanished: (name) => new ProviderError(`S3 bucket '${name}' vanished right after it was created`, 'aws.bucket-create', PROVIDER, ctx.credential),
     taken: (name) => new ProviderError(takenMessage(name), 'aws.bucket-name-taken', PROVIDER, ctx.credential, undefined, ['Pick another bucket name in anycloud.yaml.']),
     async head(name) {
@@ -252,7 +259,7 @@ export function s3BucketStore(ctx: BucketContext): BucketStore<{region?: string}
 }
 
 /** A bucket found for a delete: its own region. */
-interface S3Head extends BucketHead {
+export interface S3Head extends BucketHead {
   region: string
 }
 

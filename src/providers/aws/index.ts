@@ -22,14 +22,14 @@
  * ANYCLOUD_REMOTE_PREFIX and ANYCLOUD_STORAGE_CHECK (see src/providers/ssh).
  */
 import type {NamedCredential} from '../../config/types.js'
-import {AnycloudError, AuthError, ProviderError, UsageError} from '../../errors/index.js'
+import {AnycloudError, AuthError, UsageError} from '../../errors/index.js'
 import {isKnownRegion} from '../../model/continents.js'
-import {addressOf, type ActualResource, type BucketRole, type DeploymentContext, type DesiredResource, type ResourceRecord} from '../../model/resources.js'
-import type {CommandRunner} from '../../remote/command-runner.js'
+import {addressOf, type ActualResource, type BucketRole, type DeploymentContext, type DesiredResource} from '../../model/resources.js'
 import type {RcloneRemoteSpec} from '../../bootstrap/types.js'
 import {kindOf, kindTable, type KindTable, type Provider, type ProviderCallContext, type RcloneRequest, type ReadRequest, type ReadResult, type ResourceLookup} from '../provider.js'
 import {cloudKinds} from '../cloud-kinds.js'
-import {OwnedBuckets} from '../owned-buckets.js'
+import {CloudProvider} from '../cloud-provider.js'
+import type {BucketStore} from '../owned-buckets.js'
 import {createLimiter} from '../../util/limit.js'
 import type {ProviderFactory, ProviderFactoryOptions} from '../provider.js'
 import {AwsMachine} from './bootstrap.js'
@@ -58,21 +58,19 @@ export interface AwsProviderOptions extends ProviderFactoryOptions {
 /** Regions AWS may launch later: `xx-name-N`. */
 const AWS_REGION_SHAPE = /^[a-z]{2}(-[a-z]+)+-\d+$/
 
-export class AwsProvider implements Provider {
+export class AwsProvider extends CloudProvider<{region?: string}, buckets.S3Head> implements Provider {
   readonly kind = 'aws' as const
   readonly credential: NamedCredential
   readonly compute: KindTable
-  readonly readConcurrency = 16
   readonly clients: AwsClients
   /** Bucket regions known to this run (reads, creates, prepare). */
   readonly regions = new Map<string, string>()
   private readonly computeContext: ComputeContext
   private readonly machine: AwsMachine
   private caller: Promise<{account: string; arn: string}> | undefined
-  private readonly prepared = new Map<string, Promise<void>>()
-  private readonly storageProviders = new Map<string, Provider>()
 
-  constructor(private readonly options: AwsProviderOptions) {
+  constructor(options: AwsProviderOptions) {
+    super(options)
     this.credential = options.credential
     this.clients = new AwsClients(options.credential, options.env, options.sdk)
     const env = options.env
@@ -170,23 +168,6 @@ export class AwsProvider implements Provider {
 
   // ---- plan-time ------------------------------------------------------------------------------
 
-  /** The credential whose storage holds a credential's buckets (an ssh host's `storage`). */
-  private storageOf(name: string): string {
-    const c = this.options.credentials[name]
-    if (c?.spec.provider === 'ssh' && c.spec.storage) return c.spec.storage
-    return name
-  }
-
-  private async storageProvider(name: string): Promise<Provider> {
-    if (name === this.credential.name) return this
-    let p = this.storageProviders.get(name)
-    if (!p) {
-      p = await this.options.providerFor(name)
-      this.storageProviders.set(name, p)
-    }
-    return p
-  }
-
   /** Buckets of a deployment on this credential's storage, with the region each has or will have. */
   private bucketsHere(ctx: DeploymentContext): Array<{role: BucketRole; name: string; region: string}> {
     const placementStorage = this.storageOf(ctx.placement.credential)
@@ -200,31 +181,22 @@ export class AwsProvider implements Provider {
    * name them, and the bootstrap hash covers the remotes), the zones of the region, and the
    * providers of the other storage credentials the machine syncs with.
    */
-  async prepare(ctx: DeploymentContext): Promise<void> {
-    const key = `${ctx.deploymentId}|${ctx.placement.credential}|${ctx.placement.region}`
-    let p = this.prepared.get(key)
-    if (!p) {
-      p = (async () => {
-        const bctx = this.bucketContext()
-        await Promise.all(
-          this.bucketsHere(ctx).map(async (b) => {
-            if (this.regions.has(b.name)) return
-            const region = await buckets.bucketRegion(bctx, b.name)
-            if (!this.regions.has(b.name)) this.regions.set(b.name, region ?? b.region)
-          }),
-        )
-        if (ctx.placement.credential === this.credential.name) {
-          await compute.learnZones(this.computeContext, ctx.placement.region).catch(() => undefined)
-          await this.machine.prepareStorage(ctx)
-        }
-      })()
-      p.catch(() => this.prepared.delete(key))
-      this.prepared.set(key, p)
+  protected async prepareOnce(ctx: DeploymentContext): Promise<void> {
+    const bctx = this.bucketContext()
+    await Promise.all(
+      this.bucketsHere(ctx).map(async (b) => {
+        if (this.regions.has(b.name)) return
+        const region = await buckets.bucketRegion(bctx, b.name)
+        if (!this.regions.has(b.name)) this.regions.set(b.name, region ?? b.region)
+      }),
+    )
+    if (ctx.placement.credential === this.credential.name) {
+      await compute.learnZones(this.computeContext, ctx.placement.region).catch(() => undefined)
+      await this.machine.prepareStorage(ctx)
     }
-    return p
   }
 
-  desiredAttributes(resource: DesiredResource, ctx: DeploymentContext): Record<string, unknown> {
+  protected kindAttributes(resource: DesiredResource, ctx: DeploymentContext): Record<string, unknown> {
     switch (resource.kind) {
       case 'vm':
         return {instanceType: compute.instanceTypeFor(ctx)}
@@ -234,45 +206,20 @@ export class AwsProvider implements Provider {
       case 'sshkey':
         // Regional: a region change replaces it.
         return {region: ctx.placement.region}
-      case 'bootstrap':
-        return {hash: this.machine.render(ctx, {}).hash}
       default:
         return {}
     }
   }
 
-  /** Warnings the plan should carry (the credential's own keys written to a machine). */
-  warnings(ctx: DeploymentContext): string[] {
-    return this.machine.warnings(ctx)
-  }
-
   // ---- buckets --------------------------------------------------------------------------------
 
-  /** The owned-bucket lifecycle (owned-buckets.ts) over S3: one ListBuckets per refresh, HeadBucket only for names it does not show. */
-  private get buckets(): OwnedBuckets {
-    return (this.ownedBuckets ??= new OwnedBuckets(buckets.s3BucketStore(this.bucketContext()), this.readConcurrency))
-  }
-
-  private ownedBuckets?: OwnedBuckets
-
-  async readBucket(name: string): Promise<ActualResource | null> {
-    return this.buckets.read(name)
-  }
-
-  async readBuckets(names: readonly string[]): Promise<ReadResult[]> {
-    return this.buckets.readMany(names)
-  }
-
-  async createBucket(resource: DesiredResource, ctx: {region: string; tags: Record<string, string>}): Promise<ActualResource> {
-    return this.buckets.create(resource, {region: this.awsRegion(ctx.region), tags: ctx.tags})
+  /** S3 as the owned-bucket lifecycle's store (one ListBuckets per refresh, HeadBucket only for names it does not show). */
+  protected bucketStore(): BucketStore<{region?: string}, buckets.S3Head> {
+    return buckets.s3BucketStore(this.bucketContext(), (region) => this.awsRegion(region))
   }
 
   async newestObject(name: string): Promise<{key: string; modified: string} | null> {
     return buckets.newestObject(this.bucketContext(), name)
-  }
-
-  async deleteBucket(record: ResourceRecord, options: {force: boolean}): Promise<{deleted: boolean; reason?: string}> {
-    return this.buckets.delete(record, options)
   }
 
   rcloneRemote(request: RcloneRequest): RcloneRemoteSpec {
@@ -355,12 +302,8 @@ export class AwsProvider implements Provider {
     return kindOf(this, resource.kind).read(resource, ctx, owned)
   }
 
-  async connect(ctx: ProviderCallContext): Promise<CommandRunner | undefined> {
-    return this.machine.connect(ctx, 'read')
-  }
-
-  async logs(ctx: ProviderCallContext, options: {follow: boolean; write: (chunk: string) => void; signal?: AbortSignal}): Promise<void> {
-    return this.machine.logs(ctx, options)
+  protected vmMachine(): AwsMachine {
+    return this.machine
   }
 
   async close(): Promise<void> {

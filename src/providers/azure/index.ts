@@ -38,12 +38,12 @@ import {ProviderError, UsageError} from '../../errors/index.js'
 import {bucketNameProblems} from '../../model/bucket-names.js'
 import {canonicalRegion, continentOf, type Continent} from '../../model/continents.js'
 import {bucketOf} from '../../model/deployment-spec.js'
-import type {ActualResource, DeploymentContext, DesiredResource, ResourceKind, ResourceRecord} from '../../model/resources.js'
-import type {CommandRunner} from '../../remote/command-runner.js'
+import type {ActualResource, DeploymentContext, DesiredResource, ResourceKind} from '../../model/resources.js'
 import {registerSecret} from '../../util/redact.js'
-import {kindTable, type KindTable, type Provider, type ProviderCallContext, type RcloneRequest, type ReadResult} from '../provider.js'
+import {kindTable, type KindTable, type Provider, type RcloneRequest} from '../provider.js'
 import {cloudKinds} from '../cloud-kinds.js'
-import {OwnedBuckets, type BucketHead, type BucketStore} from '../owned-buckets.js'
+import {CloudProvider} from '../cloud-provider.js'
+import type {BucketHead, BucketStore} from '../owned-buckets.js'
 import {compact} from '../../util/object.js'
 import type {ProviderFactory, ProviderFactoryOptions} from '../provider.js'
 import {AzureMachine} from './bootstrap.js'
@@ -120,9 +120,8 @@ export interface AzureProviderOptions {
   timing?: Partial<AzureTiming>
 }
 
-export class AzureProvider implements Provider {
+export class AzureProvider extends CloudProvider<unknown, AzureHead> implements Provider {
   readonly kind = 'azure' as const
-  readonly readConcurrency = 16
   /** ARM: VMs and what they need; endpoint mode (one storage account): none. */
   readonly compute: KindTable
 
@@ -130,8 +129,6 @@ export class AzureProvider implements Provider {
   private arm?: {clients: AzureClients; storage: ArmStorage; compute: ComputeContext; machine: AzureMachine; identity: identity.IdentityContext}
   /** Continent of each bucket on this credential known this run (rclone's `account`). */
   private readonly continents = new Map<string, Continent>()
-  private readonly storageProviders = new Map<string, Provider>()
-  private readonly prepared = new Map<string, Promise<void>>()
   private readonly env: NodeJS.ProcessEnv
 
   constructor(
@@ -140,6 +137,7 @@ export class AzureProvider implements Provider {
     private readonly region: string | undefined,
     private readonly options: AzureProviderOptions = {},
   ) {
+    super(options.factory)
     this.env = options.factory?.env ?? {}
     this.compute = kindTable([])
     if (access.mode === 'arm') {
@@ -191,12 +189,6 @@ export class AzureProvider implements Provider {
     return this.credential.name
   }
 
-  /** The ARM side, or a clear error in storage-only (endpoint) mode. */
-  private armOrFail(what: string) {
-    if (!this.arm) throw this.computeUnavailable(what)
-    return this.arm
-  }
-
   /** Storage-only (endpoint) mode cannot do `what`, and how to get compute. */
   private computeUnavailable(what: string): ProviderError {
     return new ProviderError(
@@ -242,109 +234,43 @@ export class AzureProvider implements Provider {
 
   // ---- plan-time ------------------------------------------------------------------------------
 
-  private storageOf(name: string): string {
-    const c = this.options.factory?.credentials[name]
-    if (c?.spec.provider === 'ssh' && c.spec.storage) return c.spec.storage
-    return name
-  }
-
-  private async storageProvider(name: string): Promise<Provider> {
-    if (name === this.credential.name) return this
-    let p = this.storageProviders.get(name)
-    if (!p) {
-      if (!this.options.factory) throw new ProviderError(`azure credential '${this.name}' cannot reach credential '${name}' here`, 'azure.no-factory', AZURE, this.name)
-      p = await this.options.factory.providerFor(name)
-      this.storageProviders.set(name, p)
-    }
-    return p
-  }
-
   /** The continent of the account holding a bucket: found this run, else the deployment's or the default region's. */
   private continentFor(bucket: string, region?: string): Continent {
     return this.continents.get(bucket) ?? continentOf('azure', region ?? this.defaultRegion()) ?? 'us'
   }
 
-  async prepare(ctx: DeploymentContext): Promise<void> {
-    const key = `${ctx.deploymentId}|${ctx.placement.credential}|${ctx.placement.region}`
-    let p = this.prepared.get(key)
-    if (!p) {
-      p = (async () => {
-        if (!this.arm) return
-        const placementContinent = ctx.placement.provider === 'azure' ? continentOf('azure', ctx.placement.region) : undefined
-        for (const b of [bucketOf(ctx.spec, 'input')?.name, bucketOf(ctx.spec, 'output')?.name, ctx.deploymentId]) {
-          if (b && !this.continents.has(b)) {
-            const found = await this.arm.storage.findContainer(b).catch(() => null)
-            const c = found?.account.continent ?? placementContinent
-            if (c) this.continents.set(b, c)
-          }
-        }
-        if (ctx.placement.credential === this.credential.name) {
-          await this.arm.machine.prepareStorage(ctx)
-        }
-      })()
-      p.catch(() => this.prepared.delete(key))
-      this.prepared.set(key, p)
+  protected async prepareOnce(ctx: DeploymentContext): Promise<void> {
+    if (!this.arm) return
+    const placementContinent = ctx.placement.provider === 'azure' ? continentOf('azure', ctx.placement.region) : undefined
+    for (const b of [bucketOf(ctx.spec, 'input')?.name, bucketOf(ctx.spec, 'output')?.name, ctx.deploymentId]) {
+      if (b && !this.continents.has(b)) {
+        const found = await this.arm.storage.findContainer(b).catch(() => null)
+        const c = found?.account.continent ?? placementContinent
+        if (c) this.continents.set(b, c)
+      }
     }
-    return p
+    if (ctx.placement.credential === this.credential.name) {
+      await this.arm.machine.prepareStorage(ctx)
+    }
   }
 
-  desiredAttributes(resource: DesiredResource, ctx: DeploymentContext): Record<string, unknown> {
+  protected kindAttributes(resource: DesiredResource, ctx: DeploymentContext): Record<string, unknown> {
     if (!this.arm) return {}
     switch (resource.kind) {
       case 'vm':
         return {vmSize: vmSizeFor(ctx)}
       case 'network':
         return {region: ctx.placement.region}
-      case 'bootstrap':
-        return {hash: this.arm.machine.render(ctx, {}).hash}
       default:
         return {}
     }
   }
 
-  warnings(ctx: DeploymentContext): string[] {
-    return this.arm ? this.arm.machine.warnings(ctx) : []
-  }
-
   // ---- buckets --------------------------------------------------------------------------------
 
-  /** The owned-bucket lifecycle (owned-buckets.ts) over ARM's continent accounts, or over the one account of `endpoint`. */
-  private get buckets(): OwnedBuckets<unknown, AzureHead> {
-    return (this.ownedBuckets ??= new OwnedBuckets<unknown, AzureHead>((this.arm ? this.armBucketStore(this.arm.storage) : this.endpointBucketStore()) as BucketStore<unknown, AzureHead>, this.readConcurrency))
-  }
-
-  private ownedBuckets?: OwnedBuckets<unknown, AzureHead>
-
-  async readBucket(name: string): Promise<ActualResource | null> {
-    return this.buckets.read(name)
-  }
-
-  /**
-   * Refresh's batch: one container listing per storage account (ARM: each continent account this
-   * subscription has; `endpoint`: its account), then a read by name only for a name no listing
-   * shows. A credential refused the listing (403) reads each name on its own.
-   */
-  async readBuckets(names: readonly string[]): Promise<ReadResult[]> {
-    return this.buckets.readMany(names)
-  }
-
-  /**
-   * Creates the container with the ownership tags as metadata. Idempotent: an existing container
-   * carrying `anycloud_managed=true` is adopted; one without is "name taken". Through ARM, the
-   * container goes in the continent account of `ctx.region` (created on first use).
-   */
-  async createBucket(resource: DesiredResource, ctx: {region: string; tags: Record<string, string>}): Promise<ActualResource> {
-    return this.buckets.create(resource, ctx)
-  }
-
-  /**
-   * Deletes a container only when its metadata carries anycloud's tags and, when the record names
-   * its deployment, that deployment. Without `force` a container holding any blob is kept (Azure
-   * deletes a container with its blobs). A missing container is success. The storage account is
-   * never deleted.
-   */
-  async deleteBucket(record: ResourceRecord, options: {force: boolean}): Promise<{deleted: boolean; reason?: string}> {
-    return this.buckets.delete(record, options)
+  /** Containers through ARM (the continent accounts), or in the one account `endpoint` names. */
+  protected bucketStore(): BucketStore<unknown, AzureHead> {
+    return (this.arm ? this.armBucketStore(this.arm.storage) : this.endpointBucketStore()) as BucketStore<unknown, AzureHead>
   }
 
   /** Containers through ARM: found in the continent accounts, listed per account, made in the account of the region's continent. */
@@ -574,12 +500,12 @@ export class AzureProvider implements Provider {
 
   // ---- other resources ------------------------------------------------------------------------
 
-  async connect(ctx: ProviderCallContext): Promise<CommandRunner | undefined> {
-    return this.arm ? this.arm.machine.connect(ctx, 'read') : undefined
+  protected vmMachine(): AzureMachine | undefined {
+    return this.arm?.machine
   }
 
-  async logs(ctx: ProviderCallContext, options: {follow: boolean; write: (chunk: string) => void; signal?: AbortSignal}): Promise<void> {
-    return this.armOrFail('logs').machine.logs(ctx, options)
+  protected override machineUnavailable(what: string): Error {
+    return this.computeUnavailable(what)
   }
 
   async close(): Promise<void> {

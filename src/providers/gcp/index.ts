@@ -45,13 +45,13 @@ import type {GcpCredential} from '../../config/schema-types.js'
 import {AuthError, ProviderError, UsageError} from '../../errors/index.js'
 import {bucketNameProblems} from '../../model/bucket-names.js'
 import {canonicalRegion, continentOf, knownRegions} from '../../model/continents.js'
-import type {ActualResource, BucketRole, DeploymentContext, DesiredResource, ResourceRecord} from '../../model/resources.js'
-import type {CommandRunner} from '../../remote/command-runner.js'
+import type {ActualResource, BucketRole, DeploymentContext, DesiredResource} from '../../model/resources.js'
 import {hashOf} from '../../util/hash.js'
 import {registerSecret} from '../../util/redact.js'
-import {kindTable, type KindTable, type Provider, type ProviderCallContext, type RcloneRequest, type ReadResult} from '../provider.js'
+import {kindTable, type KindTable, type Provider, type RcloneRequest} from '../provider.js'
 import {cloudKinds} from '../cloud-kinds.js'
-import {OwnedBuckets, type BucketHead, type BucketStore} from '../owned-buckets.js'
+import {CloudProvider} from '../cloud-provider.js'
+import type {BucketHead, BucketStore} from '../owned-buckets.js'
 import {compact} from '../../util/object.js'
 import type {ProviderFactory, ProviderFactoryOptions} from '../provider.js'
 import {GcpMachine} from './bootstrap.js'
@@ -95,9 +95,8 @@ export interface GcpProviderExtras {
   env?: NodeJS.ProcessEnv
 }
 
-export class GcpProvider implements Provider {
+export class GcpProvider extends CloudProvider<BucketState, GcsHead> implements Provider {
   readonly kind = 'gcp' as const
-  readonly readConcurrency = 16
   readonly compute: KindTable
   readonly clients: GcpClients
 
@@ -105,8 +104,6 @@ export class GcpProvider implements Provider {
   private key?: ServiceAccountKey
   private readonly computeContext: compute.ComputeContext
   private readonly machine: GcpMachine
-  private readonly prepared = new Map<string, Promise<void>>()
-  private readonly storageProviders = new Map<string, Provider>()
 
   /**
    * @param storageOverrides extra `Storage` options (tests: retry settings); never credentials.
@@ -115,8 +112,9 @@ export class GcpProvider implements Provider {
     readonly credential: NamedCredential,
     readonly settings: GcpSettings,
     private readonly storageOverrides: Partial<StorageOptions> = {},
-    private readonly extras: GcpProviderExtras = {},
+    extras: GcpProviderExtras = {},
   ) {
+    super(extras.factory)
     this.clients = new GcpClients(settings, credential.name)
     const env = extras.env ?? extras.factory?.env ?? {}
     const poll = Number(env.ANYCLOUD_GCP_POLL_MS)
@@ -184,46 +182,8 @@ export class GcpProvider implements Provider {
   // ---------------------------------------------------------------------------------------------
   // Buckets
 
-  /** The owned-bucket lifecycle (owned-buckets.ts) over GCS. */
-  private get buckets(): OwnedBuckets<BucketState, GcsHead> {
-    return (this.ownedBuckets ??= new OwnedBuckets(this.bucketStore(), this.readConcurrency))
-  }
-
-  private ownedBuckets?: OwnedBuckets<BucketState, GcsHead>
-
-  async readBucket(name: string): Promise<ActualResource | null> {
-    return this.buckets.read(name)
-  }
-
-  /**
-   * Refresh's batch: one listing of the project's buckets (labels and location included), then a
-   * single read only for a name it does not show (absent, or another project's). A listing the
-   * credential may not make (403: a service account with rights on some buckets only) reads each
-   * name on its own.
-   */
-  async readBuckets(names: readonly string[]): Promise<ReadResult[]> {
-    return this.buckets.readMany(names)
-  }
-
-  /**
-   * Creates the bucket in the location of `ctx.region` (see {@link bucketLocation}) with the
-   * ownership tags as labels. Idempotent: a 409 whose bucket carries `anycloud-managed=true` is
-   * adopted (a retried create); any other 409 is "name taken", and nothing is changed.
-   */
-  async createBucket(resource: DesiredResource, ctx: {region: string; tags: Record<string, string>}): Promise<ActualResource> {
-    return this.buckets.create(resource, ctx)
-  }
-
-  /**
-   * Deletes a bucket only when its labels carry anycloud's tags for the record's deployment.
-   * `force` deletes its objects first; otherwise a bucket holding objects is kept. Missing is success.
-   */
-  async deleteBucket(record: ResourceRecord, options: {force: boolean}): Promise<{deleted: boolean; reason?: string}> {
-    return this.buckets.delete(record, options)
-  }
-
   /** GCS as the owned-bucket lifecycle's store: errors mapped with toGcpError, names checked. */
-  private bucketStore(): BucketStore<BucketState, GcsHead> {
+  protected bucketStore(): BucketStore<BucketState, GcsHead> {
     const fail = (what: string) => (error: unknown): never => {
       throw toGcpError(error, what, this.name, this.settings.apiEndpoint)
     }
@@ -334,24 +294,6 @@ export class GcpProvider implements Provider {
   // ---------------------------------------------------------------------------------------------
   // Plan time
 
-  /** The credential whose storage holds a credential's buckets (an ssh host's `storage`). */
-  private storageOf(name: string): string {
-    const c = this.extras.factory?.credentials[name]
-    if (c?.spec.provider === 'ssh' && c.spec.storage) return c.spec.storage
-    return name
-  }
-
-  private async storageProvider(name: string): Promise<Provider> {
-    if (name === this.credential.name) return this
-    let p = this.storageProviders.get(name)
-    if (!p) {
-      if (!this.extras.factory) throw new ProviderError(`gcp credential '${this.name}' cannot reach credential '${name}' (no provider set)`, 'gcp.internal', GCP, this.name)
-      p = await this.extras.factory.providerFor(name)
-      this.storageProviders.set(name, p)
-    }
-    return p
-  }
-
   /** The deployment's buckets on this credential's storage (what the service account is bound to). */
   private bucketsHere(ctx: DeploymentContext): Array<{role: BucketRole; name: string}> {
     return this.machine
@@ -360,36 +302,21 @@ export class GcpProvider implements Provider {
       .map((r) => ({role: r.role, name: r.request.bucket}))
   }
 
-  async prepare(ctx: DeploymentContext): Promise<void> {
-    const key = `${ctx.deploymentId}|${ctx.placement.credential}|${ctx.placement.region}`
-    let p = this.prepared.get(key)
-    if (!p) {
-      p = (async () => {
-        if (ctx.placement.credential !== this.credential.name) return
-        await compute.learnZones(this.computeContext, ctx.placement.region).catch(() => undefined)
-        await this.machine.prepareStorage(ctx)
-      })()
-      p.catch(() => this.prepared.delete(key))
-      this.prepared.set(key, p)
-    }
-    return p
+  protected async prepareOnce(ctx: DeploymentContext): Promise<void> {
+    if (ctx.placement.credential !== this.credential.name) return
+    await compute.learnZones(this.computeContext, ctx.placement.region).catch(() => undefined)
+    await this.machine.prepareStorage(ctx)
   }
 
-  desiredAttributes(resource: DesiredResource, ctx: DeploymentContext): Record<string, unknown> {
+  protected kindAttributes(resource: DesiredResource, ctx: DeploymentContext): Record<string, unknown> {
     switch (resource.kind) {
       case 'vm': {
         const m = compute.machineFor(ctx)
         return {machineType: m.machineType, ...(m.accelerator ? {accelerator: `${m.accelerator.type}:${m.accelerator.count}`} : {})}
       }
-      case 'bootstrap':
-        return {hash: this.machine.render(ctx, {}).hash}
       default:
         return {}
     }
-  }
-
-  warnings(ctx: DeploymentContext): string[] {
-    return this.machine.warnings(ctx)
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -408,12 +335,8 @@ export class GcpProvider implements Provider {
     }
   }
 
-  async connect(ctx: ProviderCallContext): Promise<CommandRunner | undefined> {
-    return this.machine.connect(ctx, 'read')
-  }
-
-  async logs(ctx: ProviderCallContext, options: {follow: boolean; write: (chunk: string) => void; signal?: AbortSignal}): Promise<void> {
-    return this.machine.logs(ctx, options)
+  protected vmMachine(): GcpMachine {
+    return this.machine
   }
 
   async close(): Promise<void> {
