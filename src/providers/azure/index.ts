@@ -112,6 +112,18 @@ function listingRefused(error: unknown): boolean {
   return azureErrorInfo(raw).status === 403 || armErrorInfo(raw).status === 403
 }
 
+/** The containers of every continent account, one listing per account (the first account wins a name, as findContainer); undefined when refused. */
+async function listArmContainers(storage: ArmStorage): Promise<Map<string, ArmContainer> | undefined> {
+  const out = new Map<string, ArmContainer>()
+  try {
+    for (const account of await storage.listAccounts()) for (const [name, c] of await storage.listContainers(account)) if (!out.has(name)) out.set(name, c)
+  } catch (error) {
+    if (listingRefused(error)) return undefined
+    throw error
+  }
+  return out
+}
+
 /** Options beyond the credential (tests: the fake's CA, fast polls and retries). */
 export interface AzureProviderOptions {
   maxTries?: number
@@ -129,6 +141,8 @@ export class AzureProvider extends CloudProvider<unknown, AzureHead> implements 
   private arm?: {clients: AzureClients; storage: ArmStorage; compute: ComputeContext; machine: AzureMachine; identity: identity.IdentityContext}
   /** Continent of each bucket on this credential known this run (rclone's `account`). */
   private readonly continents = new Map<string, Continent>()
+  /** The containers of the continent accounts as prepare first listed them (undefined: the listing was refused). */
+  private prepareListing?: Promise<Map<string, ArmContainer> | undefined>
   private readonly env: NodeJS.ProcessEnv
 
   constructor(
@@ -241,10 +255,14 @@ export class AzureProvider extends CloudProvider<unknown, AzureHead> implements 
 
   protected async prepareOnce(ctx: DeploymentContext): Promise<void> {
     if (!this.arm) return
+    const storage = this.arm.storage
     const placementContinent = ctx.placement.provider === 'azure' ? continentOf('azure', ctx.placement.region) : undefined
     for (const b of [bucketOf(ctx.spec, 'input')?.name, bucketOf(ctx.spec, 'output')?.name, ctx.deploymentId]) {
       if (b && !this.continents.has(b)) {
-        const found = await this.arm.storage.findContainer(b).catch(() => null)
+        // Where a container lives does not change within a run: one listing per account serves every deployment.
+        this.prepareListing ??= listArmContainers(storage).catch(() => undefined)
+        const listed = await this.prepareListing
+        const found = listed ? (listed.get(b) ?? null) : await storage.findContainer(b).catch(() => null)
         const c = found?.account.continent ?? placementContinent
         if (c) this.continents.set(b, c)
       }
@@ -284,16 +302,7 @@ export class AzureProvider extends CloudProvider<unknown, AzureHead> implements 
     }
     return {
       checkName: (name) => this.checkName(name),
-      list: async () => {
-        const out = new Map<string, ArmContainer>()
-        try {
-          for (const account of await storage.listAccounts()) for (const [name, c] of await storage.listContainers(account)) if (!out.has(name)) out.set(name, c)
-        } catch (error) {
-          if (listingRefused(error)) return undefined
-          throw error
-        }
-        return out
-      },
+      list: () => listArmContainers(storage),
       // A plan does not need the emptiness of a listed container (a delete reads it again).
       readListed: (_name, c) => found(c, false),
       read: async (name) => found(await storage.findContainer(name)),

@@ -139,6 +139,14 @@ describe('azure provider through ARM (fake ARM + azurite, real SDK clients)', fu
       assert.ok(fallback.gets >= names.length, 'each name read on its own')
       assert.deepEqual(fallback.results.map(comparable), byName.map(comparable))
       refused.clear()
+      // Plan-time prepare finds each bucket's account (rclone names it) from the same kind of listing, once per run.
+      fake.requests.length = 0
+      const planning = await makeArmProvider(fake, {env: {ANYCLOUD_AZURE_BLOB_AUTH: 'sas'}})
+      for (const [i, name] of ['out-b', 'out-c', 'out-d'].entries()) {
+        await planning.prepare(deploymentOf(dirs.make(), {deploymentId: `acme-train-p${i}`, profile: {outputBucket: name}, placement: {credential: 'other'}}))
+      }
+      assert.deepEqual([listings(), gets()], [2, 0], 'one listing per account for every deployment prepared, no GET per container')
+      assert.match(planning.rcloneRemote({bucket: 'out-b', role: 'output', deploymentId: 'acme-train-p0', instanceIdentity: true}).options.account ?? '', /^anycloudeu/, 'out-b lives in the eu account')
     })
 
     it('a container without anycloud metadata is "taken"; a container of another deployment is kept', async () => {
