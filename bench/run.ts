@@ -1,9 +1,10 @@
 /**
  * `npm run bench`: numbers, not pass/fail. Each section prints its measurement next to its target.
  *   1. CLI cold start: `anycloud validate` on a 50-profile file vs bare `node -e 0` (target < 3x).
- *   2. Plan time for 1, 10, 100 profiles against a fake provider adding 50 ms to every call, next to
- *      the critical-path lower bound (round trips on the longest dependency chain x 50 ms; target
- *      within 2x at 100 profiles), with peak memory.
+ *   2. Steady plans of 10, 100 and 1,000 profiles in one region against a fake provider adding 50 ms
+ *      to every call (bench/plan.ts): cloud calls per plan (target: 100 profiles <= 12), the median
+ *      time and CPU time of several plans after a warm-up (target: 1,000 within 2x of 100), and
+ *      peak memory.
  *   4. GCP plan start-up (bench/gcp.ts): `anycloud plan` of a GCP profile against the fake GCE/IAM, and
  *      the cost of the compute client by deep import vs the package index.
  *   3. Bootstrap over a 50 ms link (bench/bootstrap.ts): anycloud's one-exec bootstrap vs the same

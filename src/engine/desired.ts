@@ -33,8 +33,14 @@ export function workloadAttributes(parts: WorkloadParts, lineage: string, record
   const env: Record<string, string> = {}
   const before = recorded?.env && typeof recorded.env === 'object' ? (recorded.env as Record<string, unknown>) : {}
   for (const [k, v] of Object.entries(workload.env)) {
-    if (!workload.sensitiveEnv.includes(k)) env[k] = v
-    else env[k] = before[k] !== undefined && before[k] === legacySensitiveMarker(v) ? legacySensitiveMarker(v) : sensitiveMarker(v, lineage)
+    if (!workload.sensitiveEnv.includes(k)) {
+      env[k] = v
+      continue
+    }
+    // The salted marker, unless state holds the legacy one of this very value (checked only when
+    // state does not already hold the salted one: the two are alike only for the same value).
+    const salted = sensitiveMarker(v, lineage)
+    env[k] = before[k] !== undefined && before[k] !== salted && before[k] === legacySensitiveMarker(v) ? legacySensitiveMarker(v) : salted
   }
   const request = hardware.request
   return {
@@ -53,14 +59,39 @@ export function workloadAttributes(parts: WorkloadParts, lineage: string, record
  * a state written before markers were salted, with the old ones (`recorded`: the workload's recorded
  * attributes, when state still has them). A finished job is then not re-run by an upgrade.
  */
-export function workloadSpecMatches(recordedSpec: unknown, parts: WorkloadParts, lineage: string, recorded?: Record<string, unknown>): boolean {
+export function workloadSpecMatches(recordedSpec: unknown, parts: WorkloadParts, lineage: string, recorded?: Record<string, unknown>, current?: () => WorkloadSpec): boolean {
   if (typeof recordedSpec !== 'string') return false
-  if (recordedSpec === hashOf(workloadAttributes(parts, lineage, recorded))) return true
+  if (recordedSpec === (current ? current().specHash : workloadSpec(parts, lineage, recorded).specHash)) return true
   const {env, sensitiveEnv} = parts.workload
   if (sensitiveEnv.length === 0) return false
   const legacyEnv: Record<string, string> = {}
   for (const k of sensitiveEnv) if (env[k] !== undefined) legacyEnv[k] = legacySensitiveMarker(env[k])
   return recordedSpec === hashOf(workloadAttributes(parts, lineage, {env: legacyEnv}))
+}
+
+/** The workload's attributes and their hash (`specHash`): what a change of re-runs the job. */
+export interface WorkloadSpec {
+  attributes: Record<string, unknown>
+  specHash: string
+}
+
+/** {@link workloadAttributes} and its hash. */
+export function workloadSpec(parts: WorkloadParts, lineage: string, recorded?: Record<string, unknown>): WorkloadSpec {
+  const attributes = workloadAttributes(parts, lineage, recorded)
+  return {attributes, specHash: hashOf(attributes)}
+}
+
+/** The workload's desired attributes: without undefined members, with its spec hash. */
+function workloadDesired(spec: WorkloadSpec): Record<string, unknown> {
+  const out = compact(spec.attributes)
+  out.specHash = spec.specHash
+  return out
+}
+
+/** A function giving `make()`'s value, made on the first call only. */
+export function once<T>(make: () => T): () => T {
+  let made: {value: T} | undefined
+  return () => (made ??= {value: make()}).value
 }
 
 export interface DesiredOptions {
@@ -74,6 +105,8 @@ export interface DesiredOptions {
   phase: 'run' | 'done'
   /** The workload's attributes as state recorded them (see workloadAttributes). */
   recordedWorkload?: Record<string, unknown>
+  /** The workload's spec for this deployment, lineage and `recordedWorkload`, when the caller already has it (one per deployment per plan). */
+  workload?: () => WorkloadSpec
 }
 
 /**
@@ -87,13 +120,19 @@ function providerKinds(options: DesiredOptions, out: DesiredResource[]): string[
   const p = ctx.spec.name
   const buckets: WantedBucket[] = out.filter((r) => r.kind === 'bucket').map((r) => ({address: r.address, role: r.role!, name: r.name, credential: r.credential}))
   const added: string[] = []
+  const name = `anycloud-${deploymentId}`
   for (const kind of declaredKinds(compute)) {
     const spec = kindOf(compute, kind)
     const want = spec.desired?.(ctx, buckets)
     if (!want) continue
-    const needs = spec.dependsOn.map((k) => addressOf(p, k)).filter((a) => added.includes(a))
-    out.push({address: addressOf(p, kind), profile: p, kind, credential: placement.credential, provider: placement.provider, name: `anycloud-${deploymentId}`, dependsOn: [...(want.after ?? []), ...needs], attributes: want.attributes})
-    added.push(addressOf(p, kind))
+    const dependsOn = want.after ? [...want.after] : []
+    for (const k of spec.dependsOn) {
+      const a = addressOf(p, k)
+      if (added.includes(a)) dependsOn.push(a)
+    }
+    const address = addressOf(p, kind)
+    out.push({address, profile: p, kind, credential: placement.credential, provider: placement.provider, name, dependsOn, attributes: want.attributes})
+    added.push(address)
   }
   return added
 }
@@ -107,7 +146,6 @@ export function desiredResources(options: DesiredOptions): DesiredResource[] {
   const {spec, deploymentId, placement} = ctx
   const p = spec.name
   const out: DesiredResource[] = []
-  const add = (r: Omit<DesiredResource, 'profile'>) => out.push({...r, profile: p})
   const storageProvider = (name: string) => credentials[name].spec.provider
   const keepMachine = phase === 'run' || spec.persist
 
@@ -119,7 +157,7 @@ export function desiredResources(options: DesiredOptions): DesiredResource[] {
       b.role === 'input' ? {name: b.name, role: b.role}
         : b.role === 'output' ? {name: b.name, role: b.role, region: b.region ?? placement.region}
           : {name: b.name, role: b.role, region: placement.region, persist: b.persist}
-    add({address: addressOf(p, 'bucket', b.role), kind: 'bucket', role: b.role, credential: b.credential, provider: storageProvider(b.credential), name: b.name, dependsOn: [], attributes})
+    out.push({address: addressOf(p, 'bucket', b.role), kind: 'bucket', role: b.role, credential: b.credential, provider: storageProvider(b.credential), name: b.name, dependsOn: [], attributes, profile: p})
     bucketAddresses.push(addressOf(p, 'bucket', b.role))
   }
   if (keepMachine) {
@@ -136,18 +174,23 @@ export function desiredResources(options: DesiredOptions): DesiredResource[] {
       })
     }
   }
-  const workload = workloadAttributes(spec, ctx.lineage, options.recordedWorkload)
+  const workload = options.workload ? options.workload() : workloadSpec(spec, ctx.lineage, options.recordedWorkload)
   out.push({
     address: addressOf(p, 'workload'), profile: p, kind: 'workload', credential: placement.credential, provider: placement.provider, name: deploymentId,
     dependsOn: keepMachine && phase === 'run' ? [addressOf(p, 'bootstrap')] : [],
-    attributes: {...workload, specHash: hashOf(workload)},
+    attributes: workloadDesired(workload),
   })
+  const workloadAt = out.length - 1
   // Providers refine attributes (instance type for a gpuType, their own bootstrap hash…).
-  for (const r of out) {
+  for (let i = 0; i < out.length; i++) {
+    const r = out[i]
     const provider = r.kind === 'bucket' ? options.storage[r.credential] : compute
     const extra = provider?.desiredAttributes?.(r, ctx)
-    if (extra) r.attributes = {...r.attributes, ...extra}
-    r.attributes = compact(r.attributes)
+    const adds = extra !== undefined && Object.keys(extra).length > 0
+    if (i === workloadAt) {
+      // Already without undefined members, unless the provider adds some.
+      if (adds) r.attributes = compact({...workload.attributes, specHash: workload.specHash, ...extra})
+    } else r.attributes = compact(adds ? {...r.attributes, ...extra} : r.attributes)
   }
   return out
 }

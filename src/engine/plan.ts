@@ -155,10 +155,19 @@ function replaceDependents(changes: Map<string, Change>, input: DiffInput): void
 /** Diffs one deployment. Pure. */
 export function diffDeployment(input: DiffInput): Change[] {
   const changes = new Map<string, Change>()
-  for (const d of input.desired) changes.set(d.address, diffDesired(d, input))
+  // Nothing is rebuilt unless something is created or replaced (in a steady plan nothing is).
+  let building = false
+  for (const d of input.desired) {
+    const c = diffDesired(d, input)
+    changes.set(d.address, c)
+    if (c.action === 'create' || c.action === 'replace') building = true
+  }
   for (const r of Object.values(input.records)) if (!changes.has(r.address)) changes.set(r.address, diffUndesired(r, input))
-  rebuildOnNewMachine(changes, input)
-  replaceDependents(changes, input)
+  // (--replace's dependents too: a replaced resource is a change of its own.)
+  if (building) {
+    rebuildOnNewMachine(changes, input)
+    replaceDependents(changes, input)
+  }
   return sortChanges([...changes.values()], () => input.declared)
 }
 
@@ -170,8 +179,14 @@ const collator = new Intl.Collator()
  * provider's own kinds of a profile, in its order), then addresses.
  */
 export function sortChanges(changes: Change[], declared: (profile: string) => readonly string[] | undefined = () => undefined): Change[] {
-  const rank = new Map(changes.map((c) => [c, kindRank(c.address, declared(c.profile))]))
+  const ranks = changes.map((c) => kindRank(c.address, declared(c.profile)))
   const text = (x: string, y: string) => (x === y ? 0 : collator.compare(x, y))
+  // A deployment's changes mostly come in order already (desired in creation order): the sort is
+  // stable, so changes already in order are left as they are.
+  let sorted = true
+  for (let i = 1; i < changes.length && sorted; i++) sorted = (text(changes[i - 1].profile, changes[i].profile) || ranks[i - 1] - ranks[i] || text(changes[i - 1].address, changes[i].address)) <= 0
+  if (sorted) return changes
+  const rank = new Map(changes.map((c, i) => [c, ranks[i]]))
   return changes.sort((a, b) => text(a.profile, b.profile) || rank.get(a)! - rank.get(b)! || text(a.address, b.address))
 }
 

@@ -11,7 +11,7 @@ import {declaredKinds, diffBucket, kindOf, type Provider} from '../providers/pro
 import type {ProviderSet} from '../providers/registry.js'
 import type {DeploymentRecord, StateDocument} from '../state/types.js'
 import {isMachineUnreachable, livesOnMachine, recordedAsActual, unknownWarning} from './machine-reach.js'
-import {desiredResources, orphanProfile, workloadSpecMatches} from './desired.js'
+import {desiredResources, once, orphanProfile, workloadSpec, workloadSpecMatches, type WorkloadSpec} from './desired.js'
 import {credentialsRenewal, holdForNotice, noticeWait, spotDecision, type SpotDecision} from './spot.js'
 import type {Reporter} from './events.js'
 import {memoize} from '../util/limit.js'
@@ -19,6 +19,9 @@ import {type AuthResult, placeProfile, type PlacementOptions} from './placement.
 import {CredentialLimits, refresh, type RefreshRequest, type Snapshot} from './refresh.js'
 import {type Change, diffDeployment, joinSorted, type Plan, type PlanDiagnostic, type ProfilePlan, summarize} from './plan.js'
 import {currentBudget, withinBudget} from '../remote/deadline.js'
+
+// What `localeCompare` compares with, made once.
+const collator = new Intl.Collator()
 
 export interface PlanOptions {
   config: ResolvedConfig
@@ -74,6 +77,8 @@ interface Prepared {
   records: Record<string, ResourceRecord>
   /** What the deployment wants while its job runs (empty for a destroy). */
   runDesired: DesiredResource[]
+  /** The workload's spec (attributes and hash), worked out once and only when asked for. */
+  workload: () => WorkloadSpec
   lookups: Array<{address: string; kind: DesiredResource['kind']; name: string; credential: string; record?: ResourceRecord}>
   /** Credentials whose storage must be checked for the input and output buckets (SPEC §5). */
   inputWhere: string[]
@@ -132,14 +137,27 @@ async function prepareDeployment(profile: ResolvedProfile, record: DeploymentRec
     await compute.prepare?.(ctx, records)
     for (const sp of Object.values(storage)) if (sp !== compute) await sp.prepare?.(ctx)
   }
-  const runDesired = destroy ? [] : desiredResources({ctx, credentials: config.credentials, compute, storage, phase: 'run', recordedWorkload: records[addressOf(profile.name, 'workload')]?.attributes})
-  const lookups = new Map<string, Prepared['lookups'][number]>()
-  for (const r of Object.values(records)) lookups.set(r.address, {address: r.address, kind: r.kind, name: r.name, credential: r.credential, record: r})
-  for (const d of runDesired) if (!lookups.has(d.address) || lookups.get(d.address)!.credential !== d.credential) lookups.set(d.address, {address: d.address, kind: d.kind, name: d.name, credential: d.credential, record: records[d.address]})
+  const recordedWorkload = records[addressOf(profile.name, 'workload')]?.attributes
+  const workload = once(() => workloadSpec(ctx.spec, ctx.lineage, recordedWorkload))
+  const runDesired = destroy ? [] : desiredResources({ctx, credentials: config.credentials, compute, storage, phase: 'run', recordedWorkload, workload})
+  // What state recorded, then what is desired and not recorded on the same credential (in the recorded one's place when it moved).
+  const lookups: Prepared['lookups'] = []
+  for (const address in records) {
+    const r = records[address]
+    lookups.push({address: r.address, kind: r.kind, name: r.name, credential: r.credential, record: r})
+  }
+  for (const d of runDesired) {
+    const r = records[d.address]
+    if (r && r.credential === d.credential) continue
+    const lookup = {address: d.address, kind: d.kind, name: d.name, credential: d.credential, record: r}
+    const at = r ? lookups.findIndex((l) => l.address === d.address) : -1
+    if (at >= 0) lookups[at] = lookup
+    else lookups.push(lookup)
+  }
   const storages = [...new Set(profile.credentials.map((c) => storageCredential(c, config.credentials)))]
   // Where the input and output buckets are checked: the credential the profile named, else every listed one's storage.
   const where = (b: BucketSpec | undefined) => (destroy || !b ? [] : b.explicitCredential ? [b.credential] : storages)
-  return {profile, record, destroy, placement, ctx, compute, storage, records, runDesired, lookups: [...lookups.values()], inputWhere: where(input), outputWhere: where(output)}
+  return {profile, record, destroy, placement, ctx, compute, storage, records, runDesired, workload, lookups, inputWhere: where(input), outputWhere: where(output)}
 }
 
 /** Everything the prepared deployments need read, for one refresh. */
@@ -150,7 +168,8 @@ function refreshRequest(prepared: Prepared[]): RefreshRequest {
     const ctx = {deployment: p.ctx, records: p.records, progress}
     for (const l of p.lookups) {
       if (l.kind === 'bucket') request.buckets.push({credential: l.credential, name: l.name})
-      else request.resources.push({credential: l.credential, lookup: {address: l.address, kind: l.kind, name: l.name, record: l.record}, ctx})
+      // The lookup as it is (a ResourceLookup, with its credential besides).
+      else request.resources.push({credential: l.credential, lookup: l, ctx})
     }
     for (const c of p.inputWhere) request.buckets.push({credential: c, name: bucketOf(p.ctx.spec, 'input')!.name})
     for (const c of p.outputWhere) request.buckets.push({credential: c, name: bucketOf(p.ctx.spec, 'output')!.name})
@@ -225,7 +244,8 @@ function deleteReasonFor(p: Prepared, phase: 'run' | 'done', done: {phase?: stri
 function planDeployment(p: Prepared, snapshot: Snapshot, options: PlanOptions, replace: ReadonlySet<string>, diagnostics: PlanDiagnostic[]): Planned {
   const {profile, ctx, compute, records} = p
   const {config} = options
-  const actual: Record<string, ActualResource | null> = {}
+  // Keyed by this deployment's addresses: a dictionary (a thousand deployments' keys are no object shape).
+  const actual: Record<string, ActualResource | null> = Object.create(null)
   for (const l of p.lookups) actual[l.address] = l.kind === 'bucket' ? snapshot.bucket(l.credential, l.name) : machineOrCloud(l, snapshot, diagnostics)
   checkBuckets(p, snapshot, config, diagnostics)
   const spot = spotFor(p, actual, options)
@@ -235,10 +255,10 @@ function planDeployment(p: Prepared, snapshot: Snapshot, options: PlanOptions, r
   const finished = (phase?: string) => phase === 'completed' || phase === 'failed'
   const doneNow = finished(workloadActual?.phase) ? workloadActual : undefined
   const recordedSpec = records[workloadAddress]?.attributes.specHash
-  const phase: 'run' | 'done' = !replace.has(workloadAddress) && workloadSpecMatches(recordedSpec, ctx.spec, ctx.lineage, records[workloadAddress]?.attributes) && (doneNow !== undefined || (!workloadActual && finished(memory?.phase))) ? 'done' : 'run'
+  const phase: 'run' | 'done' = !replace.has(workloadAddress) && workloadSpecMatches(recordedSpec, ctx.spec, ctx.lineage, records[workloadAddress]?.attributes, p.workload) && (doneNow !== undefined || (!workloadActual && finished(memory?.phase))) ? 'done' : 'run'
   if (!p.destroy) for (const message of compute.warnings?.(ctx) ?? []) diagnostics.push({severity: 'warning', profile: profile.name, message})
   untaggedBucketWarnings(p, actual, diagnostics)
-  const desired = p.destroy ? [] : phase === 'run' ? (spot.runDesired ?? p.runDesired) : desiredResources({ctx, credentials: config.credentials, compute, storage: p.storage, phase, recordedWorkload: records[workloadAddress]?.attributes})
+  const desired = p.destroy ? [] : phase === 'run' ? (spot.runDesired ?? p.runDesired) : desiredResources({ctx, credentials: config.credentials, compute, storage: p.storage, phase, recordedWorkload: records[workloadAddress]?.attributes, workload: p.workload})
   const done = {phase: doneNow?.phase ?? memory?.phase, exitCode: doneNow?.exitCode ?? memory?.exitCode}
   // A machine that had its interruption notice and still runs: its workload waits (or the VM is replaced once overdue).
   const notice = p.destroy || phase === 'done' ? undefined : noticeWait(workloadActual, options.now ?? new Date())
@@ -292,7 +312,7 @@ function spotFor(p: Prepared, actual: Record<string, ActualResource | null>, opt
   const spot = spotDecision(p.profile, p.record?.spot, actual[addressOf(p.profile.name, 'vm')], options.now ?? new Date())
   if (!spot.onDemand || !p.placement.spot) return spot
   p.placement.spot = false
-  return {...spot, runDesired: desiredResources({ctx: p.ctx, credentials: options.config.credentials, compute: p.compute, storage: p.storage, phase: 'run', recordedWorkload: p.records[addressOf(p.profile.name, 'workload')]?.attributes})}
+  return {...spot, runDesired: desiredResources({ctx: p.ctx, credentials: options.config.credentials, compute: p.compute, storage: p.storage, phase: 'run', recordedWorkload: p.records[addressOf(p.profile.name, 'workload')]?.attributes, workload: p.workload})}
 }
 
 /** Placement, then preparation, of one deployment; failures become diagnostics or errors. */
@@ -352,12 +372,18 @@ async function refreshAndDiff(options: PlanOptions): Promise<Plan> {
   const settle = (p: Promise<Prepared | undefined>) => p.catch((e: unknown) => void errors.push(e))
   const prepared = await Promise.all(options.profiles.map((p) => settle(placeAndPrepare(p, Boolean(options.destroy), options, placing, diagnostics))))
   for (const orphan of orphans) prepared.push(await settle(placeAndPrepare(orphan, true, options, placing, diagnostics)))
-  const ready = prepared.filter((p): p is Prepared => Boolean(p))
-  checkReplaceKinds(replace, ready)
-  const snapshot = await refresh(refreshRequest(ready), providers, limits)
+  const ready: Array<Prepared | undefined> = prepared.filter((p): p is Prepared => Boolean(p))
+  prepared.length = 0
+  checkReplaceKinds(replace, ready as Prepared[])
+  const snapshot = await refresh(refreshRequest(ready as Prepared[]), providers, limits)
   const profiles: Record<string, ProfilePlan> = {}
   const changes: Array<{profile: string; changes: Change[]}> = []
-  for (const p of ready) {
+  const declared = new Map<string, readonly string[]>()
+  for (let i = 0; i < ready.length; i++) {
+    // Each deployment's preparation is let go once it is planned: a plan of thousands never holds them all to the end.
+    const p = ready[i]!
+    ready[i] = undefined
+    declared.set(p.profile.name, declaredKinds(p.compute))
     try {
       const planned = planDeployment(p, snapshot, options, replace, diagnostics)
       profiles[p.profile.name] = planned.profile
@@ -367,7 +393,6 @@ async function refreshAndDiff(options: PlanOptions): Promise<Plan> {
     }
   }
   if (errors.length > 0) raise(errors)
-  const declared = new Map(ready.map((p) => [p.profile.name, declaredKinds(p.compute)]))
   return finishPlan({options, orphans, replace, diagnostics, profiles, changes, started, declared})
 }
 
@@ -387,7 +412,7 @@ function finishPlan(input: {options: PlanOptions; orphans: ResolvedProfile[]; re
   return {
     formatVersion: '1',
     state: {lineage: state?.lineage ?? options.lineage ?? null, serial: state?.serial ?? 0},
-    profiles: Object.fromEntries(Object.entries(input.profiles).sort(([a], [b]) => a.localeCompare(b))),
+    profiles: Object.fromEntries(Object.entries(input.profiles).sort(([a], [b]) => collator.compare(a, b))),
     changes: sorted,
     summary: summarize(sorted),
     diagnostics,

@@ -45,7 +45,6 @@ export class CredentialLimits {
   }
 }
 
-const bucketKey = (credential: string, name: string) => `${credential}\u0000${name}`
 
 /** "Not found" raised by a read means absent (the contract lets providers say it either way). */
 function settle(result: ReadResult): ReadResult {
@@ -92,35 +91,39 @@ function groupBy<T>(items: T[], key: (item: T) => string): Map<string, T[]> {
  */
 export async function refresh(request: RefreshRequest, providers: ProviderSet, limits: CredentialLimits): Promise<Snapshot> {
   const resources = new Map<string, ReadResult>()
-  const buckets = new Map<string, ReadResult>()
+  // Per credential, per bucket name.
+  const buckets = new Map<string, Map<string, ReadResult>>()
   const resourceJobs = [...groupBy(request.resources, (r) => r.credential)].map(async ([credential, reads]) => {
     const provider = await providers.get(credential).catch((error: unknown) => {
       for (const r of reads) resources.set(r.lookup.address, {error})
     })
     if (!provider) return
-    const batch = provider.readMany ? (items: ResourceRead[]) => provider.readMany!(items.map((r) => ({lookup: r.lookup, ctx: r.ctx}))) : undefined
+    // A ResourceRead is a ReadRequest (with its credential besides): handed over as it is, not copied.
+    const batch = provider.readMany ? (items: ResourceRead[]) => provider.readMany!(items) : undefined
     const results = await readBatch(provider, reads, batch, (r) => kindOf(provider, r.lookup.kind).read(r.lookup, r.ctx), (fn) => limits.run(credential, fn))
     reads.forEach((r, i) => resources.set(r.lookup.address, results[i]))
   })
   const bucketJobs = [...groupBy(request.buckets, (b) => b.credential)].map(async ([credential, list]) => {
     const names = [...new Set(list.map((b) => b.name))]
+    const seen = new Map<string, ReadResult>()
+    buckets.set(credential, seen)
     const provider = await providers.get(credential).catch((error: unknown) => {
-      for (const name of names) buckets.set(bucketKey(credential, name), {error})
+      for (const name of names) seen.set(name, {error})
     })
     if (!provider) return
     const batch = provider.readBuckets ? (items: string[]) => provider.readBuckets!(items) : undefined
     const results = await readBatch(provider, names, batch, (name) => provider.readBucket(name), (fn) => limits.run(credential, fn))
-    names.forEach((name, i) => buckets.set(bucketKey(credential, name), results[i]))
+    names.forEach((name, i) => seen.set(name, results[i]))
   })
   await Promise.all([...resourceJobs, ...bucketJobs])
-  const valueOf = (result: ReadResult | undefined, what: string): ActualResource | null => {
-    if (!result) throw new Error(`refresh did not read ${what}`)
+  const valueOf = (result: ReadResult | undefined, what: () => string): ActualResource | null => {
+    if (!result) throw new Error(`refresh did not read ${what()}`)
     if ('error' in result) throw result.error
     return result.value
   }
   return {
-    resource: (address) => valueOf(resources.get(address), address),
-    bucket: (credential, name) => valueOf(buckets.get(bucketKey(credential, name)), `bucket ${name} on ${credential}`),
+    resource: (address) => valueOf(resources.get(address), () => address),
+    bucket: (credential, name) => valueOf(buckets.get(credential)?.get(name), () => `bucket ${name} on ${credential}`),
     has: (address) => resources.has(address),
   }
 }

@@ -65,7 +65,38 @@ export function changedAttributes(before: Record<string, unknown>, after: Record
 function sameValue(a: unknown, b: unknown): boolean {
   if (a === b) return true
   if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false
-  return stableStringify(a) === stableStringify(b)
+  // Plain JSON (what attributes are) compares in place; anything else as its stable JSON text.
+  return plainEqual(a, b) || stableStringify(a) === stableStringify(b)
+}
+
+/** Equal plain arrays and objects of primitives, compared in place (undefined members ignored, as in JSON). False when unsure. */
+function plainEqual(a: object, b: object): boolean {
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false
+    for (let i = 0; i < a.length; i++) if (!plainMember(a[i], b[i])) return false
+    return true
+  }
+  if (Array.isArray(b) || !isPlain(a) || !isPlain(b)) return false
+  const x = a as Record<string, unknown>
+  const y = b as Record<string, unknown>
+  let defined = 0
+  for (const k in x) {
+    if (x[k] === undefined) continue
+    if (!Object.hasOwn(x, k) || !Object.hasOwn(y, k) || !plainMember(x[k], y[k])) return false
+    defined++
+  }
+  for (const k in y) if (y[k] !== undefined) defined--
+  return defined === 0
+}
+
+function plainMember(a: unknown, b: unknown): boolean {
+  if (a === b) return a === undefined || typeof a === 'string' || typeof a === 'number' || typeof a === 'boolean' || a === null
+  return typeof a === 'object' && typeof b === 'object' && a !== null && b !== null && plainEqual(a, b)
+}
+
+function isPlain(o: object): boolean {
+  const proto = Object.getPrototypeOf(o)
+  return proto === Object.prototype || proto === null
 }
 
 /**

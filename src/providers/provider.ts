@@ -206,8 +206,14 @@ export function kindOf(provider: Provider, kind: ResourceKind): ResourceKindSpec
 
 /** The kinds besides the machine's that a provider declares, in creation order. */
 export function declaredKinds(provider: Pick<Provider, 'compute'>): ResourceKind[] {
-  return [...provider.compute.keys()].filter((k) => !MACHINE_KINDS.includes(k))
+  const table = provider.compute
+  let known = declaredOf.get(table)
+  // Worked out once per table (a plan asks per deployment); a table that grew since is read again.
+  if (!known || known.size !== table.size) declaredOf.set(table, (known = {size: table.size, kinds: [...table.keys()].filter((k) => !MACHINE_KINDS.includes(k))}))
+  return [...known.kinds]
 }
+
+const declaredOf = new WeakMap<KindTable, {size: number; kinds: readonly ResourceKind[]}>()
 
 /**
  * A diff for kinds where the attributes in `inPlace` change in place and any other forces

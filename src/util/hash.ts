@@ -1,4 +1,8 @@
+import * as crypto from 'node:crypto'
 import {createHash, scryptSync} from 'node:crypto'
+
+/** Node's one-shot digest (20.12+): the same digest, without a Hash object per call. */
+const oneShot = (crypto as {hash?: (algorithm: string, data: string | Buffer, encoding: 'hex') => string}).hash
 
 /** JSON with sorted keys: the same value always gives the same text (plans, hashes, golden files). */
 export function stableStringify(value: unknown): string {
@@ -19,7 +23,7 @@ export function sortKeys(value: unknown): unknown {
 }
 
 export function sha256(text: string | Buffer): string {
-  return createHash('sha256').update(text).digest('hex')
+  return oneShot ? oneShot('sha256', text, 'hex') : createHash('sha256').update(text).digest('hex')
 }
 
 /** Short stable hash of any JSON value. */

@@ -39,6 +39,20 @@ export function steadyCloudProvider(kind: string, credential: NamedCredential, c
   }
   const bucket = (name: string) => cloud.store.get(`bucket/${name}`) ?? (name.startsWith('data-') ? {id: name, attributes: {name}} : null)
   const refuse = () => Promise.reject(new Error('a steady cloud is never applied to'))
+  // The list calls a readMany stands for, in first-asked order: one per kind and region.
+  const listed = (requests: Parameters<NonNullable<Provider['readMany']>>[0]): string[] => {
+    const lines: string[] = []
+    const regions = new Map<string, Set<string>>()
+    for (const {lookup, ctx} of requests) {
+      const region = ctx.deployment.placement.region
+      let kinds = regions.get(region)
+      if (!kinds) regions.set(region, (kinds = new Set()))
+      if (kinds.has(lookup.kind)) continue
+      kinds.add(lookup.kind)
+      lines.push(`list ${lookup.kind} in ${region}`)
+    }
+    return lines
+  }
   return {
     kind,
     credential,
@@ -57,7 +71,7 @@ export function steadyCloudProvider(kind: string, credential: NamedCredential, c
     // One listing shows every bucket of the account.
     readBuckets: (names) => call(['listBuckets'], () => names.map((n): ReadResult => ({value: bucket(n)}))),
     // One list-by-tag call per region for every kind.
-    readMany: (requests) => call([...new Set(requests.map((r) => `list ${r.lookup.kind} in ${r.ctx.deployment.placement.region}`))], () => requests.map(({lookup}): ReadResult => ({value: cloud.store.get(`${lookup.kind}/${lookup.name}`) ?? null}))),
+    readMany: (requests) => call(listed(requests), () => requests.map(({lookup}): ReadResult => ({value: cloud.store.get(`${lookup.kind}/${lookup.name}`) ?? null}))),
     createBucket: refuse,
     deleteBucket: refuse,
   } as Provider
