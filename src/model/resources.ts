@@ -90,7 +90,7 @@ function plainEqual(a: object, b: object): boolean {
 }
 
 function plainMember(a: unknown, b: unknown): boolean {
-  if (a === b) return a === undefined || typeof a === 'string' || typeof a === 'number' || typeof a === 'boolean' || a === null
+  if (a === b) return true
   return typeof a === 'object' && typeof b === 'object' && a !== null && b !== null && plainEqual(a, b)
 }
 
