@@ -3,6 +3,7 @@ import {createHash, randomUUID} from 'node:crypto'
 
 import {renderWorkload} from '../../src/bootstrap/render.js'
 import {workloadAttributes, workloadSpecMatches} from '../../src/engine/desired.js'
+import {workloadParts} from '../../src/model/deployment-spec.js'
 import {hashOf, sensitiveMarker} from '../../src/util/hash.js'
 import {specFor} from '../bootstrap/helpers.js'
 
@@ -32,8 +33,8 @@ describe('sensitive values: a keyed, salted, slow hash (per state lineage)', () 
   it('a changed secret changes the marker, the workload attributes and the workload env file', () => {
     assert.notEqual(sensitiveMarker('token-1', a), sensitiveMarker('token-2', a))
     const profile = {name: 'job', credentials: ['c'], hardware: {kind: 'default'}, spot: false, env: {TOKEN: 'token-1', PLAIN: 'x'}, sensitiveEnv: ['TOKEN'], runtime: 'process', command: ['x'], persistBucket: false, persist: false, syncIntervalSeconds: 60, extendsChain: []} as const
-    const before = workloadAttributes(profile as never, a) as {env: Record<string, string>}
-    const after = workloadAttributes({...profile, env: {TOKEN: 'token-2', PLAIN: 'x'}} as never, a) as {env: Record<string, string>}
+    const before = workloadAttributes(workloadParts(profile as never), a) as {env: Record<string, string>}
+    const after = workloadAttributes(workloadParts({...profile, env: {TOKEN: 'token-2', PLAIN: 'x'}} as never), a) as {env: Record<string, string>}
     assert.equal(before.env.PLAIN, 'x')
     assert.equal(before.env.TOKEN, sensitiveMarker('token-1', a))
     assert.notEqual(before.env.TOKEN, after.env.TOKEN)
@@ -50,28 +51,28 @@ describe('sensitive values: a keyed, salted, slow hash (per state lineage)', () 
     const profile = {name: 'job', credentials: ['c'], hardware: {kind: 'default'}, spot: false, env: {TOKEN: 'token-1', PLAIN: 'x'}, sensitiveEnv: ['TOKEN'], runtime: 'process', command: ['x'], persistBucket: false, persist: false, syncIntervalSeconds: 60, extendsChain: []} as const
     // What such a state recorded: the unsalted sha256 prefix, and the spec hash over it.
     const old = (v: string) => `(sensitive):${createHash('sha256').update(v).digest('hex').slice(0, 12)}`
-    const oldAttributes = {...(workloadAttributes(profile as never, a) as Record<string, unknown>), env: {TOKEN: old('token-1'), PLAIN: 'x'}}
+    const oldAttributes = {...(workloadAttributes(workloadParts(profile as never), a) as Record<string, unknown>), env: {TOKEN: old('token-1'), PLAIN: 'x'}}
     const oldSpec = hashOf(oldAttributes)
 
     it('the recorded old marker of the value the file still has is kept, so nothing shows as changed', () => {
-      const now = workloadAttributes(profile as never, a, oldAttributes) as {env: Record<string, string>}
+      const now = workloadAttributes(workloadParts(profile as never), a, oldAttributes) as {env: Record<string, string>}
       assert.equal(now.env.TOKEN, old('token-1'))
       assert.equal(hashOf(now), oldSpec)
-      assert.ok(workloadSpecMatches(oldSpec, profile as never, a, oldAttributes))
+      assert.ok(workloadSpecMatches(oldSpec, workloadParts(profile as never), a, oldAttributes))
     })
 
     it('a finished job whose state kept only the spec hash still matches', () => {
-      assert.ok(workloadSpecMatches(oldSpec, profile as never, a))
-      assert.ok(workloadSpecMatches(hashOf(workloadAttributes(profile as never, a)), profile as never, a))
+      assert.ok(workloadSpecMatches(oldSpec, workloadParts(profile as never), a))
+      assert.ok(workloadSpecMatches(hashOf(workloadAttributes(workloadParts(profile as never), a)), workloadParts(profile as never), a))
     })
 
     it('a changed value is a change, and is recorded salted', () => {
       const changed = {...profile, env: {TOKEN: 'token-2', PLAIN: 'x'}}
-      const now = workloadAttributes(changed as never, a, oldAttributes) as {env: Record<string, string>}
+      const now = workloadAttributes(workloadParts(changed as never), a, oldAttributes) as {env: Record<string, string>}
       assert.equal(now.env.TOKEN, sensitiveMarker('token-2', a))
-      assert.ok(!workloadSpecMatches(oldSpec, changed as never, a, oldAttributes))
-      assert.ok(!workloadSpecMatches(oldSpec, changed as never, a))
-      assert.ok(!workloadSpecMatches(undefined, profile as never, a))
+      assert.ok(!workloadSpecMatches(oldSpec, workloadParts(changed as never), a, oldAttributes))
+      assert.ok(!workloadSpecMatches(oldSpec, workloadParts(changed as never), a))
+      assert.ok(!workloadSpecMatches(undefined, workloadParts(profile as never), a))
     })
   })
 
