@@ -3,7 +3,7 @@
  * engine (one plan-and-apply, as each watch reconcile does) against the fake GCE/IAM and the GCS
  * fake: the new VM lands in the next zone, and that zone, not the plan's, is what state records for
  * the deployment, so the next plan has nothing to change. The machine steps are stubbed (they are
- * end to end in test/e2e/notice-clouds.test.ts).
+ * end to end in test/e2e/notice-gce.test.ts).
  */
 import assert from 'node:assert/strict'
 import {mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
