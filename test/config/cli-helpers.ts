@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import {spawnSync} from 'node:child_process'
-import {copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync} from 'node:fs'
+import {copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
-import {join} from 'node:path'
+import {join, relative} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 /** The repository root. */
@@ -11,8 +11,9 @@ export const REPO = fileURLToPath(new URL('../../', import.meta.url))
 let root: string | undefined
 
 /**
- * A private, freshly built copy of the CLI package: `tsc -p tsconfig.json` into its own dist/
- * (never the shared one, which others rebuild), package.json and bin/ copied, node_modules and
+ * A private, freshly built copy of the CLI package: its own dist/ (a copy of the repository's when
+ * that is complete and newer than every source, as after `npm test`'s pretest build; else
+ * `tsc -p tsconfig.json` into it), package.json and bin/ copied, node_modules and
  * schemas/ linked, and an oclif manifest generated and normalized exactly as `npm run build` does,
  * so that commands load the way they do for users (only the command being run is imported).
  * Built once per test run: the first worker to need it builds it in the run's shared directory
@@ -68,9 +69,16 @@ function buildPackage(dir: string): void {
   copyFileSync(join(REPO, 'scripts', 'normalize-manifest.js'), join(dir, 'scripts', 'normalize-manifest.js'))
   symlinkSync(join(REPO, 'node_modules'), join(dir, 'node_modules'), 'dir')
   symlinkSync(join(REPO, 'schemas'), join(dir, 'schemas'), 'dir')
-  // Type errors elsewhere in src/ (work in progress) do not stop tsc from emitting; a missing
-  // command file below does fail.
-  const tsc = spawnSync(process.execPath, [join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(REPO, 'tsconfig.json'), '--outDir', join(dir, 'dist')], {encoding: 'utf8'})
+  // The repository's dist/ when it is what tsc makes of the sources as they are now (`npm test`
+  // builds it first: no second compile of src/); else a compile of our own. Type errors elsewhere
+  // in src/ (work in progress) do not stop tsc from emitting; a missing command file below does fail.
+  const fresh = freshDist()
+  let tsc = {stdout: '', stderr: `copied from ${join(REPO, 'dist')}`}
+  if (fresh !== undefined) cpSync(join(REPO, 'dist'), join(dir, 'dist'), {recursive: true})
+  if (fresh === undefined || freshDist() !== fresh) {
+    rmSync(join(dir, 'dist'), {recursive: true, force: true})
+    tsc = spawnSync(process.execPath, [join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(REPO, 'tsconfig.json'), '--outDir', join(dir, 'dist')], {encoding: 'utf8'})
+  }
   for (const command of ['validate', 'credentials/add', 'credentials/list', 'credentials/remove']) {
     assert.ok(existsSync(join(dir, 'dist', 'commands', `${command}.js`)), `tsc did not emit dist/commands/${command}.js:\n${tsc.stdout}${tsc.stderr}`)
   }
@@ -78,6 +86,32 @@ function buildPackage(dir: string): void {
   assert.equal(manifest.status, 0, `oclif manifest failed:\n${manifest.stdout}${manifest.stderr}`)
   const normalize = spawnSync(process.execPath, [join(dir, 'scripts', 'normalize-manifest.js')], {encoding: 'utf8'})
   assert.equal(normalize.status, 0, normalize.stderr)
+}
+
+/** Files under `dir` (recursively) whose names end with `ext`, relative to `dir`, with their mtimes. */
+function filesUnder(dir: string, ext: string, base = dir, out = new Map<string, number>()): Map<string, number> {
+  for (const entry of readdirSync(dir, {withFileTypes: true})) {
+    const path = join(dir, entry.name)
+    if (entry.isDirectory()) filesUnder(path, ext, base, out)
+    else if (entry.isFile() && entry.name.endsWith(ext) && !entry.name.endsWith('.d.ts')) out.set(relative(base, path).slice(0, -ext.length), statSync(path).mtimeMs)
+  }
+  return out
+}
+
+/**
+ * When REPO/dist is complete and newer than every source (`rm -rf dist && tsc` ran after the last
+ * edit of src/ or tsconfig.json): its oldest file's mtime, which changes if it is rebuilt meanwhile.
+ * Complete: exactly one .js per .ts of src/, none left over from a deleted source.
+ */
+function freshDist(): number | undefined {
+  const dist = join(REPO, 'dist')
+  if (!existsSync(dist)) return undefined
+  const sources = filesUnder(join(REPO, 'src'), '.ts')
+  const emitted = filesUnder(dist, '.js')
+  if (sources.size === 0 || emitted.size !== sources.size || [...sources.keys()].some((k) => !emitted.has(k))) return undefined
+  const newestSource = Math.max(...sources.values(), statSync(join(REPO, 'tsconfig.json')).mtimeMs)
+  const oldestEmitted = Math.min(...emitted.values())
+  return oldestEmitted > newestSource ? oldestEmitted : undefined
 }
 
 export interface CliResult {
