@@ -150,6 +150,7 @@ export function desiredResources(options: DesiredOptions): DesiredResource[] {
   const keepMachine = phase === 'run' || spec.persist
 
   const bucketAddresses: string[] = []
+  const bucketNames: string[] = []
   // Buckets by role come from the spec; the checkpoint bucket outlives the run only when kept.
   for (const b of ctx.spec.buckets) {
     if (b.role === 'checkpoint' && !(phase === 'run' || b.persist)) continue
@@ -157,8 +158,10 @@ export function desiredResources(options: DesiredOptions): DesiredResource[] {
       b.role === 'input' ? {name: b.name, role: b.role}
         : b.role === 'output' ? {name: b.name, role: b.role, region: b.region ?? placement.region}
           : {name: b.name, role: b.role, region: placement.region, persist: b.persist}
-    out.push({address: addressOf(p, 'bucket', b.role), kind: 'bucket', role: b.role, credential: b.credential, provider: storageProvider(b.credential), name: b.name, dependsOn: [], attributes, profile: p})
-    bucketAddresses.push(addressOf(p, 'bucket', b.role))
+    const address = addressOf(p, 'bucket', b.role)
+    out.push({address, kind: 'bucket', role: b.role, credential: b.credential, provider: storageProvider(b.credential), name: b.name, dependsOn: [], attributes, profile: p})
+    bucketAddresses.push(address)
+    bucketNames.push(b.name)
   }
   if (keepMachine) {
     const machineDeps = providerKinds(options, out)
@@ -170,7 +173,7 @@ export function desiredResources(options: DesiredOptions): DesiredResource[] {
     if (phase === 'run') {
       out.push({
         address: addressOf(p, 'bootstrap'), profile: p, kind: 'bootstrap', credential: placement.credential, provider: placement.provider, name: deploymentId, dependsOn: [vm.address, ...bucketAddresses],
-        attributes: {hash: hashOf({buckets: bucketAddresses.map((a) => out.find((r) => r.address === a)?.name), sync: spec.workload.syncIntervalSeconds, runtime: spec.workload.runtime, gpus: spec.hardware.gpus ?? null})},
+        attributes: {hash: hashOf({buckets: bucketNames, sync: spec.workload.syncIntervalSeconds, runtime: spec.workload.runtime, gpus: spec.hardware.gpus ?? null})},
       })
     }
   }

@@ -75,6 +75,8 @@ interface Prepared {
   compute: Provider
   storage: Record<string, Provider>
   records: Record<string, ResourceRecord>
+  /** The workload's attributes as state recorded them. */
+  recordedWorkload: Record<string, unknown> | undefined
   /** What the deployment wants while its job runs (empty for a destroy). */
   runDesired: DesiredResource[]
   /** The workload's spec (attributes and hash), worked out once and only when asked for. */
@@ -137,17 +139,27 @@ async function prepareDeployment(profile: ResolvedProfile, record: DeploymentRec
     await compute.prepare?.(ctx, records)
     for (const sp of Object.values(storage)) if (sp !== compute) await sp.prepare?.(ctx)
   }
-  const recordedWorkload = records[addressOf(profile.name, 'workload')]?.attributes
-  const workload = once(() => workloadSpec(ctx.spec, ctx.lineage, recordedWorkload))
-  const runDesired = destroy ? [] : desiredResources({ctx, credentials: config.credentials, compute, storage, phase: 'run', recordedWorkload, workload})
   // What state recorded, then what is desired and not recorded on the same credential (in the recorded one's place when it moved).
+  // State's addresses are matched by comparing strings: a keyed read of `records` with a freshly built
+  // address costs far more (each deployment's records object has a shape of its own).
   const lookups: Prepared['lookups'] = []
+  const recordedAddresses: string[] = []
+  const recorded: ResourceRecord[] = []
   for (const address in records) {
     const r = records[address]
+    recordedAddresses.push(address)
+    recorded.push(r)
     lookups.push({address: r.address, kind: r.kind, name: r.name, credential: r.credential, record: r})
   }
+  const recordAt = (address: string): ResourceRecord | undefined => {
+    for (let i = 0; i < recordedAddresses.length; i++) if (recordedAddresses[i] === address) return recorded[i]
+    return undefined
+  }
+  const recordedWorkload = recordAt(addressOf(profile.name, 'workload'))?.attributes
+  const workload = once(() => workloadSpec(ctx.spec, ctx.lineage, recordedWorkload))
+  const runDesired = destroy ? [] : desiredResources({ctx, credentials: config.credentials, compute, storage, phase: 'run', recordedWorkload, workload})
   for (const d of runDesired) {
-    const r = records[d.address]
+    const r = recordAt(d.address)
     if (r && r.credential === d.credential) continue
     const lookup = {address: d.address, kind: d.kind, name: d.name, credential: d.credential, record: r}
     const at = r ? lookups.findIndex((l) => l.address === d.address) : -1
@@ -157,7 +169,7 @@ async function prepareDeployment(profile: ResolvedProfile, record: DeploymentRec
   const storages = [...new Set(profile.credentials.map((c) => storageCredential(c, config.credentials)))]
   // Where the input and output buckets are checked: the credential the profile named, else every listed one's storage.
   const where = (b: BucketSpec | undefined) => (destroy || !b ? [] : b.explicitCredential ? [b.credential] : storages)
-  return {profile, record, destroy, placement, ctx, compute, storage, records, runDesired, workload, lookups, inputWhere: where(input), outputWhere: where(output)}
+  return {profile, record, destroy, placement, ctx, compute, storage, records, recordedWorkload, runDesired, workload, lookups, inputWhere: where(input), outputWhere: where(output)}
 }
 
 /** Everything the prepared deployments need read, for one refresh. */
@@ -254,11 +266,11 @@ function planDeployment(p: Prepared, snapshot: Snapshot, options: PlanOptions, r
   const memory = p.record?.workload
   const finished = (phase?: string) => phase === 'completed' || phase === 'failed'
   const doneNow = finished(workloadActual?.phase) ? workloadActual : undefined
-  const recordedSpec = records[workloadAddress]?.attributes.specHash
-  const phase: 'run' | 'done' = !replace.has(workloadAddress) && workloadSpecMatches(recordedSpec, ctx.spec, ctx.lineage, records[workloadAddress]?.attributes, p.workload) && (doneNow !== undefined || (!workloadActual && finished(memory?.phase))) ? 'done' : 'run'
+  const recordedSpec = p.recordedWorkload?.specHash
+  const phase: 'run' | 'done' = !replace.has(workloadAddress) && workloadSpecMatches(recordedSpec, ctx.spec, ctx.lineage, p.recordedWorkload, p.workload) && (doneNow !== undefined || (!workloadActual && finished(memory?.phase))) ? 'done' : 'run'
   if (!p.destroy) for (const message of compute.warnings?.(ctx) ?? []) diagnostics.push({severity: 'warning', profile: profile.name, message})
   untaggedBucketWarnings(p, actual, diagnostics)
-  const desired = p.destroy ? [] : phase === 'run' ? (spot.runDesired ?? p.runDesired) : desiredResources({ctx, credentials: config.credentials, compute, storage: p.storage, phase, recordedWorkload: records[workloadAddress]?.attributes, workload: p.workload})
+  const desired = p.destroy ? [] : phase === 'run' ? (spot.runDesired ?? p.runDesired) : desiredResources({ctx, credentials: config.credentials, compute, storage: p.storage, phase, recordedWorkload: p.recordedWorkload, workload: p.workload})
   const done = {phase: doneNow?.phase ?? memory?.phase, exitCode: doneNow?.exitCode ?? memory?.exitCode}
   // A machine that had its interruption notice and still runs: its workload waits (or the VM is replaced once overdue).
   const notice = p.destroy || phase === 'done' ? undefined : noticeWait(workloadActual, options.now ?? new Date())
@@ -312,7 +324,7 @@ function spotFor(p: Prepared, actual: Record<string, ActualResource | null>, opt
   const spot = spotDecision(p.profile, p.record?.spot, actual[addressOf(p.profile.name, 'vm')], options.now ?? new Date())
   if (!spot.onDemand || !p.placement.spot) return spot
   p.placement.spot = false
-  return {...spot, runDesired: desiredResources({ctx: p.ctx, credentials: options.config.credentials, compute: p.compute, storage: p.storage, phase: 'run', recordedWorkload: p.records[addressOf(p.profile.name, 'workload')]?.attributes, workload: p.workload})}
+  return {...spot, runDesired: desiredResources({ctx: p.ctx, credentials: options.config.credentials, compute: p.compute, storage: p.storage, phase: 'run', recordedWorkload: p.recordedWorkload, workload: p.workload})}
 }
 
 /** Placement, then preparation, of one deployment; failures become diagnostics or errors. */
