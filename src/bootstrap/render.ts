@@ -226,8 +226,12 @@ export function renderWorkload(spec: BootstrapSpec): RenderedWorkload {
       'set +e',
       `${words.map(q).join(' ')} >> ${log} 2>&1 & child=$!`,
       // On stop (SIGTERM from supervisord), pass it on and go on to the final upload.
-      `trap 'kill -TERM "$child" 2>/dev/null' TERM INT`,
+      `trap 'stopping=1; kill -TERM "$child" 2>/dev/null' TERM INT`,
       'while :; do wait "$child"; code=$?; kill -0 "$child" 2>/dev/null || break; done',
+      // A wait the signal interrupted returns 128+n, not the child's code: a child that exits between
+      // that and the check above has its own code collected here (bash keeps it for this wait; 127
+      // is an older bash saying the code was collected already).
+      'if [ -n "${stopping:-}" ]; then wait "$child"; c=$?; [ "$c" -ne 127 ] && code=$c; fi',
     ]
   }
   add(p.runWorkload, 0o755, [
