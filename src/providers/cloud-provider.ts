@@ -2,8 +2,9 @@
  * What the aws, gcp and azure providers share as providers, beside the machine (cloud-machine.ts)
  * and the kinds (cloud-kinds.ts): their buckets, through the one owned-bucket lifecycle
  * (owned-buckets.ts) over the store each cloud supplies; the storage credentials a machine syncs
- * with, reads of the machine (connect, logs) (an ssh host's `storage`, other credentials' providers); and a prepare that runs once per
- * deployment, placement credential and region in a run (a failure is not kept).
+ * with (an ssh host's `storage`, other credentials' providers); reads of the machine (connect,
+ * logs); and a prepare that runs once per deployment, placement credential and region in a run
+ * (a failure is not kept).
  */
 import type {NamedCredential} from '../config/types.js'
 import {ProviderError} from '../errors/index.js'

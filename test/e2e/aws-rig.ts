@@ -17,7 +17,7 @@ import {join} from 'node:path'
 import {GetObjectCommand, ListObjectsV2Command, S3Client} from '@aws-sdk/client-s3'
 import {stringify} from 'yaml'
 
-import {disableSdkAmbientConfig, startFakeAws, type FakeAws} from '../helpers/fake-aws/index.js'
+import {acceptMintedKeys, disableSdkAmbientConfig, startFakeAws, type FakeAws} from '../helpers/fake-aws/index.js'
 import type {FakeInstance} from '../helpers/fake-aws/model.js'
 import {SshdInstanceBackend} from '../helpers/fake-aws/sshd-backend.js'
 import {startNoticeEndpoint, type NoticeEndpoint} from '../helpers/notice-endpoint.js'
@@ -33,16 +33,27 @@ export interface AwsRig {
   readonly s3: S3Client
   readonly notice: NoticeEndpoint
   readonly backend: SshdInstanceBackend
+  /** The remote prefix the VMs keep anycloud's files under (private to each VM). */
+  readonly prefix: string
   /** The project of the running test: cleaned up after the file's tests (and by the next test). */
   project: Project | undefined
   /** A project whose aws credential points at the rigs, and the env its CLI runs with. */
   awsProject(name: string, job: Record<string, unknown>): {project: Project; env: Record<string, string>}
+  /** The CLI's environment for the rig (aws keys from env, no ambient AWS config, the fast polls). */
+  env(): Record<string, string>
   objects(bucket: string): Promise<string[]>
   text(bucket: string, key: string): Promise<string>
   liveInstances(): FakeInstance[]
 }
 
-export function useAwsRig(): AwsRig {
+export interface AwsRigOptions {
+  /** Log in as root (ANYCLOUD_AWS_SSH_USER) instead of the image's sudo user `ubuntu`. */
+  rootLogin?: boolean
+  /** The S3 emulator accepts the keys STS mints (cross-credential uploads from the VM). */
+  acceptMintedKeys?: boolean
+}
+
+export function useAwsRig(options: AwsRigOptions = {}): AwsRig {
   let fake: FakeAws | undefined
   let s3rig: S3Emulator | undefined
   let s3: S3Client | undefined
@@ -66,7 +77,23 @@ export function useAwsRig(): AwsRig {
     get backend() {
       return backend!
     },
+    get prefix() {
+      return prefix
+    },
     project: undefined,
+    env: () => ({
+      E2E_AWS_KEY_ID: KEYS.accessKeyId,
+      E2E_AWS_SECRET: KEYS.secretAccessKey,
+      AWS_EC2_METADATA_DISABLED: 'true',
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      AWS_CONFIG_FILE: '/nonexistent',
+      AWS_SHARED_CREDENTIALS_FILE: '/nonexistent',
+      ANYCLOUD_AWS_POLL_MS: '100',
+      ANYCLOUD_REMOTE_PREFIX: prefix,
+      ANYCLOUD_STORAGE_CHECK: '3:1',
+      ANYCLOUD_NOTICE_BASE: notice!.base,
+      ...(options.rootLogin ? {ANYCLOUD_AWS_SSH_USER: 'root'} : {}),
+    }),
     awsProject(name, job) {
       const url = fake!.url
       const p = new Project(
@@ -85,19 +112,7 @@ export function useAwsRig(): AwsRig {
           profiles: {job: {credentials: 'aws-fake', vmType: 't3.micro', runtime: 'process', syncIntervalSeconds: 1, ...job}},
         }),
       )
-      const env = {
-        E2E_AWS_KEY_ID: KEYS.accessKeyId,
-        E2E_AWS_SECRET: KEYS.secretAccessKey,
-        AWS_EC2_METADATA_DISABLED: 'true',
-        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-        AWS_CONFIG_FILE: '/nonexistent',
-        AWS_SHARED_CREDENTIALS_FILE: '/nonexistent',
-        ANYCLOUD_AWS_POLL_MS: '100',
-        ANYCLOUD_REMOTE_PREFIX: prefix,
-        ANYCLOUD_STORAGE_CHECK: '3:1',
-        ANYCLOUD_NOTICE_BASE: notice!.base,
-      }
-      return {project: p, env}
+      return {project: p, env: rig.env()}
     },
     async objects(bucket) {
       try {
@@ -116,14 +131,15 @@ export function useAwsRig(): AwsRig {
 
   before(async function () {
     await requireNetns(this)
-    ensureSudoUser('ubuntu')
+    if (!options.rootLogin) ensureSudoUser('ubuntu')
     disableSdkAmbientConfig()
     s3rig = await startS3Emulator()
     notice = await startNoticeEndpoint()
-    prefix = mkdtempSync(join(tmpdir(), 'anycloud-aws-vm-'))
+    prefix = mkdtempSync(join(tmpdir(), options.rootLogin ? 'anycloud-spot-vm-' : 'anycloud-aws-vm-'))
     backend = new SshdInstanceBackend({netns: true, forwardPorts: [Number(new URL(s3rig.endpoint).port), notice.port], sshd: {privateDirs: [prefix]}})
     fake = await startFakeAws({backend, users: [{...KEYS, userName: 'e2e'}]})
     s3 = new S3Client(s3ClientConfig(s3rig))
+    if (options.acceptMintedKeys) acceptMintedKeys(fake, s3rig)
   })
 
   after(async () => {

@@ -23,7 +23,7 @@ import {requireNetns, stopAllSshd} from '../helpers/sshd/index.js'
 import {s3ClientConfig, startS3Emulator, type S3Emulator} from '../helpers/storage/index.js'
 import {KEYS} from '../providers/aws/helpers.js'
 import {type Project, until} from './cli.js'
-import type {Decision} from './spot-job.js'
+import {planAndWatchRemint} from './spot-job.js'
 
 export const AWS_ENV = {
   E2E_AWS_KEY_ID: KEYS.accessKeyId, E2E_AWS_SECRET: KEYS.secretAccessKey,
@@ -114,15 +114,7 @@ export function useRemintRig(): RemintRig {
     assert.ok(tokenIn(before), 'the session token is in the rclone env file')
     assert.equal(statSync(envFile).mode & 0o777, 0o600)
 
-    const plan = JSON.parse((await run(['plan', '--json'], 0)).stdout) as {changes: Array<{address: string; action: string; reason: string}>}
-    const boot = plan.changes.find((c) => c.address === 'job.bootstrap')!
-    assert.equal(boot.action, 'update')
-    assert.match(boot.reason, /^storage credentials expire in \d+ min \(.*\): re-minted and written to the machine; the workload keeps running$/)
-    assert.deepEqual(plan.changes.filter((c) => c.action !== 'no-op' && c.action !== 'read').map((c) => c.address), ['job.bootstrap'], 'nothing else changes')
-
-    const watched = await run(['watch', '--once', '--json'], 0)
-    const decisions = watched.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Decision)
-    assert.deepEqual(decisions.map((d) => [d.address, d.action, d.outcome]), [['job.bootstrap', 'update', 'done']])
+    await planAndWatchRemint(run)
     assert.ok(Date.now() < firstExpiry.getTime(), 'renewed before the old credentials expired')
     assert.equal(mints().length, minted + 2)
     assert.ok(mints().at(-1)!.expiration.getTime() - Date.now() > 35 * 3600 * 1000, 'the new ones last 36 h')

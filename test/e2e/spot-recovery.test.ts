@@ -12,7 +12,7 @@ import {DeleteBucketCommand, DeleteObjectsCommand} from '@aws-sdk/client-s3'
 import {stringify} from 'yaml'
 
 import {finished, Project, until} from './cli.js'
-import type {Decision} from './spot-job.js'
+import {planAndWatchRemint, type Decision} from './spot-job.js'
 import {useSpotRig} from './spot-rig.js'
 
 describe('e2e: spot on aws recovers unattended: re-minted storage credentials, a preemption during bootstrap (aws fake, sshd VMs)', function () {
@@ -64,15 +64,7 @@ describe('e2e: spot on aws recovers unattended: re-minted storage credentials, a
 
     // STS back on time; the plan says the credentials are due; watch re-mints them.
     rig.fake.clock.reset()
-    const plan = JSON.parse((await run(['plan', '--json'], 0)).stdout) as {changes: Array<{address: string; action: string; reason: string}>}
-    const boot = plan.changes.find((c) => c.address === 'job.bootstrap')!
-    assert.equal(boot.action, 'update')
-    assert.match(boot.reason, /^storage credentials expire in \d+ min \(.*\): re-minted and written to the machine; the workload keeps running$/)
-    assert.deepEqual(plan.changes.filter((c) => c.action !== 'no-op' && c.action !== 'read').map((c) => c.address), ['job.bootstrap'], 'nothing else changes')
-
-    const watched = await run(['watch', '--once', '--json'], 0)
-    const decisions = watched.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Decision)
-    assert.deepEqual(decisions.map((d) => [d.address, d.action, d.outcome]), [['job.bootstrap', 'update', 'done']])
+    await planAndWatchRemint(run)
     assert.ok(Date.now() < firstExpiry.getTime(), 'renewed before the old credentials expired')
     assert.equal(mints().length, 2)
     assert.ok(mints()[1].expiration.getTime() - Date.now() > 35 * 3600 * 1000, 'the new ones last 36 h')
