@@ -154,21 +154,29 @@ function replaceDependents(changes: Map<string, Change>, input: DiffInput): void
 
 /** Diffs one deployment. Pure. */
 export function diffDeployment(input: DiffInput): Change[] {
-  const changes = new Map<string, Change>()
+  // A list, not a map by address: a deployment has a handful of resources, a plan thousands of deployments.
+  const list: Change[] = []
   // Nothing is rebuilt unless something is created or replaced (in a steady plan nothing is).
   let building = false
   for (const d of input.desired) {
     const c = diffDesired(d, input)
-    changes.set(d.address, c)
+    list.push(c)
     if (c.action === 'create' || c.action === 'replace') building = true
   }
-  for (const r of Object.values(input.records)) if (!changes.has(r.address)) changes.set(r.address, diffUndesired(r, input))
+  const desiredCount = list.length
+  for (const key in input.records) {
+    const r = input.records[key]
+    let desired = false
+    for (let i = 0; i < desiredCount && !desired; i++) desired = list[i].address === r.address
+    if (!desired) list.push(diffUndesired(r, input))
+  }
   // (--replace's dependents too: a replaced resource is a change of its own.)
   if (building) {
+    const changes = new Map(list.map((c) => [c.address, c]))
     rebuildOnNewMachine(changes, input)
     replaceDependents(changes, input)
   }
-  return sortChanges([...changes.values()], () => input.declared)
+  return sortChanges(list, () => input.declared)
 }
 
 // The collator `localeCompare` uses, made once (a plan of thousands of changes sorts fast).

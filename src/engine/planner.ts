@@ -16,7 +16,7 @@ import {credentialsRenewal, holdForNotice, noticeWait, spotDecision, type SpotDe
 import type {Reporter} from './events.js'
 import {memoize} from '../util/limit.js'
 import {type AuthResult, placeProfile, type PlacementOptions} from './placement.js'
-import {CredentialLimits, refresh, type RefreshRequest, type Snapshot} from './refresh.js'
+import {CredentialLimits, layered, refresh, type RefreshRequest, type Snapshot} from './refresh.js'
 import {type Change, diffDeployment, joinSorted, type Plan, type PlanDiagnostic, type ProfilePlan, summarize} from './plan.js'
 import {currentBudget, withinBudget} from '../remote/deadline.js'
 
@@ -77,11 +77,14 @@ interface Prepared {
   records: Record<string, ResourceRecord>
   /** The workload's attributes as state recorded them. */
   recordedWorkload: Record<string, unknown> | undefined
-  /** What the deployment wants while its job runs (empty for a destroy). */
+  /** What the deployment wants while its job runs (empty for a destroy; worked out by {@link desire}). */
   runDesired: DesiredResource[]
   /** The workload's spec (attributes and hash), worked out once and only when asked for. */
   workload: () => WorkloadSpec
+  /** What refresh reads for it: what state recorded, then what {@link desire} adds. */
   lookups: Array<{address: string; kind: DesiredResource['kind']; name: string; credential: string; record?: ResourceRecord}>
+  /** The record state holds at an address. */
+  recordAt: (address: string) => ResourceRecord | undefined
   /** Credentials whose storage must be checked for the input and output buckets (SPEC §5). */
   inputWhere: string[]
   outputWhere: string[]
@@ -123,7 +126,7 @@ function checkReplaceKinds(replace: ReadonlySet<string>, prepared: readonly Prep
   }
 }
 
-/** After placement: the deployment's context, its providers, what it wants and what refresh must read. */
+/** After placement: the deployment's context, its providers and what state recorded of it (what it wants comes after, in {@link desire}). */
 async function prepareDeployment(profile: ResolvedProfile, record: DeploymentRecord | undefined, placement: Placement, destroy: boolean, options: PlanOptions): Promise<Prepared> {
   const {config, providers} = options
   const compute = await providers.get(placement.credential)
@@ -139,8 +142,7 @@ async function prepareDeployment(profile: ResolvedProfile, record: DeploymentRec
     await compute.prepare?.(ctx, records)
     for (const sp of Object.values(storage)) if (sp !== compute) await sp.prepare?.(ctx)
   }
-  // What state recorded, then what is desired and not recorded on the same credential (in the recorded one's place when it moved).
-  // State's addresses are matched by comparing strings: a keyed read of `records` with a freshly built
+  // What state recorded: refresh reads it (desire() adds what is desired and not recorded). State's addresses are matched by comparing strings: a keyed read of `records` with a freshly built
   // address costs far more (each deployment's records object has a shape of its own).
   const lookups: Prepared['lookups'] = []
   const recordedAddresses: string[] = []
@@ -157,36 +159,90 @@ async function prepareDeployment(profile: ResolvedProfile, record: DeploymentRec
   }
   const recordedWorkload = recordAt(addressOf(profile.name, 'workload'))?.attributes
   const workload = once(() => workloadSpec(ctx.spec, ctx.lineage, recordedWorkload))
-  const runDesired = destroy ? [] : desiredResources({ctx, credentials: config.credentials, compute, storage, phase: 'run', recordedWorkload, workload})
-  for (const d of runDesired) {
-    const r = recordAt(d.address)
-    if (r && r.credential === d.credential) continue
-    const lookup = {address: d.address, kind: d.kind, name: d.name, credential: d.credential, record: r}
-    const at = r ? lookups.findIndex((l) => l.address === d.address) : -1
-    if (at >= 0) lookups[at] = lookup
-    else lookups.push(lookup)
-  }
   const storages = [...new Set(profile.credentials.map((c) => storageCredential(c, config.credentials)))]
   // Where the input and output buckets are checked: the credential the profile named, else every listed one's storage.
   const where = (b: BucketSpec | undefined) => (destroy || !b ? [] : b.explicitCredential ? [b.credential] : storages)
-  return {profile, record, destroy, placement, ctx, compute, storage, records, recordedWorkload, runDesired, workload, lookups, inputWhere: where(input), outputWhere: where(output)}
+  return {profile, record, destroy, placement, ctx, compute, storage, records, recordedWorkload, runDesired: [], workload, lookups, recordAt, inputWhere: where(input), outputWhere: where(output)}
 }
 
-/** Everything the prepared deployments need read, for one refresh. */
-function refreshRequest(prepared: Prepared[]): RefreshRequest {
+/**
+ * What the deployment wants while its job runs (nothing for a destroy), and the reads that adds to
+ * what state recorded: a desired resource state has not recorded on the same credential (in the
+ * recorded one's place when it moved). Returns those added reads.
+ */
+function desire(p: Prepared, credentials: ResolvedConfig['credentials']): Prepared['lookups'] {
+  if (p.destroy) return []
+  p.runDesired = desiredResources({ctx: p.ctx, credentials, compute: p.compute, storage: p.storage, phase: 'run', recordedWorkload: p.recordedWorkload, workload: p.workload})
+  const added: Prepared['lookups'] = []
+  for (const d of p.runDesired) {
+    const r = p.recordAt(d.address)
+    if (r && r.credential === d.credential) continue
+    const lookup = {address: d.address, kind: d.kind, name: d.name, credential: d.credential, record: r}
+    const at = r ? p.lookups.findIndex((l) => l.address === d.address) : -1
+    if (at >= 0) p.lookups[at] = lookup
+    else p.lookups.push(lookup)
+    added.push(lookup)
+  }
+  return added
+}
+
+/**
+ * Reads for one refresh round: each deployment's lookups (`lookupsOf`, all of them by default)
+ * and, unless `checks` is false, the SPEC §5 checks of its input and output buckets.
+ */
+function refreshRequest(prepared: ReadonlyArray<Prepared | undefined>, lookupsOf: (p: Prepared) => Prepared['lookups'] = (p) => p.lookups, checks = true): RefreshRequest {
   const request: RefreshRequest = {resources: [], buckets: []}
   const progress = () => {}
   for (const p of prepared) {
+    if (!p) continue
     const ctx = {deployment: p.ctx, records: p.records, progress}
-    for (const l of p.lookups) {
+    for (const l of lookupsOf(p)) {
       if (l.kind === 'bucket') request.buckets.push({credential: l.credential, name: l.name})
       // The lookup as it is (a ResourceLookup, with its credential besides).
       else request.resources.push({credential: l.credential, lookup: l, ctx})
     }
+    if (!checks) continue
     for (const c of p.inputWhere) request.buckets.push({credential: c, name: bucketOf(p.ctx.spec, 'input')!.name})
     for (const c of p.outputWhere) request.buckets.push({credential: c, name: bucketOf(p.ctx.spec, 'output')!.name})
   }
   return request
+}
+
+/** Deployments whose desired sets are worked out between two looks at pending reads. */
+const DESIRE_CHUNK = 50
+
+/**
+ * Refresh, with every deployment's desired set ({@link desire}) worked out on the way. When each
+ * deployment is one state recorded, placed where state has it, what state recorded is read first
+ * and the desired sets are worked out while those reads are in flight (a steady plan's CPU time
+ * goes on behind the clouds' latency); only reads the desired sets add (resources state does not
+ * hold yet) make a second round, and a steady plan has none. Otherwise (a new deployment, a move)
+ * the desired sets come first and one round reads everything. A deployment whose desired set
+ * fails is dropped from `ready` and its error kept in `errors`.
+ */
+async function refreshDesired(ready: Array<Prepared | undefined>, options: PlanOptions, limits: CredentialLimits, errors: unknown[]): Promise<Snapshot> {
+  const {providers} = options
+  const credentials = options.config.credentials
+  const early = ready.length > 0 && ready.every((p) => p!.record?.placement?.credential === p!.placement.credential)
+  const first = early ? refresh(refreshRequest(ready), providers, limits) : undefined
+  // Awaited below; a failure meanwhile is not an unhandled rejection.
+  first?.catch(() => {})
+  const added = new Map<Prepared, Prepared['lookups']>()
+  for (let i = 0; i < ready.length; i++) {
+    // Pending reads get going (and progress) between chunks.
+    if (early && i % DESIRE_CHUNK === 0) await new Promise<void>((resolve) => setImmediate(resolve))
+    try {
+      const more = desire(ready[i]!, credentials)
+      if (more.length > 0) added.set(ready[i]!, more)
+    } catch (error) {
+      errors.push(error)
+      ready[i] = undefined
+    }
+  }
+  if (!first) return refresh(refreshRequest(ready), providers, limits)
+  if (added.size === 0) return first
+  const second = await refresh(refreshRequest([...added.keys()], (p) => added.get(p)!, false), providers, limits)
+  return layered(second, await first)
 }
 
 /**
@@ -387,13 +443,14 @@ async function refreshAndDiff(options: PlanOptions): Promise<Plan> {
   const ready: Array<Prepared | undefined> = prepared.filter((p): p is Prepared => Boolean(p))
   prepared.length = 0
   checkReplaceKinds(replace, ready as Prepared[])
-  const snapshot = await refresh(refreshRequest(ready as Prepared[]), providers, limits)
+  const snapshot = await refreshDesired(ready, options, limits, errors)
   const profiles: Record<string, ProfilePlan> = {}
   const changes: Array<{profile: string; changes: Change[]}> = []
   const declared = new Map<string, readonly string[]>()
   for (let i = 0; i < ready.length; i++) {
     // Each deployment's preparation is let go once it is planned: a plan of thousands never holds them all to the end.
-    const p = ready[i]!
+    const p = ready[i]
+    if (!p) continue
     ready[i] = undefined
     declared.set(p.profile.name, declaredKinds(p.compute))
     try {
@@ -406,6 +463,13 @@ async function refreshAndDiff(options: PlanOptions): Promise<Plan> {
   }
   if (errors.length > 0) raise(errors)
   return finishPlan({options, orphans, replace, diagnostics, profiles, changes, started, declared})
+}
+
+/** The same entries, keys in profile-name order (plan JSON lists profiles sorted). */
+function byName<T>(entries: Record<string, T>): Record<string, T> {
+  const out: Record<string, T> = {}
+  for (const name of Object.keys(entries).sort((a, b) => (a === b ? 0 : collator.compare(a, b)))) out[name] = entries[name]
+  return out
 }
 
 function finishPlan(input: {options: PlanOptions; orphans: ResolvedProfile[]; replace: ReadonlySet<string>; diagnostics: PlanDiagnostic[]; profiles: Record<string, ProfilePlan>; changes: Array<{profile: string; changes: Change[]}>; started: number; declared: ReadonlyMap<string, readonly string[]>}): Plan {
@@ -424,7 +488,7 @@ function finishPlan(input: {options: PlanOptions; orphans: ResolvedProfile[]; re
   return {
     formatVersion: '1',
     state: {lineage: state?.lineage ?? options.lineage ?? null, serial: state?.serial ?? 0},
-    profiles: Object.fromEntries(Object.entries(input.profiles).sort(([a], [b]) => collator.compare(a, b))),
+    profiles: byName(input.profiles),
     changes: sorted,
     summary: summarize(sorted),
     diagnostics,

@@ -23,6 +23,18 @@ export interface Snapshot {
   bucket(credential: string, name: string): ActualResource | null
   /** Whether refresh looked at this address (a plan only asks for what it requested). */
   has(address: string): boolean
+  /** Whether refresh looked at this bucket on this credential. */
+  hasBucket(credential: string, name: string): boolean
+}
+
+/** Two refresh rounds as one snapshot: what the later round (`over`) read, else the earlier one's. */
+export function layered(over: Snapshot, under: Snapshot): Snapshot {
+  return {
+    resource: (address) => (over.has(address) ? over : under).resource(address),
+    bucket: (credential, name) => (over.hasBucket(credential, name) ? over : under).bucket(credential, name),
+    has: (address) => over.has(address) || under.has(address),
+    hasBucket: (credential, name) => over.hasBucket(credential, name) || under.hasBucket(credential, name),
+  }
 }
 
 /** Per-credential bound on reads in flight: each cloud account has its own API rate limits. */
@@ -125,5 +137,6 @@ export async function refresh(request: RefreshRequest, providers: ProviderSet, l
     resource: (address) => valueOf(resources.get(address), () => address),
     bucket: (credential, name) => valueOf(buckets.get(credential)?.get(name), () => `bucket ${name} on ${credential}`),
     has: (address) => resources.has(address),
+    hasBucket: (credential, name) => buckets.get(credential)?.has(name) ?? false,
   }
 }

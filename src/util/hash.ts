@@ -9,11 +9,27 @@ export function stableStringify(value: unknown): string {
   return JSON.stringify(sortKeys(value))
 }
 
+/**
+ * An object's own keys in `Array.prototype.sort`'s default order (UTF-16 code units), sorted in
+ * place by insertion: objects have a handful of keys, and this allocates nothing besides the list
+ * (the built-in sort allocates a work array per call; plans hash thousands of small objects).
+ */
+function sortedKeys(value: object): string[] {
+  const keys = Object.keys(value)
+  for (let i = 1; i < keys.length; i++) {
+    const k = keys[i]
+    let j = i - 1
+    for (; j >= 0 && keys[j] > k; j--) keys[j + 1] = keys[j]
+    keys[j + 1] = k
+  }
+  return keys
+}
+
 export function sortKeys(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(sortKeys)
   if (value && typeof value === 'object') {
     const out: Record<string, unknown> = {}
-    for (const k of Object.keys(value).sort()) {
+    for (const k of sortedKeys(value)) {
       const v = (value as Record<string, unknown>)[k]
       if (v !== undefined) out[k] = sortKeys(v)
     }

@@ -27,18 +27,25 @@ describe('engine: calls per steady plan grow with regions and resource kinds, no
     for (const d of dirs) rmSync(d, {recursive: true, force: true})
   })
 
-  /** The call log of the steady plan (after a converge) of `n` profiles spread over `regions`. */
-  async function steadyCalls(n: number, regions: string[]): Promise<string[]> {
+  /** `n` profiles over `regions`, converged: the options of the next plan and the state it plans from. */
+  async function converged(n: number, regions: string[]) {
     const dir = mkdtempSync(join(tmpdir(), 'anycloud-refresh-calls-'))
     dirs.push(dir)
     cloud = steadyCloud()
     const cfg = steadyConfig(n, {dir, kind: KIND, project: 'calls', regions})
     const options = {config: cfg, profiles: Object.values(cfg.profiles), reporter: silentReporter, stateDir: join(dir, '.anycloud')}
-    const first = await planChanges({...options, state: undefined, lineage: 'calls', providers: new ProviderSet({credentials: cfg.credentials, configDir: dir, env: {}})})
+    const providers = () => new ProviderSet({credentials: cfg.credentials, configDir: dir, env: {}})
+    const first = await planChanges({...options, state: undefined, lineage: 'calls', providers: providers()})
     assert.equal(first.summary.create, first.changes.filter((c) => c.action === 'create').length)
     const state = convergeSteadyCloud(first, cloud, 'calls')
     cloud.log = []
-    const steady = await planChanges({...options, state, providers: new ProviderSet({credentials: cfg.credentials, configDir: dir, env: {}})})
+    return {options: {...options, state}, providers}
+  }
+
+  /** The call log of the steady plan (after a converge) of `n` profiles spread over `regions`. */
+  async function steadyCalls(n: number, regions: string[]): Promise<string[]> {
+    const {options, providers} = await converged(n, regions)
+    const steady = await planChanges({...options, providers: providers()})
     assert.deepEqual(steady.summary, {create: 0, update: 0, replace: 0, delete: 0}, 'converged: nothing to change')
     assert.equal(Object.keys(steady.profiles).length, n)
     return cloud.log.sort()
@@ -57,5 +64,25 @@ describe('engine: calls per steady plan grow with regions and resource kinds, no
     assert.deepEqual(hundred, two)
     const oneRegion = await steadyCalls(100, ['region-a'])
     assert.equal(hundred.length - oneRegion.length, 6, 'six machine kinds listed in the second region')
+  })
+
+  it('state lacking a resource the profile wants: a second round reads just that one, and the plan adopts what it finds', async () => {
+    const steady = await steadyCalls(50, ['region-a'])
+    const {options, providers} = await converged(50, ['region-a'])
+    // As after `state rm p7.identity`: the cloud still has it, state no longer does.
+    delete options.state.deployments.p7.resources['p7.identity']
+    const plan = await planChanges({...options, providers: providers()})
+    assert.deepEqual(cloud.log.sort(), [...steady, 'list identity in region-a'].sort(), 'the steady reads, then one listing of the one kind state lacked')
+    assert.deepEqual(plan.summary, {create: 0, update: 0, replace: 0, delete: 0})
+    const identity = plan.changes.find((c) => c.address === 'p7.identity')!
+    assert.equal(identity.action, 'no-op')
+    assert.match(identity.reason, /found by name: adopted/)
+    assert.ok(identity.observed, 'adopted with what the cloud showed')
+  })
+
+  it('a desired set that fails while the steady reads are in flight fails the plan with its error', async () => {
+    const {options, providers} = await converged(120, ['region-a'])
+    cloud.failDesired = {profile: 'p77', message: 'quota table unreadable for p77'}
+    await assert.rejects(planChanges({...options, providers: providers()}), /quota table unreadable for p77/)
   })
 })

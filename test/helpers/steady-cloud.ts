@@ -23,6 +23,8 @@ export interface SteadyCloud {
   log: string[]
   /** Added to every call. */
   latencyMs?: number
+  /** A profile whose desired resources the provider fails to work out (it throws this message). */
+  failDesired?: {profile: string; message: string}
 }
 
 export function steadyCloud(latencyMs?: number): SteadyCloud {
@@ -31,14 +33,20 @@ export function steadyCloud(latencyMs?: number): SteadyCloud {
 
 /** The provider over `cloud` for a credential, of provider kind `kind`. */
 export function steadyCloudProvider(kind: string, credential: NamedCredential, cloud: SteadyCloud): Provider {
+  // The answer is made when the call is made, then arrives after the latency (the cloud's own work is not the caller's).
   const call = async <T>(lines: string[], fn: () => T): Promise<T> => {
     cloud.calls++
     cloud.log.push(...lines)
+    const answer = fn()
     if (cloud.latencyMs) await delay(cloud.latencyMs)
-    return fn()
+    return answer
   }
   const bucket = (name: string) => cloud.store.get(`bucket/${name}`) ?? (name.startsWith('data-') ? {id: name, attributes: {name}} : null)
   const refuse = () => Promise.reject(new Error('a steady cloud is never applied to'))
+  const wanted = (profile: string) => {
+    if (cloud.failDesired?.profile === profile) throw new Error(cloud.failDesired.message)
+    return {attributes: {}}
+  }
   // The list calls a readMany stands for, in first-asked order: one per kind and region.
   const listed = (requests: Parameters<NonNullable<Provider['readMany']>>[0]): string[] => {
     const lines: string[] = []
@@ -58,7 +66,7 @@ export function steadyCloudProvider(kind: string, credential: NamedCredential, c
     credential,
     // A VM cloud's kinds: what the machine needs first (each wanted), then the machine's own.
     compute: kindTable((['identity', 'network', 'sshkey', 'vm', 'bootstrap', 'workload'] as ResourceKind[]).map((k): ResourceKindSpec => ({
-      kind: k, dependsOn: [], diff: updatableIn(), ...(MACHINE_KINDS.includes(k) ? {} : {desired: () => ({attributes: {}})}),
+      kind: k, dependsOn: [], diff: updatableIn(), ...(MACHINE_KINDS.includes(k) ? {} : {desired: (ctx) => wanted(ctx.spec.name)}),
       read: (r) => call([`read ${r.kind} ${r.name}`], () => cloud.store.get(`${r.kind}/${r.name}`) ?? null),
       create: refuse,
       update: refuse,
