@@ -10,7 +10,14 @@ export type DiffOf = (resource: DesiredResource) => (desired: Record<string, unk
 export interface DiffInput {
   desired: DesiredResource[]
   records: Record<string, ResourceRecord>
-  actual: Record<string, ActualResource | null>
+  /** What refresh saw, by address (or `actualAt`). */
+  actual?: Record<string, ActualResource | null>
+  /**
+   * `records[address]` and `actual[address]` by other means (the planner's: a scan of a
+   * deployment's handful of addresses costs less than a keyed read of objects of a thousand shapes).
+   */
+  recordAt?: (address: string) => ResourceRecord | undefined
+  actualAt?: (address: string) => ActualResource | null | undefined
   /** Addresses forced to be replaced (--replace). */
   replace: ReadonlySet<string>
   phase: 'run' | 'done'
@@ -87,8 +94,8 @@ function diffFound(d: DesiredResource, r: ResourceRecord | undefined, a: ActualR
 
 /** The change of one desired resource. */
 function diffDesired(d: DesiredResource, input: DiffInput): Change {
-  const r = input.records[d.address]
-  const a = input.actual[d.address]
+  const r = input.recordAt!(d.address)
+  const a = input.actualAt!(d.address)
   // The bootstrap's hash is read from the machine: files changed or lost there show as drift.
   const before = d.kind === 'bootstrap' && a && r ? {...r.attributes, ...a.attributes} : (r?.attributes ?? a?.attributes ?? null)
   const mk: Make = (action, reason, observed) => changeOf(d, d.dependsOn, action, reason, action === 'create' ? (r ? before : null) : before, d.attributes, observed)
@@ -112,7 +119,7 @@ function diffDesired(d: DesiredResource, input: DiffInput): Change {
 function diffUndesired(r: ResourceRecord, input: DiffInput): Change {
   const gone = (action: Action, reason: string): Change => changeOf(r, [], action, reason, r.attributes, null)
   if (r.kind === 'bucket' && r.role === 'input') return gone('no-op', 'input bucket no longer used: forgotten (input buckets are never deleted)')
-  if (!input.actual[r.address]) return gone('no-op', 'already gone: removed from state')
+  if (!input.actualAt!(r.address)) return gone('no-op', 'already gone: removed from state')
   return gone('delete', input.deleteReason(r))
 }
 
@@ -123,7 +130,7 @@ function rebuildOnNewMachine(changes: Map<string, Change>, input: DiffInput): vo
     if (!dep || !target || target.after === null) return
     if (dep.action !== 'create' && dep.action !== 'replace') return
     if (target.action === 'no-op' || target.action === 'update') {
-      target.action = input.records[target.address] || input.actual[target.address] ? 'replace' : 'create'
+      target.action = input.recordAt!(target.address) || input.actualAt!(target.address) ? 'replace' : 'create'
       target.reason = why
     }
   }
@@ -153,7 +160,9 @@ function replaceDependents(changes: Map<string, Change>, input: DiffInput): void
 }
 
 /** Diffs one deployment. Pure. */
-export function diffDeployment(input: DiffInput): Change[] {
+export function diffDeployment(diffInput: DiffInput): Change[] {
+  const {records, actual = {}} = diffInput
+  const input: DiffInput = {...diffInput, recordAt: diffInput.recordAt ?? ((a) => records[a]), actualAt: diffInput.actualAt ?? ((a) => actual[a])}
   // A list, not a map by address: a deployment has a handful of resources, a plan thousands of deployments.
   const list: Change[] = []
   // Nothing is rebuilt unless something is created or replaced (in a steady plan nothing is).

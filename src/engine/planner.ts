@@ -251,7 +251,7 @@ async function refreshDesired(ready: Array<Prepared | undefined>, options: PlanO
  * does not land there (placement skipped it), so its storage is reported as unchecked.
  */
 function checkBuckets(p: Prepared, snapshot: Snapshot, config: ResolvedConfig, diagnostics: PlanDiagnostic[]): void {
-  const {profile, placement, records} = p
+  const {profile, placement} = p
   const inputBucket = bucketOf(p.ctx.spec, 'input')?.name
   const outputBucket = bucketOf(p.ctx.spec, 'output')?.name
   const fail = (message: string) => diagnostics.push({severity: 'error', message, profile: profile.name})
@@ -275,7 +275,7 @@ function checkBuckets(p: Prepared, snapshot: Snapshot, config: ResolvedConfig, d
   const present = outputFound.filter((f) => f.bucket).map((f) => f.cred)
   const absent = outputFound.filter((f) => !f.bucket).map((f) => f.cred)
   // A bucket anycloud itself created where the VM landed (recorded in state) is not a partial set.
-  const recordedOutput = records[addressOf(profile.name, 'bucket', 'output')]
+  const recordedOutput = p.recordAt(addressOf(profile.name, 'bucket', 'output'))
   const ours = (cred: string) => recordedOutput?.status === 'created' && recordedOutput.name === outputBucket && recordedOutput.credential === cred
   const where = (creds: string[]) => creds.map((c) => `'${c}' (${config.credentials[c].spec.provider})`).join(', ')
   if (present.length > 0 && absent.length > 0 && !present.every(ours)) {
@@ -312,32 +312,35 @@ function deleteReasonFor(p: Prepared, phase: 'run' | 'done', done: {phase?: stri
 function planDeployment(p: Prepared, snapshot: Snapshot, options: PlanOptions, replace: ReadonlySet<string>, diagnostics: PlanDiagnostic[]): Planned {
   const {profile, ctx, compute, records} = p
   const {config} = options
-  // Keyed by this deployment's addresses: a dictionary (a thousand deployments' keys are no object shape).
-  const actual: Record<string, ActualResource | null> = Object.create(null)
-  for (const l of p.lookups) actual[l.address] = l.kind === 'bucket' ? snapshot.bucket(l.credential, l.name) : machineOrCloud(l, snapshot, diagnostics)
+  // What refresh saw of each lookup, in the same order; found by scanning the addresses (a handful).
+  const seen = p.lookups.map((l) => (l.kind === 'bucket' ? snapshot.bucket(l.credential, l.name) : machineOrCloud(l, snapshot, diagnostics)))
+  const actualAt = (address: string): ActualResource | null | undefined => {
+    for (let i = 0; i < seen.length; i++) if (p.lookups[i].address === address) return seen[i]
+    return undefined
+  }
   checkBuckets(p, snapshot, config, diagnostics)
-  const spot = spotFor(p, actual, options)
+  const spot = spotFor(p, actualAt, options)
   const workloadAddress = addressOf(profile.name, 'workload')
-  const workloadActual = actual[workloadAddress] ?? null
+  const workloadActual = actualAt(workloadAddress) ?? null
   const memory = p.record?.workload
   const finished = (phase?: string) => phase === 'completed' || phase === 'failed'
   const doneNow = finished(workloadActual?.phase) ? workloadActual : undefined
   const recordedSpec = p.recordedWorkload?.specHash
   const phase: 'run' | 'done' = !replace.has(workloadAddress) && workloadSpecMatches(recordedSpec, ctx.spec, ctx.lineage, p.recordedWorkload, p.workload) && (doneNow !== undefined || (!workloadActual && finished(memory?.phase))) ? 'done' : 'run'
   if (!p.destroy) for (const message of compute.warnings?.(ctx) ?? []) diagnostics.push({severity: 'warning', profile: profile.name, message})
-  untaggedBucketWarnings(p, actual, diagnostics)
+  untaggedBucketWarnings(p, seen, diagnostics)
   const desired = p.destroy ? [] : phase === 'run' ? (spot.runDesired ?? p.runDesired) : desiredResources({ctx, credentials: config.credentials, compute, storage: p.storage, phase, recordedWorkload: p.recordedWorkload, workload: p.workload})
   const done = {phase: doneNow?.phase ?? memory?.phase, exitCode: doneNow?.exitCode ?? memory?.exitCode}
   // A machine that had its interruption notice and still runs: its workload waits (or the VM is replaced once overdue).
   const notice = p.destroy || phase === 'done' ? undefined : noticeWait(workloadActual, options.now ?? new Date())
   const replaceHere = notice && 'overdue' in notice ? new Set([...replace, addressOf(profile.name, 'vm')]) : replace
   const diffOf = (d: DesiredResource) => (d.kind === 'bucket' ? diffBucket : kindOf(compute, d.kind).diff)
-  const changes = diffDeployment({desired, records, actual, replace: replaceHere, phase, deleteReason: deleteReasonFor(p, phase, done), workloadMemory: memory, diffOf, declared: declaredKinds(compute)})
+  const changes = diffDeployment({desired, records, recordAt: p.recordAt, actualAt, replace: replaceHere, phase, deleteReason: deleteReasonFor(p, phase, done), workloadMemory: memory, diffOf, declared: declaredKinds(compute)})
   const held = holdForNotice(changes, notice, profile.name)
   if (held) diagnostics.push(held)
   // Minted storage credentials close to expiry: the bootstrap is updated (re-minted, env file rewritten).
   const boot = changes.find((c) => c.address === addressOf(profile.name, 'bootstrap'))
-  const renew = boot?.action === 'no-op' ? credentialsRenewal(records[boot.address]?.outputs, options.now ?? new Date()) : undefined
+  const renew = boot?.action === 'no-op' ? credentialsRenewal(p.recordAt(boot.address)?.outputs, options.now ?? new Date()) : undefined
   if (boot && renew) {
     boot.action = 'update'
     boot.reason = renew
@@ -351,9 +354,10 @@ function planDeployment(p: Prepared, snapshot: Snapshot, options: PlanOptions, r
 }
 
 /** Buckets anycloud owns on a store without bucket tagging: ownership rests on state alone. */
-function untaggedBucketWarnings(p: Prepared, actual: Record<string, ActualResource | null>, diagnostics: PlanDiagnostic[]): void {
-  for (const l of p.lookups) {
-    const a = actual[l.address]
+function untaggedBucketWarnings(p: Prepared, seen: ReadonlyArray<ActualResource | null>, diagnostics: PlanDiagnostic[]): void {
+  for (let i = 0; i < p.lookups.length; i++) {
+    const l = p.lookups[i]
+    const a = seen[i]
     if (l.kind !== 'bucket' || l.address.endsWith('.input') || a?.outputs?.tagging !== 'unsupported') continue
     diagnostics.push({severity: 'warning', profile: p.profile.name, message: `bucket '${l.name}' on credential '${l.credential}': the store has no bucket tagging, so anycloud's ownership of it rests on state alone (${l.record?.outputs?.deployment ? 'recorded as created by this deployment: destroy may delete it when empty' : 'not recorded as created by anycloud: it is never deleted'}); keep the state safe`})
   }
@@ -375,9 +379,9 @@ function machineOrCloud(l: Prepared['lookups'][number], snapshot: Snapshot, diag
  * fallback: once it fires, the deployment runs on-demand (the checkpoint bucket stays), so what it
  * wants is worked out again with the placement on-demand.
  */
-function spotFor(p: Prepared, actual: Record<string, ActualResource | null>, options: PlanOptions): SpotDecision & {runDesired?: DesiredResource[]} {
+function spotFor(p: Prepared, actualAt: (address: string) => ActualResource | null | undefined, options: PlanOptions): SpotDecision & {runDesired?: DesiredResource[]} {
   if (p.destroy) return {changed: false, onDemand: false}
-  const spot = spotDecision(p.profile, p.record?.spot, actual[addressOf(p.profile.name, 'vm')], options.now ?? new Date())
+  const spot = spotDecision(p.profile, p.record?.spot, actualAt(addressOf(p.profile.name, 'vm')), options.now ?? new Date())
   if (!spot.onDemand || !p.placement.spot) return spot
   p.placement.spot = false
   return {...spot, runDesired: desiredResources({ctx: p.ctx, credentials: options.config.credentials, compute: p.compute, storage: p.storage, phase: 'run', recordedWorkload: p.recordedWorkload, workload: p.workload})}
