@@ -48,16 +48,12 @@ type Make = (action: Action, reason: string, observed?: Change['observed']) => C
 
 /** A change's fixed part, keys in plan JSON order (built without spreads: a plan makes thousands). */
 function changeOf(d: DesiredResource | ResourceRecord, dependsOn: string[], action: Action, reason: string, before: Change['before'], after: Change['after'], observed?: Change['observed']): Change {
-  const c = {address: d.address, profile: d.address.slice(0, d.address.indexOf('.')), kind: d.kind} as Change
-  if (d.role) c.role = d.role
-  c.credential = d.credential
-  c.provider = d.provider
-  c.name = d.name
-  c.dependsOn = dependsOn
-  c.action = action
-  c.reason = reason
-  c.before = before
-  c.after = after
+  const {address, kind, role, credential, provider, name} = d
+  const profile = address.slice(0, address.indexOf('.'))
+  // Each literal whole (one object shape each, no property added one by one).
+  const c: Change = role
+    ? {address, profile, kind, role, credential, provider, name, dependsOn, action, reason, before, after}
+    : {address, profile, kind, credential, provider, name, dependsOn, action, reason, before, after}
   if (observed) c.observed = observed
   return c
 }

@@ -332,7 +332,7 @@ function planDeployment(p: Prepared, snapshot: Snapshot, options: PlanOptions, r
   const desired = p.destroy ? [] : phase === 'run' ? (spot.runDesired ?? p.runDesired) : desiredResources({ctx, credentials: config.credentials, compute, storage: p.storage, phase, recordedWorkload: p.recordedWorkload, workload: p.workload})
   const done = {phase: doneNow?.phase ?? memory?.phase, exitCode: doneNow?.exitCode ?? memory?.exitCode}
   // A machine that had its interruption notice and still runs: its workload waits (or the VM is replaced once overdue).
-  const notice = p.destroy || phase === 'done' ? undefined : noticeWait(workloadActual, options.now ?? new Date())
+  const notice = p.destroy || phase === 'done' ? undefined : noticeWait(workloadActual, options.now!)
   const replaceHere = notice && 'overdue' in notice ? new Set([...replace, addressOf(profile.name, 'vm')]) : replace
   const diffOf = (d: DesiredResource) => (d.kind === 'bucket' ? diffBucket : kindOf(compute, d.kind).diff)
   const changes = diffDeployment({desired, records, recordAt: p.recordAt, actualAt, replace: replaceHere, phase, deleteReason: deleteReasonFor(p, phase, done), workloadMemory: memory, diffOf, declared: declaredKinds(compute)})
@@ -340,7 +340,7 @@ function planDeployment(p: Prepared, snapshot: Snapshot, options: PlanOptions, r
   if (held) diagnostics.push(held)
   // Minted storage credentials close to expiry: the bootstrap is updated (re-minted, env file rewritten).
   const boot = changes.find((c) => c.address === addressOf(profile.name, 'bootstrap'))
-  const renew = boot?.action === 'no-op' ? credentialsRenewal(p.recordAt(boot.address)?.outputs, options.now ?? new Date()) : undefined
+  const renew = boot?.action === 'no-op' ? credentialsRenewal(p.recordAt(boot.address)?.outputs, options.now!) : undefined
   if (boot && renew) {
     boot.action = 'update'
     boot.reason = renew
@@ -350,7 +350,10 @@ function planDeployment(p: Prepared, snapshot: Snapshot, options: PlanOptions, r
     if (vm && vm.action !== 'no-op') vm.reason = `${vm.reason}; ${spot.fired}`
     diagnostics.push({severity: 'warning', profile: profile.name, message: spot.fired})
   }
-  return {profile: {deploymentId: ctx.deploymentId, ...(p.record ? {} : {newDeployment: true}), placement: p.placement, phase, ...(spot.changed && spot.record ? {spot: spot.record} : {})}, changes}
+  // Built whole, keys in plan JSON order (no spreads: a plan makes thousands).
+  const planned: ProfilePlan = p.record ? {deploymentId: ctx.deploymentId, placement: p.placement, phase} : {deploymentId: ctx.deploymentId, newDeployment: true, placement: p.placement, phase}
+  if (spot.changed && spot.record) planned.spot = spot.record
+  return {profile: planned, changes}
 }
 
 /** Buckets anycloud owns on a store without bucket tagging: ownership rests on state alone. */
@@ -381,7 +384,7 @@ function machineOrCloud(l: Prepared['lookups'][number], snapshot: Snapshot, diag
  */
 function spotFor(p: Prepared, actualAt: (address: string) => ActualResource | null | undefined, options: PlanOptions): SpotDecision & {runDesired?: DesiredResource[]} {
   if (p.destroy) return {changed: false, onDemand: false}
-  const spot = spotDecision(p.profile, p.record?.spot, actualAt(addressOf(p.profile.name, 'vm')), options.now ?? new Date())
+  const spot = spotDecision(p.profile, p.record?.spot, actualAt(addressOf(p.profile.name, 'vm')), options.now!)
   if (!spot.onDemand || !p.placement.spot) return spot
   p.placement.spot = false
   return {...spot, runDesired: desiredResources({ctx: p.ctx, credentials: options.config.credentials, compute: p.compute, storage: p.storage, phase: 'run', recordedWorkload: p.recordedWorkload, workload: p.workload})}
@@ -420,7 +423,9 @@ export async function planChanges(options: PlanOptions): Promise<Plan> {
   return withinBudget('the refresh\'s default 5m budget (give more with --timeout)', currentBudget() ? undefined : REFRESH_BUDGET_MS, () => refreshAndDiff({...options, lineage}))
 }
 
-async function refreshAndDiff(options: PlanOptions): Promise<Plan> {
+async function refreshAndDiff(planOptions: PlanOptions): Promise<Plan> {
+  // One clock reading for the whole plan (spot fallback, notices, credential renewal).
+  const options: PlanOptions = {...planOptions, now: planOptions.now ?? new Date()}
   const started = Date.now()
   const {config, state, providers, reporter} = options
   const limits = new CredentialLimits(providers, options.readConcurrency)
