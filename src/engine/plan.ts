@@ -208,9 +208,13 @@ export function sortChanges(changes: Change[], declared: (profile: string) => re
  * (as {@link diffDeployment} returns them): the profiles sorted, their lists joined. The same order
  * as sorting them all, without a collator comparison per pair of a thousand-profile plan.
  */
-export function joinSorted(perProfile: Array<{profile: string; changes: Change[]}>, declared?: (profile: string) => readonly string[] | undefined): Change[] {
-  const order = [...perProfile].sort((a, b) => (a.profile === b.profile ? 0 : collator.compare(a.profile, b.profile)))
-  const joinable = order.every((p, i) => (i === 0 || collator.compare(order[i - 1].profile, p.profile) < 0) && p.changes.every((c) => c.profile === p.profile))
+export function joinSorted(perProfile: Array<{profile: string; changes: Change[]}>, declared?: (profile: string) => readonly string[] | undefined, rankOf?: (profile: string) => number | undefined): Change[] {
+  // By the caller's ranks of profiles already sorted (a collator comparison costs far more), else by name.
+  const byRank = (a: {profile: string}, b: {profile: string}) => (rankOf!(a.profile) ?? Number.NaN) - (rankOf!(b.profile) ?? Number.NaN)
+  const byName = (a: {profile: string}, b: {profile: string}) => (a.profile === b.profile ? 0 : collator.compare(a.profile, b.profile))
+  const compare = rankOf && perProfile.every((p) => rankOf(p.profile) !== undefined) ? byRank : byName
+  const order = [...perProfile].sort(compare)
+  const joinable = order.every((p, i) => (i === 0 || compare(order[i - 1], p) < 0) && p.changes.every((c) => c.profile === p.profile))
   if (!joinable) return sortChanges(perProfile.flatMap((p) => p.changes), declared)
   return order.flatMap((p) => p.changes)
 }

@@ -474,10 +474,10 @@ async function refreshAndDiff(planOptions: PlanOptions): Promise<Plan> {
   return finishPlan({options, orphans, replace, diagnostics, profiles, changes, started, declared})
 }
 
-/** The same entries, keys in profile-name order (plan JSON lists profiles sorted). */
-function byName<T>(entries: Record<string, T>): Record<string, T> {
+/** The same entries, keys in `order` (the profile names sorted: plan JSON lists profiles so). */
+function byName<T>(entries: Record<string, T>, order: readonly string[]): Record<string, T> {
   const out: Record<string, T> = {}
-  for (const name of Object.keys(entries).sort((a, b) => (a === b ? 0 : collator.compare(a, b)))) out[name] = entries[name]
+  for (const name of order) out[name] = entries[name]
   return out
 }
 
@@ -487,7 +487,10 @@ function finishPlan(input: {options: PlanOptions; orphans: ResolvedProfile[]; re
   if (diagnostics.some((d) => d.severity === 'error')) throw new PlanError(diagnostics)
   // A well-formed --replace address this deployment does not have (e.g. PROFILE.identity on a
   // provider without identities) replaces nothing: say so rather than silently ignore it.
-  const sorted = joinSorted(input.changes, (profile) => input.declared.get(profile))
+  // The profile names sorted once, for the profiles and for the changes.
+  const order = Object.keys(input.profiles).sort((a, b) => (a === b ? 0 : collator.compare(a, b)))
+  const rank = new Map(order.map((name, i) => [name, i]))
+  const sorted = joinSorted(input.changes, (profile) => input.declared.get(profile), (profile) => rank.get(profile))
   for (const address of replace) {
     if (!sorted.some((c) => c.address === address)) {
       diagnostics.push({severity: 'warning', message: `--replace ${address}: no such resource in this plan; nothing is replaced`, profile: address.split('.')[0]})
@@ -497,7 +500,7 @@ function finishPlan(input: {options: PlanOptions; orphans: ResolvedProfile[]; re
   return {
     formatVersion: '1',
     state: {lineage: state?.lineage ?? options.lineage ?? null, serial: state?.serial ?? 0},
-    profiles: byName(input.profiles),
+    profiles: byName(input.profiles, order),
     changes: sorted,
     summary: summarize(sorted),
     diagnostics,
