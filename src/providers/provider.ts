@@ -204,13 +204,13 @@ export function kindOf(provider: Provider, kind: ResourceKind): ResourceKindSpec
   throw provider.noKind?.(kind) ?? new AnycloudError(`the ${provider.kind} provider (credential '${provider.credential.name}') has no '${kind}' resources`, {code: 'provider.kind', source: 'internal'})
 }
 
-/** The kinds besides the machine's that a provider declares, in creation order. */
-export function declaredKinds(provider: Pick<Provider, 'compute'>): ResourceKind[] {
+/** The kinds besides the machine's that a provider declares, in creation order (one frozen list per table, not a copy per call). */
+export function declaredKinds(provider: Pick<Provider, 'compute'>): readonly ResourceKind[] {
   const table = provider.compute
   let known = declaredOf.get(table)
   // Worked out once per table (a plan asks per deployment); a table that grew since is read again.
-  if (!known || known.size !== table.size) declaredOf.set(table, (known = {size: table.size, kinds: [...table.keys()].filter((k) => !MACHINE_KINDS.includes(k))}))
-  return [...known.kinds]
+  if (!known || known.size !== table.size) declaredOf.set(table, (known = {size: table.size, kinds: Object.freeze([...table.keys()].filter((k) => !MACHINE_KINDS.includes(k)))}))
+  return known.kinds
 }
 
 const declaredOf = new WeakMap<KindTable, {size: number; kinds: readonly ResourceKind[]}>()
