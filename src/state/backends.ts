@@ -12,6 +12,7 @@ import {AzureObjects, LeaseLocker} from './azure-objects.js'
 import {GcsObjects} from './gcs-objects.js'
 import {RemoteStateStore} from './remote-store.js'
 import {S3Objects} from './s3-objects.js'
+import {credentialProvidersSdk, s3Sdk} from '../util/aws-sdk.js'
 
 type Backend = Exclude<ResolvedConfig['state']['backend'], 'local'>
 const PROVIDER: Record<Backend, string> = {s3: 'aws', gcs: 'gcp', azure: 'azure'}
@@ -131,14 +132,14 @@ const AZURITE_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I
  */
 async function s3Client(credential: NamedCredential, region: string | undefined, env: NodeJS.ProcessEnv): Promise<import('@aws-sdk/client-s3').S3Client> {
   const spec = credential.spec as AwsCredential
-  const {S3Client} = await import('@aws-sdk/client-s3')
+  const {S3Client} = await s3Sdk()
   let credentials
   if (spec.accessKeyId && spec.secretAccessKey) {
     registerSecret(spec.secretAccessKey)
     registerSecret(spec.sessionToken)
     credentials = {accessKeyId: spec.accessKeyId, secretAccessKey: spec.secretAccessKey, ...(spec.sessionToken ? {sessionToken: spec.sessionToken} : {})}
   } else {
-    const {fromIni, fromNodeProviderChain} = await import('@aws-sdk/credential-providers')
+    const {fromIni, fromNodeProviderChain} = await credentialProvidersSdk()
     credentials = spec.profile ? fromIni({profile: spec.profile}) : fromNodeProviderChain()
   }
   const endpoint = spec.endpoints?.s3

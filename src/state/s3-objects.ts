@@ -1,6 +1,7 @@
 import type {S3Client} from '@aws-sdk/client-s3'
 
 import type {ObjectStore, StoredObject} from './object-store.js'
+import {s3Sdk} from '../util/aws-sdk.js'
 
 interface S3ErrorLike {
   name?: string
@@ -30,7 +31,7 @@ export class S3Objects implements ObjectStore {
   constructor(private readonly client: () => Promise<S3Client>, private readonly bucket: string) {}
 
   private load(): Promise<typeof import('@aws-sdk/client-s3')> {
-    this.sdk ??= import('@aws-sdk/client-s3')
+    this.sdk ??= s3Sdk()
     return this.sdk
   }
 

@@ -21,6 +21,7 @@ import type {BucketHead, BucketPlacement, BucketStore} from '../owned-buckets.js
 import type {AwsClients} from './clients.js'
 import {awsCall, awsCode, httpStatus, listingDenied, PROVIDER, toProviderError} from './errors.js'
 import {ownedBy, tagList, tagMap} from './names.js'
+import {s3Sdk} from '../../util/aws-sdk.js'
 
 /** The tag carrying the bucket's continent (the continent rule reads it). */
 export const CONTINENT_TAG = 'anycloud-continent'
@@ -45,7 +46,7 @@ async function s3For(ctx: BucketContext, region?: string): Promise<S3Client> {
 
 /** HeadBucket: whether it exists, and whether it answered 403 (another account's, or no permission). */
 async function headBucket(ctx: BucketContext, name: string): Promise<{exists: boolean; forbidden?: unknown; region?: string}> {
-  const {HeadBucketCommand} = await import('@aws-sdk/client-s3')
+  const {HeadBucketCommand} = await s3Sdk()
   const s3 = await s3For(ctx)
   try {
     const out = await s3.send(new HeadBucketCommand({Bucket: name}))
@@ -72,7 +73,7 @@ function forbidden(ctx: BucketContext, name: string, cause: unknown): ProviderEr
 
 /** The bucket's region from GetBucketLocation (us-east-1 answers an empty constraint). Undefined when it is gone. */
 export async function bucketRegion(ctx: BucketContext, name: string): Promise<string | undefined> {
-  const {GetBucketLocationCommand} = await import('@aws-sdk/client-s3')
+  const {GetBucketLocationCommand} = await s3Sdk()
   const s3 = await s3For(ctx)
   try {
     const out = await s3.send(new GetBucketLocationCommand({Bucket: name}))
@@ -95,7 +96,7 @@ function taggingUnsupported(error: unknown): boolean {
 
 /** The bucket's tags; `undefined` when the store has no bucket tagging at all. */
 async function bucketTags(ctx: BucketContext, name: string, region: string): Promise<Record<string, string> | undefined> {
-  const {GetBucketTaggingCommand} = await import('@aws-sdk/client-s3')
+  const {GetBucketTaggingCommand} = await s3Sdk()
   const s3 = await s3For(ctx, region)
   try {
     return tagMap((await s3.send(new GetBucketTaggingCommand({Bucket: name}))).TagSet)
@@ -107,7 +108,7 @@ async function bucketTags(ctx: BucketContext, name: string, region: string): Pro
 }
 
 async function isEmpty(ctx: BucketContext, name: string, region: string): Promise<boolean> {
-  const {ListObjectsV2Command, ListObjectsCommand} = await import('@aws-sdk/client-s3')
+  const {ListObjectsV2Command, ListObjectsCommand} = await s3Sdk()
   const s3 = await s3For(ctx, region)
   try {
     const out = await s3.send(new ListObjectsV2Command({Bucket: name, MaxKeys: 1}))
@@ -154,7 +155,7 @@ function describeBucket(name: string, region: string, tags: Record<string, strin
  * does; some S3-compatible stores do not): ListBuckets, every page.
  */
 export async function listOwnBuckets(ctx: BucketContext): Promise<Map<string, {region?: string}>> {
-  const {ListBucketsCommand} = await import('@aws-sdk/client-s3')
+  const {ListBucketsCommand} = await s3Sdk()
   const s3 = await s3For(ctx)
   const out = new Map<string, {region?: string}>()
   let token: string | undefined
@@ -212,7 +213,7 @@ export function s3BucketStore(ctx: BucketContext, regionOf: (region: string) => 
         ])
       }
       if (head.exists) return 'exists'
-      const {CreateBucketCommand} = await import('@aws-sdk/client-s3')
+      const {CreateBucketCommand} = await s3Sdk()
       // A client of the bucket's region: the SDK fills LocationConstraint from it outside us-east-1;
       // us-east-1 must have none (an explicit `us-east-1` constraint is an error).
       const region = placement.region
@@ -232,7 +233,7 @@ export function s3BucketStore(ctx: BucketContext, regionOf: (region: string) => 
     },
     async finishCreate(resource, wanted) {
       const placement = at(wanted)
-      const {PutBucketTaggingCommand} = await import('@aws-sdk/client-s3')
+      const {PutBucketTaggingCommand} = await s3Sdk()
       const s3 = await s3For(ctx, placement.region)
       try {
         await s3.send(new PutBucketTaggingCommand({Bucket: resource.name, Tagging: {TagSet: tagList(withContinent(placement))}}))
@@ -292,7 +293,7 @@ async function confirmOurs(ctx: BucketContext, resource: DesiredResource, region
     if (!actual) throw new ProviderError(`S3 bucket '${name}' vanished while it was checked`, 'aws.bucket-create', PROVIDER, ctx.credential)
     return {...actual, owned: true, outputs: {...actual.outputs, deployment}}
   } else if (Object.keys(current).length === 0 && resource.role === 'checkpoint' && name === deployment) {
-    const {PutBucketTaggingCommand} = await import('@aws-sdk/client-s3')
+    const {PutBucketTaggingCommand} = await s3Sdk()
     const s3 = await s3For(ctx, region)
     await awsCall(`PutBucketTagging ${name}`, ctx.credential, () => s3.send(new PutBucketTaggingCommand({Bucket: name, Tagging: {TagSet: tagList(tags)}})))
   } else if (!ownedBy(current, deployment)) {
@@ -312,7 +313,7 @@ async function confirmOurs(ctx: BucketContext, resource: DesiredResource, region
 
 /** Deletes every object (and version, and unfinished upload) of a bucket. */
 async function emptyBucket(ctx: BucketContext, name: string, region: string): Promise<number> {
-  const {ListObjectsV2Command, DeleteObjectsCommand, ListObjectVersionsCommand, ListMultipartUploadsCommand, AbortMultipartUploadCommand} = await import('@aws-sdk/client-s3')
+  const {ListObjectsV2Command, DeleteObjectsCommand, ListObjectVersionsCommand, ListMultipartUploadsCommand, AbortMultipartUploadCommand} = await s3Sdk()
   const s3 = await s3For(ctx, region)
   let deleted = 0
   const deleteKeys = async (objects: Array<{Key: string; VersionId?: string}>) => {
@@ -358,7 +359,7 @@ async function emptyBucket(ctx: BucketContext, name: string, region: string): Pr
 
 /** DeleteBucket, then confirmed with the API (bucket deletion can take a moment to show). */
 async function removeBucket(ctx: BucketContext, name: string, region: string): Promise<'deleted' | 'missing' | 'not-empty'> {
-  const {DeleteBucketCommand} = await import('@aws-sdk/client-s3')
+  const {DeleteBucketCommand} = await s3Sdk()
   const s3 = await s3For(ctx, region)
   try {
     await s3.send(new DeleteBucketCommand({Bucket: name}))
@@ -378,7 +379,7 @@ async function removeBucket(ctx: BucketContext, name: string, region: string): P
 
 /** The most recently written object of a bucket (`status` shows the newest checkpoint's age); null when empty or missing. */
 export async function newestObject(ctx: BucketContext, name: string): Promise<{key: string; modified: string} | null> {
-  const {ListObjectsV2Command, ListObjectsCommand} = await import('@aws-sdk/client-s3')
+  const {ListObjectsV2Command, ListObjectsCommand} = await s3Sdk()
   const region = await bucketRegion(ctx, name)
   const s3 = await s3For(ctx, region)
   let newest: {key: string; modified: string} | null = null

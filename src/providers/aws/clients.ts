@@ -1,6 +1,6 @@
 /**
- * SDK clients of one `aws` credential, created on first use. Every `@aws-sdk/*` module is imported
- * here with `await import()`, so loading the provider loads no SDK, an S3-only run never loads EC2,
+ * SDK clients of one `aws` credential, created on first use. Every `@aws-sdk/*` module is loaded
+ * on first use (util/aws-sdk.ts), so loading the provider loads no SDK, an S3-only run never loads EC2,
  * and `anycloud validate` loads none at all.
  *
  * Credentials, in this order:
@@ -23,6 +23,7 @@ import type {AwsCredential, NamedCredential} from '../../config/types.js'
 import {AnycloudError, ProviderError} from '../../errors/index.js'
 import {callWithDeadline} from '../../remote/deadline.js'
 import {registerSecret} from '../../util/redact.js'
+import {credentialProvidersSdk, ec2Sdk, iamSdk, s3Sdk, stsSdk} from '../../util/aws-sdk.js'
 
 // The SDK prints an 8-line notice about future Node versions on the first client it creates; on
 // our supported Node (engines: >=20) it is noise on every command that touches AWS. The SDK reads
@@ -172,7 +173,7 @@ export class AwsClients {
       this.provider = async () => identity
       return this.provider
     }
-    const {fromIni, fromNodeProviderChain} = await import('@aws-sdk/credential-providers')
+    const {fromIni, fromNodeProviderChain} = await credentialProvidersSdk()
     this.provider = memoized(spec.profile ? fromIni({profile: spec.profile}) : fromNodeProviderChain())
     return this.provider
   }
@@ -198,7 +199,7 @@ export class AwsClients {
     let c = this.s3s.get(region)
     if (!c) {
       c = (async () => {
-        const {S3Client} = await import('@aws-sdk/client-s3')
+        const {S3Client} = await s3Sdk()
         const endpoint = this.spec.endpoints?.s3
         return this.instrument(new S3Client({
           ...(await this.base(region, endpoint)),
@@ -216,7 +217,7 @@ export class AwsClients {
     let c = this.ec2s.get(region)
     if (!c) {
       c = (async () => {
-        const {EC2Client} = await import('@aws-sdk/client-ec2')
+        const {EC2Client} = await ec2Sdk()
         return this.instrument(new EC2Client(await this.base(region, this.spec.endpoints?.ec2)), 'ec2', region, this.spec.endpoints?.ec2)
       })()
       c.catch(() => this.ec2s.delete(region))
@@ -229,7 +230,7 @@ export class AwsClients {
   iam(): Promise<IAMClient> {
     if (!this.iamClient) {
       this.iamClient = (async () => {
-        const {IAMClient} = await import('@aws-sdk/client-iam')
+        const {IAMClient} = await iamSdk()
         return this.instrument(new IAMClient(await this.base('us-east-1', this.spec.endpoints?.iam)), 'iam', 'us-east-1', this.spec.endpoints?.iam)
       })()
       this.iamClient.catch(() => (this.iamClient = undefined))
@@ -241,7 +242,7 @@ export class AwsClients {
     let c = this.stss.get(region)
     if (!c) {
       c = (async () => {
-        const {STSClient} = await import('@aws-sdk/client-sts')
+        const {STSClient} = await stsSdk()
         return this.instrument(new STSClient(await this.base(region, this.spec.endpoints?.sts)), 'sts', region, this.spec.endpoints?.sts)
       })()
       c.catch(() => this.stss.delete(region))

@@ -33,6 +33,7 @@ import {ownershipTags, type ProviderCallContext, type ResourceLookup} from '../p
 import type {AwsClients} from './clients.js'
 import {awsCall, awsCode, describeAwsError, isCapacity, isEc2NotFound, PROVIDER, toProviderError} from './errors.js'
 import {ec2Name, iamName, ownedBy, tagList, tagMap} from './names.js'
+import {ec2Sdk} from '../../util/aws-sdk.js'
 
 /** Canonical's AWS account: the owner of the official Ubuntu images. */
 export const CANONICAL_OWNER = '099720109477'
@@ -119,7 +120,7 @@ export async function learnZones(ctx: ComputeContext, region: string): Promise<s
 }
 
 async function describeZones(ctx: ComputeContext, region: string): Promise<string[]> {
-  const {DescribeAvailabilityZonesCommand} = await import('@aws-sdk/client-ec2')
+  const {DescribeAvailabilityZonesCommand} = await ec2Sdk()
   const ec2 = await ec2Of(ctx, region)
   const out = await awsCall(`DescribeAvailabilityZones in ${region}`, ctx.credential, () =>
     ec2.send(new DescribeAvailabilityZonesCommand({Filters: [{Name: 'state', Values: ['available']}, {Name: 'zone-type', Values: ['availability-zone']}]})),
@@ -162,7 +163,7 @@ export async function ubuntuImage(ctx: ComputeContext, region: string, arch: 'ar
   let p = imageCache.get(key)
   if (!p) {
     p = (async () => {
-      const {DescribeImagesCommand} = await import('@aws-sdk/client-ec2')
+      const {DescribeImagesCommand} = await ec2Sdk()
       const ec2 = await ec2Of(ctx, region)
       const a = arch === 'arm64' ? 'arm64' : 'amd64'
       const images: Array<{ImageId?: string; Name?: string; CreationDate?: string; RootDeviceName?: string}> = []
@@ -233,7 +234,7 @@ async function findGroup(ctx: ComputeContext, region: string, name: string, id: 
     // The batch holds every group tagged with the project: by id, else by name and deployment tag.
     return owned.groups.find((g) => id && g.id === id) ?? owned.groups.find((g) => g.name === name && g.tags['anycloud-deployment'] === deploymentId)
   }
-  const {DescribeSecurityGroupsCommand} = await import('@aws-sdk/client-ec2')
+  const {DescribeSecurityGroupsCommand} = await ec2Sdk()
   const ec2 = await ec2Of(ctx, region)
   if (id && id.startsWith('sg-')) {
     try {
@@ -266,7 +267,7 @@ export async function readNetwork(ctx: ComputeContext, lookup: ResourceLookup, c
 const sshIngress = (cidrs: string[]) => [{IpProtocol: 'tcp', FromPort: 22, ToPort: 22, IpRanges: cidrs.map((c) => ({CidrIp: c, Description: 'anycloud: SSH'}))}]
 
 export async function createNetwork(ctx: ComputeContext, resource: DesiredResource, call: ProviderCallContext): Promise<ActualResource> {
-  const {CreateSecurityGroupCommand, AuthorizeSecurityGroupIngressCommand, DeleteSecurityGroupCommand} = await import('@aws-sdk/client-ec2')
+  const {CreateSecurityGroupCommand, AuthorizeSecurityGroupIngressCommand, DeleteSecurityGroupCommand} = await ec2Sdk()
   const {deploymentId, project} = call.deployment
   const region = call.deployment.placement.region
   const name = ec2Name(deploymentId)
@@ -310,7 +311,7 @@ export async function createNetwork(ctx: ComputeContext, resource: DesiredResour
 }
 
 export async function deleteNetwork(ctx: ComputeContext, record: ResourceRecord, call: ProviderCallContext): Promise<void> {
-  const {DeleteSecurityGroupCommand} = await import('@aws-sdk/client-ec2')
+  const {DeleteSecurityGroupCommand} = await ec2Sdk()
   const region = recordRegion(record, call.deployment)
   const name = ec2Name(call.deployment.deploymentId)
   const group = await findGroup(ctx, region, name, record.id, call.deployment.deploymentId)
@@ -356,7 +357,7 @@ interface KeyPairInfo {
 }
 
 async function findKeyPair(ctx: ComputeContext, region: string, name: string): Promise<KeyPairInfo | undefined> {
-  const {DescribeKeyPairsCommand} = await import('@aws-sdk/client-ec2')
+  const {DescribeKeyPairsCommand} = await ec2Sdk()
   const ec2 = await ec2Of(ctx, region)
   const out = await awsCall(`DescribeKeyPairs ${name} in ${region}`, ctx.credential, () =>
     ec2.send(new DescribeKeyPairsCommand({Filters: [{Name: 'key-name', Values: [name]}], IncludePublicKey: true})),
@@ -395,7 +396,7 @@ export async function readSshKey(ctx: ComputeContext, lookup: ResourceLookup, ca
 }
 
 export async function createSshKey(ctx: ComputeContext, resource: DesiredResource, call: ProviderCallContext): Promise<ActualResource> {
-  const {ImportKeyPairCommand, DeleteKeyPairCommand} = await import('@aws-sdk/client-ec2')
+  const {ImportKeyPairCommand, DeleteKeyPairCommand} = await ec2Sdk()
   const {deploymentId, project} = call.deployment
   const region = call.deployment.placement.region
   const name = ec2Name(deploymentId)
@@ -426,7 +427,7 @@ export async function createSshKey(ctx: ComputeContext, resource: DesiredResourc
 }
 
 export async function deleteSshKey(ctx: ComputeContext, record: ResourceRecord, call: ProviderCallContext): Promise<void> {
-  const {DeleteKeyPairCommand} = await import('@aws-sdk/client-ec2')
+  const {DeleteKeyPairCommand} = await ec2Sdk()
   const region = recordRegion(record, call.deployment)
   const name = ec2Name(call.deployment.deploymentId)
   const k = await findKeyPair(ctx, region, name)
@@ -484,7 +485,7 @@ function viewOf(i: Instance): InstanceView {
 
 /** One instance by id; undefined when EC2 does not know it (any more). */
 export async function describeInstance(ctx: ComputeContext, region: string, id: string): Promise<InstanceView | undefined> {
-  const {DescribeInstancesCommand} = await import('@aws-sdk/client-ec2')
+  const {DescribeInstancesCommand} = await ec2Sdk()
   const ec2 = await ec2Of(ctx, region)
   try {
     const out = await ec2.send(new DescribeInstancesCommand({InstanceIds: [id]}))
@@ -498,7 +499,7 @@ export async function describeInstance(ctx: ComputeContext, region: string, id: 
 
 /** Instances matching filters (every page). */
 async function describeInstances(ctx: ComputeContext, region: string, filters: Array<{Name: string; Values: string[]}>): Promise<InstanceView[]> {
-  const {DescribeInstancesCommand} = await import('@aws-sdk/client-ec2')
+  const {DescribeInstancesCommand} = await ec2Sdk()
   const ec2 = await ec2Of(ctx, region)
   const out: InstanceView[] = []
   let token: string | undefined
@@ -528,7 +529,7 @@ export interface OwnedInRegion {
 }
 
 export async function describeOwned(ctx: ComputeContext, region: string, project: string, kinds: ReadonlySet<string>): Promise<OwnedInRegion> {
-  const {DescribeSecurityGroupsCommand, DescribeKeyPairsCommand} = await import('@aws-sdk/client-ec2')
+  const {DescribeSecurityGroupsCommand, DescribeKeyPairsCommand} = await ec2Sdk()
   const ec2 = await ec2Of(ctx, region)
   const byProject = [{Name: 'tag:anycloud-project', Values: [project]}]
   const groups = async () => {
@@ -644,7 +645,7 @@ const CAPACITY_REASONS = /InsufficientInstanceCapacity|SpotInstanceTermination|S
  * Capacity and quota errors raise CapacityError (the engine tries the next zone).
  */
 export async function createVm(ctx: ComputeContext, resource: DesiredResource, call: ProviderCallContext): Promise<ActualResource> {
-  const {RunInstancesCommand} = await import('@aws-sdk/client-ec2')
+  const {RunInstancesCommand} = await ec2Sdk()
   const {deployment} = call
   const {deploymentId, project} = deployment
   const region = deployment.placement.region
@@ -802,7 +803,7 @@ async function waitRunning(ctx: ComputeContext, region: string, instanceId: stri
 /** Terminates instances and waits (SDK waiter) until EC2 says they are terminated. */
 export async function terminateAndWait(ctx: ComputeContext, region: string, ids: string[], call: ProviderCallContext): Promise<void> {
   if (ids.length === 0) return
-  const {TerminateInstancesCommand, waitUntilInstanceTerminated} = await import('@aws-sdk/client-ec2')
+  const {TerminateInstancesCommand, waitUntilInstanceTerminated} = await ec2Sdk()
   const ec2 = await ec2Of(ctx, region)
   try {
     await ec2.send(new TerminateInstancesCommand({InstanceIds: ids}))

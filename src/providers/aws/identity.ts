@@ -26,6 +26,7 @@ import {awsCall, awsCode, isIamNotFound, PROVIDER, toProviderError} from './erro
 import {iamName, ownedBy, ROLE_POLICY_NAME, tagList, tagMap} from './names.js'
 import {objectActions, partitionOf} from './rclone.js'
 import {ownershipTags} from '../provider.js'
+import {iamSdk} from '../../util/aws-sdk.js'
 
 export interface IdentityContext {
   clients: AwsClients
@@ -98,7 +99,7 @@ async function allPages<T>(what: string, credential: string, page: (marker: stri
 
 /** ListRoles and ListInstanceProfiles under the project's path, every page. `pageSize` is IAM's MaxItems (1 to 1000). */
 export async function listIdentities(ctx: IdentityContext, project: string, pageSize = 1000): Promise<ListedIdentities> {
-  const {ListRolesCommand, ListInstanceProfilesCommand} = await import('@aws-sdk/client-iam')
+  const {ListRolesCommand, ListInstanceProfilesCommand} = await iamSdk()
   const iam = await iamOf(ctx)
   const PathPrefix = iamPath(project)
   const [roles, profiles] = await Promise.all([
@@ -159,7 +160,7 @@ async function iamOf(ctx: IdentityContext): Promise<IAMClient> {
 const notFound = (code: string) => isIamNotFound(code)
 
 async function getRole(ctx: IdentityContext, name: string): Promise<{arn: string; tags: Record<string, string>} | undefined> {
-  const {GetRoleCommand} = await import('@aws-sdk/client-iam')
+  const {GetRoleCommand} = await iamSdk()
   const iam = await iamOf(ctx)
   try {
     const out = await iam.send(new GetRoleCommand({RoleName: name}))
@@ -171,7 +172,7 @@ async function getRole(ctx: IdentityContext, name: string): Promise<{arn: string
 }
 
 async function getProfile(ctx: IdentityContext, name: string): Promise<{arn: string; roles: string[]; tags: Record<string, string>} | undefined> {
-  const {GetInstanceProfileCommand} = await import('@aws-sdk/client-iam')
+  const {GetInstanceProfileCommand} = await iamSdk()
   const iam = await iamOf(ctx)
   try {
     const out = await iam.send(new GetInstanceProfileCommand({InstanceProfileName: name}))
@@ -183,7 +184,7 @@ async function getProfile(ctx: IdentityContext, name: string): Promise<{arn: str
 }
 
 async function getPolicy(ctx: IdentityContext, role: string): Promise<string | undefined> {
-  const {GetRolePolicyCommand} = await import('@aws-sdk/client-iam')
+  const {GetRolePolicyCommand} = await iamSdk()
   const iam = await iamOf(ctx)
   try {
     const out = await iam.send(new GetRolePolicyCommand({RoleName: role, PolicyName: ROLE_POLICY_NAME}))
@@ -243,7 +244,7 @@ export async function readListedIdentity(ctx: IdentityContext, listed: ListedIde
 }
 
 async function putPolicy(ctx: IdentityContext, name: string, buckets: Partial<Record<BucketRole, string>>, call: ProviderCallContext): Promise<void> {
-  const {PutRolePolicyCommand, DeleteRolePolicyCommand, UpdateRoleCommand} = await import('@aws-sdk/client-iam')
+  const {PutRolePolicyCommand, DeleteRolePolicyCommand, UpdateRoleCommand} = await iamSdk()
   const iam = await iamOf(ctx)
   const onThisAccount = ownBuckets(buckets, call.deployment.spec, ctx.credential)
   const doc = rolePolicyDocument(onThisAccount, call.deployment.placement.region)
@@ -265,7 +266,7 @@ async function putPolicy(ctx: IdentityContext, name: string, buckets: Partial<Re
  * that fails removes what it made.
  */
 export async function createIdentity(ctx: IdentityContext, resource: DesiredResource, call: ProviderCallContext): Promise<ActualResource> {
-  const {CreateRoleCommand, CreateInstanceProfileCommand, AddRoleToInstanceProfileCommand} = await import('@aws-sdk/client-iam')
+  const {CreateRoleCommand, CreateInstanceProfileCommand, AddRoleToInstanceProfileCommand} = await iamSdk()
   const iam = await iamOf(ctx)
   const name = iamName(resource.name)
   const {deploymentId, project} = call.deployment
@@ -348,7 +349,7 @@ async function removeIdentity(ctx: IdentityContext, name: string, deploymentId: 
     ListAttachedRolePoliciesCommand,
     DetachRolePolicyCommand,
     DeleteRoleCommand,
-  } = await import('@aws-sdk/client-iam')
+  } = await iamSdk()
   const iam = await iamOf(ctx)
   const ignoreMissing = (what: string) => (error: unknown) => {
     if (!notFound(awsCode(error))) throw toProviderError(error, what, ctx.credential)

@@ -40,6 +40,7 @@ import {DEFAULT_SSH_USER, DEFAULT_TIMING, type AwsTiming, type ComputeContext} f
 import {listingDenied, PROVIDER, toProviderError} from './errors.js'
 import * as identity from './identity.js'
 import * as rclone from './rclone.js'
+import {stsSdk} from '../../util/aws-sdk.js'
 
 export {iamName, ec2Name, IAM_NAME_MAX, ROLE_POLICY_NAME} from './names.js'
 export {bucketSessionPolicy, callerKind, stsLimit, partitionOf, FEDERATION_MAX_SECONDS, CHAINED_MAX_SECONDS, mintScopedCredentials, type ScopedCredentials} from './rclone.js'
@@ -119,7 +120,7 @@ export class AwsProvider extends CloudProvider<{region?: string}, buckets.S3Head
   private callerIdentity(): Promise<{account: string; arn: string}> {
     if (!this.caller) {
       this.caller = (async () => {
-        const {GetCallerIdentityCommand} = await import('@aws-sdk/client-sts')
+        const {GetCallerIdentityCommand} = await stsSdk()
         const sts = await this.clients.sts()
         try {
           const out = await sts.send(new GetCallerIdentityCommand({}))

@@ -29,6 +29,7 @@ import {registerSecret} from '../../util/redact.js'
 import type {RcloneRequest} from '../provider.js'
 import type {AwsClients} from './clients.js'
 import {awsCall, PROVIDER} from './errors.js'
+import {iamSdk, stsSdk} from '../../util/aws-sdk.js'
 
 /** GetFederationToken's maximum, and what the reference promises for cross-cloud storage. */
 export const FEDERATION_MAX_SECONDS = 129_600
@@ -227,14 +228,14 @@ export async function mintScopedCredentials(ctx: RcloneContext, request: RcloneR
   const sts = await ctx.clients.sts()
   let out: ScopedCredentials
   if (kind === 'assumed-role') {
-    const {AssumeRoleCommand} = await import('@aws-sdk/client-sts')
+    const {AssumeRoleCommand} = await stsSdk()
     const roleArn = await roleArnOfSession(ctx, arn)
     const r = await awsCall(`AssumeRole ${roleArn} (scoped to bucket ${request.bucket})`, ctx.credential, () =>
       sts.send(new AssumeRoleCommand({RoleArn: roleArn, RoleSessionName: sessionName(request.deploymentId, request.bucket, 64), Policy: policy, DurationSeconds: duration})),
     )
     out = fromCredentials(r.Credentials, 'AssumeRole', duration, ctx.credential)
   } else {
-    const {GetFederationTokenCommand} = await import('@aws-sdk/client-sts')
+    const {GetFederationTokenCommand} = await stsSdk()
     const r = await awsCall(`GetFederationToken (scoped to bucket ${request.bucket})`, ctx.credential, () =>
       sts.send(new GetFederationTokenCommand({Name: sessionName(request.deploymentId, request.bucket, 32), Policy: policy, DurationSeconds: duration})),
     )
@@ -266,7 +267,7 @@ async function roleArnOfSession(ctx: RcloneContext, sessionArn: string): Promise
   if (!m) throw new ProviderError(`not an assumed-role ARN: ${sessionArn}`, 'aws.sts-unsupported', PROVIDER, ctx.credential)
   const [, partition, account, roleName] = m
   try {
-    const {GetRoleCommand} = await import('@aws-sdk/client-iam')
+    const {GetRoleCommand} = await iamSdk()
     const iam = await ctx.clients.iam()
     const role = await iam.send(new GetRoleCommand({RoleName: roleName}))
     if (role.Role?.Arn) return role.Role.Arn
