@@ -4,7 +4,7 @@
  * for timing, and clean up with `destroy -y` plus a kill of any supervisor left under the roots.
  */
 import {spawn, type ChildProcess} from 'node:child_process'
-import {existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {dirname, join, resolve} from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -81,6 +81,7 @@ export class Project {
   }
 
   async run(args: string[], options: RunOptions = {}): Promise<RunResult> {
+    const t0 = Date.now()
     const child = this.start(args, options)
     const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000)
     let result: RunResult
@@ -89,6 +90,7 @@ export class Project {
     } finally {
       clearTimeout(timer)
     }
+    if (process.env.ANYCLOUD_TEST_TIMES) appendFileSync(`${process.env.ANYCLOUD_TEST_TIMES}.cli`, `${JSON.stringify({args: args.join(' '), ms: Date.now() - t0, pid: process.pid})}\n`)
     const plan = planInOutput(args, result.stdout)
     if (plan) recordPlan(plan, this.dir)
     if (this.options.noAnsi && this.env(options.env).CI && (ANSI.test(result.stdout) || ANSI.test(result.stderr))) {
