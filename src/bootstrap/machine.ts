@@ -4,6 +4,7 @@ import type {CommandRunner} from '../remote/command-runner.js'
 import {shellQuote as q} from '../remote/shell.js'
 import {redactSecrets} from '../util/redact.js'
 import {optDirOf} from './rclone-release.js'
+import {supervisorStatesCommand} from './supervisor-states.js'
 import {renderStartScript, type MachinePaths, type RenderedBootstrap, type RenderedWorkload} from './render.js'
 
 /**
@@ -71,7 +72,7 @@ export async function readMachineStatus(runner: CommandRunner, paths: MachinePat
   const cmd = [
     // Program states first, files after: a run script records its exit code before it exits, so a
     // workload seen EXITED here always has its exit file below (the other order races with its end).
-    `if [ -S ${q(paths.supervisorSocket)} ]; then supervisorctl -c ${q(paths.supervisordConf)} status ${q(paths.group + ':*')} ${q(paths.workloadGroup + ':*')} 2>/dev/null | awk '$2 ~ /^(STOPPED|STARTING|RUNNING|BACKOFF|STOPPING|EXITED|FATAL|UNKNOWN)$/ {printf "program\\t%s %s\\n", $1, $2}'; fi`,
+    `if [ -S ${q(paths.supervisorSocket)} ]; then ${supervisorStatesCommand(paths.supervisorSocket, paths.supervisordConf, [paths.group + ':*', paths.workloadGroup + ':*'])} | awk '$2 ~ /^(STOPPED|STARTING|RUNNING|BACKOFF|STOPPING|EXITED|FATAL|UNKNOWN)$/ {printf "program\\t%s %s\\n", $1, $2}'; fi`,
     `sup=$(cat ${q(paths.supervisorPid)} 2>/dev/null || true)`,
     `if [ -n "$sup" ] && tr '\\0' ' ' < "/proc/$sup/cmdline" 2>/dev/null | grep -qF -- ${q(paths.supervisordConf)}; then printf 'supervisord\\tup\\n'; fi`,
     `f() { [ -f "$1" ] && printf '%s\\t%s\\n' "$2" "$(head -c 200 "$1" | tr -d '\\n')"; true; }`,

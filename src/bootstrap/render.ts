@@ -3,6 +3,7 @@ import {hashOf, sensitiveMarker, sha256} from '../util/hash.js'
 import {NOTICE_PROGRAM, noticeConfig} from './notice.js'
 import type {RclonePin} from './rclone-release.js'
 import type {BootstrapSpec, BucketMount} from './types.js'
+import {supervisorStatesCommand} from './supervisor-states.js'
 
 /** One file the bootstrap writes on the machine. */
 export interface RenderedFile {
@@ -376,7 +377,7 @@ export function renderStartScript(paths: MachinePaths, specHash: string, workloa
     'set -euo pipefail',
     'umask 022',
     ...(workload ? [`mkdir -p ${q(paths.etc)} ${q(paths.lib)} ${q(paths.log)}`, `chmod 0700 ${q(paths.etc)}`, ...PUT_FUNCTION, ...workload.files.flatMap(putFile)] : []),
-    `state=$(${sctl} status ${q(paths.programs.workload)} 2>/dev/null | awk '{print $2}' || true)`,
+    `state=$(${supervisorStatesCommand(paths.supervisorSocket, paths.supervisordConf, [paths.programs.workload])} | awk '{print $2}' || true)`,
     `if [ "$state" = RUNNING ] && [ "$(cat ${lib}/workload.spec 2>/dev/null)" = ${q(specHash)} ]; then echo adopted; return 0; fi`,
     `${sctl} stop ${q(paths.programs.workload)} >/dev/null 2>&1 || true`,
     `if command -v docker >/dev/null 2>&1; then docker rm -f ${q(paths.container)} >/dev/null 2>&1 || true; fi`,
