@@ -4,7 +4,7 @@ import type {CommandRunner} from '../remote/command-runner.js'
 import {shellQuote as q} from '../remote/shell.js'
 import {redactSecrets} from '../util/redact.js'
 import {optDirOf} from './rclone-release.js'
-import {supervisorStatesCommand} from './supervisor-states.js'
+import {supervisorCommand, supervisorStatesCommand} from './supervisor-rpc.js'
 import {renderStartScript, type MachinePaths, type RenderedBootstrap, type RenderedWorkload} from './render.js'
 
 /**
@@ -130,9 +130,9 @@ export async function startWorkload(runner: CommandRunner, paths: MachinePaths, 
 
 /** Stops the workload (its run script does the final upload on the way out) and its container. */
 export async function stopWorkload(runner: CommandRunner, paths: MachinePaths): Promise<void> {
-  const sctl = `supervisorctl -c ${q(paths.supervisordConf)}`
+  const sctl = (...args: string[]) => supervisorCommand(paths.supervisorSocket, paths.supervisordConf, args)
   const cmd = [
-    `if [ -S ${q(paths.supervisorSocket)} ]; then ${sctl} stop ${q(paths.programs.workload)} >/dev/null 2>&1 || true; fi`,
+    `if [ -S ${q(paths.supervisorSocket)} ]; then ${sctl('stop', paths.programs.workload)} >/dev/null 2>&1 || true; fi`,
     `if command -v docker >/dev/null 2>&1; then docker rm -f ${q(paths.container)} >/dev/null 2>&1 || true; fi`,
     `rm -f ${q(paths.lib)}/workload.spec`,
   ].join('\n')
@@ -146,10 +146,11 @@ export async function stopWorkload(runner: CommandRunner, paths: MachinePaths): 
  */
 export async function removeDeployment(runner: CommandRunner, paths: MachinePaths, roots: {etc: string; lib: string; log: string}): Promise<void> {
   const sctl = `supervisorctl -c ${q(paths.supervisordConf)}`
+  const rpc = (...args: string[]) => supervisorCommand(paths.supervisorSocket, paths.supervisordConf, args)
   const optDir = optDirOf(roots)
   const cmd = [
     `if [ -S ${q(paths.supervisorSocket)} ]; then`,
-    `  ${sctl} stop ${q(paths.workloadGroup + ':*')} ${q(paths.group + ':*')} >/dev/null 2>&1 || true`,
+    `  ${rpc('stop', paths.workloadGroup + ':*', paths.group + ':*')} >/dev/null 2>&1 || true`,
     'fi',
     // A last upload of what is on the machine before it goes (copy: never deletes in the bucket).
     `if [ -x ${q(paths.syncScript)} ]; then ${q(paths.syncScript)} all >/dev/null 2>&1 || true; fi`,
@@ -160,7 +161,7 @@ export async function removeDeployment(runner: CommandRunner, paths: MachinePath
     // Say so when something stayed (a refused rm, an immutable file): the caller decides what that means.
     `for d in ${q(paths.etc)} ${q(paths.lib)} ${q(paths.log)}; do if [ -e "$d" ]; then echo "could not remove $d" >&2; exit 1; fi; done`,
     `if [ -z "$(ls -A ${q(roots.etc + '/conf.d')} 2>/dev/null)" ]; then`,
-    `  if [ -S ${q(paths.supervisorSocket)} ]; then ${sctl} shutdown >/dev/null 2>&1 || true; fi`,
+    `  if [ -S ${q(paths.supervisorSocket)} ]; then ${rpc('shutdown')} >/dev/null 2>&1 || true; fi`,
     `  for i in $(seq 1 50); do [ -S ${q(paths.supervisorSocket)} ] || break; sleep 0.1; done`,
     // The last deployment gone: anycloud's own files go too, its pinned rclone included (a host is left as found).
     `  rm -rf ${[roots.etc, roots.lib, roots.log, optDir].filter((d): d is string => Boolean(d)).map(q).join(' ')}`,
@@ -176,7 +177,7 @@ export async function streamLogs(runner: CommandRunner, paths: MachinePaths, opt
   const out = q(`${paths.log}/workload.out`)
   const cmd = options.follow
     ? [
-        `pid=$(supervisorctl -c ${q(paths.supervisordConf)} pid ${q(paths.programs.workload)} 2>/dev/null | tr -dc 0-9)`,
+        `pid=$(${supervisorCommand(paths.supervisorSocket, paths.supervisordConf, ['pid', paths.programs.workload])} 2>/dev/null | tr -dc 0-9)`,
         `touch ${log}`,
         `if [ -n "$pid" ] && [ "$pid" != 0 ]; then tail -n +1 -F --pid="$pid" ${log} 2>/dev/null; else cat ${log}; fi`,
       ].join('\n')
