@@ -19,7 +19,7 @@
  * only an `apiEndpoint` with no credential at all talks anonymously (local emulators).
  *
  * Compute clients are deep imports (`build/src/v1/<x>_client.js`): the package index loads ~120
- * clients (about a second); each constructor parses the protos once per process.
+ * clients (about a second); the protos they parse are cut to our services first (compute-protos.ts).
  */
 import {existsSync, readFileSync} from 'node:fs'
 import {homedir} from 'node:os'
@@ -28,6 +28,7 @@ import {createRequire} from 'node:module'
 
 import {AuthError, UsageError} from '../../errors/index.js'
 import {registerSecret} from '../../util/redact.js'
+import {preloadComputeProtos} from './compute-protos.js'
 import {GCP} from './errors.js'
 
 export const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform'
@@ -181,6 +182,16 @@ export interface IamApi {
 
 const requireHere = createRequire(import.meta.url)
 
+/** The compute clients we use: module file under build/src/v1, class name (its service's name + `Client`). */
+export const COMPUTE_CLIENTS = [
+  ['instances_client', 'InstancesClient'],
+  ['zone_operations_client', 'ZoneOperationsClient'],
+  ['firewalls_client', 'FirewallsClient'],
+  ['global_operations_client', 'GlobalOperationsClient'],
+  ['images_client', 'ImagesClient'],
+  ['regions_client', 'RegionsClient'],
+] as const
+
 /** The clients of one credential. */
 export class GcpClients {
   private sourceValue: GcpCredentialSource | undefined
@@ -221,17 +232,19 @@ export class GcpClients {
           fallback: true,
           ...(endpointParts(this.settings.apiEndpoint) ?? {}),
         }
-        const load = async <T>(file: string, name: string): Promise<T> => {
+        // Only the protobuf definitions of these clients' services (compute-protos.ts).
+        preloadComputeProtos(COMPUTE_CLIENTS.map(([, name]) => name.replace(/Client$/, '')))
+        const load = async <T>([file, name]: readonly [string, string]): Promise<T> => {
           const mod = (await import(`@google-cloud/compute/build/src/v1/${file}.js`)) as Record<string, Ctor<T>>
           return new mod[name]!(base)
         }
         const [instances, zoneOps, firewalls, globalOps, images, regions] = await Promise.all([
-          load<InstancesClient>('instances_client', 'InstancesClient'),
-          load<ZoneOperationsClient>('zone_operations_client', 'ZoneOperationsClient'),
-          load<FirewallsClient>('firewalls_client', 'FirewallsClient'),
-          load<GlobalOperationsClient>('global_operations_client', 'GlobalOperationsClient'),
-          load<ImagesClient>('images_client', 'ImagesClient'),
-          load<RegionsClient>('regions_client', 'RegionsClient'),
+          load<InstancesClient>(COMPUTE_CLIENTS[0]),
+          load<ZoneOperationsClient>(COMPUTE_CLIENTS[1]),
+          load<FirewallsClient>(COMPUTE_CLIENTS[2]),
+          load<GlobalOperationsClient>(COMPUTE_CLIENTS[3]),
+          load<ImagesClient>(COMPUTE_CLIENTS[4]),
+          load<RegionsClient>(COMPUTE_CLIENTS[5]),
         ])
         return {instances, zoneOps, firewalls, globalOps, images, regions}
       })()
