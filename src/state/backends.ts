@@ -13,6 +13,7 @@ import {GcsObjects} from './gcs-objects.js'
 import {RemoteStateStore} from './remote-store.js'
 import {S3Objects} from './s3-objects.js'
 import {credentialProvidersSdk, s3Sdk} from '../util/aws-sdk.js'
+import {blobSdk} from '../util/azure-sdk.js'
 
 type Backend = Exclude<ResolvedConfig['state']['backend'], 'local'>
 const PROVIDER: Record<Backend, string> = {s3: 'aws', gcs: 'gcp', azure: 'azure'}
@@ -82,7 +83,7 @@ export function openRemoteStore(config: ResolvedConfig, env: NodeJS.ProcessEnv =
       let container: Promise<import('@azure/storage-blob').ContainerClient> | undefined
       const client = () => {
         container ??= (async () => {
-          const sdk = await import('@azure/storage-blob')
+          const sdk = await blobSdk()
           const service = new sdk.BlobServiceClient(endpointUrl, new sdk.StorageSharedKeyCredential(accountName, accountKey), {retryOptions: {maxTries: 4, retryDelayInMs: 500, maxRetryDelayInMs: 8_000, tryTimeoutInMs: 60_000}})
           return service.getContainerClient(state.container)
         })()

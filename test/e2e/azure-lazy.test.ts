@@ -1,7 +1,8 @@
 /**
  * `anycloud validate` and an AWS-only profile never load an `@azure/arm-*` package (nor
  * `@azure/identity`): the built CLI runs with a module resolve hook that records every `@azure/`
- * specifier it is asked for. A control run proves the hook sees an import of arm-compute.
+ * specifier it is asked for or required. Control runs prove the hook sees an import and a require of
+ * arm-compute.
  */
 import assert from 'node:assert/strict'
 import {spawn} from 'node:child_process'
@@ -43,7 +44,13 @@ describe('e2e: Azure SDKs are loaded only when an azure credential is used', fun
       `import {appendFileSync} from 'node:fs'\nexport async function resolve(specifier, context, next) {\n  if (specifier.startsWith('@azure/')) appendFileSync(${JSON.stringify(log)}, specifier + '\\n')\n  return next(specifier, context)\n}\n`,
     )
     hook = join(dir, 'register.mjs')
-    writeFileSync(hook, `import {register} from 'node:module'\nregister(${JSON.stringify(pathToFileURL(hooks).href)})\n`)
+    // ESM imports through the resolve hook; CommonJS requires (the SDKs load that way) through Module._load.
+    writeFileSync(
+      hook,
+      `import {appendFileSync} from 'node:fs'\nimport {createRequire, register} from 'node:module'\nregister(${JSON.stringify(pathToFileURL(hooks).href)})\n` +
+        `const Module = createRequire(import.meta.url)('node:module')\nconst load = Module._load\n` +
+        `Module._load = function (request, ...rest) {\n  if (request.startsWith('@azure/')) appendFileSync(${JSON.stringify(log)}, request + '\\n')\n  return load.call(this, request, ...rest)\n}\n`,
+    )
     disableSdkAmbientConfig()
     fake = await startFakeAws()
   })
@@ -57,6 +64,12 @@ describe('e2e: Azure SDKs are loaded only when an azure credential is used', fun
 
   it('control: the hook records an import of @azure/arm-compute', async () => {
     const r = await runNode(['--import', hook, '--input-type=module', '-e', "await import('@azure/arm-compute')"], REPO, {})
+    assert.equal(r.code, 0, r.stderr)
+    assert.ok(loaded().includes('@azure/arm-compute'), loaded().join(','))
+  })
+
+  it('control: the hook records a require of @azure/arm-compute', async () => {
+    const r = await runNode(['--import', hook, '-e', "require('@azure/arm-compute')"], REPO, {})
     assert.equal(r.code, 0, r.stderr)
     assert.ok(loaded().includes('@azure/arm-compute'), loaded().join(','))
   })

@@ -20,6 +20,7 @@ import {sleep} from '../../util/process.js'
 import {registerSecret} from '../../util/redact.js'
 import type {AzureClients} from './clients.js'
 import {AZURE, armErrorInfo, isAzureNotFound, hasAzureCode} from './errors.js'
+import {blobSdk} from '../../util/azure-sdk.js'
 
 /** `anycloud` (8) + the longest continent code `latam` (5) + 11 = 24, Azure's account name limit. */
 export const SUBSCRIPTION_PREFIX_LENGTH = 11
@@ -129,7 +130,7 @@ export class AzureBlobStore {
 
   /** Loads the SDK and builds the client. `maxTries` bounds the SDK's own retries (default 4). */
   static async open(endpoint: BlobEndpoint, accountKey: string, options: {maxTries?: number} = {}): Promise<AzureBlobStore> {
-    const sdk = await import('@azure/storage-blob')
+    const sdk = await blobSdk()
     let key: StorageSharedKeyCredential
     try {
       key = new sdk.StorageSharedKeyCredential(endpoint.accountName, accountKey)

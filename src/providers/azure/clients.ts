@@ -32,6 +32,7 @@ import {callWithDeadline} from '../../remote/deadline.js'
 import {sleep} from '../../util/process.js'
 import {registerSecret} from '../../util/redact.js'
 import {armErrorInfo, classifyArm, retryAfterMs, toArmError} from './errors.js'
+import {authorizationSdk, computeSdk, identitySdk, msiSdk, networkSdk, resourcesSdk, storageSdk} from '../../util/azure-sdk.js'
 
 export type AzureCloud = 'public' | 'china' | 'usgov'
 
@@ -118,7 +119,7 @@ export class AzureClients {
   tokenCredential(): Promise<TokenCredential> {
     if (!this.cred) {
       this.cred = (async () => {
-        const identity = await import('@azure/identity')
+        const identity = await identitySdk()
         const tls = this.overrides.ca ? {tlsOptions: {ca: this.overrides.ca}} : {}
         if (this.mode === 'service-principal') {
           const known = Object.values(AZURE_CLOUDS).some((c) => c.login === this.endpoints.login)
@@ -161,27 +162,27 @@ export class AzureClients {
   }
 
   resources(): Promise<ResourceManagementClient> {
-    return this.client('resources', async (cred, o) => new (await import('@azure/arm-resources')).ResourceManagementClient(cred, this.subscriptionId, o))
+    return this.client('resources', async (cred, o) => new (await resourcesSdk()).ResourceManagementClient(cred, this.subscriptionId, o))
   }
 
   network(): Promise<NetworkManagementClient> {
-    return this.client('network', async (cred, o) => new (await import('@azure/arm-network')).NetworkManagementClient(cred, this.subscriptionId, o))
+    return this.client('network', async (cred, o) => new (await networkSdk()).NetworkManagementClient(cred, this.subscriptionId, o))
   }
 
   compute(): Promise<ComputeManagementClient> {
-    return this.client('compute', async (cred, o) => new (await import('@azure/arm-compute')).ComputeManagementClient(cred, this.subscriptionId, o))
+    return this.client('compute', async (cred, o) => new (await computeSdk()).ComputeManagementClient(cred, this.subscriptionId, o))
   }
 
   storage(): Promise<StorageManagementClient> {
-    return this.client('storage', async (cred, o) => new (await import('@azure/arm-storage')).StorageManagementClient(cred, this.subscriptionId, o))
+    return this.client('storage', async (cred, o) => new (await storageSdk()).StorageManagementClient(cred, this.subscriptionId, o))
   }
 
   msi(): Promise<ManagedServiceIdentityClient> {
-    return this.client('msi', async (cred, o) => new (await import('@azure/arm-msi')).ManagedServiceIdentityClient(cred, this.subscriptionId, o))
+    return this.client('msi', async (cred, o) => new (await msiSdk()).ManagedServiceIdentityClient(cred, this.subscriptionId, o))
   }
 
   authorization(): Promise<AuthorizationManagementClient> {
-    return this.client('authorization', async (cred, o) => new (await import('@azure/arm-authorization')).AuthorizationManagementClient(cred, this.subscriptionId, o))
+    return this.client('authorization', async (cred, o) => new (await authorizationSdk()).AuthorizationManagementClient(cred, this.subscriptionId, o))
   }
 
   /**
