@@ -14,6 +14,7 @@ import {RemoteStateStore} from './remote-store.js'
 import {S3Objects} from './s3-objects.js'
 import {credentialProvidersSdk, s3Sdk} from '../util/aws-sdk.js'
 import {blobSdk} from '../util/azure-sdk.js'
+import {gcsSdk} from '../util/gcs-sdk.js'
 
 type Backend = Exclude<ResolvedConfig['state']['backend'], 'local'>
 const PROVIDER: Record<Backend, string> = {s3: 'aws', gcs: 'gcp', azure: 'azure'}
@@ -65,7 +66,7 @@ export function openRemoteStore(config: ResolvedConfig, env: NodeJS.ProcessEnv =
           const spec = credential.spec as GcpCredential
           const keyFile = spec.keyFile ? resolve(config.dir, spec.keyFile) : undefined
           const settings = {project: spec.project, apiEndpoint: spec.apiEndpoint?.replace(/\/+$/, ''), keyFile}
-          const {Storage} = await import('@google-cloud/storage')
+          const {Storage} = await gcsSdk()
           return new Storage({
             projectId: settings.project,
             ...(settings.apiEndpoint ? {apiEndpoint: settings.apiEndpoint, useAuthWithCustomEndpoint: Boolean(settings.keyFile)} : {}),

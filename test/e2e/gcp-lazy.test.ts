@@ -1,8 +1,8 @@
 /**
  * `anycloud validate` (of the gcp example) and an AWS-only plan never load a Google library
  * (`@google-cloud/*`, `@googleapis/*`, `google-auth-library`, `google-gax`): the built CLI runs with
- * a module resolve hook that records every such specifier it is asked for. A control run proves the
- * hook sees the deep import of the compute client the gcp provider uses.
+ * module hooks that record every such specifier it imports or requires. Control runs prove the hooks
+ * see the deep import and the require of the compute client the gcp provider uses.
  */
 import assert from 'node:assert/strict'
 import {spawn} from 'node:child_process'
@@ -44,7 +44,13 @@ describe('e2e: Google libraries are loaded only when a gcp credential is used', 
       `import {appendFileSync} from 'node:fs'\nexport async function resolve(specifier, context, next) {\n  if (/^(@google-cloud\\/|@googleapis\\/|google-auth-library|google-gax)/.test(specifier)) appendFileSync(${JSON.stringify(log)}, specifier + '\\n')\n  return next(specifier, context)\n}\n`,
     )
     hook = join(dir, 'register.mjs')
-    writeFileSync(hook, `import {register} from 'node:module'\nregister(${JSON.stringify(pathToFileURL(hooks).href)})\n`)
+    // ESM imports through the resolve hook; CommonJS requires (the libraries load that way) through Module._load.
+    writeFileSync(
+      hook,
+      `import {appendFileSync} from 'node:fs'\nimport {createRequire, register} from 'node:module'\nregister(${JSON.stringify(pathToFileURL(hooks).href)})\n` +
+        `const Module = createRequire(import.meta.url)('node:module')\nconst load = Module._load\n` +
+        `Module._load = function (request, ...rest) {\n  if (/^(@google-cloud\\/|@googleapis\\/|google-auth-library|google-gax)/.test(request)) appendFileSync(${JSON.stringify(log)}, request + '\\n')\n  return load.call(this, request, ...rest)\n}\n`,
+    )
     disableSdkAmbientConfig()
     fake = await startFakeAws()
   })
@@ -58,6 +64,12 @@ describe('e2e: Google libraries are loaded only when a gcp credential is used', 
 
   it('control: the hook records the deep import of the compute client', async () => {
     const r = await runNode(['--import', hook, '--input-type=module', '-e', "await import('@google-cloud/compute/build/src/v1/instances_client.js')"], REPO, {})
+    assert.equal(r.code, 0, r.stderr)
+    assert.ok(loaded().includes('@google-cloud/compute/build/src/v1/instances_client.js'), loaded().join(','))
+  })
+
+  it('control: the hook records a require of the compute client', async () => {
+    const r = await runNode(['--import', hook, '-e', "require('@google-cloud/compute/build/src/v1/instances_client.js')"], REPO, {})
     assert.equal(r.code, 0, r.stderr)
     assert.ok(loaded().includes('@google-cloud/compute/build/src/v1/instances_client.js'), loaded().join(','))
   })

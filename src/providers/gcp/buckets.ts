@@ -12,6 +12,7 @@ import type {Bucket, Storage, StorageOptions} from '@google-cloud/storage'
 
 import {canonicalRegion, continentOfGcsLocation, type Continent} from '../../model/continents.js'
 import {gcpStatus} from './errors.js'
+import {gcsSdk} from '../../util/gcs-sdk.js'
 
 /** A label value as GCS accepts it: lower-cased, other characters → `_`, at most 63 characters. */
 export function labelValue(value: string): string {
@@ -98,7 +99,7 @@ export class GcsStore {
   ) {}
 
   static async open(options: StorageOptions & {projectId: string}): Promise<GcsStore> {
-    const {Storage} = await import('@google-cloud/storage')
+    const {Storage} = await gcsSdk()
     return new GcsStore(new Storage(options), options.projectId)
   }
 

@@ -213,7 +213,7 @@ export class GcpClients {
   async storageAuth(): Promise<Record<string, unknown>> {
     const source = this.source()
     if (source.kind === 'anonymous') return {}
-    const lib = (await import('google-auth-library')) as unknown as AuthLibrary
+    const lib = requireHere('google-auth-library') as AuthLibrary
     const auth = authFor(lib, source)
     return {authClient: auth, ...(this.settings.apiEndpoint ? {useAuthWithCustomEndpoint: true} : {})}
   }
@@ -235,7 +235,7 @@ export class GcpClients {
         // Only the protobuf definitions of these clients' services (compute-protos.ts).
         preloadComputeProtos(COMPUTE_CLIENTS.map(([, name]) => name.replace(/Client$/, '')))
         const load = async <T>([file, name]: readonly [string, string]): Promise<T> => {
-          const mod = (await import(`@google-cloud/compute/build/src/v1/${file}.js`)) as Record<string, Ctor<T>>
+          const mod = requireHere(`@google-cloud/compute/build/src/v1/${file}.js`) as Record<string, Ctor<T>>
           return new mod[name]!(base)
         }
         const [instances, zoneOps, firewalls, globalOps, images, regions] = await Promise.all([
@@ -258,7 +258,7 @@ export class GcpClients {
       this.iamP = (async () => {
         const source = this.source()
         if (source.kind === 'anonymous') throw this.needsCredential('IAM')
-        const mod = (await import('@googleapis/iam')) as unknown as {iam(o: Record<string, unknown>): IamApi; auth: AuthLibrary & {OAuth2: AuthLibrary['OAuth2']}}
+        const mod = requireHere('@googleapis/iam') as {iam(o: Record<string, unknown>): IamApi; auth: AuthLibrary & {OAuth2: AuthLibrary['OAuth2']}}
         const auth = authFor(mod.auth, source)
         const root = this.settings.apiEndpoint ? `${this.settings.apiEndpoint.replace(/\/+$/, '')}/` : undefined
         return mod.iam({version: 'v1', auth, ...(root ? {rootUrl: root} : {})})
