@@ -4,7 +4,7 @@ import type {WorkloadParts} from '../model/deployment-spec.js'
 import {addressOf, type DeploymentContext, type DesiredResource} from '../model/resources.js'
 import {declaredKinds, kindOf, type Provider, type WantedBucket} from '../providers/provider.js'
 import {hashOf, sensitiveMarker, sha256} from '../util/hash.js'
-import {compact} from '../util/object.js'
+import {compact, compacted} from '../util/object.js'
 
 /** A stand-in profile for a deployment whose profile was removed from the file (it is being destroyed). */
 export function orphanProfile(name: string, record?: DeploymentRecord): ResolvedProfile {
@@ -193,7 +193,7 @@ export function desiredResources(options: DesiredOptions): DesiredResource[] {
     if (i === workloadAt) {
       // Already without undefined members, unless the provider adds some.
       if (adds) r.attributes = compact({...workload.attributes, specHash: workload.specHash, ...extra})
-    } else r.attributes = compact(adds ? {...r.attributes, ...extra} : r.attributes)
+    } else r.attributes = adds ? compact({...r.attributes, ...extra}) : compacted(r.attributes)
   }
   return out
 }

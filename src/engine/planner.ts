@@ -139,8 +139,14 @@ async function prepareDeployment(profile: ResolvedProfile, record: DeploymentRec
   for (const c of new Set([storageCredential(placement.credential, config.credentials), ...named])) storage[c] = await providers.get(c)
   const records = record?.resources ?? {}
   if (!destroy) {
-    await compute.prepare?.(ctx, records)
-    for (const sp of Object.values(storage)) if (sp !== compute) await sp.prepare?.(ctx)
+    // Awaited only when there is something to wait for.
+    const preparing = compute.prepare?.(ctx, records)
+    if (preparing) await preparing
+    for (const c in storage) {
+      const sp = storage[c]
+      const more = sp === compute ? undefined : sp.prepare?.(ctx)
+      if (more) await more
+    }
   }
   // What state recorded: refresh reads it (desire() adds what is desired and not recorded). State's addresses are matched by comparing strings: a keyed read of `records` with a freshly built
   // address costs far more (each deployment's records object has a shape of its own).

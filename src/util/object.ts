@@ -4,3 +4,9 @@ export function compact<T extends Record<string, unknown>>(value: T): Partial<T>
   for (const k of Object.keys(value)) if (value[k] !== undefined) out[k] = value[k]
   return out as Partial<T>
 }
+
+/** `value` itself when none of its keys holds undefined, else {@link compact}'s copy (most attributes need no copy). */
+export function compacted<T extends Record<string, unknown>>(value: T): Partial<T> {
+  for (const k in value) if (value[k] === undefined) return compact(value)
+  return value
+}
