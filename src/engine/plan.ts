@@ -221,7 +221,10 @@ export function joinSorted(perProfile: Array<{profile: string; changes: Change[]
 
 export function summarize(changes: Change[]): PlanSummary {
   const s: PlanSummary = {create: 0, update: 0, replace: 0, delete: 0}
-  for (const c of changes) if (c.action in s) s[c.action as keyof PlanSummary]++
+  for (let i = 0; i < changes.length; i++) {
+    const action = changes[i].action
+    if (action in s) s[action as keyof PlanSummary]++
+  }
   return s
 }
 

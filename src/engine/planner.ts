@@ -135,8 +135,10 @@ async function prepareDeployment(profile: ResolvedProfile, record: DeploymentRec
   const storage: Record<string, Provider> = {}
   const input = bucketOf(ctx.spec, 'input')
   const output = bucketOf(ctx.spec, 'output')
-  const named = [input, output].filter((b) => b?.explicitCredential).map((b) => b!.credential)
-  for (const c of new Set([storageCredential(placement.credential, config.credentials), ...named])) storage[c] = await providers.get(c)
+  // The placement's storage, then the credentials the input and output buckets name (each once: `storage` is keyed by name).
+  for (const c of [storageCredential(placement.credential, config.credentials), input?.explicitCredential ? input.credential : '', output?.explicitCredential ? output.credential : '']) {
+    if (c && !Object.hasOwn(storage, c)) storage[c] = await providers.get(c)
+  }
   const records = record?.resources ?? {}
   if (!destroy) {
     // Awaited only when there is something to wait for.
@@ -199,17 +201,21 @@ function desire(p: Prepared, credentials: ResolvedConfig['credentials']): Prepar
 function refreshRequest(prepared: ReadonlyArray<Prepared | undefined>, lookupsOf: (p: Prepared) => Prepared['lookups'] = (p) => p.lookups, checks = true): RefreshRequest {
   const request: RefreshRequest = {resources: [], buckets: []}
   const progress = () => {}
-  for (const p of prepared) {
+  // Indexed loops: this runs once per plan over every deployment (no iterator objects while it warms up).
+  for (let i = 0; i < prepared.length; i++) {
+    const p = prepared[i]
     if (!p) continue
     const ctx = {deployment: p.ctx, records: p.records, progress}
-    for (const l of lookupsOf(p)) {
+    const lookups = lookupsOf(p)
+    for (let j = 0; j < lookups.length; j++) {
+      const l = lookups[j]
       if (l.kind === 'bucket') request.buckets.push({credential: l.credential, name: l.name})
       // The lookup as it is (a ResourceLookup, with its credential besides).
       else request.resources.push({credential: l.credential, lookup: l, ctx})
     }
     if (!checks) continue
-    for (const c of p.inputWhere) request.buckets.push({credential: c, name: bucketOf(p.ctx.spec, 'input')!.name})
-    for (const c of p.outputWhere) request.buckets.push({credential: c, name: bucketOf(p.ctx.spec, 'output')!.name})
+    for (let j = 0; j < p.inputWhere.length; j++) request.buckets.push({credential: p.inputWhere[j], name: bucketOf(p.ctx.spec, 'input')!.name})
+    for (let j = 0; j < p.outputWhere.length; j++) request.buckets.push({credential: p.outputWhere[j], name: bucketOf(p.ctx.spec, 'output')!.name})
   }
   return request
 }
@@ -262,17 +268,22 @@ function checkBuckets(p: Prepared, snapshot: Snapshot, config: ResolvedConfig, d
   const outputBucket = bucketOf(p.ctx.spec, 'output')?.name
   const fail = (message: string) => diagnostics.push({severity: 'error', message, profile: profile.name})
   const placementStorage = storageCredential(placement.credential, config.credentials)
-  const check = (cred: string, bucket: string, role: string) => {
-    try {
-      return [{cred, bucket: snapshot.bucket(cred, bucket)}]
-    } catch (error) {
-      if (!(error instanceof AuthError) || cred === placementStorage) throw error
-      diagnostics.push({severity: 'warning', profile: profile.name, message: `could not check the ${role} bucket '${bucket}' on credential '${cred}': ${error.message}`})
-      return []
+  // What each credential's storage showed of the bucket; one whose credential does not authenticate is left out (with a warning).
+  const found = (where: readonly string[], bucket: string, role: string) => {
+    const out: Array<{cred: string; bucket: ActualResource | null}> = []
+    for (let i = 0; i < where.length; i++) {
+      const cred = where[i]
+      try {
+        out.push({cred, bucket: snapshot.bucket(cred, bucket)})
+      } catch (error) {
+        if (!(error instanceof AuthError) || cred === placementStorage) throw error
+        diagnostics.push({severity: 'warning', profile: profile.name, message: `could not check the ${role} bucket '${bucket}' on credential '${cred}': ${error.message}`})
+      }
     }
+    return out
   }
-  const inputFound = p.inputWhere.flatMap((cred) => check(cred, inputBucket!, 'input'))
-  const outputFound = p.outputWhere.flatMap((cred) => check(cred, outputBucket!, 'output'))
+  const inputFound = found(p.inputWhere, inputBucket!, 'input')
+  const outputFound = found(p.outputWhere, outputBucket!, 'output')
   const missingInput = inputFound.find((f) => !f.bucket)
   if (missingInput) {
     fail(`input bucket '${inputBucket}' does not exist on credential '${missingInput.cred}' (${config.credentials[missingInput.cred].spec.provider}). Input buckets are never created: create it there${p.inputWhere.length > 1 ? ', or set inputStorageCredentials to the one credential that holds it' : ''}.`)

@@ -88,7 +88,8 @@ async function readBatch<T>(provider: Provider, items: T[], batch: ((items: T[])
 
 function groupBy<T>(items: T[], key: (item: T) => string): Map<string, T[]> {
   const out = new Map<string, T[]>()
-  for (const item of items) {
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i]
     const k = key(item)
     const list = out.get(k)
     if (list) list.push(item)
