@@ -72,7 +72,7 @@ export async function readMachineStatus(runner: CommandRunner, paths: MachinePat
   const cmd = [
     // Program states first, files after: a run script records its exit code before it exits, so a
     // workload seen EXITED here always has its exit file below (the other order races with its end).
-    `if [ -S ${q(paths.supervisorSocket)} ]; then ${supervisorStatesCommand(paths.supervisorSocket, paths.supervisordConf, [paths.group + ':*', paths.workloadGroup + ':*'])} | awk '$2 ~ /^(STOPPED|STARTING|RUNNING|BACKOFF|STOPPING|EXITED|FATAL|UNKNOWN)$/ {printf "program\\t%s %s\\n", $1, $2}'; fi`,
+    `if [ -S ${q(paths.supervisorSocket)} ]; then ${supervisorStatesCommand(paths, [paths.group + ':*', paths.workloadGroup + ':*'])} | awk '$2 ~ /^(STOPPED|STARTING|RUNNING|BACKOFF|STOPPING|EXITED|FATAL|UNKNOWN)$/ {printf "program\\t%s %s\\n", $1, $2}'; fi`,
     `sup=$(cat ${q(paths.supervisorPid)} 2>/dev/null || true)`,
     `if [ -n "$sup" ] && tr '\\0' ' ' < "/proc/$sup/cmdline" 2>/dev/null | grep -qF -- ${q(paths.supervisordConf)}; then printf 'supervisord\\tup\\n'; fi`,
     `f() { [ -f "$1" ] && printf '%s\\t%s\\n' "$2" "$(head -c 200 "$1" | tr -d '\\n')"; true; }`,
@@ -130,7 +130,7 @@ export async function startWorkload(runner: CommandRunner, paths: MachinePaths, 
 
 /** Stops the workload (its run script does the final upload on the way out) and its container. */
 export async function stopWorkload(runner: CommandRunner, paths: MachinePaths): Promise<void> {
-  const sctl = (...args: string[]) => supervisorCommand(paths.supervisorSocket, paths.supervisordConf, args)
+  const sctl = (...args: string[]) => supervisorCommand(paths, args)
   const cmd = [
     `if [ -S ${q(paths.supervisorSocket)} ]; then ${sctl('stop', paths.programs.workload)} >/dev/null 2>&1 || true; fi`,
     `if command -v docker >/dev/null 2>&1; then docker rm -f ${q(paths.container)} >/dev/null 2>&1 || true; fi`,
@@ -146,7 +146,7 @@ export async function stopWorkload(runner: CommandRunner, paths: MachinePaths): 
  */
 export async function removeDeployment(runner: CommandRunner, paths: MachinePaths, roots: {etc: string; lib: string; log: string}): Promise<void> {
   const sctl = `supervisorctl -c ${q(paths.supervisordConf)}`
-  const rpc = (...args: string[]) => supervisorCommand(paths.supervisorSocket, paths.supervisordConf, args)
+  const rpc = (...args: string[]) => supervisorCommand(paths, args)
   const optDir = optDirOf(roots)
   const cmd = [
     `if [ -S ${q(paths.supervisorSocket)} ]; then`,
@@ -177,7 +177,7 @@ export async function streamLogs(runner: CommandRunner, paths: MachinePaths, opt
   const out = q(`${paths.log}/workload.out`)
   const cmd = options.follow
     ? [
-        `pid=$(${supervisorCommand(paths.supervisorSocket, paths.supervisordConf, ['pid', paths.programs.workload])} 2>/dev/null | tr -dc 0-9)`,
+        `pid=$(${supervisorCommand(paths, ['pid', paths.programs.workload])} 2>/dev/null | tr -dc 0-9)`,
         `touch ${log}`,
         `if [ -n "$pid" ] && [ "$pid" != 0 ]; then tail -n +1 -F --pid="$pid" ${log} 2>/dev/null; else cat ${log}; fi`,
       ].join('\n')

@@ -377,9 +377,9 @@ export function renderStartScript(paths: MachinePaths, specHash: string, workloa
     'set -euo pipefail',
     'umask 022',
     ...(workload ? [`mkdir -p ${q(paths.etc)} ${q(paths.lib)} ${q(paths.log)}`, `chmod 0700 ${q(paths.etc)}`, ...PUT_FUNCTION, ...workload.files.flatMap(putFile)] : []),
-    `state=$(${supervisorStatesCommand(paths.supervisorSocket, paths.supervisordConf, [paths.programs.workload])} | awk '{print $2}' || true)`,
+    `state=$(${supervisorStatesCommand(paths, [paths.programs.workload])} | awk '{print $2}' || true)`,
     `if [ "$state" = RUNNING ] && [ "$(cat ${lib}/workload.spec 2>/dev/null)" = ${q(specHash)} ]; then echo adopted; return 0; fi`,
-    `${supervisorCommand(paths.supervisorSocket, paths.supervisordConf, ['stop', paths.programs.workload])} >/dev/null 2>&1 || true`,
+    `${supervisorCommand(paths, ['stop', paths.programs.workload])} >/dev/null 2>&1 || true`,
     `if command -v docker >/dev/null 2>&1; then docker rm -f ${q(paths.container)} >/dev/null 2>&1 || true; fi`,
     `rm -f ${lib}/workload.exit ${lib}/workload.started`,
     `echo ${q(specHash)} > ${lib}/workload.spec`,
@@ -442,7 +442,7 @@ function renderScript(spec: BootstrapSpec, p: MachinePaths, files: RenderedFile[
     'started_supervisord=0',
     `sup=$(cat ${q(p.supervisorPid)} 2>/dev/null || true)`,
     `if [ -n "$sup" ] && [ -S ${q(p.supervisorSocket)} ] && tr '\0' ' ' < "/proc/$sup/cmdline" 2>/dev/null | grep -qF -- ${q(p.supervisordConf)}; then step supervisord skipped`,
-    `else supervisord -c ${q(p.supervisordConf)}; for i in $(seq 1 100); do ${supervisorCommand(p.supervisorSocket, p.supervisordConf, ['pid'])} >/dev/null 2>&1 && break; sleep 0.1; done; started_supervisord=1; step supervisord ran; fi`,
+    `else supervisord -c ${q(p.supervisordConf)}; for i in $(seq 1 100); do ${supervisorCommand(p, ['pid'])} >/dev/null 2>&1 && break; sleep 0.1; done; started_supervisord=1; step supervisord ran; fi`,
     'flock -u 9',
   )
   // 4. Storage reachable (retries cover identity propagation on real clouds), once per bootstrap hash.

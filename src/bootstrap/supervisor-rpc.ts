@@ -51,13 +51,19 @@ const CLIENT = [
   'else: sys.exit(2)',
 ].join('\n')
 
+/** Where a machine's supervisord listens, and its configuration (a MachinePaths has both). */
+export interface SupervisorPaths {
+  supervisorSocket: string
+  supervisordConf: string
+}
+
 /** A shell command running `supervisorctl -c conf ARGS…` the faster way above (stderr is the caller's to redirect). */
-export function supervisorCommand(socket: string, conf: string, args: string[]): string {
+export function supervisorCommand(paths: SupervisorPaths, args: string[]): string {
   const quoted = args.map(q).join(' ')
-  return `{ py=/usr/bin/python3; [ -x "$py" ] || py=python3; "$py" -c ${q(CLIENT)} ${q(socket)} ${quoted} 2>/dev/null || supervisorctl -c ${q(conf)} ${quoted}; }`
+  return `{ py=/usr/bin/python3; [ -x "$py" ] || py=python3; "$py" -c ${q(CLIENT)} ${q(paths.supervisorSocket)} ${quoted} 2>/dev/null || supervisorctl -c ${q(paths.supervisordConf)} ${quoted}; }`
 }
 
 /** `namespec STATE` lines for `namespecs`, as the first two columns of `supervisorctl status`; stderr discarded. */
-export function supervisorStatesCommand(socket: string, conf: string, namespecs: string[]): string {
-  return `{ ${supervisorCommand(socket, conf, ['status', ...namespecs])} | awk '{print $1, $2}'; } 2>/dev/null`
+export function supervisorStatesCommand(paths: SupervisorPaths, namespecs: string[]): string {
+  return `{ ${supervisorCommand(paths, ['status', ...namespecs])} | awk '{print $1, $2}'; } 2>/dev/null`
 }

@@ -210,7 +210,7 @@ export function sortChanges(changes: Change[], declared: (profile: string) => re
  */
 export function joinSorted(perProfile: Array<{profile: string; changes: Change[]}>, declared?: (profile: string) => readonly string[] | undefined, rankOf?: (profile: string) => number | undefined): Change[] {
   // By the caller's ranks of profiles already sorted (a collator comparison costs far more), else by name.
-  const byRank = (a: {profile: string}, b: {profile: string}) => (rankOf!(a.profile) ?? Number.NaN) - (rankOf!(b.profile) ?? Number.NaN)
+  const byRank = (a: {profile: string}, b: {profile: string}) => rankOf!(a.profile)! - rankOf!(b.profile)!
   const byName = (a: {profile: string}, b: {profile: string}) => (a.profile === b.profile ? 0 : collator.compare(a.profile, b.profile))
   const compare = rankOf && perProfile.every((p) => rankOf(p.profile) !== undefined) ? byRank : byName
   const order = [...perProfile].sort(compare)

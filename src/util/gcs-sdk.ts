@@ -1,12 +1,8 @@
 /**
- * `@google-cloud/storage`, loaded on first use through `require` (its CommonJS build) rather than an
- * ESM `import()` of its ESM build, like the other Google libraries (providers/gcp/clients.ts): less
- * start-up CPU, and one copy of the package per process since every load comes through here.
+ * `@google-cloud/storage`, loaded on first use through `require` (its CommonJS build; see
+ * util/lazy-require.ts), like the other Google libraries (providers/gcp/clients.ts); every load
+ * comes through here, so one process has one copy of the package.
  */
-import {createRequire} from 'node:module'
+import {lazyRequire} from './lazy-require.js'
 
-const requireHere = createRequire(import.meta.url)
-
-type Gcs = typeof import('@google-cloud/storage')
-
-export const gcsSdk = async (): Promise<Gcs> => requireHere('@google-cloud/storage') as Gcs
+export const gcsSdk = lazyRequire<typeof import('@google-cloud/storage')>('@google-cloud/storage')

@@ -24,7 +24,7 @@ import {startNoticeEndpoint, type NoticeEndpoint} from '../helpers/notice-endpoi
 import {requireNetns, stopAllSshd} from '../helpers/sshd/index.js'
 import {ensureSudoUser} from '../helpers/sshd/sudo-user.js'
 import {s3ClientConfig, startS3Emulator, type S3Emulator} from '../helpers/storage/index.js'
-import {KEYS} from '../providers/aws/helpers.js'
+import {AWS_ENV, KEYS} from '../providers/aws/helpers.js'
 import {Project} from './cli.js'
 
 export interface AwsRig {
@@ -82,12 +82,7 @@ export function useAwsRig(options: AwsRigOptions = {}): AwsRig {
     },
     project: undefined,
     env: () => ({
-      E2E_AWS_KEY_ID: KEYS.accessKeyId,
-      E2E_AWS_SECRET: KEYS.secretAccessKey,
-      AWS_EC2_METADATA_DISABLED: 'true',
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-      AWS_CONFIG_FILE: '/nonexistent',
-      AWS_SHARED_CREDENTIALS_FILE: '/nonexistent',
+      ...AWS_ENV,
       ANYCLOUD_AWS_POLL_MS: '100',
       ANYCLOUD_REMOTE_PREFIX: prefix,
       ANYCLOUD_STORAGE_CHECK: '3:1',

@@ -20,7 +20,7 @@ import {disableSdkAmbientConfig, startFakeAws, type FakeAws} from '../helpers/fa
 import {SshdInstanceBackend} from '../helpers/fake-aws/sshd-backend.js'
 import {requireNetns, stopAllSshd} from '../helpers/sshd/index.js'
 import {s3ClientConfig, startS3Emulator, type S3Emulator} from '../helpers/storage/index.js'
-import {KEYS} from '../providers/aws/helpers.js'
+import {AWS_ENV, KEYS} from '../providers/aws/helpers.js'
 import {Project, until} from './cli.js'
 
 describe('e2e: destroy is never held hostage by the machine (aws, sshd VMs)', function () {
@@ -84,12 +84,7 @@ describe('e2e: destroy is never held hostage by the machine (aws, sshd VMs)', fu
       }),
     )
     const env = {
-      E2E_AWS_KEY_ID: KEYS.accessKeyId,
-      E2E_AWS_SECRET: KEYS.secretAccessKey,
-      AWS_EC2_METADATA_DISABLED: 'true',
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-      AWS_CONFIG_FILE: '/nonexistent',
-      AWS_SHARED_CREDENTIALS_FILE: '/nonexistent',
+      ...AWS_ENV,
       ANYCLOUD_AWS_SSH_USER: 'root',
       ANYCLOUD_AWS_POLL_MS: '100',
       ANYCLOUD_AWS_SSH_READ_WAIT_MS: '4000',

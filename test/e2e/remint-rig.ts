@@ -21,14 +21,11 @@ import {DeleteBucketCommand, DeleteObjectsCommand, ListObjectsV2Command, S3Clien
 import {acceptMintedKeys, disableSdkAmbientConfig, startFakeAws, type FakeAws} from '../helpers/fake-aws/index.js'
 import {requireNetns, stopAllSshd} from '../helpers/sshd/index.js'
 import {s3ClientConfig, startS3Emulator, type S3Emulator} from '../helpers/storage/index.js'
-import {KEYS} from '../providers/aws/helpers.js'
+import {AWS_ENV, KEYS} from '../providers/aws/helpers.js'
 import {type Project, until} from './cli.js'
 import {planAndWatchRemint} from './spot-job.js'
 
-export const AWS_ENV = {
-  E2E_AWS_KEY_ID: KEYS.accessKeyId, E2E_AWS_SECRET: KEYS.secretAccessKey,
-  AWS_EC2_METADATA_DISABLED: 'true', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', AWS_CONFIG_FILE: '/nonexistent', AWS_SHARED_CREDENTIALS_FILE: '/nonexistent',
-}
+export {AWS_ENV}
 
 export interface RemintRig {
   readonly s3rig: S3Emulator

@@ -19,6 +19,12 @@ import {loopbackOnly, startS3Emulator, type S3Emulator, type S3EmulatorOptions} 
 /** The keys both rigs accept: s3rver's built-in account, added to the fake as an IAM user. */
 export const KEYS = {accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER'}
 
+/** The env of a CLI run against the fake AWS: its keys (for configs' `${env:E2E_AWS_KEY_ID}`/`${env:E2E_AWS_SECRET}`), no ambient AWS config, metadata or SDK warning. */
+export const AWS_ENV = {
+  E2E_AWS_KEY_ID: KEYS.accessKeyId, E2E_AWS_SECRET: KEYS.secretAccessKey,
+  AWS_EC2_METADATA_DISABLED: 'true', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', AWS_CONFIG_FILE: '/nonexistent', AWS_SHARED_CREDENTIALS_FILE: '/nonexistent',
+}
+
 export const FAST_TIMING: Partial<AwsTiming> = {
   pollMs: 1,
   runningTimeoutMs: 5_000,
