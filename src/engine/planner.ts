@@ -150,8 +150,9 @@ async function prepareDeployment(profile: ResolvedProfile, record: DeploymentRec
       if (more) await more
     }
   }
-  // What state recorded: refresh reads it (desire() adds what is desired and not recorded). State's addresses are matched by comparing strings: a keyed read of `records` with a freshly built
-  // address costs far more (each deployment's records object has a shape of its own).
+  // What state recorded: refresh reads it (desire() adds what is desired and not recorded).
+  // State's addresses are matched by comparing strings: a keyed read of `records` with a freshly
+  // built address costs far more (each deployment's records object has a shape of its own).
   const lookups: Prepared['lookups'] = []
   const recordedAddresses: string[] = []
   const recorded: ResourceRecord[] = []
