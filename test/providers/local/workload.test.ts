@@ -90,6 +90,8 @@ describe('local provider: workload', function () {
     await eventually(() => existsSync(join(bucket, 'early.txt')), 'early.txt in the output bucket', 4_000)
     assert.ok(Date.now() - early.mtimeMs <= 2_000 + 500, `uploaded ${Date.now() - early.mtimeMs} ms after it was written`)
     assert.equal(await readFile(join(bucket, 'early.txt'), 'utf8'), 'proj-train-abc123\n')
+    // A sync lands its files one by one (each renamed into place whole): joined.txt may come a moment after early.txt.
+    await eventually(() => existsSync(join(bucket, 'joined.txt')), 'joined.txt in the output bucket', 4_000)
     assert.equal(await readFile(join(bucket, 'joined.txt'), 'utf8'), 'alpha\nbeta\n')
     // The sync records its time once the copy is done, so the file can be in the bucket a moment before.
     const running = await eventually(async () => {
