@@ -7,12 +7,12 @@ import {spawn, spawnSync} from 'node:child_process'
 import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
-import {fileURLToPath} from 'node:url'
 
 import {startFakeGcp} from '../test/helpers/fake-gcp/index.js'
 import {startGcsFake} from '../test/helpers/storage/index.js'
+import {repoRoot} from './root.js'
 
-const root = fileURLToPath(new URL('..', import.meta.url))
+const root = repoRoot()
 
 function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b)

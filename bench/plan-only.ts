@@ -1,4 +1,4 @@
-// `node --import tsx bench/plan-only.ts`: the plan section of `npm run bench` alone.
+// The plan section of `npm run bench` alone: `node dist-bench/bench/plan-only.js` after `npm run bench` (or `npx tsc -p tsconfig.bench.json`).
 import {benchPlan} from './plan.js'
 
 await benchPlan()
