@@ -33,12 +33,21 @@ export function steadyCloud(latencyMs?: number): SteadyCloud {
 
 /** The provider over `cloud` for a credential, of provider kind `kind`. */
 export function steadyCloudProvider(kind: string, credential: NamedCredential, cloud: SteadyCloud): Provider {
-  // The answer is made when the call is made, then arrives after the latency (the cloud's own work is not the caller's).
-  const call = async <T>(lines: string[], fn: () => T): Promise<T> => {
+  // A call is counted and logged when it is made. With a latency, the answer is worked out while
+  // the caller waits for it (a cloud does its own work on its own machines: this process has only
+  // the one thread, so the answer is made on the next turn of the event loop, not inside the
+  // caller's turn), and arrives after the latency.
+  const call = async <T>(lines: () => string[], fn: () => T): Promise<T> => {
     cloud.calls++
-    cloud.log.push(...lines)
+    if (!cloud.latencyMs) {
+      cloud.log.push(...lines())
+      return fn()
+    }
+    const arrives = delay(cloud.latencyMs)
+    await new Promise<void>((resolve) => setImmediate(resolve))
+    cloud.log.push(...lines())
     const answer = fn()
-    if (cloud.latencyMs) await delay(cloud.latencyMs)
+    await arrives
     return answer
   }
   const bucket = (name: string) => cloud.store.get(`bucket/${name}`) ?? (name.startsWith('data-') ? {id: name, attributes: {name}} : null)
@@ -67,19 +76,19 @@ export function steadyCloudProvider(kind: string, credential: NamedCredential, c
     // A VM cloud's kinds: what the machine needs first (each wanted), then the machine's own.
     compute: kindTable((['identity', 'network', 'sshkey', 'vm', 'bootstrap', 'workload'] as ResourceKind[]).map((k): ResourceKindSpec => ({
       kind: k, dependsOn: [], diff: updatableIn(), ...(MACHINE_KINDS.includes(k) ? {} : {desired: (ctx) => wanted(ctx.spec.name)}),
-      read: (r) => call([`read ${r.kind} ${r.name}`], () => cloud.store.get(`${r.kind}/${r.name}`) ?? null),
+      read: (r) => call(() => [`read ${r.kind} ${r.name}`], () => cloud.store.get(`${r.kind}/${r.name}`) ?? null),
       create: refuse,
       update: refuse,
       delete: refuse,
     }))),
-    checkAuth: () => call(['checkAuth'], () => ({})),
+    checkAuth: () => call(() => ['checkAuth'], () => ({})),
     defaultRegion: () => 'region-a',
     zones: () => [],
-    readBucket: (name) => call([`readBucket ${name}`], () => bucket(name)),
+    readBucket: (name) => call(() => [`readBucket ${name}`], () => bucket(name)),
     // One listing shows every bucket of the account.
-    readBuckets: (names) => call(['listBuckets'], () => names.map((n): ReadResult => ({value: bucket(n)}))),
+    readBuckets: (names) => call(() => ['listBuckets'], () => names.map((n): ReadResult => ({value: bucket(n)}))),
     // One list-by-tag call per region for every kind.
-    readMany: (requests) => call(listed(requests), () => requests.map(({lookup}): ReadResult => ({value: cloud.store.get(`${lookup.kind}/${lookup.name}`) ?? null}))),
+    readMany: (requests) => call(() => listed(requests), () => requests.map(({lookup}): ReadResult => ({value: cloud.store.get(`${lookup.kind}/${lookup.name}`) ?? null}))),
     createBucket: refuse,
     deleteBucket: refuse,
   } as Provider
