@@ -88,6 +88,12 @@ function workloadDesired(spec: WorkloadSpec): Record<string, unknown> {
   return out
 }
 
+/** Whether an object has an own enumerable key (without listing them). */
+function hasKeys(value: object): boolean {
+  for (const k in value) if (Object.hasOwn(value, k)) return true
+  return false
+}
+
 /** A function giving `make()`'s value, made on the first call only. */
 export function once<T>(make: () => T): () => T {
   let made: {value: T} | undefined
@@ -118,16 +124,22 @@ function providerKinds(options: DesiredOptions, out: DesiredResource[]): string[
   const {ctx, compute} = options
   const {placement, deploymentId} = ctx
   const p = ctx.spec.name
-  const buckets: WantedBucket[] = out.filter((r) => r.kind === 'bucket').map((r) => ({address: r.address, role: r.role!, name: r.name, credential: r.credential}))
+  const buckets: WantedBucket[] = []
+  for (let i = 0; i < out.length; i++) {
+    const r = out[i]
+    if (r.kind === 'bucket') buckets.push({address: r.address, role: r.role!, name: r.name, credential: r.credential})
+  }
   const added: string[] = []
   const name = `anycloud-${deploymentId}`
-  for (const kind of declaredKinds(compute)) {
+  const kinds = declaredKinds(compute)
+  for (let i = 0; i < kinds.length; i++) {
+    const kind = kinds[i]
     const spec = kindOf(compute, kind)
     const want = spec.desired?.(ctx, buckets)
     if (!want) continue
     const dependsOn = want.after ? [...want.after] : []
-    for (const k of spec.dependsOn) {
-      const a = addressOf(p, k)
+    for (let j = 0; j < spec.dependsOn.length; j++) {
+      const a = addressOf(p, spec.dependsOn[j])
       if (added.includes(a)) dependsOn.push(a)
     }
     const address = addressOf(p, kind)
@@ -189,7 +201,7 @@ export function desiredResources(options: DesiredOptions): DesiredResource[] {
     const r = out[i]
     const provider = r.kind === 'bucket' ? options.storage[r.credential] : compute
     const extra = provider?.desiredAttributes?.(r, ctx)
-    const adds = extra !== undefined && Object.keys(extra).length > 0
+    const adds = extra !== undefined && hasKeys(extra)
     if (i === workloadAt) {
       // Already without undefined members, unless the provider adds some.
       if (adds) r.attributes = compact({...workload.attributes, specHash: workload.specHash, ...extra})

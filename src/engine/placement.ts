@@ -2,6 +2,7 @@ import type {ResolvedConfig, ResolvedProfile} from '../config/types.js'
 import {AuthError} from '../errors/index.js'
 import {workloadParts} from '../model/deployment-spec.js'
 import {addressOf, type Placement} from '../model/resources.js'
+import type {Provider} from '../providers/provider.js'
 import type {ProviderSet} from '../providers/registry.js'
 import type {DeploymentRecord} from '../state/types.js'
 import {workloadSpecMatches} from './desired.js'
@@ -32,15 +33,26 @@ export type PlacementOutcome = {placement: Placement} | {failure: string} | {not
 function placementOn(profile: ResolvedProfile, config: ResolvedConfig, name: string, kind: Placement['provider'], defaultRegion: string, recorded?: Placement): Placement {
   const region = profile.region ?? (config.credentials[name].spec as {region?: string}).region ?? defaultRegion
   const zone = profile.zone ?? (recorded && recorded.credential === name && recorded.region === region ? recorded.zone : undefined)
-  return {credential: name, provider: kind, region, ...(zone ? {zone} : {}), spot: profile.spot, ...(profile.hardware.kind === 'vm' ? {vmType: profile.hardware.vmType} : {})}
+  const {spot} = profile
+  const vmType = profile.hardware.kind === 'vm' ? profile.hardware.vmType : undefined
+  // Whole literals in plan JSON's key order (no spreads of throwaway objects: a plan makes thousands).
+  if (zone) return vmType === undefined ? {credential: name, provider: kind, region, zone, spot} : {credential: name, provider: kind, region, zone, spot, vmType}
+  return vmType === undefined ? {credential: name, provider: kind, region, spot} : {credential: name, provider: kind, region, spot, vmType}
 }
 
 /** Whether the recorded placement still holds: its credential is listed, not excluded, and something lives or finished there. */
-function keepsRecorded(profile: ResolvedProfile, record: DeploymentRecord | undefined, destroy: boolean, options: PlacementOptions): boolean {
+export function keepsRecorded(profile: ResolvedProfile, record: DeploymentRecord | undefined, destroy: boolean, options: PlacementOptions): boolean {
   if (!record?.placement) return false
-  const excluded = new Set(options.excludeCredentials?.[profile.name] ?? [])
-  if (!profile.credentials.includes(record.placement.credential) || excluded.has(record.placement.credential)) return false
-  const hasLive = Object.values(record.resources).some((r) => r.kind !== 'bucket' && r.kind !== 'workload')
+  const {credential} = record.placement
+  if (!profile.credentials.includes(credential) || options.excludeCredentials?.[profile.name]?.includes(credential)) return false
+  let hasLive = false
+  for (const address in record.resources) {
+    const {kind} = record.resources[address]
+    if (kind !== 'bucket' && kind !== 'workload') {
+      hasLive = true
+      break
+    }
+  }
   // A job that finished with the spec the file still has stays where it ran: there is nothing to
   // place, and re-placing would move (re-create elsewhere, delete here) the buckets it left.
   const w = record.workload
@@ -68,16 +80,21 @@ async function rotate(profile: ResolvedProfile, record: DeploymentRecord | undef
 }
 
 /**
+ * Where a deployment {@link keepsRecorded} keeps goes: the recorded placement as the file now asks
+ * for it there (a destroy: as recorded). `provider`: the recorded credential's (a destroy needs none).
+ */
+export function placeKept(profile: ResolvedProfile, record: DeploymentRecord, destroy: boolean, options: PlacementOptions, provider: Provider | undefined): Placement {
+  const recorded = record.placement!
+  if (destroy) return recorded
+  return placementOn(profile, options.config, recorded.credential, recorded.provider, provider!.defaultRegion(), recorded)
+}
+
+/**
  * The placement stage (before refresh and plan): the recorded placement while its credential is
  * still listed, else the first listed credential that authenticates. A destroy never re-places.
  */
 export async function placeProfile(profile: ResolvedProfile, record: DeploymentRecord | undefined, destroy: boolean, options: PlacementOptions): Promise<PlacementOutcome> {
-  if (keepsRecorded(profile, record, destroy, options)) {
-    const recorded = record!.placement!
-    if (destroy) return {placement: recorded}
-    const provider = await options.providers.get(recorded.credential)
-    return {placement: placementOn(profile, options.config, recorded.credential, recorded.provider, provider.defaultRegion(), recorded)}
-  }
+  if (keepsRecorded(profile, record, destroy, options)) return {placement: placeKept(profile, record!, destroy, options, destroy ? undefined : await options.providers.get(record!.placement!.credential))}
   if (!destroy) return rotate(profile, record, options)
   return record?.placement ? {placement: record.placement} : {nothing: true}
 }

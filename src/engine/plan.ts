@@ -158,7 +158,8 @@ function replaceDependents(changes: Map<string, Change>, input: DiffInput): void
 /** Diffs one deployment. Pure. */
 export function diffDeployment(diffInput: DiffInput): Change[] {
   const {records, actual = {}} = diffInput
-  const input: DiffInput = {...diffInput, recordAt: diffInput.recordAt ?? ((a) => records[a]), actualAt: diffInput.actualAt ?? ((a) => actual[a])}
+  // The planner gives both lookups (no copy of the input per deployment then).
+  const input: DiffInput = diffInput.recordAt && diffInput.actualAt ? diffInput : {...diffInput, recordAt: diffInput.recordAt ?? ((a) => records[a]), actualAt: diffInput.actualAt ?? ((a) => actual[a])}
   // A list, not a map by address: a deployment has a handful of resources, a plan thousands of deployments.
   const list: Change[] = []
   // Nothing is rebuilt unless something is created or replaced (in a steady plan nothing is).

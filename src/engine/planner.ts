@@ -15,7 +15,7 @@ import {desiredResources, once, orphanProfile, workloadSpec, workloadSpecMatches
 import {credentialsRenewal, holdForNotice, noticeWait, spotDecision, type SpotDecision} from './spot.js'
 import type {Reporter} from './events.js'
 import {memoize} from '../util/limit.js'
-import {type AuthResult, placeProfile, type PlacementOptions} from './placement.js'
+import {type AuthResult, keepsRecorded, placeKept, placeProfile, type PlacementOptions} from './placement.js'
 import {CredentialLimits, layered, refresh, type RefreshRequest, type Snapshot} from './refresh.js'
 import {type Change, diffDeployment, joinSorted, type Plan, type PlanDiagnostic, type ProfilePlan, summarize} from './plan.js'
 import {currentBudget, withinBudget} from '../remote/deadline.js'
@@ -112,6 +112,7 @@ function checkReplaceAddresses(replace: ReadonlySet<string>, profiles: ResolvedP
  * one of its buckets): a typo is an error naming the valid addresses, never a silent no-op.
  */
 function checkReplaceKinds(replace: ReadonlySet<string>, prepared: readonly Prepared[]): void {
+  if (replace.size === 0) return
   const byProfile = new Map(prepared.map((p) => [p.profile.name, p]))
   for (const address of replace) {
     const parsed = parseAddress(address)!
@@ -126,31 +127,59 @@ function checkReplaceKinds(replace: ReadonlySet<string>, prepared: readonly Prep
   }
 }
 
-/** After placement: the deployment's context, its providers and what state recorded of it (what it wants comes after, in {@link desire}). */
-async function prepareDeployment(profile: ResolvedProfile, record: DeploymentRecord | undefined, placement: Placement, destroy: boolean, options: PlanOptions): Promise<Prepared> {
-  const {config, providers} = options
-  const compute = await providers.get(placement.credential)
+/** The providers a plan has loaded, by credential: a deployment whose providers are all here is prepared without a wait. */
+type Loaded = Map<string, Provider>
+
+/** The plan's options, with the providers it has loaded. */
+type Planning = PlanOptions & {loaded: Loaded}
+
+/** Loads the providers of `names` ('' skipped) into `loaded`, in order (the first that fails throws). */
+async function loadProviders(names: readonly string[], providers: ProviderSet, loaded: Loaded): Promise<void> {
+  for (const name of names) if (name && !loaded.has(name)) loaded.set(name, await providers.get(name))
+}
+
+/**
+ * After placement: the deployment's context, its providers and what state recorded of it (what it
+ * wants comes after, in {@link desire}). Without a wait when its providers are loaded and none has
+ * a `prepare` step to wait for.
+ */
+function prepareDeployment(profile: ResolvedProfile, record: DeploymentRecord | undefined, placement: Placement, destroy: boolean, options: Planning): Prepared | Promise<Prepared> {
+  const {config} = options
   const deploymentId = record?.id ?? newDeploymentId(config.project, profile.name)
   const ctx: DeploymentContext = deploymentContext({project: config.project, deploymentId, lineage: options.lineage!, profile, placement, configDir: config.dir, stateDir: options.stateDir, credentials: config.credentials})
-  const storage: Record<string, Provider> = {}
   const input = bucketOf(ctx.spec, 'input')
   const output = bucketOf(ctx.spec, 'output')
-  // The placement's storage, then the credentials the input and output buckets name (each once: `storage` is keyed by name).
-  for (const c of [storageCredential(placement.credential, config.credentials), input?.explicitCredential ? input.credential : '', output?.explicitCredential ? output.credential : '']) {
-    if (c && !Object.hasOwn(storage, c)) storage[c] = await providers.get(c)
+  // The placement's provider, then the storage the buckets are on: the placement's storage, and
+  // the credentials the input and output buckets name.
+  const names = [placement.credential, storageCredential(placement.credential, config.credentials), input?.explicitCredential ? input.credential : '', output?.explicitCredential ? output.credential : '']
+  for (let i = 0; i < names.length; i++) {
+    if (names[i] && !options.loaded.has(names[i])) return loadProviders(names, options.providers, options.loaded).then(() => withProviders(profile, record, placement, destroy, options, ctx, names))
   }
+  return withProviders(profile, record, placement, destroy, options, ctx, names)
+}
+
+/** {@link prepareDeployment} once its providers are loaded: their `prepare` steps, in order, then what refresh must read. */
+function withProviders(profile: ResolvedProfile, record: DeploymentRecord | undefined, placement: Placement, destroy: boolean, options: Planning, ctx: DeploymentContext, names: readonly string[]): Prepared | Promise<Prepared> {
+  const {loaded} = options
+  const compute = loaded.get(names[0])!
+  // Keyed by credential, each once.
+  const storage: Record<string, Provider> = {}
+  for (let i = 1; i < names.length; i++) if (names[i] && !Object.hasOwn(storage, names[i])) storage[names[i]] = loaded.get(names[i])!
   const records = record?.resources ?? {}
-  if (!destroy) {
-    // Awaited only when there is something to wait for.
-    const preparing = compute.prepare?.(ctx, records)
-    if (preparing) await preparing
-    for (const c in storage) {
-      const sp = storage[c]
-      const more = sp === compute ? undefined : sp.prepare?.(ctx)
-      if (more) await more
-    }
+  if (destroy) return prepared(profile, record, placement, destroy, options, ctx, compute, storage, records)
+  // Each provider's step starts once the one before it is done.
+  let steps: Promise<void> | undefined = compute.prepare?.(ctx, records)
+  for (const c in storage) {
+    const sp = storage[c]
+    if (sp === compute || !sp.prepare) continue
+    steps = steps ? steps.then(() => sp.prepare!(ctx)) : sp.prepare(ctx)
   }
-  // What state recorded: refresh reads it (desire() adds what is desired and not recorded).
+  if (steps) return steps.then(() => prepared(profile, record, placement, destroy, options, ctx, compute, storage, records))
+  return prepared(profile, record, placement, destroy, options, ctx, compute, storage, records)
+}
+
+/** A prepared deployment: what state recorded of it, which refresh reads (desire() adds what is desired and not recorded). */
+function prepared(profile: ResolvedProfile, record: DeploymentRecord | undefined, placement: Placement, destroy: boolean, options: Planning, ctx: DeploymentContext, compute: Provider, storage: Record<string, Provider>, records: Record<string, ResourceRecord>): Prepared {
   // State's addresses are matched by comparing strings: a keyed read of `records` with a freshly
   // built address costs far more (each deployment's records object has a shape of its own).
   const lookups: Prepared['lookups'] = []
@@ -168,10 +197,26 @@ async function prepareDeployment(profile: ResolvedProfile, record: DeploymentRec
   }
   const recordedWorkload = recordAt(addressOf(profile.name, 'workload'))?.attributes
   const workload = once(() => workloadSpec(ctx.spec, ctx.lineage, recordedWorkload))
-  const storages = [...new Set(profile.credentials.map((c) => storageCredential(c, config.credentials)))]
-  // Where the input and output buckets are checked: the credential the profile named, else every listed one's storage.
-  const where = (b: BucketSpec | undefined) => (destroy || !b ? [] : b.explicitCredential ? [b.credential] : storages)
-  return {profile, record, destroy, placement, ctx, compute, storage, records, recordedWorkload, runDesired: [], workload, lookups, recordAt, inputWhere: where(input), outputWhere: where(output)}
+  const {inputWhere, outputWhere} = bucketChecks(profile, ctx, destroy, options)
+  return {profile, record, destroy, placement, ctx, compute, storage, records, recordedWorkload, runDesired: [], workload, lookups, recordAt, inputWhere, outputWhere}
+}
+
+/** Where the input and output buckets are checked: the credential the profile named, else every listed one's storage. */
+function bucketChecks(profile: ResolvedProfile, ctx: DeploymentContext, destroy: boolean, options: Planning): {inputWhere: string[]; outputWhere: string[]} {
+  const input = bucketOf(ctx.spec, 'input')
+  const output = bucketOf(ctx.spec, 'output')
+  if (destroy || (!input && !output)) return {inputWhere: [], outputWhere: []}
+  const credentials = options.config.credentials
+  let storages: string[] | undefined
+  if (!input?.explicitCredential || !output?.explicitCredential) {
+    storages = []
+    for (const c of profile.credentials) {
+      const s = storageCredential(c, credentials)
+      if (!storages.includes(s)) storages.push(s)
+    }
+  }
+  const where = (b: BucketSpec | undefined) => (!b ? [] : b.explicitCredential ? [b.credential] : storages!)
+  return {inputWhere: where(input), outputWhere: where(output)}
 }
 
 /**
@@ -264,47 +309,65 @@ async function refreshDesired(ready: Array<Prepared | undefined>, options: PlanO
  * does not land there (placement skipped it), so its storage is reported as unchecked.
  */
 function checkBuckets(p: Prepared, snapshot: Snapshot, config: ResolvedConfig, diagnostics: PlanDiagnostic[]): void {
+  const {inputWhere, outputWhere} = p
+  if (inputWhere.length === 0 && outputWhere.length === 0) return
   const {profile, placement} = p
+  const placementStorage = storageCredential(placement.credential, config.credentials)
   const inputBucket = bucketOf(p.ctx.spec, 'input')?.name
   const outputBucket = bucketOf(p.ctx.spec, 'output')?.name
+  // What each credential's storage showed of the buckets (null: absent). One whose credential does
+  // not authenticate is left out, with a warning; input's warnings come before output's.
+  let missingInput: string | undefined
+  for (let i = 0; i < inputWhere.length; i++) {
+    const seen = bucketOn(snapshot, inputWhere[i], inputBucket!, 'input', placementStorage, profile.name, diagnostics)
+    if (seen === null && missingInput === undefined) missingInput = inputWhere[i]
+  }
+  const outputSeen: Array<ActualResource | null | undefined> = []
+  for (let i = 0; i < outputWhere.length; i++) outputSeen.push(bucketOn(snapshot, outputWhere[i], outputBucket!, 'output', placementStorage, profile.name, diagnostics))
   const fail = (message: string) => diagnostics.push({severity: 'error', message, profile: profile.name})
-  const placementStorage = storageCredential(placement.credential, config.credentials)
-  // What each credential's storage showed of the bucket; one whose credential does not authenticate is left out (with a warning).
-  const found = (where: readonly string[], bucket: string, role: string) => {
-    const out: Array<{cred: string; bucket: ActualResource | null}> = []
-    for (let i = 0; i < where.length; i++) {
-      const cred = where[i]
-      try {
-        out.push({cred, bucket: snapshot.bucket(cred, bucket)})
-      } catch (error) {
-        if (!(error instanceof AuthError) || cred === placementStorage) throw error
-        diagnostics.push({severity: 'warning', profile: profile.name, message: `could not check the ${role} bucket '${bucket}' on credential '${cred}': ${error.message}`})
-      }
-    }
-    return out
+  if (missingInput !== undefined) {
+    fail(`input bucket '${inputBucket}' does not exist on credential '${missingInput}' (${config.credentials[missingInput].spec.provider}). Input buckets are never created: create it there${inputWhere.length > 1 ? ', or set inputStorageCredentials to the one credential that holds it' : ''}.`)
   }
-  const inputFound = found(p.inputWhere, inputBucket!, 'input')
-  const outputFound = found(p.outputWhere, outputBucket!, 'output')
-  const missingInput = inputFound.find((f) => !f.bucket)
-  if (missingInput) {
-    fail(`input bucket '${inputBucket}' does not exist on credential '${missingInput.cred}' (${config.credentials[missingInput.cred].spec.provider}). Input buckets are never created: create it there${p.inputWhere.length > 1 ? ', or set inputStorageCredentials to the one credential that holds it' : ''}.`)
+  let present = 0
+  let absent = 0
+  for (let i = 0; i < outputSeen.length; i++) {
+    if (outputSeen[i]) present++
+    else if (outputSeen[i] === null) absent++
   }
-  if (outputFound.length === 0) return
-  const present = outputFound.filter((f) => f.bucket).map((f) => f.cred)
-  const absent = outputFound.filter((f) => !f.bucket).map((f) => f.cred)
-  // A bucket anycloud itself created where the VM landed (recorded in state) is not a partial set.
-  const recordedOutput = p.recordAt(addressOf(profile.name, 'bucket', 'output'))
-  const ours = (cred: string) => recordedOutput?.status === 'created' && recordedOutput.name === outputBucket && recordedOutput.credential === cred
-  const where = (creds: string[]) => creds.map((c) => `'${c}' (${config.credentials[c].spec.provider})`).join(', ')
-  if (present.length > 0 && absent.length > 0 && !present.every(ours)) {
-    fail(`output bucket '${outputBucket}' exists on ${where(present)} but not on ${where(absent)}. Output buckets are all-or-none across the listed credentials: create it on every one, or on none (anycloud then creates it where the VM lands).`)
-  }
-  // Continent rule for an existing output bucket on a real cloud.
+  if (present > 0 && absent > 0) outputPartial(p, outputBucket!, outputWhere, outputSeen, config, fail)
+  // Continent rule for an existing output bucket on a real cloud: the one where the VM landed.
   const deployContinent = continentOfPlacement(placement.provider, placement.region)
-  for (const f of outputFound) {
-    const c = f.bucket?.continent as Continent | undefined
-    if (f.bucket && c && deployContinent && c !== deployContinent && placementStorage === f.cred) fail(continentMismatchMessage(outputBucket!, c, deployContinent))
+  for (let i = 0; i < outputSeen.length; i++) {
+    const c = outputSeen[i]?.continent as Continent | undefined
+    if (c && deployContinent && c !== deployContinent && placementStorage === outputWhere[i]) fail(continentMismatchMessage(outputBucket!, c, deployContinent))
   }
+}
+
+/**
+ * What refresh saw of a bucket on a credential's storage (null: absent). Undefined: the credential
+ * does not authenticate, so it could not be checked (a warning says so); the placement's own
+ * storage failing fails the plan.
+ */
+function bucketOn(snapshot: Snapshot, cred: string, bucket: string, role: string, placementStorage: string, profile: string, diagnostics: PlanDiagnostic[]): ActualResource | null | undefined {
+  try {
+    return snapshot.bucket(cred, bucket)
+  } catch (error) {
+    if (!(error instanceof AuthError) || cred === placementStorage) throw error
+    diagnostics.push({severity: 'warning', profile, message: `could not check the ${role} bucket '${bucket}' on credential '${cred}': ${error.message}`})
+    return undefined
+  }
+}
+
+/** An output bucket on some listed credentials' storage and not on others: an error, unless the ones it is on are anycloud's own (recorded in state where the VM landed). */
+function outputPartial(p: Prepared, bucket: string, where: readonly string[], seen: ReadonlyArray<ActualResource | null | undefined>, config: ResolvedConfig, fail: (message: string) => void): void {
+  const present = where.filter((_, i) => seen[i])
+  const absent = where.filter((_, i) => seen[i] === null)
+  // A bucket anycloud itself created where the VM landed (recorded in state) is not a partial set.
+  const recordedOutput = p.recordAt(addressOf(p.profile.name, 'bucket', 'output'))
+  const ours = (cred: string) => recordedOutput?.status === 'created' && recordedOutput.name === bucket && recordedOutput.credential === cred
+  if (present.every(ours)) return
+  const named = (creds: string[]) => creds.map((c) => `'${c}' (${config.credentials[c].spec.provider})`).join(', ')
+  fail(`output bucket '${bucket}' exists on ${named(present)} but not on ${named(absent)}. Output buckets are all-or-none across the listed credentials: create it on every one, or on none (anycloud then creates it where the VM lands).`)
 }
 
 /** Why a recorded resource that is no longer desired goes away (for humans; apply never reads it). */
@@ -409,7 +472,7 @@ function spotFor(p: Prepared, actualAt: (address: string) => ActualResource | nu
 }
 
 /** Placement, then preparation, of one deployment; failures become diagnostics or errors. */
-async function placeAndPrepare(profile: ResolvedProfile, destroy: boolean, options: PlanOptions, placing: PlacementOptions, diagnostics: PlanDiagnostic[]): Promise<Prepared | undefined> {
+async function placeAndPrepare(profile: ResolvedProfile, destroy: boolean, options: Planning, placing: PlacementOptions, diagnostics: PlanDiagnostic[]): Promise<Prepared | undefined> {
   const record = options.state?.deployments[profile.name]
   const outcome = await placeProfile(profile, record, destroy, placing)
   if ('failure' in outcome) {
@@ -418,6 +481,58 @@ async function placeAndPrepare(profile: ResolvedProfile, destroy: boolean, optio
   }
   if ('nothing' in outcome) return undefined
   return prepareDeployment(profile, record, outcome.placement, destroy, options)
+}
+
+/** Whether placement keeps the recorded placement; a check that throws leaves it to placeProfile, which fails the deployment with that error. */
+function keeps(profile: ResolvedProfile, record: DeploymentRecord | undefined, destroy: boolean, placing: PlacementOptions): boolean {
+  try {
+    return keepsRecorded(profile, record, destroy, placing)
+  } catch {
+    return false
+  }
+}
+
+/**
+ * Placement and preparation of the selected profiles, in their order. A deployment that stays
+ * where state has it is placed and prepared without a wait once the providers of those recorded
+ * credentials are loaded (each once, up front); the others are placed (credential rotation) and
+ * prepared meanwhile. A failure is a diagnostic or an error; its deployment is left out.
+ */
+async function placeAndPrepareAll(options: Planning, placing: PlacementOptions, diagnostics: PlanDiagnostic[], errors: unknown[]): Promise<Array<Prepared | undefined>> {
+  const {profiles, state, config} = options
+  const destroy = Boolean(options.destroy)
+  const settle = (p: Promise<Prepared | undefined>) => p.catch((e: unknown) => void errors.push(e))
+  const out: Array<Prepared | undefined | Promise<Prepared | undefined>> = []
+  const kept: boolean[] = []
+  const keptCredentials: string[] = []
+  for (let i = 0; i < profiles.length; i++) {
+    const record = state?.deployments[profiles[i].name]
+    kept.push(keeps(profiles[i], record, destroy, placing))
+    out.push(kept[i] ? undefined : settle(placeAndPrepare(profiles[i], destroy, options, placing, diagnostics)))
+    if (!kept[i]) continue
+    const c = record!.placement!.credential
+    for (const name of [c, storageCredential(c, config.credentials)]) if (!keptCredentials.includes(name)) keptCredentials.push(name)
+  }
+  // A provider that fails to load fails each deployment that needs it, in its own preparation below.
+  await Promise.all(keptCredentials.map((c) => (options.loaded.has(c) ? undefined : options.providers.get(c).then((p) => void options.loaded.set(c, p), () => {}))))
+  for (let i = 0; i < profiles.length; i++) {
+    if (!kept[i]) continue
+    const profile = profiles[i]
+    const record = state!.deployments[profile.name]
+    const provider = options.loaded.get(record.placement!.credential)
+    try {
+      const p = destroy || provider ? prepareDeployment(profile, record, placeKept(profile, record, destroy, placing, provider), destroy, options) : placeAndPrepare(profile, destroy, options, placing, diagnostics)
+      out[i] = p instanceof Promise ? settle(p) : p
+    } catch (error) {
+      errors.push(error)
+    }
+  }
+  const ready: Array<Prepared | undefined> = []
+  for (let i = 0; i < out.length; i++) {
+    const p = out[i]
+    ready.push(p instanceof Promise ? await p : p)
+  }
+  return ready
 }
 
 /** One error as is; several as one PlanError naming each (the same failed batch read counts once). */
@@ -462,11 +577,12 @@ async function refreshAndDiff(planOptions: PlanOptions): Promise<Plan> {
   }))
   const placing: PlacementOptions = {config, providers, reporter, excludeCredentials: options.excludeCredentials, replace, checkAuth, lineage: options.lineage!}
   // Deployments in state whose profile left the file are destroyed.
-  const orphans = state && options.profiles.length === Object.keys(config.profiles).length ? Object.entries(state.deployments).filter(([name]) => !config.profiles[name]).map(([name, rec]) => orphanProfile(name, rec)) : []
+  const orphans: ResolvedProfile[] = []
+  if (state && options.profiles.length === Object.keys(config.profiles).length) for (const name in state.deployments) if (!config.profiles[name]) orphans.push(orphanProfile(name, state.deployments[name]))
   const errors: unknown[] = []
-  const settle = (p: Promise<Prepared | undefined>) => p.catch((e: unknown) => void errors.push(e))
-  const prepared = await Promise.all(options.profiles.map((p) => settle(placeAndPrepare(p, Boolean(options.destroy), options, placing, diagnostics))))
-  for (const orphan of orphans) prepared.push(await settle(placeAndPrepare(orphan, true, options, placing, diagnostics)))
+  const planning: Planning = {...options, loaded: new Map()}
+  const prepared = await placeAndPrepareAll(planning, placing, diagnostics, errors)
+  for (const orphan of orphans) prepared.push(await placeAndPrepare(orphan, true, planning, placing, diagnostics).catch((e: unknown) => void errors.push(e)))
   const ready: Array<Prepared | undefined> = prepared.filter((p): p is Prepared => Boolean(p))
   prepared.length = 0
   checkReplaceKinds(replace, ready as Prepared[])

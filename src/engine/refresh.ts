@@ -86,6 +86,13 @@ async function readBatch<T>(provider: Provider, items: T[], batch: ((items: T[])
   return Promise.all(items.map((item) => limit(() => attempt(() => one(item)))))
 }
 
+/** A read's value, or its error thrown; what it read (an address, or a bucket's name and credential) names one refresh did not read. */
+function valueOf(result: ReadResult | undefined, what: string, bucketCredential?: string): ActualResource | null {
+  if (!result) throw new Error(`refresh did not read ${bucketCredential === undefined ? what : `bucket ${what} on ${bucketCredential}`}`)
+  if ('error' in result) throw result.error
+  return result.value
+}
+
 function groupBy<T>(items: T[], key: (item: T) => string): Map<string, T[]> {
   const out = new Map<string, T[]>()
   for (let i = 0; i < items.length; i++) {
@@ -129,14 +136,9 @@ export async function refresh(request: RefreshRequest, providers: ProviderSet, l
     names.forEach((name, i) => seen.set(name, results[i]))
   })
   await Promise.all([...resourceJobs, ...bucketJobs])
-  const valueOf = (result: ReadResult | undefined, what: () => string): ActualResource | null => {
-    if (!result) throw new Error(`refresh did not read ${what()}`)
-    if ('error' in result) throw result.error
-    return result.value
-  }
   return {
-    resource: (address) => valueOf(resources.get(address), () => address),
-    bucket: (credential, name) => valueOf(buckets.get(credential)?.get(name), () => `bucket ${name} on ${credential}`),
+    resource: (address) => valueOf(resources.get(address), address),
+    bucket: (credential, name) => valueOf(buckets.get(credential)?.get(name), name, credential),
     has: (address) => resources.has(address),
     hasBucket: (credential, name) => buckets.get(credential)?.has(name) ?? false,
   }

@@ -82,8 +82,12 @@ export type WorkloadParts = Pick<DeploymentSpec, 'workload' | 'hardware'>
 
 /** The workload and hardware of a profile (before a placement, e.g. to tell whether a recorded job is still the file's). */
 export function workloadParts(p: ResolvedProfile): WorkloadParts {
+  // Optional members set only when present, in this order (no throwaway objects spread: a plan builds thousands).
+  const hardware: HardwareSpec = {request: p.hardware}
+  if (p.gpus !== undefined) hardware.gpus = p.gpus
+  if (p.diskSizeGb !== undefined) hardware.diskSizeGb = p.diskSizeGb
   return {
-    hardware: {request: p.hardware, ...(p.gpus === undefined ? {} : {gpus: p.gpus}), ...(p.diskSizeGb === undefined ? {} : {diskSizeGb: p.diskSizeGb})},
+    hardware,
     workload: {
       runtime: p.runtime, image: p.image, command: p.command, env: p.env, sensitiveEnv: p.sensitiveEnv, shmSize: p.shmSize, syncIntervalSeconds: p.syncIntervalSeconds,
     },
@@ -117,20 +121,24 @@ export function deploymentSpec(input: SpecInput): DeploymentSpec {
     if (!name) return
     const credential = storage?.credential ?? placementStorage
     const provider = credentials[credential]?.spec.provider
-    buckets.push({role, name, credential, explicitCredential: Boolean(storage), ...(provider ? {provider} : {}), ...(storage?.region ? {region: storage.region} : {}), persist})
+    const explicitCredential = Boolean(storage)
+    const region = storage?.region
+    if (region) buckets.push(provider ? {role, name, credential, explicitCredential, provider, region, persist} : {role, name, credential, explicitCredential, region, persist})
+    else buckets.push(provider ? {role, name, credential, explicitCredential, provider, persist} : {role, name, credential, explicitCredential, persist})
   }
   add('input', p.inputBucket, p.inputStorage, false)
   add('output', p.outputBucket, p.outputStorage, false)
   if (p.spot) add('checkpoint', deploymentId, undefined, p.persistBucket)
   const {hardware, workload} = workloadParts(p)
+  // Members in this order, the optional ones only when present.
+  const asked: PlacementRequest = p.region ? (p.zone ? {region: p.region, zone: p.zone, spot: p.spot} : {region: p.region, spot: p.spot}) : p.zone ? {zone: p.zone, spot: p.spot} : {spot: p.spot}
+  if (p.spotFallback) asked.spotFallback = p.spotFallback
+  if (p.sshAllowFrom) asked.sshAllowFrom = p.sshAllowFrom
   return {
     name: p.name,
     buckets,
     hardware,
-    placement: {
-      ...(p.region ? {region: p.region} : {}), ...(p.zone ? {zone: p.zone} : {}), spot: p.spot,
-      ...(p.spotFallback ? {spotFallback: p.spotFallback} : {}), ...(p.sshAllowFrom ? {sshAllowFrom: p.sshAllowFrom} : {}),
-    },
+    placement: asked,
     workload,
     persist: p.persist,
     persistBucket: p.persistBucket,
