@@ -80,6 +80,30 @@ describe('engine: calls per steady plan grow with regions and resource kinds, no
     assert.ok(identity.observed, 'adopted with what the cloud showed')
   })
 
+  it('deployments kept where state has them and a new one in the same plan: the kept ones are no-ops, the new one is created', async () => {
+    const {options, providers} = await converged(30, ['region-a'])
+    const extra = steadyConfig(31, {dir: options.config.dir, kind: KIND, project: 'calls', regions: ['region-a']})
+    const config = {...options.config, profiles: extra.profiles}
+    const plan = await planChanges({...options, config, profiles: Object.values(extra.profiles), providers: providers()})
+    assert.deepEqual(Object.keys(plan.profiles).filter((name) => plan.profiles[name].newDeployment), ['p30'])
+    assert.ok(plan.changes.filter((c) => c.profile === 'p30').every((c) => c.action === 'create' || c.action === 'read'))
+    assert.ok(plan.changes.filter((c) => c.profile !== 'p30').every((c) => c.action === 'no-op' || c.action === 'read'))
+    assert.equal(plan.profiles.p3.deploymentId, options.state.deployments.p3.id, 'a kept deployment keeps its id')
+  })
+
+  it('the provider of the credential state records fails to load: the plan fails with that error, named once', async () => {
+    const {options, providers} = await converged(40, ['region-a'])
+    unregister()
+    try {
+      await assert.rejects(planChanges({...options, providers: providers()}), (error: Error) => {
+        assert.equal(error.message, `the ${KIND} provider is registered by tests only`)
+        return true
+      })
+    } finally {
+      unregister = useSteadyCloud(KIND, () => cloud)
+    }
+  })
+
   it('a desired set that fails while the steady reads are in flight fails the plan with its error', async () => {
     const {options, providers} = await converged(120, ['region-a'])
     cloud.failDesired = {profile: 'p77', message: 'quota table unreadable for p77'}
