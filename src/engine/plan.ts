@@ -29,6 +29,11 @@ export interface DiffInput {
   diffOf: DiffOf
   /** The compute provider's own kinds, in creation order (the order changes are listed in). */
   declared?: readonly string[]
+  /**
+   * Per desired resource (same index), its change when refresh finds it, worked out by
+   * {@link foundChange} before refresh answered; used only when it applies.
+   */
+  found?: ReadonlyArray<Change | undefined>
 }
 
 const changedKeys = changedAttributes
@@ -81,17 +86,31 @@ function diffWorkload(d: DesiredResource, r: ResourceRecord | undefined, a: Actu
 }
 
 /** A resource that exists: up to date, adopted, updated in place, or replaced (buckets never are). */
-function diffFound(d: DesiredResource, r: ResourceRecord | undefined, a: ActualResource, before: Record<string, unknown> | null, mk: Make, input: DiffInput): Change {
-  const observed = !r || r.status === 'pending' ? {id: a.id, outputs: a.outputs} : undefined
-  const diff = changedKeys(before ?? {}, d.attributes).length === 0 ? undefined : input.diffOf(d)(d.attributes, before ?? {})
+function diffFound(d: DesiredResource, r: ResourceRecord | undefined, a: ActualResource | undefined, before: Record<string, unknown> | null, mk: Make, diffOf: DiffOf): Change {
+  const observed = !r || r.status === 'pending' ? {id: a!.id, outputs: a!.outputs} : undefined
+  const diff = changedKeys(before ?? {}, d.attributes).length === 0 ? undefined : diffOf(d)(d.attributes, before ?? {})
   if (!diff) return mk('no-op', r ? 'up to date' : `${d.kind === 'bucket' ? `${d.role} bucket '${d.name}' already exists` : 'found by name'}: adopted`, observed)
   return mk(diff.action, diff.reason, observed)
 }
 
-/** The change of one desired resource. */
-function diffDesired(d: DesiredResource, input: DiffInput): Change {
+/**
+ * The change of a desired resource state recorded (confirmed, on the same credential) as it is
+ * when refresh finds it: up to date, updated or replaced as its attributes say. It reads nothing
+ * refresh finds, so it can be worked out while refresh reads. Undefined for what does read it:
+ * the bootstrap (its files on the machine), the workload (its phase), an input bucket (only read).
+ * {@link diffDesired} uses it only for a resource found, not --replaced, and not a VM with a note.
+ */
+export function foundChange(d: DesiredResource, r: ResourceRecord | undefined, diffOf: DiffOf): Change | undefined {
+  if (!r || r.status === 'pending' || r.credential !== d.credential || d.kind === 'bootstrap' || d.kind === 'workload' || (d.kind === 'bucket' && d.role === 'input')) return undefined
+  const before = r.attributes
+  return diffFound(d, r, undefined, before, (action, reason, observed) => changeOf(d, d.dependsOn, action, reason, before, d.attributes, observed), diffOf)
+}
+
+/** The change of one desired resource (`found`: its {@link foundChange}, when worked out). */
+function diffDesired(d: DesiredResource, input: DiffInput, found: Change | undefined): Change {
   const r = input.recordAt!(d.address)
   const a = input.actualAt!(d.address)
+  if (found && a && !(d.kind === 'vm' && a.note) && !input.replace.has(d.address)) return found
   // The bootstrap's hash is read from the machine: files changed or lost there show as drift.
   const before = d.kind === 'bootstrap' && a && r ? {...r.attributes, ...a.attributes} : (r?.attributes ?? a?.attributes ?? null)
   const mk: Make = (action, reason, observed) => changeOf(d, d.dependsOn, action, reason, action === 'create' ? (r ? before : null) : before, d.attributes, observed)
@@ -108,7 +127,7 @@ function diffDesired(d: DesiredResource, input: DiffInput): Change {
   // the provider says why in `note`. It is replaced (deleting what is left of it).
   if (d.kind === 'vm' && a.note) return mk(r ? 'replace' : 'create', goneReason(d, r ?? ({status: 'created'} as ResourceRecord), a))
   if (input.replace.has(d.address)) return mk('replace', 'replacement requested with --replace')
-  return diffFound(d, r, a, before, mk, input)
+  return diffFound(d, r, a, before, mk, input.diffOf)
 }
 
 /** A recorded resource that is no longer desired: deleted when found, forgotten when gone (input buckets only forgotten). */
@@ -164,8 +183,9 @@ export function diffDeployment(diffInput: DiffInput): Change[] {
   const list: Change[] = []
   // Nothing is rebuilt unless something is created or replaced (in a steady plan nothing is).
   let building = false
-  for (const d of input.desired) {
-    const c = diffDesired(d, input)
+  const found = input.found
+  for (let i = 0; i < input.desired.length; i++) {
+    const c = diffDesired(input.desired[i], input, found?.[i])
     list.push(c)
     if (c.action === 'create' || c.action === 'replace') building = true
   }

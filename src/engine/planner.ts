@@ -17,7 +17,7 @@ import type {Reporter} from './events.js'
 import {memoize} from '../util/limit.js'
 import {type AuthResult, keepsRecorded, placeKept, placeProfile, type PlacementOptions} from './placement.js'
 import {CredentialLimits, layered, refresh, type RefreshRequest, type Snapshot} from './refresh.js'
-import {type Change, diffDeployment, joinSorted, type Plan, type PlanDiagnostic, type ProfilePlan, summarize} from './plan.js'
+import {type Change, type DiffOf, diffDeployment, foundChange, joinSorted, type Plan, type PlanDiagnostic, type ProfilePlan, summarize} from './plan.js'
 import {currentBudget, withinBudget} from '../remote/deadline.js'
 
 // What `localeCompare` compares with, made once.
@@ -79,6 +79,8 @@ interface Prepared {
   recordedWorkload: Record<string, unknown> | undefined
   /** What the deployment wants while its job runs (empty for a destroy; worked out by {@link desire}). */
   runDesired: DesiredResource[]
+  /** Per resource of `runDesired`, its change when refresh finds it as recorded ({@link foundChange}), worked out while refresh reads. */
+  found: Array<Change | undefined>
   /** The workload's spec (attributes and hash), worked out once and only when asked for. */
   workload: () => WorkloadSpec
   /** What refresh reads for it: what state recorded, then what {@link desire} adds. */
@@ -198,7 +200,7 @@ function prepared(profile: ResolvedProfile, record: DeploymentRecord | undefined
   const recordedWorkload = recordAt(addressOf(profile.name, 'workload'))?.attributes
   const workload = once(() => workloadSpec(ctx.spec, ctx.lineage, recordedWorkload))
   const {inputWhere, outputWhere} = bucketChecks(profile, ctx, destroy, options)
-  return {profile, record, destroy, placement, ctx, compute, storage, records, recordedWorkload, runDesired: [], workload, lookups, recordAt, inputWhere, outputWhere}
+  return {profile, record, destroy, placement, ctx, compute, storage, records, recordedWorkload, runDesired: [], found: [], workload, lookups, recordAt, inputWhere, outputWhere}
 }
 
 /** Where the input and output buckets are checked: the credential the profile named, else every listed one's storage. */
@@ -228,8 +230,10 @@ function desire(p: Prepared, credentials: ResolvedConfig['credentials']): Prepar
   if (p.destroy) return []
   p.runDesired = desiredResources({ctx: p.ctx, credentials, compute: p.compute, storage: p.storage, phase: 'run', recordedWorkload: p.recordedWorkload, workload: p.workload})
   const added: Prepared['lookups'] = []
+  const diffOf = diffOfKinds(p.compute)
   for (const d of p.runDesired) {
     const r = p.recordAt(d.address)
+    p.found.push(foundChange(d, r, diffOf))
     if (r && r.credential === d.credential) continue
     const lookup = {address: d.address, kind: d.kind, name: d.name, credential: d.credential, record: r}
     const at = r ? p.lookups.findIndex((l) => l.address === d.address) : -1
@@ -389,6 +393,11 @@ function deleteReasonFor(p: Prepared, phase: 'run' | 'done', done: {phase?: stri
   }
 }
 
+/** How a resource's changed attributes are applied: the storage rule for buckets, else what the compute provider declares for its kind. */
+function diffOfKinds(compute: Provider): DiffOf {
+  return (d) => (d.kind === 'bucket' ? diffBucket : kindOf(compute, d.kind).diff)
+}
+
 /** The plan of one deployment from the snapshot: bucket rules, the workload's phase, the desired set, the diff. Pure but for the snapshot's recorded errors. */
 function planDeployment(p: Prepared, snapshot: Snapshot, options: PlanOptions, replace: ReadonlySet<string>, diagnostics: PlanDiagnostic[]): Planned {
   const {profile, ctx, compute, records} = p
@@ -415,8 +424,7 @@ function planDeployment(p: Prepared, snapshot: Snapshot, options: PlanOptions, r
   // A machine that had its interruption notice and still runs: its workload waits (or the VM is replaced once overdue).
   const notice = p.destroy || phase === 'done' ? undefined : noticeWait(workloadActual, options.now!)
   const replaceHere = notice && 'overdue' in notice ? new Set([...replace, addressOf(profile.name, 'vm')]) : replace
-  const diffOf = (d: DesiredResource) => (d.kind === 'bucket' ? diffBucket : kindOf(compute, d.kind).diff)
-  const changes = diffDeployment({desired, records, recordAt: p.recordAt, actualAt, replace: replaceHere, phase, deleteReason: deleteReasonFor(p, phase, done), workloadMemory: memory, diffOf, declared: declaredKinds(compute)})
+  const changes = diffDeployment({desired, records, recordAt: p.recordAt, actualAt, replace: replaceHere, phase, deleteReason: deleteReasonFor(p, phase, done), workloadMemory: memory, diffOf: diffOfKinds(compute), declared: declaredKinds(compute), found: desired === p.runDesired ? p.found : undefined})
   const held = holdForNotice(changes, notice, profile.name)
   if (held) diagnostics.push(held)
   // Minted storage credentials close to expiry: the bootstrap is updated (re-minted, env file rewritten).

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 
-import {type Change, diffDeployment, type DiffInput, sortChanges} from '../../src/engine/plan.js'
+import {type Change, diffDeployment, type DiffInput, foundChange, sortChanges} from '../../src/engine/plan.js'
 import {diffBucket, updatableIn} from '../../src/providers/provider.js'
 import type {ActualResource, DesiredResource, ResourceRecord} from '../../src/model/resources.js'
 
@@ -263,5 +263,54 @@ describe('engine: diffDeployment (pure)', () => {
       const shuffled = [...addresses].sort(() => Math.random() - 0.5)
       assert.deepEqual(sortChanges(shuffled.map(mk)).map((c) => c.address), expected)
     }
+  })
+})
+
+describe('engine: changes worked out while refresh reads (foundChange) are the ones the diff makes', () => {
+  /** Scenarios over the same desired set: what state recorded and what refresh found. */
+  function scenarios(): Array<{name: string; input: Omit<DiffInput, 'diffOf' | 'deleteReason' | 'phase'> & {phase?: DiffInput['phase']}}> {
+    const desired = desiredSet()
+    const records = recordsOf(desired)
+    const actual = actualOf(desired)
+    const without = (address: string) => ({...actual, [`${P}.${address}`]: null})
+    const changedVm = desiredSet({vm: {vmType: 'p3.8xlarge'}})
+    const movedRecords = recordsOf(desiredSet({credential: 'aws-old'}))
+    return [
+      {name: 'steady', input: {desired, records, actual, replace: new Set()}},
+      {name: 'vm gone', input: {desired, records, actual: without('vm'), replace: new Set()}},
+      {name: 'output bucket gone', input: {desired, records, actual: without('bucket.output'), replace: new Set()}},
+      {name: 'identity gone', input: {desired, records, actual: without('identity'), replace: new Set()}},
+      {name: 'vm listed but terminated', input: {desired, records, actual: {...actual, [`${P}.vm`]: {id: 'id-vm', attributes: {}, note: 'terminated (spot reclaim)'}}, replace: new Set()}},
+      {name: 'vm type changed', input: {desired: changedVm, records, actual, replace: new Set()}},
+      {name: '--replace identity', input: {desired, records, actual, replace: new Set([`${P}.identity`])}},
+      {name: '--replace vm', input: {desired, records, actual, replace: new Set([`${P}.vm`])}},
+      {name: 'records pending', input: {desired, records: recordsOf(desired, 'pending'), actual, replace: new Set()}},
+      {name: 'moved credential', input: {desired, records: movedRecords, actual, replace: new Set()}},
+      {name: 'workload done', input: {desired, records, actual: {...actual, [`${P}.workload`]: {id: 'w', attributes: {}, phase: 'completed', exitCode: 0}}, replace: new Set(), phase: 'done'}},
+    ]
+  }
+
+  for (const {name, input} of scenarios()) {
+    it(`${name}: the same changes with and without the worked-out ones`, () => {
+      const recordAt = (a: string) => input.records[a]
+      const full: DiffInput = {phase: 'run', deleteReason: () => 'no longer part of the profile', diffOf, ...input}
+      const plain = diffDeployment(full)
+      const found = input.desired.map((d) => foundChange(d, recordAt(d.address), diffOf))
+      // A pending or moved record has none worked out ahead; every other scenario has some.
+      assert.equal(found.some(Boolean), !/pending|moved/.test(name), 'changes worked out ahead')
+      const ahead = diffDeployment({...full, found})
+      assert.deepEqual(ahead, plain)
+    })
+  }
+
+  it('only what reads no actual is worked out ahead: never the bootstrap, the workload, an input bucket, a pending or moved record', () => {
+    const desired = desiredSet()
+    const records = recordsOf(desired)
+    const ahead = (d: DesiredResource, r: ResourceRecord | undefined) => foundChange(d, r, diffOf)?.action
+    assert.deepEqual(desired.map((d) => ahead(d, records[d.address])), [undefined, 'no-op', 'no-op', 'no-op', 'no-op', undefined, undefined])
+    assert.equal(ahead(desired[4], {...records[desired[4].address], status: 'pending'}), undefined)
+    assert.equal(ahead(desired[4], {...records[desired[4].address], credential: 'aws-old'}), undefined)
+    assert.equal(ahead(desired[4], undefined), undefined)
+    assert.equal(ahead(desiredSet({vm: {vmType: 'p3.8xlarge'}})[4], records[desired[4].address]), 'replace')
   })
 })
