@@ -75,6 +75,8 @@ interface Prepared {
   compute: Provider
   storage: Record<string, Provider>
   records: Record<string, ResourceRecord>
+  /** `records`' values, in its order. */
+  recordList: ResourceRecord[]
   /** The workload's attributes as state recorded them. */
   recordedWorkload: Record<string, unknown> | undefined
   /** What the deployment wants while its job runs (empty for a destroy; worked out by {@link desire}). */
@@ -200,7 +202,7 @@ function prepared(profile: ResolvedProfile, record: DeploymentRecord | undefined
   const recordedWorkload = recordAt(addressOf(profile.name, 'workload'))?.attributes
   const workload = once(() => workloadSpec(ctx.spec, ctx.lineage, recordedWorkload))
   const {inputWhere, outputWhere} = bucketChecks(profile, ctx, destroy, options)
-  return {profile, record, destroy, placement, ctx, compute, storage, records, recordedWorkload, runDesired: [], found: [], workload, lookups, recordAt, inputWhere, outputWhere}
+  return {profile, record, destroy, placement, ctx, compute, storage, records, recordList: recorded, recordedWorkload, runDesired: [], found: [], workload, lookups, recordAt, inputWhere, outputWhere}
 }
 
 /** Where the input and output buckets are checked: the credential the profile named, else every listed one's storage. */
@@ -424,7 +426,7 @@ function planDeployment(p: Prepared, snapshot: Snapshot, options: PlanOptions, r
   // A machine that had its interruption notice and still runs: its workload waits (or the VM is replaced once overdue).
   const notice = p.destroy || phase === 'done' ? undefined : noticeWait(workloadActual, options.now!)
   const replaceHere = notice && 'overdue' in notice ? new Set([...replace, addressOf(profile.name, 'vm')]) : replace
-  const changes = diffDeployment({desired, records, recordAt: p.recordAt, actualAt, replace: replaceHere, phase, deleteReason: deleteReasonFor(p, phase, done), workloadMemory: memory, diffOf: diffOfKinds(compute), declared: declaredKinds(compute), found: desired === p.runDesired ? p.found : undefined})
+  const changes = diffDeployment({desired, records, recordList: p.recordList, recordAt: p.recordAt, actualAt, replace: replaceHere, phase, deleteReason: deleteReasonFor(p, phase, done), workloadMemory: memory, diffOf: diffOfKinds(compute), declared: declaredKinds(compute), found: desired === p.runDesired ? p.found : undefined})
   const held = holdForNotice(changes, notice, profile.name)
   if (held) diagnostics.push(held)
   // Minted storage credentials close to expiry: the bootstrap is updated (re-minted, env file rewritten).
