@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 
-import {type Change, diffDeployment, type DiffInput, foundChange, sortChanges} from '../../src/engine/plan.js'
+import {type Change, diffDeployment, type DiffInput, foundChange, joinSorted, sortChanges} from '../../src/engine/plan.js'
 import {diffBucket, updatableIn} from '../../src/providers/provider.js'
 import type {ActualResource, DesiredResource, ResourceRecord} from '../../src/model/resources.js'
 
@@ -312,5 +312,43 @@ describe('engine: changes worked out while refresh reads (foundChange) are the o
     assert.equal(ahead(desired[4], {...records[desired[4].address], credential: 'aws-old'}), undefined)
     assert.equal(ahead(desired[4], undefined), undefined)
     assert.equal(ahead(desiredSet({vm: {vmType: 'p3.8xlarge'}})[4], records[desired[4].address]), 'replace')
+  })
+})
+
+describe('engine: joinSorted (the changes of many deployments in plan order)', () => {
+  /** Each profile's changes as diffDeployment returns them, the profiles in an unsorted order. */
+  function perProfile(names: string[]): Array<{profile: string; changes: Change[]}> {
+    return names.map((name) => {
+      const desired = desiredSet().map((d) => ({...d, profile: name, address: d.address.replace(`${P}.`, `${name}.`), dependsOn: []}))
+      return {profile: name, changes: diffDeployment({desired, records: {}, actual: {}, replace: new Set(), phase: 'run', deleteReason: () => 'x', diffOf})}
+    })
+  }
+  const names = ['p10', 'p2', 'b', 'p1', 'a', 'p100', 'A']
+
+  it('by the ranks of the sorted names: the order of sorting every change', () => {
+    const lists = perProfile(names)
+    const sorted = [...names].sort((x, y) => new Intl.Collator().compare(x, y))
+    const rank = new Map(sorted.map((n, i) => [n, i]))
+    const expected = sortChanges(lists.flatMap((l) => l.changes))
+    assert.deepEqual(joinSorted(lists, undefined, (n) => rank.get(n)).map((c) => c.address), expected.map((c) => c.address))
+    assert.deepEqual(joinSorted(lists).map((c) => c.address), expected.map((c) => c.address), 'without ranks: by name')
+    assert.equal(expected[0].profile, sorted[0])
+  })
+
+  it('ranks that do not number the lists 0..n-1 (a gap, a repeat, one missing) fall back to sorting by name', () => {
+    const lists = perProfile(names)
+    const expected = sortChanges(lists.flatMap((l) => l.changes)).map((c) => c.address)
+    const sorted = [...names].sort((x, y) => new Intl.Collator().compare(x, y))
+    for (const rankOf of [(n: string) => sorted.indexOf(n) * 2, () => 0, (n: string) => (n === 'a' ? undefined : sorted.indexOf(n))]) {
+      assert.deepEqual(joinSorted(lists, undefined, rankOf).map((c) => c.address), expected)
+    }
+  })
+
+  it('a list holding another profile\'s change is not joined as it is: every change is sorted', () => {
+    const lists = perProfile(['b', 'a'])
+    const stray = lists[0].changes.pop()!
+    lists[1].changes.push(stray)
+    const rank = new Map([['a', 0], ['b', 1]])
+    assert.deepEqual(joinSorted(lists, undefined, (n) => rank.get(n)).map((c) => c.address), sortChanges(lists.flatMap((l) => l.changes)).map((c) => c.address))
   })
 })
