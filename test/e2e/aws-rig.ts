@@ -104,7 +104,7 @@ export function useAwsRig(options: AwsRigOptions = {}): AwsRig {
               endpoints: {s3: s3rig!.endpoint, ec2: url, iam: url, sts: url},
             },
           },
-          profiles: {job: {credentials: 'aws-fake', vmType: 't3.micro', runtime: 'process', syncIntervalSeconds: 1, ...job}},
+          profiles: {job: {credentials: 'aws-fake', vmType: 't3.micro', runtime: 'process', syncIntervalSeconds: 60, ...job}},
         }),
       )
       return {project: p, env: rig.env()}

@@ -22,6 +22,7 @@ import {CreateBucketCommand, PutObjectCommand} from '@aws-sdk/client-s3'
 
 import {KEYS} from '../providers/aws/helpers.js'
 import {useAwsRig} from './aws-rig.js'
+import {untilUploaded} from '../bootstrap/helpers.js'
 import {until} from './cli.js'
 
 interface JsonChange {
@@ -77,10 +78,10 @@ describe('e2e: aws provider against the fake EC2/IAM/STS and the S3 emulator, wi
     const instance = aws.fake.state.instances.get(instanceId)!
     assert.equal(instance.metadataOptions.httpTokens, 'required')
     assert.equal(instance.market, 'spot')
-    await until('run-1.txt in the output bucket', async () => (await aws.objects('e2e-output')).includes('run-1.txt'), 60_000, 200)
+    await untilUploaded('run-1.txt in the output bucket', aws.prefix, async () => (await aws.objects('e2e-output')).includes('run-1.txt'), 60_000, 200)
     assert.equal(await aws.text('e2e-output', 'run-1.txt'), '3')
     await until('the spot VM polling the notice endpoint', () => aws.notice.polls > 0, 30_000, 200)
-    await until('the checkpoint uploaded', async () => (await aws.objects(dep.id)).includes('count'), 60_000, 200)
+    await untilUploaded('the checkpoint uploaded', aws.prefix, async () => (await aws.objects(dep.id)).includes('count'), 60_000, 200)
     assert.equal(await aws.text(dep.id, 'count'), '1')
     // Nothing secret in state: no private key, no secret key.
     const stateText = JSON.stringify(state)
@@ -114,8 +115,8 @@ describe('e2e: aws provider against the fake EC2/IAM/STS and the S3 emulator, wi
     assert.notEqual(newId, instanceId)
     assert.equal(dep2.id, dep.id, 'the deployment id is stable')
     assert.equal(aws.liveInstances().length, 1)
-    await until('run-2.txt in the output bucket', async () => (await aws.objects('e2e-output')).includes('run-2.txt'), 60_000, 200)
-    await until('the checkpoint count 2', async () => (await aws.text(dep.id, 'count').catch(() => '')) === '2', 60_000, 200)
+    await untilUploaded('run-2.txt in the output bucket', aws.prefix, async () => (await aws.objects('e2e-output')).includes('run-2.txt'), 60_000, 200)
+    await untilUploaded('the checkpoint count 2', aws.prefix, async () => (await aws.text(dep.id, 'count').catch(() => '')) === '2', 60_000, 200)
     assert.equal(await aws.text('e2e-output', 'run-1.txt'), '3', 'copy, never sync: the first run\'s output is still there')
 
     // 6. Destroy: nothing anycloud owns is left.

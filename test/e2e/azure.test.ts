@@ -28,6 +28,7 @@ import {requireNetns, stopAllSshd} from '../helpers/sshd/index.js'
 import {startAzurite, type AzuriteRig} from '../helpers/storage/azurite.js'
 import {makeArmProvider, CLIENT_ID, CLIENT_SECRET} from '../providers/azure/arm-helpers.js'
 import {desiredBucket, tagsFor} from '../providers/azure/helpers.js'
+import {untilUploaded} from '../bootstrap/helpers.js'
 import {Project, until} from './cli.js'
 
 interface JsonChange {
@@ -102,7 +103,7 @@ describe('e2e: azure provider against the ARM fake and azurite, with sshd VMs', 
             credentials: 'azure-fake',
             vmType: 'Standard_D2s_v5',
             runtime: 'process',
-            syncIntervalSeconds: 1,
+            syncIntervalSeconds: 60,
             spot: true,
             inputBucket: 'e2e-input',
             outputBucket: 'e2e-output',
@@ -153,9 +154,9 @@ describe('e2e: azure provider against the ARM fake and azurite, with sshd VMs', 
     assert.equal(vm.properties.evictionPolicy, 'Delete')
     assert.equal(fake!.roleAssignments.size, 3, 'one role per container: input, output, checkpoint')
     for (const ra of fake!.roleAssignments.values()) assert.match(ra.properties.scope, /\/blobServices\/default\/containers\/(e2e-input|e2e-output|e2eazure-)/)
-    await until('run-1.txt in the output container', async () => (await blobs('e2e-output')).includes('run-1.txt'), 90_000, 250)
+    await untilUploaded('run-1.txt in the output container', prefix, async () => (await blobs('e2e-output')).includes('run-1.txt'), 90_000, 250)
     assert.equal(await text('e2e-output', 'run-1.txt'), '3')
-    await until('the checkpoint uploaded', async () => (await blobs(dep.id)).includes('count'), 90_000, 250)
+    await untilUploaded('the checkpoint uploaded', prefix, async () => (await blobs(dep.id)).includes('count'), 90_000, 250)
     assert.equal(await text(dep.id, 'count'), '1')
     const stateText = JSON.stringify(project.state())
     assert.ok(!/PRIVATE KEY/.test(stateText))
@@ -178,8 +179,8 @@ describe('e2e: azure provider against the ARM fake and azurite, with sshd VMs', 
     const dep2 = project.state()!.deployments.job
     assert.equal(dep2.id, dep.id)
     assert.ok(fake!.vm(vmName), 'a new VM')
-    await until('run-2.txt in the output container', async () => (await blobs('e2e-output')).includes('run-2.txt'), 90_000, 250)
-    await until('the checkpoint count 2', async () => (await text(dep.id, 'count').catch(() => '')) === '2', 90_000, 250)
+    await untilUploaded('run-2.txt in the output container', prefix, async () => (await blobs('e2e-output')).includes('run-2.txt'), 90_000, 250)
+    await untilUploaded('the checkpoint count 2', prefix, async () => (await text(dep.id, 'count').catch(() => '')) === '2', 90_000, 250)
     assert.equal(await text('e2e-output', 'run-1.txt'), '3', 'copy, never sync')
 
     // 6. Destroy: only the shared storage account and the output container with data are left (and the input).

@@ -80,7 +80,7 @@ describe('e2e: destroy is never held hostage by the machine (aws, sshd VMs)', fu
         version: 1,
         project: name,
         credentials: {'aws-fake': {provider: 'aws', region: 'us-east-1', accessKeyId: '${env:E2E_AWS_KEY_ID}', secretAccessKey: '${env:E2E_AWS_SECRET}', endpoints: {s3: s3rig!.endpoint, ec2: url, iam: url, sts: url}}},
-        profiles: {job: {credentials: 'aws-fake', vmType: 't3.micro', runtime: 'process', spot: true, syncIntervalSeconds: 1, command}},
+        profiles: {job: {credentials: 'aws-fake', vmType: 't3.micro', runtime: 'process', spot: true, syncIntervalSeconds: 60, command}},
       }),
     )
     const env = {

@@ -25,6 +25,7 @@ import {FAKE_GCP_PROJECT, startFakeGcp, type FakeGcp} from '../helpers/fake-gcp/
 import {startNoticeEndpoint, type NoticeEndpoint} from '../helpers/notice-endpoint.js'
 import {requireNetns, stopAllSshd} from '../helpers/sshd/index.js'
 import {gcsClientOptions, startGcsFake, type GcsFake} from '../helpers/storage/index.js'
+import {untilUploaded} from '../bootstrap/helpers.js'
 import {Project, until} from './cli.js'
 
 interface JsonChange {
@@ -88,7 +89,7 @@ describe('e2e: gcp provider against the fake GCE/IAM and the GCS fake, with sshd
         credentials: {
           'gcp-fake': {provider: 'gcp', project: FAKE_GCP_PROJECT, region: 'us-central1', accessToken: '${env:E2E_GCP_TOKEN}', apiEndpoint: fake!.url},
         },
-        profiles: {job: {credentials: 'gcp-fake', vmType: 'e2-small', runtime: 'process', syncIntervalSeconds: 1, ...job}},
+        profiles: {job: {credentials: 'gcp-fake', vmType: 'e2-small', runtime: 'process', syncIntervalSeconds: 60, ...job}},
       }),
     )
     const env = {
@@ -153,9 +154,9 @@ describe('e2e: gcp provider against the fake GCE/IAM and the GCS fake, with sshd
     assert.ok(fake!.requests.filter((r) => r.path.startsWith('/compute/') || r.path.startsWith('/v1/')).every((r) => r.auth === 'token'), 'every compute/IAM call carried the token')
     const outPolicy = gcs!.state.buckets.get('e2e-gcs-output')!.iam.bindings
     assert.ok(outPolicy.some((b) => b.role === 'roles/storage.objectAdmin' && b.members.includes(`serviceAccount:${email}`)))
-    await until('run-1.txt in the output bucket', async () => (await objects('e2e-gcs-output')).includes('run-1.txt'), 60_000, 200)
+    await untilUploaded('run-1.txt in the output bucket', prefix, async () => (await objects('e2e-gcs-output')).includes('run-1.txt'), 60_000, 200)
     assert.equal(await text('e2e-gcs-output', 'run-1.txt'), '3')
-    await until('the checkpoint uploaded', async () => (await objects(dep.id)).includes('count'), 60_000, 200)
+    await untilUploaded('the checkpoint uploaded', prefix, async () => (await objects(dep.id)).includes('count'), 60_000, 200)
     assert.equal(await text(dep.id, 'count'), '1')
     assert.ok(!/PRIVATE KEY/.test(JSON.stringify(project.state())), 'no private key in state')
     assert.ok(!JSON.stringify(project.state()).includes(token), 'no token in state')
@@ -176,8 +177,8 @@ describe('e2e: gcp provider against the fake GCE/IAM and the GCS fake, with sshd
     assert.notEqual(dep2.resources['job.vm'].id, dep.resources['job.vm'].id)
     assert.equal(dep2.id, dep.id)
     assert.equal(live().length, 1)
-    await until('run-2.txt in the output bucket', async () => (await objects('e2e-gcs-output')).includes('run-2.txt'), 60_000, 200)
-    await until('the checkpoint count 2', async () => (await text(dep.id, 'count').catch(() => '')) === '2', 60_000, 200)
+    await untilUploaded('run-2.txt in the output bucket', prefix, async () => (await objects('e2e-gcs-output')).includes('run-2.txt'), 60_000, 200)
+    await untilUploaded('the checkpoint count 2', prefix, async () => (await text(dep.id, 'count').catch(() => '')) === '2', 60_000, 200)
 
     // 6. Destroy: nothing alive in the fake but the output bucket holding data (and the user's input).
     const destroyed = await run(['destroy', '-y'], 0)

@@ -41,7 +41,7 @@ describe('e2e: minted storage credentials re-minted by watch on an Azure VM (fak
           },
           profiles: {
             job: {
-              credentials: 'azure-fake', vmType: 'Standard_D2s_v5', runtime: 'process', outputBucket: 'remint-az-output', outputStorageCredentials: 'aws-store', syncIntervalSeconds: 1,
+              credentials: 'azure-fake', vmType: 'Standard_D2s_v5', runtime: 'process', outputBucket: 'remint-az-output', outputStorageCredentials: 'aws-store', syncIntervalSeconds: 60,
               command: ['sh', '-c', 'echo hello > "$ANYCLOUD_OUTPUT/hello.txt"; exec sleep 7301'],
             },
           },
@@ -51,7 +51,7 @@ describe('e2e: minted storage credentials re-minted by watch on an Azure VM (fak
         ...AWS_ENV, E2E_AZURE_SECRET: CLIENT_SECRET, NODE_EXTRA_CA_CERTS: azure!.caFile,
         ANYCLOUD_AZURE_SSH_USER: 'root', ANYCLOUD_AZURE_POLL_MS: '50', ANYCLOUD_REMOTE_PREFIX: rig.prefix, ANYCLOUD_STORAGE_CHECK: '3:1',
       }
-      await rig.provesRemint({project, env, bucket: 'remint-az-output', sleep: 7301, envFile: (id, pid) => `/proc/${pid}/root${rig.prefix}/etc/anycloud/${id}/rclone.env`})
+      await rig.provesRemint({project, env, bucket: 'remint-az-output', sleep: 7301, envFile: (id, pid) => `/proc/${pid}/root${rig.prefix}/etc/anycloud/${id}/rclone.env`, machinePrefix: rig.prefix})
       assert.deepEqual(azure!.ofType('Microsoft.Compute/virtualMachines'), [])
     })
   })

@@ -44,7 +44,7 @@ describe('e2e: minted storage credentials re-minted by watch on a Compute Engine
           },
           profiles: {
             job: {
-              credentials: 'gcp-fake', vmType: 'e2-small', runtime: 'process', outputBucket: 'remint-gce-output', outputStorageCredentials: 'aws-store', syncIntervalSeconds: 1,
+              credentials: 'gcp-fake', vmType: 'e2-small', runtime: 'process', outputBucket: 'remint-gce-output', outputStorageCredentials: 'aws-store', syncIntervalSeconds: 60,
               command: ['sh', '-c', 'echo hello > "$ANYCLOUD_OUTPUT/hello.txt"; exec sleep 7302'],
             },
           },
@@ -54,7 +54,7 @@ describe('e2e: minted storage credentials re-minted by watch on a Compute Engine
         ...AWS_ENV, E2E_GCP_TOKEN: gcp!.issueToken('e2e'), GCE_METADATA_HOST: '127.0.0.1:9', METADATA_SERVER_DETECTION: 'none',
         ANYCLOUD_GCP_SSH_USER: 'root', ANYCLOUD_GCP_POLL_MS: '100', ANYCLOUD_REMOTE_PREFIX: rig.prefix, ANYCLOUD_STORAGE_CHECK: '3:1',
       }
-      await rig.provesRemint({project, env, bucket: 'remint-gce-output', sleep: 7302, envFile: (id, pid) => `/proc/${pid}/root${rig.prefix}/etc/anycloud/${id}/rclone.env`})
+      await rig.provesRemint({project, env, bucket: 'remint-gce-output', sleep: 7302, envFile: (id, pid) => `/proc/${pid}/root${rig.prefix}/etc/anycloud/${id}/rclone.env`, machinePrefix: rig.prefix})
       assert.deepEqual(gcp!.liveInstances(), [])
     })
   })

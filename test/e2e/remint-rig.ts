@@ -22,7 +22,8 @@ import {acceptMintedKeys, disableSdkAmbientConfig, startFakeAws, type FakeAws} f
 import {requireNetns, stopAllSshd} from '../helpers/sshd/index.js'
 import {s3ClientConfig, startS3Emulator, type S3Emulator} from '../helpers/storage/index.js'
 import {AWS_ENV, KEYS} from '../providers/aws/helpers.js'
-import {type Project, until} from './cli.js'
+import {untilUploaded} from '../bootstrap/helpers.js'
+import type {Project} from './cli.js'
 import {planAndWatchRemint} from './spot-job.js'
 
 export {AWS_ENV}
@@ -37,7 +38,17 @@ export interface RemintRig {
    * apply with STS 35 h behind → the plan says the credentials are due → `watch --once` re-mints
    * them: a new token in a new 0600 file, the same workload pid, then no changes; destroy.
    */
-  provesRemint(o: {project: Project; env: Record<string, string>; bucket: string; sleep: number; envFile: (id: string, pid: number) => string}): Promise<void>
+  provesRemint(o: RemintScenario): Promise<void>
+}
+
+export interface RemintScenario {
+  project: Project
+  env: Record<string, string>
+  bucket: string
+  sleep: number
+  envFile: (id: string, pid: number) => string
+  /** The machine's ANYCLOUD_REMOTE_PREFIX: its upload loops are nudged while the test waits for the output (untilUploaded). */
+  machinePrefix: string
 }
 
 export function useRemintRig(): RemintRig {
@@ -86,7 +97,7 @@ export function useRemintRig(): RemintRig {
    * apply with STS 35 h behind → the plan says the credentials are due → `watch --once` re-mints
    * them: a new token in a new 0600 file, the same workload pid, then no changes; destroy.
    */
-  async function provesRemint(o: {project: Project; env: Record<string, string>; bucket: string; sleep: number; envFile: (id: string, pid: number) => string}): Promise<void> {
+  async function provesRemint(o: RemintScenario): Promise<void> {
     const run = (args: string[], code: number) => o.project.expect(args, code, {env: o.env, timeoutMs: 300_000})
     const minted = mints().length
     aws!.clock.advance(-35 * 3600 * 1000)
@@ -101,7 +112,7 @@ export function useRemintRig(): RemintRig {
     const state = o.project.state()!.deployments.job
     const expiryRecorded = () => (o.project.state()!.deployments.job.resources['job.bootstrap'] as unknown as {outputs: {credentialsExpireAt?: string}}).outputs.credentialsExpireAt
     assert.equal(expiryRecorded(), firstExpiry.toISOString(), 'the bootstrap records when the minted credentials expire')
-    await until('hello.txt uploaded with the minted credentials', async () => (await objects(o.bucket)).includes('hello.txt'), 90_000, 200)
+    await untilUploaded('hello.txt uploaded with the minted credentials', o.machinePrefix, async () => (await objects(o.bucket)).includes('hello.txt'), 90_000, 200)
 
     const pid = pidOf(o.sleep)
     assert.ok(pid > 1)

@@ -26,13 +26,13 @@ describe('e2e: minted storage credentials re-minted by watch on an ssh host (aws
         storage: {name: 'aws-store', credential: rig.awsStore()},
         profiles: {
           job: {
-            credentials: 'box', runtime: 'process', outputBucket: 'remint-ssh-output', syncIntervalSeconds: 1,
+            credentials: 'box', runtime: 'process', outputBucket: 'remint-ssh-output', syncIntervalSeconds: 60,
             command: ['sh', '-c', 'echo hello > "$ANYCLOUD_OUTPUT/hello.txt"; exec sleep 7303'],
           },
         },
         env: AWS_ENV,
       })
-      await rig.provesRemint({project, env: {}, bucket: 'remint-ssh-output', sleep: 7303, envFile: (id) => `${vm.prefix}/etc/anycloud/${id}/rclone.env`})
+      await rig.provesRemint({project, env: {}, bucket: 'remint-ssh-output', sleep: 7303, envFile: (id) => `${vm.prefix}/etc/anycloud/${id}/rclone.env`, machinePrefix: vm.prefix})
     })
   })
 })

@@ -11,6 +11,7 @@ import {existsSync, readFileSync, statSync} from 'node:fs'
 import {DeleteBucketCommand, DeleteObjectsCommand} from '@aws-sdk/client-s3'
 import {stringify} from 'yaml'
 
+import {untilUploaded} from '../bootstrap/helpers.js'
 import {finished, Project, until} from './cli.js'
 import {planAndWatchRemint, type Decision} from './spot-job.js'
 import {useSpotRig} from './spot-rig.js'
@@ -33,7 +34,7 @@ describe('e2e: spot on aws recovers unattended: re-minted storage credentials, a
         },
         profiles: {
           job: {
-            credentials: 'aws-fake', vmType: 't3.micro', runtime: 'process', outputBucket: 'sts-e2e-output', outputStorageCredentials: 'aws-store', syncIntervalSeconds: 1,
+            credentials: 'aws-fake', vmType: 't3.micro', runtime: 'process', outputBucket: 'sts-e2e-output', outputStorageCredentials: 'aws-store', syncIntervalSeconds: 60,
             command: ['sh', '-c', 'echo hello > "$ANYCLOUD_OUTPUT/hello.txt"; exec sleep 4242'],
           },
         },
@@ -49,7 +50,7 @@ describe('e2e: spot on aws recovers unattended: re-minted storage credentials, a
     assert.equal(mints().length, 1)
     const firstExpiry = mints()[0].expiration
     assert.ok(firstExpiry.getTime() - Date.now() < 2 * 3600 * 1000)
-    await until('hello.txt uploaded with the minted credentials', async () => (await rig.objects('sts-e2e-output')).includes('hello.txt'), 60_000, 200)
+    await untilUploaded('hello.txt uploaded with the minted credentials', rig.prefix, async () => (await rig.objects('sts-e2e-output')).includes('hello.txt'), 60_000, 200)
 
     // The workload, and the rclone env file as the VM sees it (its private overlay, through /proc/PID/root).
     const pidOf = () => Number(execFileSync('pgrep', ['-f', '^sleep 4242$'], {encoding: 'utf8'}).trim().split('\n')[0])
@@ -89,7 +90,7 @@ describe('e2e: spot on aws recovers unattended: re-minted storage credentials, a
         version: 1,
         project: 'spotcancel',
         credentials: {'aws-fake': {provider: 'aws', region: 'us-east-1', accessKeyId: '${env:E2E_AWS_KEY_ID}', secretAccessKey: '${env:E2E_AWS_SECRET}', endpoints: {s3: rig.s3rig.endpoint, ec2: url, iam: url, sts: url}}},
-        profiles: {job: {credentials: 'aws-fake', vmType: 't3.micro', runtime: 'process', spot: true, syncIntervalSeconds: 1, command: ['sleep', '600']}},
+        profiles: {job: {credentials: 'aws-fake', vmType: 't3.micro', runtime: 'process', spot: true, syncIntervalSeconds: 60, command: ['sleep', '600']}},
       }),
     ))
     const env = rig.env()

@@ -3,7 +3,7 @@ import {readFileSync} from 'node:fs'
 
 import {CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client} from '@aws-sdk/client-s3'
 
-import {filesUnder, leaksOf, PLACEMENT, processArgs, startVm, until} from '../bootstrap/helpers.js'
+import {filesUnder, leaksOf, PLACEMENT, processArgs, startVm, untilUploaded} from '../bootstrap/helpers.js'
 import {disableSdkAmbientConfig} from '../helpers/fake-aws/index.js'
 import {s3ClientConfig, startS3Emulator, type S3Emulator} from '../helpers/storage/index.js'
 import {sshProject, type SshProject} from './ssh-rig.js'
@@ -53,7 +53,7 @@ describe(`ssh host with its buckets on an aws credential (s3rver), host ${PLACEM
       },
       profiles: {
         job: {
-          credentials: 'box', runtime: 'process', spot: true, inputBucket: 'ssh-aws-input', outputBucket: 'ssh-aws-output', syncIntervalSeconds: 1,
+          credentials: 'box', runtime: 'process', spot: true, inputBucket: 'ssh-aws-input', outputBucket: 'ssh-aws-output', syncIntervalSeconds: 60,
           command: ['sh', '-c', 'wc -w < "$ANYCLOUD_INPUT/data.txt" > "$ANYCLOUD_OUTPUT/count.txt"; echo 1 > "$ANYCLOUD_CHECKPOINT/epoch"; exec sleep 4821'],
         },
       },
@@ -76,9 +76,9 @@ describe(`ssh host with its buckets on an aws credential (s3rver), host ${PLACEM
     const r = await project.expectSampled(['apply', '-y'], 0)
     assert.match(r.stderr, /job\.bucket\.output: created/)
     const id = project.state()!.deployments.job.id
-    await until('count.txt in the S3 output bucket', async () => (await objects('ssh-aws-output')).includes('count.txt'), 20_000, 250)
+    await untilUploaded('count.txt in the S3 output bucket', project.vm.prefix, async () => (await objects('ssh-aws-output')).includes('count.txt'), 20_000, 250)
     assert.equal((await text('ssh-aws-output', 'count.txt')).trim(), '4')
-    await until('the checkpoint in its S3 bucket', async () => (await objects(id)).includes('epoch'), 20_000, 250)
+    await untilUploaded('the checkpoint in its S3 bucket', project.vm.prefix, async () => (await objects(id)).includes('epoch'), 20_000, 250)
     await project.expect(['plan', '--detailed-exitcode'], 0)
 
     const envFile = `${project.vm.prefix}/etc/anycloud/${id}/rclone.env`

@@ -4,7 +4,7 @@ import {readFileSync} from 'node:fs'
 import {BlobServiceClient} from '@azure/storage-blob'
 import {Storage} from '@google-cloud/storage'
 
-import {filesUnder, leaksOf, PLACEMENT, processArgs, startVm, until} from '../bootstrap/helpers.js'
+import {filesUnder, leaksOf, PLACEMENT, processArgs, startVm, untilUploaded} from '../bootstrap/helpers.js'
 import {gcsClientOptions, loopbackOnly, startAzurite, startGcsFake, type AzuriteRig, type GcsFake} from '../helpers/storage/index.js'
 import {sshProject, type SshProject} from './ssh-rig.js'
 
@@ -107,7 +107,7 @@ for (const make of [azure, gcp]) {
         storage: {name: 'cloudstore', credential: cloud.credential()},
         profiles: {
           job: {
-            credentials: 'box', runtime: 'process', spot: true, inputBucket: bucket('input'), outputBucket: bucket('output'), syncIntervalSeconds: 1,
+            credentials: 'box', runtime: 'process', spot: true, inputBucket: bucket('input'), outputBucket: bucket('output'), syncIntervalSeconds: 60,
             command: ['sh', '-c', 'wc -w < "$ANYCLOUD_INPUT/data.txt" > "$ANYCLOUD_OUTPUT/count.txt"; echo 1 > "$ANYCLOUD_CHECKPOINT/epoch"; exec sleep 4831'],
           },
         },
@@ -122,9 +122,9 @@ for (const make of [azure, gcp]) {
     it('apply: input downloaded on the host, output and checkpoint uploaded to the cloud; secrets only in the 0600 rclone env file; destroy', async () => {
       await project.expectSampled(['apply', '-y'], 0)
       const id = project.state()!.deployments.job.id
-      await until('count.txt in the output bucket', async () => (await cloud.list(bucket('output'))).includes('count.txt'), 20_000, 250)
+      await untilUploaded('count.txt in the output bucket', project.vm.prefix, async () => (await cloud.list(bucket('output'))).includes('count.txt'), 20_000, 250)
       assert.equal((await cloud.read(bucket('output'), 'count.txt')).trim(), '5')
-      await until('the checkpoint in its bucket', async () => (await cloud.list(id)).includes('epoch'), 20_000, 250)
+      await untilUploaded('the checkpoint in its bucket', project.vm.prefix, async () => (await cloud.list(id)).includes('epoch'), 20_000, 250)
       await project.expect(['plan', '--detailed-exitcode'], 0)
 
       const envFile = `${project.vm.prefix}/etc/anycloud/${id}/rclone.env`

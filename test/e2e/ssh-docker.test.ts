@@ -3,7 +3,7 @@ import {existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-import {entriesUnder, filesUnder, leaksOf, PLACEMENT, startVm, until} from '../bootstrap/helpers.js'
+import {entriesUnder, filesUnder, leaksOf, PLACEMENT, startVm, until, untilUploaded} from '../bootstrap/helpers.js'
 import {installFakeDocker, type FakeDocker} from '../bootstrap/fake-docker.js'
 import {seedBucket} from './cli.js'
 import {sshProject, type SshProject} from './ssh-rig.js'
@@ -38,7 +38,7 @@ describe(`ssh provider, runtime docker with a recording docker stand-in (host ${
       profiles: {
         train: {
           credentials: 'box', image: 'ghcr.io/acme/train:1', gpuType: 'a100:1', shmSize: '2g', spot: true,
-          inputBucket: 'd-input', outputBucket: 'd-output', syncIntervalSeconds: 1,
+          inputBucket: 'd-input', outputBucket: 'd-output', syncIntervalSeconds: 60,
           env: {TOKEN: '${env:DOCKER_E2E_TOKEN}'},
           command: ['sh', '-c', 'cat "$ANYCLOUD_INPUT/data.txt" > "$ANYCLOUD_OUTPUT/copy.txt"; echo container says hi; while [ ! -f "$ANYCLOUD_OUTPUT/go" ]; do sleep 0.1; done; echo bye'],
         },
@@ -76,8 +76,8 @@ describe(`ssh provider, runtime docker with a recording docker stand-in (host ${
     assert.match(env, new RegExp(`^ANYCLOUD_DEPLOYMENT_ID=${id}$`, 'm'))
     assert.ok(env.includes(`TOKEN=${CANARY}`))
 
-    // The container's output reaches the bucket through the bind mount and the upload program.
-    await until('copy.txt in the output bucket', () => existsSync(project.path('cloud', 'buckets', 'd-output', 'copy.txt')), 15_000)
+    // The container's output reaches the bucket through the bind mount and the upload program (its next run started early).
+    await untilUploaded('copy.txt in the output bucket', prefix, () => existsSync(project.path('cloud', 'buckets', 'd-output', 'copy.txt')), 15_000)
     assert.equal(readFileSync(project.path('cloud', 'buckets', 'd-output', 'copy.txt'), 'utf8'), 'data for the container\n')
 
     const follow = project.start(['logs', 'train', '-F'])

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 
 import {CreateBucketCommand, GetBucketTaggingCommand, ListObjectsV2Command, PutObjectCommand, S3Client} from '@aws-sdk/client-s3'
 
-import {PLACEMENT, startVm, until} from '../bootstrap/helpers.js'
+import {PLACEMENT, startVm, untilUploaded} from '../bootstrap/helpers.js'
 import {disableSdkAmbientConfig} from '../helpers/fake-aws/index.js'
 import {s3ClientConfig, startS3Emulator, type S3Emulator} from '../helpers/storage/index.js'
 import {sshProject, type SshProject} from './ssh-rig.js'
@@ -42,7 +42,7 @@ describe(`ssh host with its buckets on an S3 store without bucket tagging, host 
       storage: {name: 's3store', credential: {provider: 'aws', region: 'us-east-1', accessKeyId: '${env:E2E_S3_KEY}', secretAccessKey: '${env:E2E_S3_SECRET}', endpoints: {s3: s3rig.endpoint}}},
       profiles: {
         job: {
-          credentials: 'box', runtime: 'process', spot: true, inputBucket: 'nt-input', outputBucket: 'nt-output', syncIntervalSeconds: 1,
+          credentials: 'box', runtime: 'process', spot: true, inputBucket: 'nt-input', outputBucket: 'nt-output', syncIntervalSeconds: 60,
           command: ['sh', '-c', 'wc -w < "$ANYCLOUD_INPUT/data.txt" > "$ANYCLOUD_OUTPUT/count.txt"; exec sleep 4831'],
         },
         adopt: {credentials: 'box', runtime: 'process', outputBucket: 'nt-users-own', command: ['sh', '-c', 'echo hi > "$ANYCLOUD_OUTPUT/hi.txt"']},
@@ -63,7 +63,7 @@ describe(`ssh host with its buckets on an S3 store without bucket tagging, host 
     await project.expect(['plan'], 0)
     await project.expect(['apply', '-y'], 0)
     const id = project.state()!.deployments.job.id
-    await until('count.txt in the output bucket', async () => (await objects('nt-output'))?.includes('count.txt'), 20_000, 250)
+    await untilUploaded('count.txt in the output bucket', project.vm.prefix, async () => (await objects('nt-output'))?.includes('count.txt'), 20_000, 250)
     const plan = await project.expect(['plan'], 0)
     const text = plan.stdout + plan.stderr
     assert.match(text, /bucket 'nt-output' on credential 's3store': the store has no bucket tagging.*recorded as created by this deployment/)

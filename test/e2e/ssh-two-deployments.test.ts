@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import {existsSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
 
-import {PLACEMENT, processArgs, until} from '../bootstrap/helpers.js'
+import {PLACEMENT, processArgs, until, untilUploaded} from '../bootstrap/helpers.js'
 import {seedBucket} from './cli.js'
 import {sshProject, type SshProject} from './ssh-rig.js'
 
@@ -16,7 +16,7 @@ describe(`ssh provider: two deployments on one host ${PLACEMENT.title}`, functio
   this.timeout(240_000)
   let project: SshProject
   const profile = (name: string) => ({
-    credentials: 'box', runtime: 'process', inputBucket: 'two-input', outputBucket: `two-output-${name}`, syncIntervalSeconds: 1,
+    credentials: 'box', runtime: 'process', inputBucket: 'two-input', outputBucket: `two-output-${name}`, syncIntervalSeconds: 60,
     command: ['sh', '-c', `echo "$ANYCLOUD_DEPLOYMENT_ID" > "$ANYCLOUD_OUTPUT/from-${name}.txt"; exec sleep 4761`],
   })
 
@@ -33,10 +33,11 @@ describe(`ssh provider: two deployments on one host ${PLACEMENT.title}`, functio
     const ids = {alpha: project.state()!.deployments.alpha.id, beta: project.state()!.deployments.beta.id}
     await until('both workloads', () => processArgs().filter((p) => p.args === 'sleep 4761').length === 2)
     const bucket = (name: string) => project.path('cloud', 'buckets', `two-output-${name}`)
-    // The workloads keep running (no final upload yet): only the periodic uploads can bring these.
+    // The workloads keep running (no final upload yet): only the periodic uploads can bring these
+    // (their next run started early: untilUploaded).
     for (const name of ['alpha', 'beta'] as const) {
       const file = join(bucket(name), `from-${name}.txt`)
-      await until(`from-${name}.txt in its own bucket`, () => existsSync(file), 20_000, 50)
+      await untilUploaded(`from-${name}.txt in its own bucket`, project.vm.prefix, () => existsSync(file), 20_000, 50)
       assert.equal(readFileSync(file, 'utf8').trim(), ids[name])
     }
     // Every program of both deployments is there, under names of its own.

@@ -8,7 +8,7 @@ import {stringify as stringifyYaml} from 'yaml'
 import {openSession} from '../../src/engine/session.js'
 import {deploymentContext, type DesiredResource} from '../../src/model/resources.js'
 import {generateHostKeyPair} from '../../src/remote/host-keys.js'
-import {entriesUnder, filesUnder, leaksOf, PLACEMENT, processArgs, startVm, until} from '../bootstrap/helpers.js'
+import {entriesUnder, filesUnder, leaksOf, PLACEMENT, processArgs, startVm, until, untilUploaded} from '../bootstrap/helpers.js'
 import {ANSI, seedBucket} from './cli.js'
 import {sshProject, type SshProject} from './ssh-rig.js'
 import {kindOps} from '../../src/providers/provider.js'
@@ -46,7 +46,7 @@ describe(`ssh provider end to end: the CLI against a host ${PLACEMENT.title}, lo
   let project: SshProject
   const command = (sleep: number) => ['sh', '-c', `wc -w < "$ANYCLOUD_INPUT/data.txt" > "$ANYCLOUD_OUTPUT/report.txt"; printf %s "$TOKEN" | sha256sum | cut -d" " -f1 > "$ANYCLOUD_OUTPUT/token.sha"; echo "job started ($MODE)"; exec sleep ${sleep}`]
   const profile = (overrides: Record<string, unknown> = {}) => ({
-    credentials: 'box', runtime: 'process', spot: true, inputBucket: 'e2e-input', outputBucket: 'e2e-output', syncIntervalSeconds: 1,
+    credentials: 'box', runtime: 'process', spot: true, inputBucket: 'e2e-input', outputBucket: 'e2e-output', syncIntervalSeconds: 60,
     env: {TOKEN: '${env:SSH_E2E_TOKEN}', MODE: 'plain'}, command: command(4801), ...overrides,
   })
   const writeProfile = (overrides: Record<string, unknown>) =>
@@ -70,7 +70,7 @@ describe(`ssh provider end to end: the CLI against a host ${PLACEMENT.title}, lo
     await project?.stopAll()
   })
 
-  it('apply: the input appears under /mnt/input, the workload\'s output in the output bucket within two sync intervals; the host key is recorded', async () => {
+  it('apply: the input appears under /mnt/input, the workload\'s output in the output bucket by the periodic upload (the profile\'s interval); the host key is recorded', async () => {
     const r = await project.expectSampled(['apply', '-y'], 0)
     assert.doesNotMatch(r.stderr + r.stdout, ANSI)
     assert.match(r.stdout, /Plan: 5 to create, 0 to update, 0 to replace, 0 to delete\./)
@@ -78,11 +78,14 @@ describe(`ssh provider end to end: the CLI against a host ${PLACEMENT.title}, lo
     const p = paths()
     assert.equal(readFileSync(join(p.mnt, 'input', 'data.txt'), 'utf8'), 'one two three\n')
     await until('report.txt in /mnt/output', () => existsSync(join(p.mnt, 'output', 'report.txt')))
-    // Deadline: two sync intervals (1 s each), plus slack for rclone's own runs on a busy machine.
+    // The upload programs loop with the profile's interval (that it is honoured is machine.test.ts's).
+    const loops = project.vm.processes().filter((x) => /\/sync\.sh (output|checkpoint) && sleep \d+;/.test(x.args))
+    assert.deepEqual(loops.map((x) => /sleep (\d+);/.exec(x.args)?.[1]), ['60', '60'], 'one upload loop per bucket, with the profile\'s syncIntervalSeconds')
+    // The periodic upload brings the report while the job runs; its next run is started early (untilUploaded).
     // rclone's local backend writes the object in place, so an upload under way shows as a short file:
     // wait for the whole report, not for the name.
     const uploaded = (): string => (existsSync(join(p.bucket('e2e-output'), 'report.txt')) ? readFileSync(join(p.bucket('e2e-output'), 'report.txt'), 'utf8').trim() : '')
-    await until('report.txt (3 words) in the output bucket', () => uploaded() === '3', 2 * 1000 + 4_000, 25)
+    await untilUploaded('report.txt (3 words) in the output bucket', project.vm.prefix, () => uploaded() === '3', 20_000, 25)
     // The ${env:…} value reached the workload (only its hash is written out here).
     assert.equal(readFileSync(join(p.mnt, 'output', 'token.sha'), 'utf8').trim(), sha256(CANARY))
     const vm = state().deployments.job.resources['job.vm'] as unknown as {outputs: {hostKey: string; address: string}}
@@ -273,7 +276,7 @@ describe(`checkpoint restore across deployments through the CLI (${PLACEMENT.tit
     const writer = ['sh', '-c', 'echo 41 > "$ANYCLOUD_CHECKPOINT/epoch"; echo saved']
     const reader = ['sh', '-c', 'e=$(cat "$ANYCLOUD_CHECKPOINT/epoch"); echo "resumed from $e" > "$ANYCLOUD_OUTPUT/resume.txt"']
     const vm = await startVm()
-    const project = await sshProject({vm, profiles: {first: {credentials: 'box', runtime: 'process', spot: true, persistBucket: true, syncIntervalSeconds: 1, command: writer}}})
+    const project = await sshProject({vm, profiles: {first: {credentials: 'box', runtime: 'process', spot: true, persistBucket: true, syncIntervalSeconds: 60, command: writer}}})
     try {
       await project.expect(['apply', '-y', '--wait'], 0)
       const id1 = stateOf(project)!.deployments.first?.id
@@ -286,7 +289,7 @@ describe(`checkpoint restore across deployments through the CLI (${PLACEMENT.tit
       assert.ok(existsSync(project.path('cloud', 'buckets', firstBucket, 'epoch')), 'destroy keeps a persistBucket checkpoint')
 
       // A second, fresh deployment: its id is known from the saved plan, its checkpoint bucket seeded from the first.
-      project.write(readFileSync(project.path('anycloud.yaml'), 'utf8').replace(/profiles:[\s\S]*$/, stringifyYaml({profiles: {second: {credentials: 'box', runtime: 'process', spot: true, outputBucket: 'resume-out', syncIntervalSeconds: 1, command: reader}}})))
+      project.write(readFileSync(project.path('anycloud.yaml'), 'utf8').replace(/profiles:[\s\S]*$/, stringifyYaml({profiles: {second: {credentials: 'box', runtime: 'process', spot: true, outputBucket: 'resume-out', syncIntervalSeconds: 60, command: reader}}})))
       const plan = JSON.parse((await project.expect(['plan', '--out', 'plan.json', '--json'], 0)).stdout) as PlanJson
       const id2 = plan.profiles.second.deploymentId
       assert.notEqual(id2, firstBucket)
