@@ -22,9 +22,11 @@ describe(`bootstrap on a real host ${PLACEMENT.title}`, function () {
   let buckets: string
 
   const bucket = (name: string) => join(buckets, name)
+  // The uploads every 60 s unless a test says otherwise: no test but the one timing them waits for a periodic upload.
   const spec = (overrides: Partial<BootstrapSpec> = {}, id = 'bt-main-aaaaaa') =>
     specFor(vm.prefix, {
       deploymentId: id,
+      syncIntervalSeconds: 60,
       remotes: {input: localRemote(bucket('input')), output: localRemote(bucket('output')), checkpoint: localRemote(bucket(`ckpt-${id}`))},
       ...overrides,
     })

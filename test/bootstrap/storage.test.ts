@@ -13,7 +13,7 @@ import {
   containerSasUrl, loopbackOnly, rcloneAzureEnv, rcloneEnv, rcloneGcsEnv, rcloneS3Env, readTree, runRclone, startAzurite, startGcsFake, startS3Emulator, writeTree,
   type AzuriteRig, type GcsFake, type S3Emulator, type Tree,
 } from '../helpers/storage/index.js'
-import {azureRemote, filesUnder, gcsRemote, leaksOf, PLACEMENT, processArgs, s3Remote, specFor, startVm, until, type Vm} from './helpers.js'
+import {azureRemote, filesUnder, gcsRemote, leaksOf, PLACEMENT, processArgs, s3Remote, specFor, startVm, until, untilUploaded, type Vm} from './helpers.js'
 
 /**
  * The bootstrap and rclone sync paths against the real emulators (TESTING.md): s3rver as an S3
@@ -143,6 +143,8 @@ for (const make of [s3, azure, gcs]) {
       await seed(storage, buckets.checkpoint, {'epoch': '7\n'})
       const spec = specFor(vm.prefix, {
         deploymentId: id,
+        // A long interval: the waits below start the programs' next upload early (untilUploaded).
+        syncIntervalSeconds: 60,
         remotes: {input: storage.remote(buckets.input), output: storage.remote(buckets.output), checkpoint: storage.remote(buckets.checkpoint)},
         command: ['sh', '-c', [
           'mkdir -p "$ANYCLOUD_OUTPUT/copied" && cp -r "$ANYCLOUD_INPUT"/. "$ANYCLOUD_OUTPUT/copied/"',
@@ -162,10 +164,10 @@ for (const make of [s3, azure, gcs]) {
 
       await startWorkload(runner, rendered.paths, 'spec', rendered.workload)
       const argsDuringRun = processArgs().map((p) => p.args).join('\n')
-      await until('early.txt uploaded by the periodic program', async () => (await contents(storage, buckets.output))['early.txt'] === 'early\n', 30_000, 500)
+      await untilUploaded('early.txt uploaded by the periodic program', vm.prefix, async () => (await contents(storage, buckets.output))['early.txt'] === 'early\n', 30_000, 500)
       // The checkpoint has its own upload program (its own timing): the job is still blocked, so
       // whatever reaches the bucket now came from the periodic upload, not the final one.
-      await until('the checkpoint uploaded by its periodic program while the job runs', async () => (await contents(storage, buckets.checkpoint))['epoch'] === '8\n', 30_000, 500)
+      await untilUploaded('the checkpoint uploaded by its periodic program while the job runs', vm.prefix, async () => (await contents(storage, buckets.checkpoint))['epoch'] === '8\n', 30_000, 500)
       assert.equal((await readMachineStatus(runner, rendered.paths)).workload.phase, 'running', 'the job was still running when the checkpoint arrived')
       await import('node:fs/promises').then((fs) => fs.writeFile(join(rendered.paths.mounts.output, '.go'), ''))
       await until('the workload to complete', async () => (await readMachineStatus(runner, rendered.paths)).workload.phase === 'completed', 30_000, 300)

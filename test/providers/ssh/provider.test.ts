@@ -37,7 +37,7 @@ interface Rig {
 function profile(overrides: Partial<ResolvedProfile> = {}): ResolvedProfile {
   return {
     name: 'train', credentials: ['box'], hardware: {kind: 'default'}, spot: true, env: {}, sensitiveEnv: [], runtime: 'process',
-    persistBucket: false, persist: false, syncIntervalSeconds: 1, extendsChain: [], inputBucket: 'in', outputBucket: 'out',
+    persistBucket: false, persist: false, syncIntervalSeconds: 60, extendsChain: [], inputBucket: 'in', outputBucket: 'out',
     command: ['sh', '-c', 'exec sleep 4901'], ...overrides,
   }
 }
@@ -103,7 +103,7 @@ describe(`ssh provider (host ${PLACEMENT.title})`, function () {
     assert.deepEqual(rig.ssh.desiredAttributes!(rig.desired('vm'), rig.ctx), {host: `root@${vm.sshd.host}:${vm.sshd.port}`, region: undefined, spot: undefined})
     const hash = rig.ssh.desiredAttributes!(rig.desired('bootstrap'), rig.ctx).hash
     const expected = renderBootstrap(specFor(vm.prefix, {
-      deploymentId: ID, command: ['sh', '-c', 'exec sleep 4901'],
+      deploymentId: ID, command: ['sh', '-c', 'exec sleep 4901'], syncIntervalSeconds: 60,
       remotes: {input: localRemote(join(rig.dir, 'cloud', 'buckets', 'in')), output: localRemote(join(rig.dir, 'cloud', 'buckets', 'out')), checkpoint: localRemote(join(rig.dir, 'cloud', 'buckets', ID))},
     }))
     assert.equal(hash, expected.hash, 'the ssh provider renders the bootstrap this test expects (ANYCLOUD_REMOTE_PREFIX, 2:1 storage check)')
@@ -111,7 +111,7 @@ describe(`ssh provider (host ${PLACEMENT.title})`, function () {
     try {
       await other.ssh.prepare!(other.ctx)
       assert.equal(other.ssh.desiredAttributes!(other.desired('bootstrap'), other.ctx).hash, hash, 'a workload change is not a bootstrap change')
-      const slower = await makeRig(vm, {dir: rig.dir, profile: {syncIntervalSeconds: 60}})
+      const slower = await makeRig(vm, {dir: rig.dir, profile: {syncIntervalSeconds: 300}})
       await slower.ssh.prepare!(slower.ctx)
       assert.notEqual(slower.ssh.desiredAttributes!(slower.desired('bootstrap'), slower.ctx).hash, hash)
       await slower.cleanup()
