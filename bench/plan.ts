@@ -17,7 +17,7 @@ import {convergeSteadyCloud, steadyCloud, steadyConfig, useSteadyCloud, type Ste
 const LATENCY_MS = 50
 const KIND = 'steady-cloud'
 /** Timed steady plans per size (after one untimed warm-up plan); the median is reported. */
-const RUNS = Number(process.env.BENCH_PLAN_RUNS ?? 5)
+const RUNS = Number(process.env.BENCH_PLAN_RUNS ?? 15)
 
 function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b)
