@@ -44,7 +44,8 @@ describe('LocalRunner', () => {
 
   it('kills the whole process group on timeout and on abort', async () => {
     const pidFile = join(work, 'pid')
-    await assert.rejects(runner.run(`sleep 300 & echo $! > ${pidFile}; wait`, {timeoutMs: 200}), RemoteCommandTimeoutError)
+    // The deadline leaves the shell time to start and record the pid on a loaded machine (200 ms did not: ENOENT).
+    await assert.rejects(runner.run(`sleep 300 & echo $! > ${pidFile}; wait`, {timeoutMs: 2_000}), RemoteCommandTimeoutError)
     const pid = Number(await readFile(pidFile, 'utf8'))
     assert.equal(alive(pid), false)
 
