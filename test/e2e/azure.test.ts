@@ -28,7 +28,7 @@ import {requireNetns, stopAllSshd} from '../helpers/sshd/index.js'
 import {startAzurite, type AzuriteRig} from '../helpers/storage/azurite.js'
 import {makeArmProvider, CLIENT_ID, CLIENT_SECRET} from '../providers/azure/arm-helpers.js'
 import {desiredBucket, tagsFor} from '../providers/azure/helpers.js'
-import {untilUploaded} from '../bootstrap/helpers.js'
+import {untilUploaded} from '../bootstrap/processes.js'
 import {Project, until} from './cli.js'
 
 interface JsonChange {
