@@ -4,7 +4,7 @@ import type {WorkloadParts} from '../model/deployment-spec.js'
 import {addressOf, type DeploymentContext, type DesiredResource} from '../model/resources.js'
 import {declaredKinds, kindOf, type Provider, type WantedBucket} from '../providers/provider.js'
 import {hashOf, sensitiveMarker, sha256} from '../util/hash.js'
-import {compact, compacted} from '../util/object.js'
+import {compact, compacted, hasKeys} from '../util/object.js'
 
 /** A stand-in profile for a deployment whose profile was removed from the file (it is being destroyed). */
 export function orphanProfile(name: string, record?: DeploymentRecord): ResolvedProfile {
@@ -86,12 +86,6 @@ function workloadDesired(spec: WorkloadSpec): Record<string, unknown> {
   const out = compact(spec.attributes)
   out.specHash = spec.specHash
   return out
-}
-
-/** Whether an object has an own enumerable key (without listing them). */
-function hasKeys(value: object): boolean {
-  for (const k in value) if (Object.hasOwn(value, k)) return true
-  return false
 }
 
 /** A function giving `make()`'s value, made on the first call only. */

@@ -201,14 +201,12 @@ function prepared(profile: ResolvedProfile, record: DeploymentRecord | undefined
   }
   const recordedWorkload = recordAt(addressOf(profile.name, 'workload'))?.attributes
   const workload = once(() => workloadSpec(ctx.spec, ctx.lineage, recordedWorkload))
-  const {inputWhere, outputWhere} = bucketChecks(profile, ctx, destroy, options)
+  const {inputWhere, outputWhere} = bucketChecks(profile, bucketOf(ctx.spec, 'input'), bucketOf(ctx.spec, 'output'), destroy, options)
   return {profile, record, destroy, placement, ctx, compute, storage, records, recordList: recorded, recordedWorkload, runDesired: [], found: [], workload, lookups, recordAt, inputWhere, outputWhere}
 }
 
 /** Where the input and output buckets are checked: the credential the profile named, else every listed one's storage. */
-function bucketChecks(profile: ResolvedProfile, ctx: DeploymentContext, destroy: boolean, options: Planning): {inputWhere: string[]; outputWhere: string[]} {
-  const input = bucketOf(ctx.spec, 'input')
-  const output = bucketOf(ctx.spec, 'output')
+function bucketChecks(profile: ResolvedProfile, input: BucketSpec | undefined, output: BucketSpec | undefined, destroy: boolean, options: Planning): {inputWhere: string[]; outputWhere: string[]} {
   if (destroy || (!input && !output)) return {inputWhere: [], outputWhere: []}
   const credentials = options.config.credentials
   let storages: string[] | undefined
@@ -266,8 +264,10 @@ function refreshRequest(prepared: ReadonlyArray<Prepared | undefined>, lookupsOf
       else request.resources.push({credential: l.credential, lookup: l, ctx})
     }
     if (!checks) continue
-    for (let j = 0; j < p.inputWhere.length; j++) request.buckets.push({credential: p.inputWhere[j], name: bucketOf(p.ctx.spec, 'input')!.name})
-    for (let j = 0; j < p.outputWhere.length; j++) request.buckets.push({credential: p.outputWhere[j], name: bucketOf(p.ctx.spec, 'output')!.name})
+    const input = p.inputWhere.length > 0 ? bucketOf(p.ctx.spec, 'input')!.name : ''
+    for (let j = 0; j < p.inputWhere.length; j++) request.buckets.push({credential: p.inputWhere[j], name: input})
+    const output = p.outputWhere.length > 0 ? bucketOf(p.ctx.spec, 'output')!.name : ''
+    for (let j = 0; j < p.outputWhere.length; j++) request.buckets.push({credential: p.outputWhere[j], name: output})
   }
   return request
 }

@@ -10,3 +10,9 @@ export function compacted<T extends Record<string, unknown>>(value: T): Partial<
   for (const k in value) if (value[k] === undefined) return compact(value)
   return value
 }
+
+/** Whether an object has an own enumerable key (without listing them all, as Object.keys would). */
+export function hasKeys(value: object): boolean {
+  for (const k in value) if (Object.hasOwn(value, k)) return true
+  return false
+}
